@@ -1,0 +1,52 @@
+"""The ``deployready`` command line.
+
+Each domain registers its subcommands from its own module (``register(subparsers)``);
+handlers return the exit code. Exit codes: 0 good, 1 the check said no, 2 error. Any
+:class:`~deployready.errors.DeployReadyError` is printed on stderr with exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from deployready.errors import DeployReadyError
+
+#: Modules under ``deployready.cli`` that add subcommands, in help order.
+COMMAND_MODULES = ("core", "loadtest", "monitor", "rollout")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deployready",
+        description="Can this model version go to production? Evidence-based readiness.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"deployready.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"deployready.cli.{name}":
+                continue  # that domain is not installed in this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except DeployReadyError as exc:
+        print(f"deployready: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deployready: interrupted", file=sys.stderr)
+        return 130

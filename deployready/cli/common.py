@@ -1,0 +1,50 @@
+"""Helpers shared by the CLI command modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from deployready.errors import DeployReadyError
+from deployready.workspace import Workspace
+
+
+def add_workspace_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        "-w",
+        metavar="DIR",
+        default=None,
+        help="workspace folder (default: $DEPLOYREADY_WORKSPACE, then the current directory)",
+    )
+
+
+def add_json_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
+def workspace_of(args: argparse.Namespace) -> Workspace:
+    return Workspace.open(args.workspace)
+
+
+def resolve_version(ws: Workspace, version: str | None) -> str:
+    """The requested version, or the newest package; an error if there is none."""
+    versions = ws.versions()
+    if version is None:
+        if not versions:
+            raise DeployReadyError(
+                f"{ws.models_dir}: no model packages (expected folders like v1.0); "
+                "run 'deployready demo DIR' or 'deployready export'"
+            )
+        return versions[-1]
+    if version not in versions:
+        known = ", ".join(versions) or "none"
+        raise DeployReadyError(f"{ws.models_dir}: no package {version} (packages: {known})")
+    return version
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")

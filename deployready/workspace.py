@@ -1,0 +1,107 @@
+"""A workspace: a folder with ``deployready.toml``, ``data/`` and ``models/``."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from deployready.policy import POLICY_FILE, Policy, load_policy
+from deployready.store import STORE_FILE, Store
+
+ENV_VAR = "DEPLOYREADY_WORKSPACE"
+
+VERSION_RE = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?$")
+
+
+def parse_version(name: str) -> tuple[int, int, int] | None:
+    """``v1.2`` → (1, 2, 0); ``v1.2.3`` → (1, 2, 3); anything else → None."""
+    match = VERSION_RE.match(name)
+    if not match:
+        return None
+    major, minor, patch = match.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+def format_version(major: int, minor: int, patch: int = 0) -> str:
+    return f"v{major}.{minor}" if patch == 0 else f"v{major}.{minor}.{patch}"
+
+
+def default_workspace_path() -> Path:
+    return Path(os.environ.get(ENV_VAR) or os.getcwd())
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | Path | None = None) -> Workspace:
+        return cls(Path(root) if root is not None else default_workspace_path())
+
+    @property
+    def policy_path(self) -> Path:
+        return self.root / POLICY_FILE
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def certification_dir(self) -> Path:
+        return self.data_dir / "certification"
+
+    @property
+    def production_dir(self) -> Path:
+        return self.data_dir / "production"
+
+    @property
+    def loadtest_dir(self) -> Path:
+        """Raw latency samples of load-test runs."""
+        return self.data_dir / "loadtests"
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / STORE_FILE
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.store_path)
+
+    def policy(self) -> Policy:
+        return load_policy(self.policy_path)
+
+    def history_path(self) -> Path | None:
+        """The certification history file, whichever format it is in."""
+        for suffix in ("csv", "parquet", "jsonl"):
+            candidate = self.certification_dir / f"history.{suffix}"
+            if candidate.exists():
+                return candidate
+        return None
+
+    def versions(self) -> list[str]:
+        """Package folder names under ``models/``, oldest first (by version number)."""
+        if not self.models_dir.is_dir():
+            return []
+        found = [
+            (parsed, p.name)
+            for p in self.models_dir.iterdir()
+            if p.is_dir() and (parsed := parse_version(p.name)) is not None
+        ]
+        return [name for _, name in sorted(found)]
+
+    def package_path(self, version: str) -> Path:
+        return self.models_dir / version
+
+    def latest_version(self) -> str | None:
+        versions = self.versions()
+        return versions[-1] if versions else None
+
+    def is_empty(self) -> bool:
+        return not self.versions() and self.history_path() is None
