@@ -55,7 +55,7 @@ class CVPolicy:
 
 @dataclass(frozen=True)
 class EntropyPolicy:
-    min_normalized: float = 0.10
+    min_normalized: float = 0.05
     bins: int = 10
 
 

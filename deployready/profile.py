@@ -91,7 +91,9 @@ def fit_profile(
     for name in frame.columns:
         column = frame[name]
         if feature_kind(column) == "numeric":
-            features[str(name)] = fit_numeric(column.to_numpy(dtype=np.float64, na_value=np.nan), bins)
+            features[str(name)] = fit_numeric(
+                column.to_numpy(dtype=np.float64, na_value=np.nan), bins
+            )
         else:
             features[str(name)] = fit_categorical(column)
     profile: dict[str, Any] = {"format": PROFILE_FORMAT, "bins": bins, "features": features}

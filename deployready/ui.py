@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from deployready.errors import DeployReadyError
 from deployready.workspace import Workspace, default_workspace_path
@@ -39,8 +40,14 @@ def setup_page(title: str, icon: str) -> None:
 def _navigation() -> None:
     root = Path(__file__).resolve().parent.parent
     for path, label, icon in PAGES:
-        if (root / path).exists():
+        if not (root / path).exists():
+            continue
+        try:
             st.sidebar.page_link(path, label=label, icon=icon)
+        except StreamlitAPIException:
+            # A page run on its own (not through app.py, e.g. in AppTest) has no page
+            # registry to link into; the page itself still works.
+            return
 
 
 def workspace() -> Workspace:
@@ -48,7 +55,9 @@ def workspace() -> Workspace:
     if _WS_KEY not in st.session_state:
         st.session_state[_WS_KEY] = str(default_workspace_path())
     entered = st.sidebar.text_input(
-        "Workspace", value=st.session_state[_WS_KEY], key="workspace_input",
+        "Workspace",
+        value=st.session_state[_WS_KEY],
+        key="workspace_input",
         help="Folder with deployready.toml, data/ and models/",
     )
     if entered != st.session_state[_WS_KEY]:

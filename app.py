@@ -1,0 +1,137 @@
+"""deployready dashboard — Overview (entry point of the multipage app).
+
+Run with ``streamlit run app.py``. The other pages live in ``pages/``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from deployready import ui
+from deployready.charts.readiness import category_bars, score_gauge
+from deployready.checks import Check
+from deployready.score import Readiness, compute_score
+
+ui.setup_page("Overview", "🏁")
+ws, version = ui.sidebar()
+
+st.title("🏁 Readiness overview")
+
+if ws.is_empty():
+    st.info(f"The workspace `{ws.root}` has no model packages and no certification history yet.")
+    if st.button("Build the demo workspace here", type="primary"):
+        from deployready.demo import build_demo
+
+        with st.spinner("Training, certifying and exporting the demo models…"):
+            done = ui.guarded(lambda: build_demo(ws.root), "Building the demo workspace")
+        if done is not None:
+            st.rerun()
+    st.caption("Or from a shell: `deployready demo DIR`.")
+    st.stop()
+
+ui.require_versions(ws)
+assert version is not None
+readiness = ui.guarded(lambda: compute_score(ws, version), "Scoring")
+if readiness is None:
+    st.stop()
+
+
+def checks_table(checks: list[Check]) -> pd.DataFrame:
+    rows = []
+    for c in checks:
+        ev = c.evidence
+        rows.append(
+            {
+                "": ui.STATUS_ICON[str(c.status)],
+                "check": c.name,
+                "status": str(c.status),
+                "value": "" if c.value is None else str(c.value),
+                "threshold": c.threshold,
+                "finding": c.message,
+                "evidence": ev.source if ev else "",
+                "measured at": (ev.time or "") if ev else "",
+                "package": (ev.package_sha256 or "")[:12] if ev else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def render(r: Readiness) -> None:
+    badge = "🟢 READY" if r.ready else "🔴 NOT READY"
+    st.subheader(f"{r.version} — {badge}")
+    st.caption(f"package sha256 `{r.package_sha256}` · scored {r.generated_at}")
+    data = r.as_dict()
+    left, right = st.columns([2, 3])
+    with left:
+        st.plotly_chart(score_gauge(r.score, r.max_score, r.ready), key="gauge")
+    with right:
+        st.plotly_chart(category_bars(data["categories"]), key="categories")
+
+    latency = r.category("latency")
+    kinds = {
+        str(c.evidence.detail.get("source_kind"))
+        for c in latency.checks
+        if c.evidence and c.evidence.detail.get("source_kind")
+    }
+    if kinds:
+        st.caption("Latency evidence from: " + ", ".join(sorted(kinds)).replace("_", " "))
+    else:
+        st.caption(
+            "Latency evidence: none yet (no production logs and no load test for this package)."
+        )
+
+    st.markdown("### Blockers")
+    if not r.blockers:
+        st.success("No blockers: every check passes on evidence for this exact package.")
+    for i, c in enumerate(r.blockers, 1):
+        st.markdown(
+            f"{i}. {ui.STATUS_ICON[str(c.status)]} **{c.category.value.replace('_', ' ')} · "
+            f"{c.name}** — {c.message}"
+        )
+
+    st.markdown("### Checklist")
+    for cat in r.categories:
+        points = f"{cat.score:.1f}/{cat.weight:g} points"
+        title = f"{cat.label} — {points} ({cat.passed}/{cat.total} checks pass)"
+        with st.expander(title, expanded=cat.passed < cat.total):
+            st.dataframe(checks_table(cat.checks), hide_index=True, width="stretch")
+
+    report_section(r)
+
+
+def report_section(r: Readiness) -> None:
+    try:
+        from deployready.report import build_report, render
+    except ModuleNotFoundError:
+        return
+    st.markdown("### Report")
+    st.caption(
+        "The whole verdict with its evidence. The HTML report is self-contained (charts included)."
+    )
+    cols = st.columns(3)
+    root, version = ws.root, r.version
+    for col, fmt, mime in zip(
+        cols,
+        ("html", "md", "json"),
+        ("text/html", "text/markdown", "application/json"),
+        strict=True,
+    ):
+
+        def build(fmt: str = fmt) -> str:
+            # Runs when the button is clicked, outside the script thread: engine only.
+            from deployready.workspace import Workspace
+
+            return render(build_report(Workspace.open(root), version), fmt)
+
+        col.download_button(
+            f"Download {fmt.upper()} report",
+            data=build,
+            file_name=f"deployready-{version}.{fmt}",
+            mime=mime,
+            key=f"report-{fmt}",
+            on_click="ignore",
+        )
+
+
+render(readiness)

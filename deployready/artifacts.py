@@ -1,0 +1,701 @@
+"""Model packages: validate, load (safely), export, and the artifact checks.
+
+A package is a folder ``models/vMAJOR.MINOR[.PATCH]/`` (see :mod:`deployready.manifest`
+for the file list and :mod:`deployready.versioning` for how versions are derived).
+
+Safety: pickles are only ever unpickled from bytes that were read into memory and
+matched against ``MANIFEST.json`` first, and only when *every* pickle of the package
+verified. ``validate_package(path, deep=False)`` never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from deployready.checks import Category, Check, Evidence, Status
+from deployready.errors import DeployReadyError, InputError, IntegrityError, PackageError
+from deployready.explain import explain_model, render_model_card
+from deployready.manifest import (
+    CARD_FILE,
+    EXPECTED_FILE,
+    HOLDOUT_FILE,
+    MANIFEST_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    PROFILE_FILE,
+    REQUIRED_FILES,
+    SCALER_FILE,
+    SCHEMA_FILE,
+    SHAP_FILE,
+    Finding,
+    ValidationReport,
+    build_manifest,
+    dumps_json,
+    fsync_dir,
+    package_sha256,
+    parse_manifest,
+    read_json_file,
+    read_metadata,
+    read_verified,
+    sha256_bytes,
+    sha256_file,
+    validate_package,
+    write_file,
+)
+from deployready.policy import Policy
+from deployready.profile import fit_profile
+from deployready.versioning import (
+    BUMP_REASONS,
+    Bump,
+    SchemaDiff,
+    build_schema,
+    decide_bump,
+    next_version,
+    predict_frame,
+    rows_to_frame,
+    schema_diff,
+    schema_features,
+    schema_model_problems,
+    schema_sha256,
+)
+from deployready.workspace import Workspace, parse_version
+
+TMP_PREFIX = ".tmp-"
+LOCK_FILE = ".export.lock"
+PROFILE_MAX_ROWS = 100_000
+
+__all__ = [
+    "CARD_SECTIONS",
+    "Finding",
+    "LoadedPackage",
+    "PackageInfo",
+    "SchemaDiff",
+    "ValidationReport",
+    "artifact_checks",
+    "export_package",
+    "load_package",
+    "package_sha256",
+    "predict_frame",
+    "read_json_file",
+    "read_metadata",
+    "schema_diff",
+    "validate_package",
+]
+
+#: Headings every model card must have (checked by "model card complete").
+CARD_SECTIONS: tuple[str, ...] = (
+    "Model details",
+    "Intended use",
+    "Training data",
+    "Metrics",
+    "Explainability",
+    "Limitations",
+    "Version",
+    "Files",
+)
+
+
+# --------------------------------------------------------------------------- predicting
+
+
+@dataclass
+class LoadedPackage:
+    path: Path
+    version: str
+    sha256: str
+    model: Any
+    scaler: Any
+    schema: dict[str, Any]
+    metadata: dict[str, Any]
+    profile: dict[str, Any]
+    holdout: pd.DataFrame
+    expected: np.ndarray
+    features: list[str]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Float64 probabilities of the positive class, one per row of ``frame``."""
+        return predict_frame(self.model, self.scaler, self.features, frame)
+
+    def validate_rows(self, records: Any) -> pd.DataFrame:
+        """Check request rows against the schema; InputError naming ``rows[i].field``."""
+        return rows_to_frame(self.schema, records)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+_INTEGRITY_CODES = ("hash_mismatch", "size_mismatch")
+
+
+def load_package(path: str | Path) -> LoadedPackage:
+    """Verify the manifest, then load the package from the verified bytes.
+
+    IntegrityError (naming the file) when a file does not match the manifest;
+    PackageError for a missing file, malformed JSON or a schema that does not fit the
+    model. Nothing is unpickled unless every file verified.
+    """
+    path = Path(path)
+    report = validate_package(path, deep=False)
+    errors = report.errors
+    if errors:
+        first = next((f for f in errors if f.code in _INTEGRITY_CODES), errors[0])
+        cls = IntegrityError if first.code in _INTEGRITY_CODES else PackageError
+        more = f" (+{len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise cls(
+            f"{first.message}; refused, nothing was unpickled{more}",
+            source=path / first.file,
+            location=first.code,
+        )
+    manifest = parse_manifest((path / MANIFEST_FILE).read_bytes(), path / MANIFEST_FILE)
+    if manifest.sha256 != report.sha256:
+        raise IntegrityError("MANIFEST.json changed while loading", source=path / MANIFEST_FILE)
+    model_bytes = read_verified(path, manifest, MODEL_FILE)
+    scaler_bytes = read_verified(path, manifest, SCALER_FILE)
+    jsons = {
+        name: read_json_file(path, name)
+        for name in (SCHEMA_FILE, METADATA_FILE, PROFILE_FILE, EXPECTED_FILE)
+    }
+    for name in jsons:
+        read_verified(path, manifest, name)  # the JSON we use is the JSON that was hashed
+    holdout_bytes = read_verified(path, manifest, HOLDOUT_FILE)
+    holdout = pd.read_parquet(io.BytesIO(holdout_bytes))
+    try:
+        model = joblib.load(io.BytesIO(model_bytes))
+        scaler = joblib.load(io.BytesIO(scaler_bytes))
+    except Exception as exc:  # unpickling can fail in any way
+        raise PackageError(
+            f"cannot load the pickles: {exc}",
+            source=path / MODEL_FILE,
+            expected="joblib files loadable with the installed libraries",
+        ) from exc
+    schema = jsons[SCHEMA_FILE]
+    features = schema_features(schema)
+    problems = schema_model_problems(features, scaler, model, holdout)
+    if problems:
+        raise PackageError(
+            "; ".join(problems),
+            source=path / SCALER_FILE,
+            expected="a scaler and model fitted on the schema's features",
+        )
+    return LoadedPackage(
+        path=path,
+        version=path.name,
+        sha256=manifest.sha256,
+        model=model,
+        scaler=scaler,
+        schema=schema,
+        metadata=jsons[METADATA_FILE],
+        profile=jsons[PROFILE_FILE],
+        holdout=holdout,
+        expected=np.asarray(jsons[EXPECTED_FILE]["predictions"], dtype=np.float64),
+        features=features,
+    )
+
+
+# --------------------------------------------------------------------------- export
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    path: Path
+    version: str
+    sha256: str
+    bump: Bump
+    previous: str | None
+
+
+def _models_dir(target: Workspace | str | Path) -> Path:
+    return target.models_dir if isinstance(target, Workspace) else Path(target)
+
+
+def _existing_versions(models_dir: Path) -> list[str]:
+    found = [
+        (parsed, p.name)
+        for p in models_dir.iterdir()
+        if p.is_dir() and (parsed := parse_version(p.name)) is not None
+    ]
+    return [name for _, name in sorted(found)]
+
+
+@contextmanager
+def _export_lock(models_dir: Path) -> Iterator[None]:
+    """Serialize version allocation between exporters (threads or processes)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no flock: rename still never overwrites
+        yield
+        return
+    with open(models_dir / LOCK_FILE, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _joblib_bytes(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()
+
+
+def _period(train: pd.DataFrame) -> dict[str, str]:
+    for name in train.columns:
+        if pd.api.types.is_datetime64_any_dtype(train[name]) and train[name].notna().any():
+            return {
+                "column": str(name),
+                "start": str(train[name].min()),
+                "end": str(train[name].max()),
+            }
+    return {}
+
+
+def _auto_metrics(
+    holdout: pd.DataFrame | None, target: str, proba: np.ndarray | None
+) -> dict[str, float]:
+    if holdout is None or proba is None or target not in holdout.columns:
+        return {}
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    y = holdout[target].to_numpy()
+    if len(np.unique(y)) != 2:
+        return {}
+    return {
+        "roc_auc": float(roc_auc_score(y, proba)),
+        "average_precision": float(average_precision_score(y, proba)),
+        "brier": float(brier_score_loss(y, proba)),
+    }
+
+
+def _check_inputs(
+    model: Any, train: pd.DataFrame, features: list[str], target: str, holdout: pd.DataFrame | None
+) -> None:
+    if not features or len(set(features)) != len(features):
+        raise InputError(
+            "empty or duplicated feature list",
+            location="features",
+            expected="distinct column names",
+        )
+    missing = [f for f in [*features, target] if f not in train.columns]
+    if missing:
+        raise InputError(
+            f"columns {missing} not in the training frame",
+            source="train",
+            location="columns",
+            expected="every feature and the target",
+        )
+    if target in features:
+        raise InputError(
+            "the target is also a feature",
+            location="features",
+            expected="features without the target column",
+        )
+    if len(train) == 0:
+        raise InputError("the training frame is empty", source="train", expected="rows")
+    if holdout is not None and [f for f in features if f not in holdout.columns]:
+        raise InputError(
+            "the holdout frame lacks feature columns",
+            source="holdout",
+            location="columns",
+            expected="every feature",
+        )
+    if not hasattr(model, "predict_proba"):
+        raise InputError(
+            f"{type(model).__name__} has no predict_proba",
+            location="model",
+            expected="a fitted binary classifier",
+        )
+
+
+def export_package(
+    target: Workspace | str | Path,
+    *,
+    model: Any,
+    scaler: Any,
+    train: pd.DataFrame,
+    features: list[str],
+    target_column: str,
+    holdout: pd.DataFrame | None = None,
+    run_id: str = "",
+    metrics: dict[str, float] | None = None,
+    model_card: dict[str, Any] | None = None,
+    description: str = "",
+    shap_max_rows: int = 500,
+    shap_time_budget_s: float = 20.0,
+    holdout_rows: int = 200,
+    profile_bins: int = 10,
+    created_at: str | None = None,
+) -> PackageInfo:
+    """Write a new, immutable package version under ``models/`` and return it.
+
+    Builds everything in ``models/.tmp-<uuid>``, then (holding the export lock) derives
+    the version from the highest existing package, writes the metadata, the model card
+    and the manifest, and renames the folder into place. An existing version is never
+    overwritten; on any failure the temporary folder is removed.
+    """
+    features = [str(f) for f in features]
+    _check_inputs(model, train, features, target_column, holdout)
+    models_dir = _models_dir(target)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    created = created_at or datetime.now(UTC).isoformat(timespec="seconds")
+    tmp = models_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        info = _build(
+            tmp,
+            models_dir,
+            model=model,
+            scaler=scaler,
+            train=train,
+            features=features,
+            target=target_column,
+            holdout=holdout,
+            run_id=run_id,
+            metrics=metrics,
+            card=model_card,
+            description=description,
+            shap_max_rows=shap_max_rows,
+            shap_time_budget_s=shap_time_budget_s,
+            holdout_rows=holdout_rows,
+            profile_bins=profile_bins,
+            created=created,
+        )
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, DeployReadyError) or not isinstance(exc, Exception):
+            raise
+        raise PackageError(
+            f"export failed, nothing was written: {type(exc).__name__}: {exc}", source=models_dir
+        ) from exc
+    return info
+
+
+def _build(
+    tmp: Path,
+    models_dir: Path,
+    *,
+    model: Any,
+    scaler: Any,
+    train: pd.DataFrame,
+    features: list[str],
+    target: str,
+    holdout: pd.DataFrame | None,
+    run_id: str,
+    metrics: dict[str, float] | None,
+    card: dict[str, Any] | None,
+    description: str,
+    shap_max_rows: int,
+    shap_time_budget_s: float,
+    holdout_rows: int,
+    profile_bins: int,
+    created: str,
+) -> PackageInfo:
+    schema = build_schema(train, features, target)
+    write_file(tmp / SCHEMA_FILE, dumps_json(schema))
+    model_bytes, scaler_bytes = _joblib_bytes(model), _joblib_bytes(scaler)
+    write_file(tmp / MODEL_FILE, model_bytes)
+    write_file(tmp / SCALER_FILE, scaler_bytes)
+    # Predict with the objects as they will be served: unpickled from the package bytes.
+    served_model = joblib.load(io.BytesIO(model_bytes))
+    served_scaler = joblib.load(io.BytesIO(scaler_bytes))
+
+    rng = np.random.default_rng(0)
+    profile_rows = (
+        train
+        if len(train) <= PROFILE_MAX_ROWS
+        else train.iloc[np.sort(rng.choice(len(train), PROFILE_MAX_ROWS, replace=False))]
+    )
+    train_pred = predict_frame(served_model, served_scaler, features, profile_rows)
+    if not np.all(np.isfinite(train_pred)):
+        raise PackageError(
+            "the model predicts non-finite probabilities on the training rows",
+            location="model",
+            expected="finite probabilities",
+        )
+    profile = fit_profile(train[features], predictions=train_pred, bins=profile_bins)
+    write_file(tmp / PROFILE_FILE, dumps_json(profile))
+
+    source = holdout if holdout is not None else train.tail(holdout_rows)
+    if len(source) > holdout_rows:
+        source = source.iloc[np.sort(rng.choice(len(source), holdout_rows, replace=False))]
+    holdout_frame = source[features].reset_index(drop=True)
+    buffer = io.BytesIO()
+    holdout_frame.to_parquet(buffer, index=False)
+    write_file(tmp / HOLDOUT_FILE, buffer.getvalue())
+    served_holdout = pd.read_parquet(io.BytesIO(buffer.getvalue()))
+    expected = predict_frame(served_model, served_scaler, features, served_holdout)
+    write_file(tmp / EXPECTED_FILE, dumps_json({"predictions": expected.tolist()}))
+
+    report = explain_model(
+        served_model,
+        served_scaler,
+        train[features],
+        features=features,
+        max_rows=shap_max_rows,
+        time_budget_s=shap_time_budget_s,
+    )
+    write_file(tmp / SHAP_FILE, dumps_json(report))
+    if metrics is None:
+        full = (
+            predict_frame(served_model, served_scaler, features, source)
+            if (holdout is not None and target in holdout.columns)
+            else None
+        )
+        metrics = _auto_metrics(source if holdout is not None else None, target, full)
+
+    schema_sha = schema_sha256(schema)
+    model_sha, scaler_sha = sha256_bytes(model_bytes), sha256_bytes(scaler_bytes)
+    data_hash = pd.util.hash_pandas_object(train[[*features, target]], index=False).to_numpy()
+    with _export_lock(models_dir):
+        existing = _existing_versions(models_dir)
+        previous = existing[-1] if existing else None
+        prev_meta = read_metadata(models_dir / previous) if previous else None
+        bump = decide_bump(prev_meta, schema_sha, model_sha, scaler_sha)
+        version = next_version(previous, bump)
+        final = models_dir / version
+        clash = [v for v in existing if parse_version(v) == parse_version(version)]
+        if final.exists() or clash:
+            raise PackageError(
+                "version already exists; packages are never overwritten",
+                source=final,
+                expected="a new version",
+            )
+        metadata = {
+            "format": 1,
+            "version": version,
+            "created_at": created,
+            "run_id": run_id,
+            "description": description,
+            "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "scaler_class": f"{type(scaler).__module__}.{type(scaler).__qualname__}",
+            "libraries": _libraries(),
+            "features": features,
+            "target": target,
+            "metrics": {str(k): float(v) for k, v in (metrics or {}).items()},
+            "training_data": {
+                "rows": len(train),
+                "sha256": sha256_bytes(data_hash.tobytes()),
+                "hash": "pandas.util.hash_pandas_object(index=False), SHA-256",
+                "period": _period(train),
+            },
+            "schema_sha256": schema_sha,
+            "model_sha256": model_sha,
+            "scaler_sha256": scaler_sha,
+            "previous": previous,
+            "bump": bump,
+            "bump_reason": BUMP_REASONS[bump],
+            "model_card": card or {},
+        }
+        write_file(tmp / METADATA_FILE, dumps_json(metadata))
+        files = {
+            n: {"sha256": sha256_file(tmp / n), "size": (tmp / n).stat().st_size}
+            for n in sorted(p.name for p in tmp.iterdir())
+        }
+        readme = render_model_card(metadata, report, files, card, BUMP_REASONS[bump])
+        write_file(tmp / CARD_FILE, readme.encode("utf-8"))
+        manifest_bytes = build_manifest(tmp, version, created)
+        write_file(tmp / MANIFEST_FILE, manifest_bytes)
+        fsync_dir(tmp)
+        os.rename(tmp, final)
+        fsync_dir(models_dir)
+    return PackageInfo(final, version, sha256_bytes(manifest_bytes), bump, previous)
+
+
+def _libraries() -> dict[str, str]:
+    import platform
+
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check(
+    name: str, ok: bool, value: Any, threshold: str, message: str, evidence: Evidence
+) -> Check:
+    return Check(
+        name=name,
+        category=Category.ARTIFACTS,
+        status=Status.PASS if ok else Status.FAIL,
+        value=value,
+        threshold=threshold,
+        message=message,
+        evidence=evidence,
+    )
+
+
+def _card_missing_sections(path: Path) -> list[str] | None:
+    try:
+        text = (path / CARD_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    headings = {
+        line.lstrip("#").strip().lower() for line in text.splitlines() if line.startswith("#")
+    }
+    return [s for s in CARD_SECTIONS if not any(h.startswith(s.lower()) for h in headings)]
+
+
+def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Check]:
+    """The Artifacts category of the checklist for one package folder."""
+    path = Path(path)
+    report = validate_package(path, deep=True)
+    sha = report.sha256
+    try:
+        created = read_json_file(path, MANIFEST_FILE).get("created_at")
+    except PackageError:
+        created = None
+    time = created if isinstance(created, str) else None
+
+    def evidence(file: str, findings: list[Finding]) -> Evidence:
+        detail = {"findings": [asdict(f) for f in findings]} if findings else {}
+        return Evidence(source=str(path / file), time=time, package_sha256=sha, detail=detail)
+
+    def problems(codes: tuple[str, ...], files: tuple[str, ...] | None = None) -> list[Finding]:
+        return [f for f in report.errors if f.code in codes and (files is None or f.file in files)]
+
+    def say(found: list[Finding]) -> str:
+        return "; ".join(f"{f.file}: {f.message}" for f in found)
+
+    checks: list[Check] = []
+    missing = [n for n in REQUIRED_FILES if not (path / n).is_file()]
+    checks.append(
+        _check(
+            "required files present",
+            not missing,
+            len(REQUIRED_FILES) - len(missing),
+            f"all {len(REQUIRED_FILES)}: {', '.join(REQUIRED_FILES)}",
+            "All required files are present." if not missing else f"Missing: {', '.join(missing)}.",
+            evidence(str(path.name), []),
+        )
+    )
+    bad = problems(("missing_file", "bad_manifest", "hash_mismatch", "size_mismatch"))
+    checks.append(
+        _check(
+            "manifest verified (hashes)",
+            not bad and sha is not None,
+            len(report.verified),
+            "every file matches MANIFEST.json",
+            f"All {len(report.verified)} files match their SHA-256 in MANIFEST.json."
+            if not bad
+            else say(bad) + ". Nothing was unpickled.",
+            evidence(MANIFEST_FILE, bad),
+        )
+    )
+    bad = problems(("bad_version_name", "version_mismatch"))
+    checks.append(
+        _check(
+            "versioned package name",
+            not bad,
+            path.name,
+            "vMAJOR.MINOR[.PATCH], same as the metadata",
+            f"{path.name} is a version name and matches the metadata."
+            if not bad
+            else say(bad) + ".",
+            evidence(METADATA_FILE, bad),
+        )
+    )
+    bad = problems(("schema_model_mismatch", "unloadable", "bad_holdout"))
+    bad += problems(("bad_json",), (SCHEMA_FILE,))
+    if not bad and not report.unpickled:
+        message = "Not checked: the package failed verification, so its pickles were not loaded."
+        checks.append(
+            _check(
+                "schema matches model",
+                False,
+                None,
+                "scaler and model fit the schema",
+                message,
+                evidence(SCHEMA_FILE, []),
+            )
+        )
+    else:
+        checks.append(
+            _check(
+                "schema matches model",
+                not bad,
+                None,
+                "scaler and model fit the schema",
+                "The scaler and the model accept the schema's features and reproduce the holdout "
+                "predictions."
+                if not bad
+                else say(bad) + ".",
+                evidence(SCHEMA_FILE, bad),
+            )
+        )
+    bad = problems(("missing_shap_features",)) + problems(
+        ("bad_json", "missing_file"), (SHAP_FILE,)
+    )
+    checks.append(
+        _check(
+            "SHAP report covers every feature",
+            not bad and (path / SHAP_FILE).is_file(),
+            None,
+            "every schema feature has a SHAP importance",
+            "Every schema feature has a global SHAP importance." if not bad else say(bad) + ".",
+            evidence(SHAP_FILE, bad),
+        )
+    )
+    sections = _card_missing_sections(path)
+    checks.append(
+        _check(
+            "model card complete",
+            sections == [],
+            None,
+            "sections: " + ", ".join(CARD_SECTIONS),
+            "The model card has every required section."
+            if sections == []
+            else (
+                "README.md is missing or unreadable."
+                if sections is None
+                else f"README.md lacks the section(s): {', '.join(sections)}."
+            ),
+            evidence(CARD_FILE, []),
+        )
+    )
+    files = (PROFILE_FILE, HOLDOUT_FILE, EXPECTED_FILE)
+    bad = problems(("missing_file", "bad_json", "bad_holdout"), files)
+    profile_ok = True
+    if not bad:
+        try:
+            profile = read_json_file(path, PROFILE_FILE)
+            profile_ok = isinstance(profile.get("features"), dict) and "prediction" in profile
+        except PackageError:
+            profile_ok = False
+    ok = not bad and profile_ok and all((path / n).is_file() for n in files)
+    checks.append(
+        _check(
+            "drift reference profile and holdout present",
+            ok,
+            None,
+            "reference_profile.json with predictions, holdout rows with expected predictions",
+            "The drift reference profile and the holdout sample with expected predictions "
+            "are present."
+            if ok
+            else (
+                say(bad) + "." if bad else "reference_profile.json lacks features or predictions."
+            ),
+            evidence(PROFILE_FILE, bad),
+        )
+    )
+    return checks

@@ -1,0 +1,164 @@
+"""Figures for latency monitoring and drift (data in, plotly Figure out)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+GREEN = "#16a34a"
+AMBER = "#f59e0b"
+RED = "#dc2626"
+GREY = "#9ca3af"
+BLUE = "#2563eb"
+PCT_COLORS = {"p50": "#60a5fa", "p95": "#2563eb", "p99": "#1e3a8a"}
+
+_LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 50, "b": 40},
+                           "template": "plotly_white"}
+
+
+def latency_trend(
+    windows: pd.DataFrame,
+    *,
+    p95_target: float,
+    p99_target: float,
+    spike_ms: float,
+    baseline: Mapping[str, Any] | None = None,
+    title: str = "Latency percentiles",
+) -> go.Figure:
+    """P50/P95/P99 per window with target lines, baseline lines and spikes marked."""
+    fig = go.Figure()
+    x = windows["window_start"] if len(windows) else []
+    for name in ("p50", "p95", "p99"):
+        fig.add_trace(go.Scatter(
+            x=x, y=windows[name] if len(windows) else [], name=name.upper(), mode="lines",
+            line={"color": PCT_COLORS[name]},
+            customdata=windows["count"] if len(windows) else [],
+            hovertemplate=f"{name.upper()} %{{y:.2f}} ms<br>%{{x}}<br>n = %{{customdata}}"
+                          "<extra></extra>",
+        ))
+    if len(windows):
+        spikes = windows[windows["p99"] > spike_ms]
+        if len(spikes):
+            fig.add_trace(go.Scatter(
+                x=spikes["window_start"], y=spikes["p99"], name=f"spike (P99 > {spike_ms:g} ms)",
+                mode="markers", marker={"color": RED, "size": 10, "symbol": "x"},
+            ))
+    fig.add_hline(y=p95_target, line={"color": AMBER, "dash": "dash"},
+                  annotation_text=f"P95 target {p95_target:g} ms", annotation_position="top left")
+    fig.add_hline(y=p99_target, line={"color": RED, "dash": "dash"},
+                  annotation_text=f"P99 target {p99_target:g} ms", annotation_position="top left")
+    if baseline and baseline.get("kind") not in (None, "none"):
+        for key in ("p95", "p99"):
+            value = baseline.get(key)
+            if value is not None:
+                fig.add_hline(y=float(value), line={"color": GREY, "dash": "dot"},
+                              annotation_text=f"baseline {key.upper()} {float(value):.1f} ms",
+                              annotation_position="bottom right")
+    fig.update_layout(title=title, yaxis_title="ms", xaxis_title="window start (UTC)",
+                      height=380, legend={"orientation": "h", "y": -0.2}, **_LAYOUT)
+    return fig
+
+
+def sample_counts(windows: pd.DataFrame, title: str = "Requests per window") -> go.Figure:
+    fig = go.Figure()
+    if len(windows):
+        fig.add_trace(go.Bar(x=windows["window_start"], y=windows["count"], name="successful",
+                             marker_color=BLUE))
+        fig.add_trace(go.Bar(x=windows["window_start"], y=windows["errors"], name="errors",
+                             marker_color=RED))
+    fig.update_layout(title=title, barmode="stack", height=260, yaxis_title="requests",
+                      legend={"orientation": "h", "y": -0.3}, **_LAYOUT)
+    return fig
+
+
+def latency_drift_bars(day_drift: pd.DataFrame, max_drift: float) -> go.Figure:
+    """Per day: relative P95/P99 change against the baseline; the limit as a line."""
+    fig = go.Figure()
+    if len(day_drift):
+        for key, color in (("p95_change", PCT_COLORS["p95"]), ("p99_change", PCT_COLORS["p99"])):
+            values = pd.to_numeric(day_drift[key], errors="coerce") * 100
+            fig.add_trace(go.Bar(x=day_drift["window_start"], y=values, marker_color=color,
+                                 name=key.split("_")[0].upper()))
+    fig.add_hline(y=max_drift * 100, line={"color": RED, "dash": "dash"},
+                  annotation_text=f"max drift {max_drift:.0%}")
+    fig.update_layout(title="Latency drift vs baseline", yaxis_title="% change",
+                      barmode="group", height=300, **_LAYOUT)
+    return fig
+
+
+def psi_heatmap(
+    days: Sequence[str],
+    features: Sequence[str],
+    psi: Sequence[Sequence[float | None]],
+    *,
+    warn: float,
+    alert: float,
+) -> go.Figure:
+    """Features × days, discrete colours: green < warn ≤ amber < alert ≤ red.
+
+    ``psi[i][j]`` is the PSI of ``features[i]`` on ``days[j]`` (None: no data).
+    """
+    level = [[None if v is None else (2 if v >= alert else 1 if v >= warn else 0) for v in row]
+             for row in psi]
+    text = [["" if v is None else f"{v:.2f}" for v in row] for row in psi]
+    colorscale = [[0.0, GREEN], [1 / 3, GREEN], [1 / 3, AMBER], [2 / 3, AMBER], [2 / 3, RED],
+                  [1.0, RED]]
+    fig = go.Figure(go.Heatmap(
+        z=level, x=list(days), y=list(features), text=text, texttemplate="%{text}",
+        customdata=[[v for v in row] for row in psi], colorscale=colorscale, zmin=-0.5, zmax=2.5,
+        xgap=1, ygap=1,
+        hovertemplate="%{y} on %{x}<br>PSI %{customdata:.4f}<extra></extra>",
+        colorbar={"tickvals": [0, 1, 2],
+                  "ticktext": [f"< {warn:g}", f"{warn:g}–{alert:g}", f"≥ {alert:g}"],
+                  "title": "PSI"},
+    ))
+    fig.update_layout(title="Feature drift (PSI) per day",
+                      height=max(300, 28 * len(features) + 120),
+                      xaxis={"type": "category"}, yaxis={"autorange": "reversed"}, **_LAYOUT)
+    return fig
+
+
+def distribution_bars(
+    bins: Sequence[str], reference: Sequence[float], current: Sequence[float], *, title: str
+) -> go.Figure:
+    """Reference vs current share of every bin of one feature."""
+    fig = go.Figure([
+        go.Bar(x=list(bins), y=list(reference), name="reference", marker_color=GREY),
+        go.Bar(x=list(bins), y=list(current), name="current", marker_color=BLUE),
+    ])
+    fig.update_layout(title=title, barmode="group", yaxis_title="share", yaxis_tickformat=".0%",
+                      height=340, xaxis={"type": "category"}, **_LAYOUT)
+    return fig
+
+
+def prediction_stability(
+    days: Sequence[str], psi: Sequence[float | None], *, warn: float, alert: float
+) -> go.Figure:
+    """Prediction-distribution PSI per day with the warn and alert levels."""
+    colors = [GREY if v is None else RED if v >= alert else AMBER if v >= warn else GREEN
+              for v in psi]
+    fig = go.Figure(go.Scatter(x=list(days), y=list(psi), mode="lines+markers", name="PSI",
+                               marker={"color": colors, "size": 9}, line={"color": GREY}))
+    fig.add_hline(y=warn, line={"color": AMBER, "dash": "dash"}, annotation_text=f"warn {warn:g}")
+    fig.add_hline(y=alert, line={"color": RED, "dash": "dash"}, annotation_text=f"alert {alert:g}")
+    fig.update_layout(title="Prediction distribution stability (PSI vs reference)",
+                      yaxis_title="PSI", height=300, xaxis={"type": "category"}, **_LAYOUT)
+    return fig
+
+
+def prediction_shares(
+    days: Sequence[str], bins: Sequence[str], shares: Sequence[Sequence[float]],
+    reference: Sequence[float],
+) -> go.Figure:
+    """Share of predictions per reference bin, day by day (stacked), reference first."""
+    x = ["reference", *days]
+    fig = go.Figure()
+    for i, label in enumerate(bins):
+        fig.add_trace(go.Bar(x=x, y=[reference[i], *(row[i] for row in shares)], name=label))
+    fig.update_layout(title="Prediction distribution per day (reference-quantile bins)",
+                      barmode="stack", yaxis_tickformat=".0%", height=340,
+                      xaxis={"type": "category"}, **_LAYOUT)
+    return fig

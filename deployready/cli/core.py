@@ -1,0 +1,212 @@
+"""Core commands: demo, score, validate, export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from deployready.checks import Status
+from deployready.cli.common import (
+    add_json_arg,
+    add_workspace_arg,
+    print_json,
+    resolve_version,
+    workspace_of,
+)
+from deployready.errors import InputError
+
+STATUS_MARK = {
+    Status.PASS: "PASS",
+    Status.FAIL: "FAIL",
+    Status.PENDING: "PENDING",
+    Status.STALE: "STALE",
+}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="build the demo workspace in DIR")
+    p.add_argument("dir", type=Path, help="target folder (created if missing)")
+    p.add_argument(
+        "--if-missing", action="store_true", help="do nothing when DIR already holds model packages"
+    )
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("score", help="readiness of a package version (exit 0 READY, 1 NOT READY)")
+    add_workspace_arg(p)
+    p.add_argument("--version", default=None, help="package version, e.g. v1.1 (default: newest)")
+    add_json_arg(p)
+    p.set_defaults(handler=cmd_score)
+
+    p = sub.add_parser("validate", help="validate a package folder (exit 0 valid, 1 invalid)")
+    p.add_argument("path", type=Path)
+    p.add_argument(
+        "--shallow", action="store_true", help="verify files and hashes only; unpickle nothing"
+    )
+    add_json_arg(p)
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("export", help="export a trained model and its data as a versioned package")
+    add_workspace_arg(p)
+    p.add_argument(
+        "--model", type=Path, required=True, help="joblib/pickle file of the fitted model"
+    )
+    p.add_argument(
+        "--scaler", type=Path, required=True, help="joblib/pickle file of the fitted transformer"
+    )
+    p.add_argument("--train", type=Path, required=True, help="training data (.csv or .parquet)")
+    p.add_argument("--target", required=True, help="target column of the training data")
+    p.add_argument(
+        "--features", default=None, help="comma-separated feature columns (default: all but target)"
+    )
+    p.add_argument("--holdout", type=Path, default=None, help="holdout data (.csv or .parquet)")
+    p.add_argument("--run-id", default="", help="the certification run this model came from")
+    p.add_argument("--description", default="")
+    add_json_arg(p)
+    p.set_defaults(handler=cmd_export)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from deployready.demo import build_demo
+    from deployready.workspace import Workspace
+
+    if args.if_missing and Workspace.open(args.dir).versions():
+        print(f"{args.dir}: demo workspace already present", file=sys.stderr)
+        return 0
+    start = time.perf_counter()
+    summary = build_demo(args.dir, seed=args.seed, progress=lambda m: print(m, file=sys.stderr))
+    print(
+        f"demo workspace ready in {args.dir} ({time.perf_counter() - start:.1f} s)", file=sys.stderr
+    )
+    for line in summary:
+        print(line)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from deployready.score import compute_score
+
+    ws = workspace_of(args)
+    version = resolve_version(ws, args.version)
+    readiness = compute_score(ws, version)
+    if args.json:
+        print_json(readiness.as_dict())
+    else:
+        print(
+            f"{readiness.version}  {readiness.status}  "
+            f"score {readiness.score:.1f}/{readiness.max_score:g}"
+        )
+        print(f"package sha256 {readiness.package_sha256}")
+        for cat in readiness.categories:
+            print(
+                f"\n{cat.label}  {cat.score:.1f}/{cat.weight:g}  ({cat.passed}/{cat.total} checks)"
+            )
+            for c in cat.checks:
+                value = "" if c.value is None else f" = {c.value}"
+                print(f"  [{STATUS_MARK[c.status]:7}] {c.name}{value}  {c.threshold}".rstrip())
+                if not c.passed:
+                    print(f"            {c.message}")
+        if readiness.blockers:
+            print("\nBlockers (gate order):")
+            for i, c in enumerate(readiness.blockers, 1):
+                print(f"  {i}. [{c.category}] {c.name}: {c.message}")
+    return 0 if readiness.ready else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from deployready.artifacts import validate_package
+
+    if not args.path.is_dir():
+        raise InputError("not a package folder", source=args.path, expected="a models/vX.Y folder")
+    report = validate_package(args.path, deep=not args.shallow)
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        print(f"{args.path}: {'VALID' if report.valid else 'INVALID'}  sha256 {report.sha256}")
+        for f in report.findings:
+            print(f"  {f.severity.upper():7} {f.code}: {f.file}: {f.message}")
+    return 0 if report.valid else 1
+
+
+def _read_frame(path: Path) -> object:
+    import pandas as pd
+
+    if not path.exists():
+        raise InputError("file not found", source=path, expected="a .csv or .parquet file")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types for bad files
+        raise InputError(f"cannot read: {exc}", source=path, expected="a readable table") from exc
+    raise InputError("unknown file type", source=path, expected="a .csv or .parquet file")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import joblib
+    import pandas as pd
+
+    from deployready.artifacts import export_package
+
+    ws = workspace_of(args)
+    objects = {}
+    for name in ("model", "scaler"):
+        path: Path = getattr(args, name)
+        if not path.exists():
+            raise InputError("file not found", source=path, expected=f"a saved {name}")
+        try:
+            objects[name] = joblib.load(path)
+        except Exception as exc:  # unpickling a user's own file can fail in many ways
+            raise InputError(
+                f"cannot load: {exc}", source=path, expected="a joblib/pickle file"
+            ) from exc
+    train = _read_frame(args.train)
+    assert isinstance(train, pd.DataFrame)
+    if args.target not in train.columns:
+        raise InputError(
+            f"no column {args.target!r}",
+            source=args.train,
+            location="columns",
+            expected="the --target column",
+        )
+    features = (
+        [f.strip() for f in args.features.split(",") if f.strip()]
+        if args.features
+        else [c for c in train.columns if c != args.target]
+    )
+    missing = [f for f in features if f not in train.columns]
+    if missing:
+        raise InputError(
+            f"missing feature columns {missing}",
+            source=args.train,
+            location="columns",
+            expected="every --features column",
+        )
+    holdout = _read_frame(args.holdout) if args.holdout else None
+    info = export_package(
+        ws,
+        model=objects["model"],
+        scaler=objects["scaler"],
+        train=train,
+        features=features,
+        target_column=args.target,
+        holdout=holdout if isinstance(holdout, pd.DataFrame) else None,
+        run_id=args.run_id,
+        description=args.description,
+    )
+    if args.json:
+        print_json(
+            {
+                "path": str(info.path),
+                "version": info.version,
+                "sha256": info.sha256,
+                "bump": info.bump,
+                "previous": info.previous,
+            }
+        )
+    else:
+        print(f"exported {info.version} ({info.bump}) to {info.path}\nsha256 {info.sha256}")
+    return 0

@@ -1,0 +1,434 @@
+"""The certification history: one row per retrain run, in CSV, Parquet or JSON lines.
+
+The history lives in ``data/certification/history.{csv,parquet,jsonl}``.
+:func:`load_history` reads and strictly validates any of the three formats;
+:func:`append_run` appends one run atomically (under a lock on the folder), keeping the
+file's format and columns. The rows are computed by
+:func:`deployready.training.record_run` and evaluated by :mod:`deployready.certification`.
+
+History columns: ``run_id``, ``trained_at`` (ISO 8601; without a UTC offset it is read
+as UTC), ``model_version``, one column per metric, ``cv_metric``, ``cv_fold_scores``
+(JSON list), ``cv_folds`` (JSON list of fold objects), ``synthetic_ratio``, ``noise``,
+``feature_entropy`` (JSON object feature → value), ``n_train``, ``n_test``, ``n_real``,
+``n_synthetic``, ``dataset_sha256``, ``notes``. In CSV and Parquet the JSON columns hold
+JSON text, in JSONL native lists and objects. Rows are numbered 1, 2, ... in file order
+(the first data row is row 1), which is how errors and evidence name them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deployready.errors import HistoryError, InputError
+from deployready.metrics import METRIC_NAMES
+from deployready.policy import Policy
+
+FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
+HISTORY_STEM = "history"
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "trained_at",
+    "cv_metric",
+    "cv_fold_scores",
+    "cv_folds",
+    "synthetic_ratio",
+    "noise",
+    "feature_entropy",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "model_version",
+    "n_train",
+    "n_test",
+    "n_real",
+    "n_synthetic",
+    "dataset_sha256",
+    "notes",
+)
+JSON_COLUMNS: tuple[str, ...] = ("cv_fold_scores", "cv_folds", "feature_entropy")
+INT_COLUMNS: tuple[str, ...] = ("n_train", "n_test", "n_real", "n_synthetic")
+FOLD_KEYS: tuple[str, ...] = ("train_start", "train_end", "test_start", "test_end")
+
+
+def column_order(metrics: Sequence[str] = METRIC_NAMES) -> list[str]:
+    return [
+        "run_id",
+        "trained_at",
+        "model_version",
+        *metrics,
+        "cv_metric",
+        "cv_fold_scores",
+        "cv_folds",
+        "synthetic_ratio",
+        "noise",
+        "feature_entropy",
+        *INT_COLUMNS,
+        "dataset_sha256",
+        "notes",
+    ]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def parse_time(value: Any) -> datetime:
+    """An ISO 8601 time as an aware datetime (naive = UTC); ValueError otherwise."""
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        parsed = datetime.fromisoformat(value.strip())
+    else:
+        raise ValueError(f"not an ISO 8601 time: {value!r}")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    return isinstance(value, float) and math.isnan(value)
+
+
+def as_number(value: Any) -> float:
+    """A finite number (numeric text included); ValueError otherwise (booleans too)."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean")
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+    elif isinstance(value, str):
+        number = float(value.strip())
+    else:
+        raise ValueError(f"{type(value).__name__}")
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return number
+
+
+def as_json(value: Any) -> Any:
+    """A JSON cell as Python: text is parsed (CSV, Parquet), anything else is as read."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lstrip(".").lower()
+    if suffix not in FORMATS:
+        raise HistoryError(
+            f"unknown history format {path.suffix!r}",
+            source=path,
+            expected="history.csv, history.parquet or history.jsonl",
+        )
+    if not path.exists():
+        raise HistoryError("file not found", source=path)
+    if path.stat().st_size == 0:
+        raise HistoryError(
+            "empty file", source=path, expected="a header and one row per retrain run"
+        )
+    if suffix == "csv":
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        except pd.errors.EmptyDataError:
+            raise HistoryError(
+                "empty file", source=path, expected="a header and one row per retrain run"
+            ) from None
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise HistoryError(f"not readable as CSV: {exc}", source=path) from exc
+    if suffix == "parquet":
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise HistoryError(
+                f"not readable as Parquet: {exc}", source=path, expected="a Parquet file"
+            ) from exc
+    records: list[dict[str, Any]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise HistoryError("not UTF-8 text", source=path, expected="JSON lines") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise HistoryError(
+                f"malformed JSON: {exc.msg}",
+                source=path,
+                location=f"line {number}",
+                expected="one JSON object per line",
+            ) from None
+        if not isinstance(record, dict):
+            raise HistoryError(
+                "not a JSON object",
+                source=path,
+                location=f"line {number}",
+                expected="one JSON object per line",
+            )
+        records.append(record)
+    if not records:
+        raise HistoryError("empty file", source=path, expected="one JSON object per retrain run")
+    columns: dict[str, None] = {}
+    for record in records:
+        columns.update(dict.fromkeys(record))
+    return pd.DataFrame.from_records(records, columns=list(columns))
+
+
+def _check_json(column: str, value: Any) -> Any:
+    """Parse and validate one JSON cell; ValueError with a reason otherwise."""
+    try:
+        parsed = as_json(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON ({exc.msg})") from None
+    if column == "cv_fold_scores":
+        if not isinstance(parsed, list):
+            raise ValueError("not a JSON list")
+        return [as_number(v) for v in parsed]
+    if column == "cv_folds":
+        if not isinstance(parsed, list) or not all(isinstance(f, dict) for f in parsed):
+            raise ValueError("not a JSON list of fold objects")
+        for i, fold in enumerate(parsed, start=1):
+            for key in FOLD_KEYS:
+                if key not in fold:
+                    raise ValueError(f"fold {i} has no {key}")
+                parse_time(fold[key])
+        return parsed
+    if not isinstance(parsed, dict):
+        raise ValueError("not a JSON object")
+    return {str(k): as_number(v) for k, v in parsed.items()}
+
+
+def load_history(path: str | Path, policy: Policy | None = None) -> pd.DataFrame:
+    """Read and strictly validate a certification history (any of the three formats).
+
+    Required columns: :data:`REQUIRED_COLUMNS`, at least one registry metric, and every
+    metric of ``policy`` when given. Every registry-metric column must hold finite
+    numbers. Returns the rows sorted by ``trained_at`` (stable), the JSON columns parsed,
+    indexed by their 1-based row number in the file; ``df.attrs["source"]`` is the path.
+    """
+    path = Path(path)
+    raw = _read_raw(path)
+    if len(raw) == 0:
+        raise HistoryError("no retrain runs", source=path, expected="one row per retrain run")
+    columns = [str(c) for c in raw.columns]
+    raw.columns = columns
+    required = list(REQUIRED_COLUMNS)
+    if policy is not None:
+        required[2:2] = list(policy.certification.metrics)
+    for column in required:
+        if column not in columns:
+            raise HistoryError(
+                f"missing column {column}",
+                source=path,
+                location=f"column {column}",
+                expected="columns " + ", ".join(column_order()[:8]) + ", ...",
+            )
+    metric_columns = [c for c in columns if c in METRIC_NAMES]
+    if not metric_columns:
+        raise HistoryError(
+            "no metric column", source=path, expected="at least one of " + ", ".join(METRIC_NAMES)
+        )
+    out: dict[str, list[Any]] = {c: [] for c in columns}
+    seen: dict[str, int] = {}
+    times: list[datetime] = []
+    for i, record in enumerate(raw.to_dict("records"), start=1):
+        for column in columns:
+            value = record[column]
+            where = f"row {i}, column {column}"
+            try:
+                if column in metric_columns or column in ("synthetic_ratio", "noise"):
+                    if _is_missing(value):
+                        raise ValueError("missing value")
+                    value = as_number(value)
+                elif column in INT_COLUMNS:
+                    if _is_missing(value):
+                        value = None
+                    else:
+                        number = as_number(value)
+                        if number < 0 or number != int(number):
+                            raise ValueError("not a count")
+                        value = int(number)
+                elif column in JSON_COLUMNS:
+                    value = _check_json(column, value)
+                elif column == "trained_at":
+                    times.append(parse_time(value))
+                    value = value if isinstance(value, str) else times[-1].isoformat()
+                elif column in ("run_id", "cv_metric"):
+                    if _is_missing(value):
+                        raise ValueError("missing value")
+                    value = str(value)
+                    if column == "cv_metric" and value not in METRIC_NAMES:
+                        raise ValueError("unknown metric " + repr(value))
+                elif column in OPTIONAL_COLUMNS:
+                    value = "" if _is_missing(value) else str(value)
+            except (ValueError, TypeError) as exc:
+                raise HistoryError(
+                    f"bad value {value!r}: {exc}",
+                    source=path,
+                    location=where,
+                    expected=_expected(column),
+                ) from None
+            out[column].append(value)
+        run_id = out["run_id"][-1]
+        if run_id in seen:
+            raise HistoryError(
+                f"duplicate run_id {run_id!r} (also row {seen[run_id]})",
+                source=path,
+                location=f"row {i}, column run_id",
+                expected="unique run ids",
+            )
+        seen[run_id] = i
+    frame = pd.DataFrame(out, index=pd.RangeIndex(1, len(raw) + 1, name="row"))
+    for column in INT_COLUMNS:
+        if column in frame and frame[column].notna().all():
+            frame[column] = frame[column].astype(np.int64)
+    order = np.argsort(np.array([t.timestamp() for t in times]), kind="stable")
+    frame = frame.iloc[order]
+    frame.attrs["source"] = str(path)
+    return frame
+
+
+def _expected(column: str) -> str:
+    if column in METRIC_NAMES or column in ("synthetic_ratio", "noise"):
+        return "a finite number"
+    if column in INT_COLUMNS:
+        return "a whole number >= 0"
+    if column == "trained_at":
+        return "an ISO 8601 time, e.g. 2024-05-01T12:00:00+00:00"
+    if column == "cv_fold_scores":
+        return "a JSON list of numbers"
+    if column == "cv_folds":
+        return "a JSON list of objects with " + ", ".join(FOLD_KEYS)
+    if column == "feature_entropy":
+        return "a JSON object feature -> number"
+    if column == "cv_metric":
+        return "one of " + ", ".join(METRIC_NAMES)
+    return "a non-empty string"
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def resolve_history_path(path: str | Path) -> Path:
+    """A history file path; a folder means its existing history file, else history.csv."""
+    path = Path(path)
+    if path.suffix.lstrip(".").lower() in FORMATS:
+        return path
+    if path.suffix == "" and (path.is_dir() or not path.exists()):
+        for fmt in FORMATS:
+            candidate = path / f"{HISTORY_STEM}.{fmt}"
+            if candidate.exists():
+                return candidate
+        return path / f"{HISTORY_STEM}.csv"
+    raise InputError(
+        f"unknown history format {path.suffix!r}",
+        source=path,
+        expected="a .csv, .parquet or .jsonl file, or a folder",
+    )
+
+
+def _cell(column: str, value: Any, fmt: str) -> Any:
+    if column in JSON_COLUMNS and fmt != "jsonl":
+        return json.dumps(value, allow_nan=False)
+    return value
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    fmt = path.suffix.lstrip(".").lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if fmt == "jsonl":
+                text = "".join(
+                    json.dumps({c: r.get(c) for c in columns}, allow_nan=False) + "\n" for r in rows
+                )
+                handle.write(text.encode("utf-8"))
+            else:
+                frame = pd.DataFrame(
+                    [{c: _cell(c, r.get(c), fmt) for c in columns} for r in rows], columns=columns
+                )
+                if fmt == "csv":
+                    handle.write(frame.to_csv(index=False).encode("utf-8"))
+                else:
+                    frame.to_parquet(handle, index=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def append_run(path: str | Path, row: Mapping[str, Any], policy: Policy | None = None) -> Path:
+    """Append one run to a history file atomically, keeping the file's format and columns.
+
+    The existing file is read and validated first (a malformed history is never
+    overwritten). Registry metrics the existing file does not have are not added (all
+    earlier rows would lack them), unless ``policy`` requires them: then appending is an
+    error. Other new columns are added, empty for earlier rows.
+    """
+    path = resolve_history_path(path)
+    with _locked(path.parent):
+        rows: list[dict[str, Any]] = []
+        columns = list(row)
+        if path.exists():
+            existing = load_history(path).sort_index()
+            if str(row["run_id"]) in set(existing["run_id"]):
+                raise HistoryError(
+                    f"run_id {row['run_id']!r} is already recorded",
+                    source=path,
+                    location="column run_id",
+                    expected="a new run id",
+                )
+            old = [str(c) for c in existing.columns]
+            required = set(policy.certification.metrics) if policy else set()
+            for name in sorted(required - set(old)):
+                raise HistoryError(
+                    f"missing column {name}: cannot append a run measuring it",
+                    source=path,
+                    location=f"column {name}",
+                    expected="a history with every policy metric",
+                )
+            columns = old + [c for c in row if c not in old and c not in METRIC_NAMES]
+            rows = [{c: _plain(v) for c, v in r.items()} for r in existing.to_dict("records")]
+        rows.append(dict(row))
+        _write_rows(path, rows, columns)
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value

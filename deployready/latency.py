@@ -1,0 +1,634 @@
+"""Latency monitoring: per-window percentiles, the baseline, drift and spikes.
+
+Definitions (all numbers from ``policy.latency``):
+
+- **Windows.** P50/P95/P99 (linear interpolation, numpy's default) per ``window``
+  (default 1 h; it must divide a day) and per UTC day, each with its sample count.
+  Percentiles are over successful requests (``error`` empty); errors are counted apart.
+- **Baseline.** ``baseline = "loadtest"`` (default): the newest *completed and passed*
+  load test of the same version and package hash (``loadtest_runs``). ``baseline =
+  "window"``: the version's production percentiles between ``baseline_start`` and
+  ``baseline_end``. The chosen baseline (kind, source, percentiles) is reported; when
+  none exists, drift is ``pending``.
+- **Drift.** The relative change of P95 and of P99 against the baseline,
+  ``(current − baseline) / baseline``; drift is the larger of the two. Only a slowdown
+  beyond ``max_drift`` (20 %) fails/alerts; a speed-up is reported, not alerted.
+- **Spike.** A window whose P99 exceeds ``spike_ms`` (100 ms). P99 rather than max: one
+  stalled request is not a spike, a window where 1 % of requests exceed the threshold
+  is. Windows with few samples make P99 close to the max; the sample count is reported
+  beside it.
+
+:func:`latency_checks` feeds the score's latency category. Evidence comes from the
+version's production logs when there are any — the **7 UTC days** ending with the last
+day that has logs of this version (``source_kind = "production"``) — else from the
+newest completed load test of this package hash (``source_kind = "load_test"``), whose
+drift is measured against the previous version's passing load test (the first measured
+version is its own baseline). With neither, every check is ``pending``; a load test of
+another package hash makes them ``stale``. Nothing passes without evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import pandas as pd
+
+from deployready.checks import Category, Check, Evidence, Status
+from deployready.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
+from deployready.policy import LatencyPolicy, Policy
+from deployready.workspace import Workspace, parse_version
+
+PERIOD_DAYS = 7
+SourceKind = Literal["production", "load_test"]
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+@dataclass(frozen=True)
+class Baseline:
+    kind: Literal["loadtest", "window", "none"]
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    count: int | None = None
+    source: str = ""
+    time: str | None = None
+    message: str = ""
+
+    @property
+    def available(self) -> bool:
+        return self.kind != "none" and self.p95 is not None and self.p99 is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_KEYS = {
+    "p50": ("p50", "p50_ms", "50", "p50.0"),
+    "p95": ("p95", "p95_ms", "95", "p95.0"),
+    "p99": ("p99", "p99_ms", "99", "p99.0"),
+}
+_NESTS = ("latency_ms", "percentiles_ms", "percentiles", "latency", "summary", "stats", "")
+
+
+def loadtest_percentiles(result: Mapping[str, Any]) -> dict[str, float | None]:
+    """P50/P95/P99 (ms) and the sample count from a load-test ``result_json``.
+
+    Accepts the percentiles at the top level or under ``latency_ms`` / ``percentiles_ms``
+    / ``percentiles`` / ``latency``, keyed ``p95`` or ``p95_ms``.
+    """
+    out: dict[str, float | None] = {"p50": None, "p95": None, "p99": None, "count": None}
+    for nest in _NESTS:
+        scope = result.get(nest) if nest else result
+        if not isinstance(scope, Mapping):
+            continue
+        for name, keys in _KEYS.items():
+            if out[name] is None:
+                for k in keys:
+                    v = scope.get(k)
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        out[name] = float(v)
+                        break
+        for k in ("count", "samples", "n", "ok", "completed"):
+            v = scope.get(k)
+            if out["count"] is None and isinstance(v, int) and not isinstance(v, bool):
+                out["count"] = float(v)
+    return out
+
+
+def _loadtest_rows(
+    ws: Workspace, version: str, sha: str | None = None, *, passed_only: bool
+) -> list[Any]:
+    sql = "SELECT * FROM loadtest_runs WHERE version = ? AND status = 'completed'"
+    params: list[Any] = [version]
+    if sha is not None:
+        sql += " AND package_sha256 = ?"
+        params.append(sha)
+    if passed_only:
+        sql += " AND passed = 1"
+    sql += " ORDER BY coalesce(finished_at, started_at) DESC, id DESC"
+    return ws.store.query(sql, tuple(params))
+
+
+def _baseline_from_row(ws: Workspace, row: Any, message: str) -> Baseline:
+    try:
+        result = json.loads(row["result_json"] or "{}")
+    except json.JSONDecodeError:
+        result = {}
+    p = loadtest_percentiles(result if isinstance(result, dict) else {})
+    return Baseline(
+        "loadtest" if p["p95"] is not None and p["p99"] is not None else "none",
+        p["p50"],
+        p["p95"],
+        p["p99"],
+        int(p["count"]) if p["count"] is not None else None,
+        source=f"data/deployready.db#loadtest_runs/{row['id']}",
+        time=row["finished_at"] or row["started_at"],
+        message=message
+        if p["p95"] is not None
+        else f"load test #{row['id']} has no P95/P99 in its result",
+    )
+
+
+def resolve_baseline(
+    ws: Workspace, version: str, sha: str | None, policy: Policy, logs: ProductionLogs | None = None
+) -> Baseline:
+    """The baseline the policy asks for, or ``kind = "none"`` with the reason."""
+    lp = policy.latency
+    if lp.baseline == "window":
+        logs = logs if logs is not None else ProductionLogs(ws.production_dir)
+        start, end = to_utc(lp.baseline_start), to_utc(lp.baseline_end)
+        summary = logs.latency_summary(version, start, end) if logs else {"count": 0}
+        where = f"production logs {lp.baseline_start} – {lp.baseline_end}"
+        if not summary["count"]:
+            return Baseline(
+                "none",
+                source=where,
+                message=f"no successful requests of {version} in the baseline window",
+            )
+        return Baseline(
+            "window",
+            summary["p50"],
+            summary["p95"],
+            summary["p99"],
+            summary["count"],
+            source=where,
+            time=lp.baseline_end,
+            message=f"baseline window {lp.baseline_start} – {lp.baseline_end}",
+        )
+    if sha is None:
+        return Baseline("none", message="the package hash is unknown")
+    rows = _loadtest_rows(ws, version, sha, passed_only=True)
+    if not rows:
+        return Baseline("none", message=f"no passing load test of {version} ({sha[:12]})")
+    return _baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {version}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def relative_change(current: float | None, base: float | None) -> float | None:
+    if current is None or base is None or base <= 0:
+        return None
+    return (current - base) / base
+
+
+@dataclass(frozen=True)
+class LatencyDrift:
+    p95_change: float | None
+    p99_change: float | None
+
+    @property
+    def value(self) -> float | None:
+        values = [v for v in (self.p95_change, self.p99_change) if v is not None]
+        return max(values) if values else None
+
+    def exceeds(self, max_drift: float) -> bool:
+        v = self.value
+        return v is not None and v > max_drift
+
+
+def drift_of(stats: Mapping[str, Any], baseline: Baseline) -> LatencyDrift:
+    if not baseline.available:
+        return LatencyDrift(None, None)
+    return LatencyDrift(
+        relative_change(stats.get("p95"), baseline.p95),
+        relative_change(stats.get("p99"), baseline.p99),
+    )
+
+
+def find_spikes(
+    windows: pd.DataFrame, spike_ms: float, delta: pd.Timedelta
+) -> list[dict[str, Any]]:
+    """Windows whose P99 is above ``spike_ms``: start, end, p99, max, count."""
+    if windows.empty:
+        return []
+    hit = windows[windows["p99"].notna() & (windows["p99"] > spike_ms)]
+    return [
+        {
+            "start": r.window_start.isoformat(),
+            "end": (r.window_start + delta).isoformat(),
+            "p99": float(r.p99),
+            "max": float(r.max),
+            "count": int(r.count),
+        }
+        for r in hit.itertuples(index=False)
+    ]
+
+
+@dataclass
+class LatencyReport:
+    version: str
+    window: str
+    start: str | None
+    end: str | None
+    summary: dict[str, Any]
+    windows: pd.DataFrame
+    days: pd.DataFrame
+    baseline: Baseline
+    drift: LatencyDrift
+    spikes: list[dict[str, Any]] = field(default_factory=list)
+    policy: LatencyPolicy = field(default_factory=LatencyPolicy)
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.summary.get("count"))
+
+    def day_drift(self) -> pd.DataFrame:
+        """Per day: p95/p99 relative change against the baseline."""
+        out = self.days[["window_start", "count", "p95", "p99"]].copy()
+        out["p95_change"] = [
+            relative_change(v, self.baseline.p95) if self.baseline.available else None
+            for v in out["p95"]
+        ]
+        out["p99_change"] = [
+            relative_change(v, self.baseline.p99) if self.baseline.available else None
+            for v in out["p99"]
+        ]
+        return out
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """What this report would alert on: spikes, drift, P99/P95 above target."""
+        lp = self.policy
+        out: list[dict[str, Any]] = []
+        if self.spikes:
+            times = ", ".join(
+                f"{s['start']}–{s['end']} (P99 {s['p99']:.0f} ms)" for s in self.spikes[:10]
+            )
+            out.append(
+                {
+                    "kind": "latency_spike",
+                    "severity": "critical",
+                    "message": f"{len(self.spikes)} window(s) with P99 > {lp.spike_ms:g} ms: "
+                    f"{times}",
+                    "detail": {"spikes": self.spikes},
+                }
+            )
+        if self.drift.exceeds(lp.max_drift):
+            out.append(
+                {
+                    "kind": "latency_drift",
+                    "severity": "warning",
+                    "message": f"latency drift {self.drift.value:+.0%} vs baseline "
+                    f"(> {lp.max_drift:.0%})",
+                    "detail": {"drift": asdict(self.drift), "baseline": self.baseline.as_dict()},
+                }
+            )
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            f = frame.copy()
+            f["window_start"] = f["window_start"].map(lambda t: t.isoformat())
+            return [
+                {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                for r in f.to_dict("records")
+            ]
+
+        return {
+            "version": self.version,
+            "window": self.window,
+            "start": self.start,
+            "end": self.end,
+            "summary": self.summary,
+            "baseline": self.baseline.as_dict(),
+            "drift": {
+                **asdict(self.drift),
+                "value": self.drift.value,
+                "max_drift": self.policy.max_drift,
+            },
+            "spikes": self.spikes,
+            "alerts": self.alerts(),
+            "windows": rows(self.windows),
+            "days": rows(self.days),
+        }
+
+
+def latest_period(
+    logs: ProductionLogs, version: str, days: int = PERIOD_DAYS
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The ``days`` UTC days ending with the last day that has logs of ``version``."""
+    info = logs.versions().get(version) if logs else None
+    if not info:
+        return None
+    last_day: date = pd.Timestamp(info["last"]).tz_convert("UTC").date()
+    _, end = day_bounds(last_day)
+    return end - pd.Timedelta(days=days), end
+
+
+def latency_report(
+    ws: Workspace,
+    version: str,
+    *,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    window: str | None = None,
+    policy: Policy | None = None,
+    logs: ProductionLogs | None = None,
+    sha: str | None = None,
+    baseline: Baseline | None = None,
+) -> LatencyReport:
+    """Percentiles per window and per day, baseline, drift and spikes of a version."""
+    policy = policy or ws.policy()
+    lp = policy.latency
+    window = window or lp.window
+    delta = window_delta(window)
+    logs = logs if logs is not None else ProductionLogs(ws.production_dir)
+    if sha is None:
+        sha = package_sha(ws, version)
+    if baseline is None:
+        baseline = resolve_baseline(ws, version, sha, policy, logs)
+    windows = logs.latency_windows(version, window, start, end)
+    days = logs.latency_windows(version, "1D", start, end)
+    summary = logs.latency_summary(version, start, end)
+    lo, hi = to_utc(start), to_utc(end)
+    return LatencyReport(
+        version=version,
+        window=window,
+        start=lo.isoformat() if lo is not None else None,
+        end=hi.isoformat() if hi is not None else None,
+        summary=summary,
+        windows=windows,
+        days=days,
+        baseline=baseline,
+        drift=drift_of(summary, baseline),
+        spikes=find_spikes(windows, lp.spike_ms, delta),
+        policy=lp,
+    )
+
+
+def package_sha(ws: Workspace, version: str) -> str | None:
+    """sha256 of the package's MANIFEST.json bytes (the package hash), or None."""
+    import hashlib
+
+    manifest = ws.package_path(version) / "MANIFEST.json"
+    try:
+        return hashlib.sha256(manifest.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+# --------------------------------------------------------------------------- checks
+
+NAMES = ("Latency P99", "Latency P95", "Latency drift vs baseline", "No latency spikes")
+
+
+def _check(
+    name: str, status: Status, value: Any, threshold: str, message: str, evidence: Evidence | None
+) -> Check:
+    return Check(name, Category.LATENCY, status, value, threshold, message, evidence)
+
+
+def _thresholds(lp: LatencyPolicy) -> tuple[str, str, str, str]:
+    return (
+        f"< {lp.p99_ms:g} ms",
+        f"< {lp.p95_ms:g} ms",
+        f"≤ {lp.max_drift:.0%} slower",
+        f"no {lp.window} window with P99 > {lp.spike_ms:g} ms",
+    )
+
+
+def _pending(
+    lp: LatencyPolicy, status: Status, message: str, evidence: Evidence | None = None
+) -> list[Check]:
+    return [
+        _check(n, status, None, t, message, evidence)
+        for n, t in zip(NAMES, _thresholds(lp), strict=True)
+    ]
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f} ms"
+
+
+def _production_checks(
+    ws: Workspace,
+    version: str,
+    sha: str | None,
+    policy: Policy,
+    logs: ProductionLogs,
+    period: tuple[pd.Timestamp, pd.Timestamp],
+) -> list[Check]:
+    lp = policy.latency
+    start, end = period
+    report = latency_report(ws, version, start=start, end=end, policy=policy, logs=logs, sha=sha)
+    s = report.summary
+    t99, t95, tdrift, tspike = _thresholds(lp)
+    span = f"{start.date()} – {(end - pd.Timedelta(days=1)).date()}"
+    evidence = Evidence(
+        source=str(ws.production_dir.relative_to(ws.root))
+        if ws.production_dir.is_relative_to(ws.root)
+        else str(ws.production_dir),
+        time=pd.Timestamp(logs.versions()[version]["last"]).isoformat(),
+        package_sha256=sha,
+        detail={
+            "source_kind": "production",
+            "period": [start.isoformat(), end.isoformat()],
+            "count": s["count"],
+            "requests": s["requests"],
+            "errors": s["errors"],
+            "baseline": report.baseline.as_dict(),
+            "spikes": report.spikes[:20],
+            "window": report.window,
+        },
+    )
+    if not s["count"]:
+        return _pending(
+            lp,
+            Status.PENDING,
+            f"No successful production requests of {version} in {span}.",
+            evidence,
+        )
+    checks = [
+        _check(
+            NAMES[0],
+            Status.PASS if s["p99"] < lp.p99_ms else Status.FAIL,
+            round(s["p99"], 3),
+            t99,
+            f"Production P99 {_fmt(s['p99'])} over {s['count']} requests, {span}.",
+            evidence,
+        ),
+        _check(
+            NAMES[1],
+            Status.PASS if s["p95"] < lp.p95_ms else Status.FAIL,
+            round(s["p95"], 3),
+            t95,
+            f"Production P95 {_fmt(s['p95'])} over {s['count']} requests, {span}.",
+            evidence,
+        ),
+    ]
+    drift = report.drift
+    if drift.value is None:
+        checks.append(
+            _check(
+                NAMES[2],
+                Status.PENDING,
+                None,
+                tdrift,
+                f"No latency baseline: {report.baseline.message}.",
+                evidence,
+            )
+        )
+    else:
+        checks.append(
+            _check(
+                NAMES[2],
+                Status.FAIL if drift.exceeds(lp.max_drift) else Status.PASS,
+                round(drift.value, 4),
+                tdrift,
+                f"P95 {drift.p95_change:+.0%}, P99 {drift.p99_change:+.0%} vs "
+                f"{report.baseline.kind} baseline ({report.baseline.source}).",
+                evidence,
+            )
+        )
+    n = len(report.spikes)
+    if n:
+        first = report.spikes[0]
+        msg = f"{n} window(s) with P99 > {lp.spike_ms:g} ms in {span}, first {first['start']}."
+    else:
+        msg = f"No {lp.window} window with P99 > {lp.spike_ms:g} ms in {span}."
+    checks.append(_check(NAMES[3], Status.FAIL if n else Status.PASS, n, tspike, msg, evidence))
+    return checks
+
+
+def _previous_loadtest(ws: Workspace, version: str) -> tuple[str, Baseline] | None:
+    """The newest earlier version with a passing load test of its current package."""
+    parsed = parse_version(version)
+    earlier = [v for v in ws.versions() if parsed and (p := parse_version(v)) and p < parsed]
+    for v in reversed(earlier):
+        rows = _loadtest_rows(ws, v, package_sha(ws, v), passed_only=True)
+        if rows:
+            b = _baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {v}")
+            if b.available:
+                return v, b
+    return None
+
+
+def _loadtest_checks(
+    ws: Workspace, version: str, sha: str, policy: Policy, row: Any
+) -> list[Check]:
+    lp = policy.latency
+    t99, t95, tdrift, tspike = _thresholds(lp)
+    current = _baseline_from_row(ws, row, "")
+    evidence = Evidence(
+        source=current.source,
+        time=current.time,
+        package_sha256=sha,
+        detail={"source_kind": "load_test", "count": current.count, "loadtest_id": row["id"]},
+    )
+    if not current.available:
+        return _pending(lp, Status.PENDING, f"{current.message}.", evidence)
+    p95, p99 = current.p95, current.p99
+    assert p95 is not None and p99 is not None
+    where = f"load test #{row['id']} (no production traffic of {version} yet)"
+    checks = [
+        _check(
+            NAMES[0],
+            Status.PASS if p99 < lp.p99_ms else Status.FAIL,
+            round(p99, 3),
+            t99,
+            f"P99 {_fmt(p99)} in {where}.",
+            evidence,
+        ),
+        _check(
+            NAMES[1],
+            Status.PASS if p95 < lp.p95_ms else Status.FAIL,
+            round(p95, 3),
+            t95,
+            f"P95 {_fmt(p95)} in {where}.",
+            evidence,
+        ),
+    ]
+    previous = _previous_loadtest(ws, version)
+    if previous is None:
+        checks.append(
+            _check(
+                NAMES[2],
+                Status.PASS,
+                0.0,
+                tdrift,
+                f"First measured version: load test #{row['id']} is its own latency baseline.",
+                evidence,
+            )
+        )
+    else:
+        pv, base = previous
+        drift = drift_of({"p95": p95, "p99": p99}, base)
+        value = drift.value
+        ev = Evidence(
+            evidence.source,
+            evidence.time,
+            sha,
+            {**evidence.detail, "baseline": base.as_dict(), "baseline_version": pv},
+        )
+        checks.append(
+            _check(
+                NAMES[2],
+                Status.FAIL if drift.exceeds(lp.max_drift) else Status.PASS,
+                None if value is None else round(value, 4),
+                tdrift,
+                f"P95 {drift.p95_change or 0:+.0%}, P99 {drift.p99_change or 0:+.0%} vs {pv}'s "
+                f"passing load test ({base.source}).",
+                ev,
+            )
+        )
+    spike = p99 > lp.spike_ms
+    checks.append(
+        _check(
+            NAMES[3],
+            Status.FAIL if spike else Status.PASS,
+            int(spike),
+            tspike,
+            f"Load test P99 {_fmt(p99)} {'above' if spike else 'within'} the {lp.spike_ms:g} ms "
+            "spike threshold (the whole test is one window).",
+            evidence,
+        )
+    )
+    return checks
+
+
+def latency_checks(
+    ws: Workspace, version: str, package_sha256: str | None, policy: Policy
+) -> list[Check]:
+    """The score's latency evidence: production logs first, else the load test."""
+    lp = policy.latency
+    logs = ProductionLogs(ws.production_dir)
+    try:
+        period = latest_period(logs, version) if logs else None
+        if period is not None:
+            return _production_checks(ws, version, package_sha256, policy, logs, period)
+    finally:
+        logs.close()
+    if package_sha256 is None:
+        return _pending(
+            lp, Status.PENDING, f"No production logs of {version}, and the package hash is unknown."
+        )
+    rows = _loadtest_rows(ws, version, package_sha256, passed_only=False)
+    if rows:
+        return _loadtest_checks(ws, version, package_sha256, policy, rows[0])
+    other = _loadtest_rows(ws, version, None, passed_only=False)
+    if other:
+        ev = Evidence(
+            f"data/deployready.db#loadtest_runs/{other[0]['id']}",
+            other[0]["finished_at"],
+            other[0]["package_sha256"],
+            {"source_kind": "load_test"},
+        )
+        return _pending(
+            lp,
+            Status.STALE,
+            f"The load tests of {version} were measured on another package "
+            f"({str(other[0]['package_sha256'])[:12]}), not {package_sha256[:12]}.",
+            ev,
+        )
+    return _pending(
+        lp,
+        Status.PENDING,
+        f"No latency evidence for {version}: no production logs and no completed "
+        "load test of this package.",
+    )

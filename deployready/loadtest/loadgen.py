@@ -1,0 +1,239 @@
+"""The HTTP load generator: closed and open loop over aiohttp, raw samples in µs.
+
+- **Closed loop**: ``concurrency`` clients send back to back (the checklist's test).
+- **Open loop**: requests are *scheduled* at a constant rate or as a Poisson process
+  (seeded), independent of how fast responses come back; each request's latency is
+  measured from its **scheduled** send time, so a stalled server shows as queueing
+  instead of being hidden by clients that stopped sending (coordinated omission). The
+  lag between scheduled and actual send is kept per request ("late" when above
+  :data:`LATE_US`).
+- The connection pool is bounded (``concurrency`` connections, keep-alive).
+- Every request has a deadline (its scheduled time + timeout); a timeout is an error of
+  kind ``timeout`` and its latency is recorded as exactly the timeout.
+- Every loop is bounded by the request count, by a wall-clock deadline and by a stop
+  flag (cancel); requests never sent are kind ``not_sent``.
+
+Clock: ``time.perf_counter_ns``; samples are int64 microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+KINDS: tuple[str, ...] = ("ok", "timeout", "http_4xx", "http_5xx", "connection", "bad_response",
+                          "not_sent")
+OK, TIMEOUT, HTTP_4XX, HTTP_5XX, CONNECTION, BAD_RESPONSE, NOT_SENT = range(len(KINDS))
+LATE_US = 1_000  # an open-loop send more than 1 ms behind its schedule is "late"
+HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass
+class Samples:
+    """Raw per-request measurements of one phase (arrays of length ``planned``)."""
+
+    planned: int
+    latency_us: np.ndarray  # int64, -1 when not sent
+    kind: np.ndarray  # int8 index into KINDS
+    offset_us: np.ndarray  # int64 scheduled (open) / actual (closed) send time from phase start
+    lag_us: np.ndarray  # int64 actual send − scheduled send (0 in closed loop)
+    row: np.ndarray  # int32 payload index
+    prediction: np.ndarray  # float64 first prediction of the response, NaN on error
+    status: np.ndarray  # int16 HTTP status, 0 when none
+    duration_s: float = 0.0  # first scheduled send → last completion
+    dispatch_s: float = 0.0  # first → last actual send
+
+    @classmethod
+    def empty(cls, n: int) -> Samples:
+        return cls(
+            planned=n,
+            latency_us=np.full(n, -1, dtype=np.int64),
+            kind=np.full(n, NOT_SENT, dtype=np.int8),
+            offset_us=np.full(n, -1, dtype=np.int64),
+            lag_us=np.zeros(n, dtype=np.int64),
+            row=np.full(n, -1, dtype=np.int32),
+            prediction=np.full(n, np.nan, dtype=np.float64),
+            status=np.zeros(n, dtype=np.int16),
+        )
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        return {f"{prefix}{name}": getattr(self, name) for name in
+                ("latency_us", "kind", "offset_us", "lag_us", "row", "prediction", "status")}
+
+
+@dataclass
+class Live:
+    """Counters updated on every completion; read by the progress reporter."""
+
+    planned: int
+    start_ns: int = 0
+    done: int = 0
+    sent: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    completed_ns: list[int] = field(default_factory=list)  # completion times, ns
+    latencies: list[int] = field(default_factory=list)  # µs, same order as completed_ns
+
+    def record(self, kind: int, latency_us: int, now_ns: int) -> None:
+        self.done += 1
+        name = KINDS[kind]
+        self.by_kind[name] = self.by_kind.get(name, 0) + 1
+        self.completed_ns.append(now_ns)
+        self.latencies.append(latency_us)
+
+
+def payload_bodies(records: list[dict[str, Any]], rows_per_request: int, count: int,
+                   ) -> tuple[list[bytes], np.ndarray]:
+    """Pre-encoded JSON bodies; request k starts at row k·m (mod len). Returns (bodies, first row)."""
+    n = len(records)
+    if n == 0:
+        raise ValueError("no rows to send")
+    distinct = min(count, n) if rows_per_request == 1 else min(count, 1000)
+    bodies: list[bytes] = []
+    first = np.empty(distinct, dtype=np.int32)
+    for k in range(distinct):
+        start = (k * rows_per_request) % n
+        rows = [records[(start + j) % n] for j in range(rows_per_request)]
+        bodies.append(json.dumps({"rows": rows}, separators=(",", ":"), allow_nan=False).encode())
+        first[k] = start
+    return bodies, first
+
+
+def schedule(n: int, rate: float, arrival: str, seed: int) -> np.ndarray:
+    """Open-loop send offsets in ns from the phase start (first at 0)."""
+    if arrival == "poisson":
+        gaps = np.random.default_rng(seed).exponential(1.0 / rate, n)
+        gaps[0] = 0.0
+        return np.round(np.cumsum(gaps) * 1e9).astype(np.int64)
+    return np.round(np.arange(n) * (1e9 / rate)).astype(np.int64)
+
+
+def make_session(pool: int, timeout_s: float) -> Any:
+    """A client session with a bounded keep-alive pool and no cookies."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=pool, limit_per_host=pool, ttl_dns_cache=None,
+                                     keepalive_timeout=60.0)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                 timeout=aiohttp.ClientTimeout(total=None, connect=timeout_s))
+
+
+async def get_json(session: Any, url: str, timeout_s: float = 5.0) -> tuple[int, Any]:
+    """GET a JSON document; (status, parsed body or None)."""
+    async with asyncio.timeout(timeout_s), session.get(url) as resp:
+        raw = await resp.read()
+        try:
+            return resp.status, json.loads(raw)
+        except ValueError:
+            return resp.status, None
+
+
+async def run_phase(
+    session: Any,
+    url: str,
+    bodies: list[bytes],
+    body_rows: np.ndarray,
+    *,
+    mode: str,
+    requests: int,
+    concurrency: int,
+    rate: float,
+    arrival: str,
+    timeout_s: float,
+    max_seconds: float,
+    should_stop: Callable[[], bool],
+    live: Live | None = None,
+    seed: int = 0,
+    expect_predictions: bool = True,
+) -> Samples:
+    """Run one phase (warm-up, measurement or no-op) and return its raw samples."""
+    import aiohttp
+
+    samples = Samples.empty(requests)
+    loop = asyncio.get_running_loop()
+    timeout_ns = int(timeout_s * 1e9)
+    timeout_us = int(timeout_s * 1e6)
+    nb = len(bodies)
+    start_ns = time.perf_counter_ns()
+    hard_deadline_ns = start_ns + int(max_seconds * 1e9)
+    if live is not None:
+        live.start_ns = start_ns
+    last_send_ns = start_ns
+    last_done_ns = start_ns
+
+    async def one(k: int, sched_ns: int) -> None:
+        nonlocal last_send_ns, last_done_ns
+        body_index = k % nb
+        send_ns = time.perf_counter_ns()
+        last_send_ns = max(last_send_ns, send_ns)
+        samples.offset_us[k] = (sched_ns - start_ns) // 1000
+        samples.lag_us[k] = max(0, send_ns - sched_ns) // 1000
+        samples.row[k] = body_rows[body_index]
+        if live is not None:
+            live.sent += 1
+        # deadline in the loop's clock: scheduled time + timeout
+        deadline = loop.time() + (sched_ns + timeout_ns - send_ns) / 1e9
+        kind, status, prediction = OK, 0, float("nan")
+        try:
+            async with asyncio.timeout_at(deadline), session.post(
+                url, data=bodies[body_index], headers=HEADERS
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+            if status == 200 and expect_predictions:
+                try:
+                    predictions = json.loads(raw)["predictions"]
+                    prediction = float(predictions[0])
+                except (ValueError, KeyError, IndexError, TypeError):
+                    kind = BAD_RESPONSE
+            elif status != 200:
+                kind = HTTP_4XX if 400 <= status < 500 else HTTP_5XX
+        except TimeoutError:
+            kind = TIMEOUT
+        except (aiohttp.ClientError, OSError):
+            kind = CONNECTION
+        end_ns = time.perf_counter_ns()
+        last_done_ns = max(last_done_ns, end_ns)
+        latency_us = timeout_us if kind == TIMEOUT else (end_ns - sched_ns) // 1000
+        samples.latency_us[k] = latency_us
+        samples.kind[k] = kind
+        samples.status[k] = status
+        samples.prediction[k] = prediction
+        if live is not None:
+            live.record(kind, latency_us, end_ns)
+
+    if mode == "closed":
+        counter = iter(range(requests))
+
+        async def client() -> None:
+            for k in counter:
+                now = time.perf_counter_ns()
+                if now >= hard_deadline_ns or should_stop():
+                    return
+                await one(k, now)
+
+        await asyncio.gather(*(client() for _ in range(min(concurrency, requests))))
+    else:
+        offsets = schedule(requests, rate, arrival, seed)
+        base_ns = start_ns
+        tasks: set[asyncio.Task[None]] = set()
+        for k in range(requests):
+            sched_ns = base_ns + int(offsets[k])
+            if sched_ns >= hard_deadline_ns or should_stop():
+                break
+            wait_ns = sched_ns - time.perf_counter_ns()
+            if wait_ns > 0:
+                await asyncio.sleep(wait_ns / 1e9)
+            task = loop.create_task(one(k, sched_ns))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+    samples.duration_s = max(0.0, (last_done_ns - start_ns) / 1e9)
+    samples.dispatch_s = max(0.0, (last_send_ns - start_ns) / 1e9)
+    return samples

@@ -1,0 +1,180 @@
+"""Load-test runs in the store (``loadtest_runs``) and their files under ``data/loadtests/``.
+
+A run row moves ``running`` → ``completed`` | ``failed`` | ``cancelled``; a row left
+``running`` by a worker process that no longer exists is marked ``interrupted``. The
+raw samples of a run are ``data/loadtests/run-<id>.npz`` (path relative to the workspace
+in ``samples_path``); the run's scratch folder ``data/loadtests/run-<id>/`` holds the
+worker's config, live progress, cancel flag, worker log and the server's prediction log.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deployready.store import dumps, utcnow
+from deployready.workspace import Workspace
+
+RUN_SOURCE = "data/deployready.db#loadtest_runs/{id}"
+WORKER_MODULE = "deployready.loadtest.worker"
+STARTING_GRACE_S = 120.0
+PROGRESS_FILE = "progress.json"
+CONFIG_FILE = "config.json"
+CANCEL_FILE = "cancel"  # a row without pid younger than this is still starting
+
+
+def run_dir(ws: Workspace, run_id: int) -> Path:
+    return ws.loadtest_dir / f"run-{run_id}"
+
+
+def samples_file(ws: Workspace, run_id: int) -> Path:
+    return ws.loadtest_dir / f"run-{run_id}.npz"
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when ``pid`` is a live load-test worker (not a zombie, not a reused pid)."""
+    if not pid:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(int(pid))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmdline = " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return WORKER_MODULE in cmdline
+
+
+def _age_s(started_at: str) -> float:
+    try:
+        started = datetime.fromisoformat(started_at)
+    except ValueError:
+        return float("inf")
+    return (datetime.now(UTC) - started).total_seconds()
+
+
+def _is_live(row: Any) -> bool:
+    if row["pid"]:
+        return pid_alive(row["pid"])
+    return _age_s(row["started_at"]) < STARTING_GRACE_S
+
+
+def claim(ws: Workspace, *, version: str, package_sha256: str, mode: str, target: str,
+          config: dict[str, Any]) -> tuple[int, bool]:
+    """Insert a ``running`` row unless a live run exists: (run id, created)."""
+    with ws.store.transaction() as conn:
+        for row in conn.execute("SELECT * FROM loadtest_runs WHERE status = 'running' "
+                                "ORDER BY id DESC").fetchall():
+            if _is_live(row):
+                return int(row["id"]), False
+        cur = conn.execute(
+            "INSERT INTO loadtest_runs (version, package_sha256, mode, target, status, "
+            "started_at, config_json) VALUES (?, ?, ?, ?, 'running', ?, ?)",
+            (version, package_sha256, mode, target, utcnow(), dumps(config)),
+        )
+        return int(cur.lastrowid or 0), True
+
+
+def set_pid(ws: Workspace, run_id: int, pid: int) -> None:
+    with ws.store.transaction() as conn:
+        conn.execute("UPDATE loadtest_runs SET pid = ? WHERE id = ?", (pid, run_id))
+
+
+def update_identity(ws: Workspace, run_id: int, *, version: str, package_sha256: str) -> None:
+    """For endpoint targets: the version/hash the endpoint reported on /health."""
+    with ws.store.transaction() as conn:
+        conn.execute("UPDATE loadtest_runs SET version = ?, package_sha256 = ? WHERE id = ?",
+                     (version, package_sha256, run_id))
+
+
+def finish(ws: Workspace, run_id: int, *, status: str, result: dict[str, Any] | None = None,
+           passed: bool | None = None, samples_path: str | None = None,
+           error: str | None = None) -> None:
+    """Final state of a run; a row that already left ``running`` is not touched."""
+    with ws.store.transaction() as conn:
+        conn.execute(
+            "UPDATE loadtest_runs SET status = ?, finished_at = ?, result_json = ?, passed = ?, "
+            "samples_path = ?, error = ? WHERE id = ? AND status = 'running'",
+            (status, utcnow(), dumps(result) if result is not None else None,
+             None if passed is None else int(passed), samples_path, error, run_id),
+        )
+
+
+def mark_interrupted(ws: Workspace) -> list[int]:
+    """Rows left ``running`` whose worker is gone become ``interrupted``."""
+    if not ws.store_path.exists():
+        return []
+    stale = [int(r["id"]) for r in ws.store.query(
+        "SELECT * FROM loadtest_runs WHERE status = 'running'") if not _is_live(r)]
+    if stale:
+        with ws.store.transaction() as conn:
+            for run_id in stale:
+                conn.execute(
+                    "UPDATE loadtest_runs SET status = 'interrupted', finished_at = ?, "
+                    "error = coalesce(error, 'the load-test worker stopped without a result') "
+                    "WHERE id = ? AND status = 'running'", (utcnow(), run_id))
+    return stale
+
+
+def get_run(ws: Workspace, run_id: int) -> sqlite3.Row | None:
+    rows = ws.store.query("SELECT * FROM loadtest_runs WHERE id = ?", (run_id,))
+    return rows[0] if rows else None
+
+
+def running_run(ws: Workspace) -> sqlite3.Row | None:
+    for row in ws.store.query("SELECT * FROM loadtest_runs WHERE status = 'running' "
+                              "ORDER BY id DESC"):
+        if _is_live(row):
+            return row
+    return None
+
+
+def latest_completed(ws: Workspace, version: str | None,
+                     package_sha256: str | None) -> sqlite3.Row | None:
+    sql = "SELECT * FROM loadtest_runs WHERE status = 'completed' AND result_json IS NOT NULL"
+    params: list[Any] = []
+    if version is not None:
+        sql += " AND version = ?"
+        params.append(version)
+    if package_sha256 is not None:
+        sql += " AND package_sha256 = ?"
+        params.append(package_sha256)
+    sql += " ORDER BY id DESC LIMIT 1"
+    rows = ws.store.query(sql, tuple(params))
+    return rows[0] if rows else None
+
+
+def list_runs(ws: Workspace, version: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Past runs, newest first, with parsed config and result."""
+    sql = "SELECT * FROM loadtest_runs"
+    params: tuple[Any, ...] = ()
+    if version is not None:
+        sql += " WHERE version = ?"
+        params = (version,)
+    sql += " ORDER BY id DESC LIMIT ?"
+    out = []
+    for row in ws.store.query(sql, (*params, limit)):
+        item = dict(row)
+        item["config"] = json.loads(row["config_json"] or "{}")
+        item["result"] = json.loads(row["result_json"]) if row["result_json"] else None
+        out.append(item)
+    return out
+
+
+def load_samples(ws: Workspace, row: Any) -> dict[str, np.ndarray] | None:
+    """The raw sample arrays of a run (``main_latency_us``, ``main_kind``, ...), or None."""
+    rel = row["samples_path"]
+    if not rel:
+        return None
+    path = ws.root / rel
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}

@@ -1,0 +1,452 @@
+"""The readiness report: the whole verdict with its evidence, as JSON, Markdown or HTML.
+
+The JSON is the score contract (``Readiness.as_dict()``: status, score, version,
+package_sha256, categories with every check, blockers) plus the sections below; the
+Markdown and HTML render exactly that dictionary, so all three say the same thing.
+
+Sections: readiness (score, categories, every check with status/value/threshold/
+evidence, blockers), load test (the version's runs), monitoring (daily checks item by
+item, recent alerts), rollout (state, next gate, event log with refusals), reviews
+(current periods, sign-offs, overdue periods).
+
+The HTML is self-contained: the plotly.js source is inlined once, with the first
+figure, and every later figure reuses it; styles are inline, fonts are the system's.
+Nothing is loaded from another host.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from deployready import __version__
+from deployready.policy import Policy
+from deployready.rollout import ReadinessLike
+from deployready.store import utcnow
+from deployready.workspace import Workspace
+
+FORMATS = ("json", "md", "html")
+
+#: Load-test result lists longer than this are left out of the report (raw samples live
+#: in files referenced from the run).
+_MAX_LIST = 50
+
+
+def _trim(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _trim(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) > _MAX_LIST:
+            return f"[{len(value)} values omitted]"
+        return [_trim(v) for v in value]
+    return value
+
+
+def _loadtest_runs(ws: Workspace, version: str, sha: str | None) -> list[dict[str, Any]]:
+    rows = ws.store.query(
+        "SELECT id, version, package_sha256, mode, target, status, started_at, finished_at, "
+        "passed, result_json, error FROM loadtest_runs WHERE version = ? ORDER BY id DESC "
+        "LIMIT 5",
+        (version,),
+    )
+    runs: list[dict[str, Any]] = []
+    for r in rows:
+        try:
+            result = json.loads(r["result_json"]) if r["result_json"] else None
+        except json.JSONDecodeError:
+            result = None
+        runs.append({
+            "id": r["id"], "mode": r["mode"], "target": r["target"], "status": r["status"],
+            "started_at": r["started_at"], "finished_at": r["finished_at"],
+            "passed": None if r["passed"] is None else bool(r["passed"]),
+            "package_sha256": r["package_sha256"],
+            "same_package": sha is not None and r["package_sha256"] == sha,
+            "error": r["error"], "result": _trim(result),
+        })
+    return runs
+
+
+def _alerts(ws: Workspace, version: str) -> list[dict[str, Any]]:
+    rows = ws.store.query(
+        "SELECT id, created_at, kind, severity, version, message FROM alerts "
+        "WHERE version = ? OR version IS NULL ORDER BY id DESC LIMIT 20",
+        (version,),
+    )
+    return [dict(r) for r in rows]
+
+
+def build_report(
+    ws: Workspace,
+    version: str | None = None,
+    *,
+    readiness: ReadinessLike | None = None,
+    policy: Policy | None = None,
+) -> dict[str, Any]:
+    """Everything the report shows, as one JSON-ready dictionary.
+
+    ``readiness`` is the version's score when the caller already has it (the Overview
+    page); otherwise it is computed.
+    """
+    from deployready.reviews import checklists
+    from deployready.rollout import evaluate_gate, load_events, readiness_of, rollout_state
+
+    policy = policy or ws.policy()
+    if readiness is None:
+        readiness = readiness_of(ws, version, policy)
+    data: dict[str, Any] = dict(readiness.as_dict())
+    version = str(data["version"])
+    state = rollout_state(ws, policy)
+    gate = evaluate_gate(ws, version, policy=policy, readiness=readiness)
+    reviews = checklists(ws, version, policy=policy)
+    data.update({
+        "report": {
+            "generated_at": utcnow(),
+            "workspace": str(ws.root),
+            "deployready": __version__,
+        },
+        "load_test": {"runs": _loadtest_runs(ws, version, readiness.package_sha256)},
+        "monitoring": {
+            "daily_checks": [d.as_dict() for d in reviews.daily],
+            "alerts": _alerts(ws, version),
+        },
+        "rollout": {
+            "state": state.as_dict(),
+            "stage": state.stage_of(version),
+            "gate": gate.as_dict(),
+            "events": [e.as_dict() for e in load_events(ws)],
+        },
+        "reviews": {
+            "weekly": reviews.weekly.as_dict(),
+            "monthly": reviews.monthly.as_dict(),
+            "overdue": [o.as_dict() for o in reviews.overdue],
+            "signoffs": [s.as_dict() for s in reviews.history],
+        },
+    })
+    return data
+
+
+def render(report: Mapping[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "md":
+        return render_markdown(report)
+    if fmt == "html":
+        return render_html(report)
+    raise ValueError(f"unknown report format {fmt!r} (expected one of {', '.join(FORMATS)})")
+
+
+def render_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, default=str) + "\n"
+
+
+# --------------------------------------------------------------------------- shared text
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _evidence_text(evidence: Any) -> str:
+    if not isinstance(evidence, Mapping):
+        return _fmt(evidence)
+    parts = [str(evidence.get("source") or "")]
+    if evidence.get("time"):
+        parts.append(f"at {evidence['time']}")
+    if evidence.get("package_sha256"):
+        parts.append(f"package {str(evidence['package_sha256'])[:12]}")
+    return " ".join(p for p in parts if p) or "—"
+
+
+STATUS_MARK = {"pass": "✅ pass", "fail": "❌ fail", "pending": "⏳ pending", "stale": "🕰️ stale",
+               "missing": "⬜ missing"}
+
+
+def _mark(status: Any) -> str:
+    return STATUS_MARK.get(str(status), str(status))
+
+
+def _rows_for_checks(
+    checks: Sequence[Mapping[str, Any]], *, marks: bool = True
+) -> list[list[str]]:
+    """Table rows; ``marks`` adds emoji to the status (Markdown), plain words otherwise."""
+    status = _mark if marks else str
+    return [[str(c.get("name")), status(c.get("status")), _fmt(c.get("value")),
+             str(c.get("threshold") or "—"), str(c.get("message") or ""),
+             _evidence_text(c.get("evidence"))] for c in checks]
+
+
+CHECK_HEADER = ["check", "status", "value", "threshold", "finding", "evidence"]
+
+
+def _daily_table(
+    daily: Sequence[Mapping[str, Any]], *, marks: bool = True
+) -> tuple[list[str], list[list[str]]]:
+    header = ["date", "version", "status"]
+    labels: list[str] = []
+    for d in daily:
+        for item in d.get("items", []):
+            if item["label"] not in labels:
+                labels.append(item["label"])
+    header += labels
+    rows = []
+    for d in daily:
+        by_label = {i["label"]: i for i in d.get("items", [])}
+        row = [str(d["date"]), str(d["version"]), str(d["status"])]
+        for label in labels:
+            item = by_label.get(label)
+            status = _mark(item["status"]) if item and marks else item and item["status"]
+            row.append(f"{status} {_fmt(item.get('value'))}" if item else "—")
+        rows.append(row)
+    return header, rows
+
+
+def _event_rows(events: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    return [[str(e["id"]), str(e["created_at"]), str(e["version"]), str(e["action"]),
+             f"{_fmt(e['from_pct'])} → {_fmt(e['to_pct'])} %",
+             "allowed" if e["allowed"] else "REFUSED", str(e["actor"]), str(e["reason"])]
+            for e in events]
+
+
+EVENT_HEADER = ["#", "time", "version", "action", "stage", "decision", "actor", "reason"]
+
+
+def _signoff_rows(signoffs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    return [[str(s["kind"]), str(s["period"]), str(s["name"]), str(s["signed_at"]),
+             "amendment" if s.get("amends") else "", str(s.get("note") or "")]
+            for s in signoffs]
+
+
+SIGNOFF_HEADER = ["kind", "period", "name", "signed at", "", "note"]
+
+
+def _loadtest_rows(runs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    out = []
+    for r in runs:
+        raw = r.get("result")
+        result: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        summary = ", ".join(f"{k}={_fmt(v)}" for k, v in result.items()
+                            if isinstance(v, int | float) and not isinstance(v, bool))
+        out.append([str(r["id"]), str(r["started_at"]), str(r["mode"]), str(r["status"]),
+                    _fmt(r["passed"]), "this package" if r["same_package"] else "other package",
+                    summary[:300] or _fmt(r.get("error"))])
+    return out
+
+
+LOADTEST_HEADER = ["run", "started", "mode", "status", "passed", "evidence for", "summary"]
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    if not rows:
+        return ["_none_", ""]
+    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    meta = report.get("report", {})
+    lines = [
+        f"# Readiness report: {report['version']} — {report['status']}",
+        "",
+        f"- Score: **{_fmt(report['score'])} / {_fmt(report.get('max_score', 100))}**",
+        f"- Package SHA-256: `{report.get('package_sha256') or 'none'}`",
+        f"- Generated: {meta.get('generated_at', '')} · workspace `{meta.get('workspace', '')}`",
+        "",
+        "## Blockers",
+        "",
+    ]
+    blockers = report.get("blockers", [])
+    lines += _md_table(CHECK_HEADER, _rows_for_checks(blockers)) if blockers else [
+        "None: every check passes.", ""]
+    lines += ["## Checks by category", ""]
+    for cat in report.get("categories", []):
+        lines += [f"### {cat.get('label', cat['name'])} — {_fmt(cat['score'])} / "
+                  f"{_fmt(cat['weight'])} ({cat.get('passed', '?')}/{cat.get('total', '?')})", ""]
+        lines += _md_table(CHECK_HEADER, _rows_for_checks(cat.get("checks", [])))
+    lines += ["## Load test", ""]
+    lines += _md_table(LOADTEST_HEADER, _loadtest_rows(report["load_test"]["runs"]))
+    lines += ["## Monitoring: daily checks", ""]
+    header, rows = _daily_table(report["monitoring"]["daily_checks"])
+    lines += _md_table(header, rows)
+    alerts = report["monitoring"]["alerts"]
+    lines += ["### Alerts", ""]
+    lines += _md_table(["time", "kind", "severity", "message"],
+                       [[str(a["created_at"]), str(a["kind"]), str(a["severity"]),
+                         str(a["message"])] for a in alerts])
+    ro = report["rollout"]
+    gate = ro["gate"]
+    lines += [
+        "## Rollout", "",
+        f"- {report['version']} is at **{ro['stage']} %** of traffic "
+        f"(stable: {ro['state'].get('stable') or 'none'}, in rollout: "
+        f"{ro['state'].get('canary') or 'none'})",
+        f"- Next gate ({gate['current_stage']} % → {_fmt(gate['next_stage'])} %): "
+        f"**{'ALLOWED' if gate['allowed'] else 'REFUSED'}**",
+    ]
+    lines += [f"  - {r}" for r in gate["reasons"]]
+    lines += ["", "### Event log", ""]
+    lines += _md_table(EVENT_HEADER, _event_rows(ro["events"]))
+    rv = report["reviews"]
+    lines += ["## Reviews", ""]
+    for key in ("weekly", "monthly"):
+        p = rv[key]
+        s = p.get("signoff")
+        state = f"signed off by {s['name']} at {s['signed_at']}" if s else "not signed off yet"
+        lines += [f"- {key.capitalize()} {p['period']}: {state}"]
+    lines += ["", "### Overdue", ""]
+    lines += _md_table(["kind", "period", "from", "to"],
+                       [[o["kind"], o["period"], o["start"], o["end"]] for o in rv["overdue"]])
+    lines += ["### Sign-offs", ""]
+    lines += _md_table(SIGNOFF_HEADER, _signoff_rows(rv["signoffs"]))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- html
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
+max-width:1200px;color:#111827;padding:0 1rem}
+h1{margin-bottom:.2rem} .ready{color:#16a34a} .notready{color:#dc2626}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem;font-size:.9rem}
+th,td{border:1px solid #e5e7eb;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f9fafb} tr.refused td{background:#fef2f2} tr.fail td{background:#fef2f2}
+code{font-size:.85rem} .meta{color:#6b7280} .charts>div{margin-bottom:1rem}
+"""
+
+
+def _h(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]],
+                row_classes: Sequence[str] | None = None) -> str:
+    if not rows:
+        return "<p><em>none</em></p>"
+    head = "".join(f"<th>{_h(c)}</th>" for c in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{_h(row_classes[i])}"' if row_classes and row_classes[i] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{_h(c)}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def figures(report: Mapping[str, Any]) -> list[go.Figure]:
+    """The report's figures, built with the dashboard's chart functions."""
+    from deployready.charts.readiness import category_bars, score_gauge
+    from deployready.charts.rollout import daily_check_grid, rollout_timeline, stage_steps
+
+    figs = [
+        score_gauge(float(report["score"]), float(report.get("max_score", 100.0)),
+                    report["status"] == "READY"),
+        category_bars(report.get("categories", [])),
+    ]
+    ro = report["rollout"]
+    figs.append(stage_steps(ro["state"]["stages"], int(ro["stage"]), version=report["version"]))
+    if ro["events"]:
+        figs.append(rollout_timeline(ro["events"]))
+    daily = list(reversed(report["monitoring"]["daily_checks"]))
+    if daily:
+        labels = [i["label"] for i in daily[0]["items"]]
+        statuses = [[next((i["status"] for i in d["items"] if i["label"] == label), "missing")
+                     for d in daily] for label in labels]
+        figs.append(daily_check_grid([d["date"] for d in daily], labels, statuses))
+    return figs
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    figs = figures(report)
+    config = {"displaylogo": False, "responsive": True}
+    chart_html = [
+        fig.to_html(include_plotlyjs=(i == 0), full_html=False, config=config,
+                    default_width="100%")
+        for i, fig in enumerate(figs)
+    ]
+    ready = report["status"] == "READY"
+    meta = report.get("report", {})
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Readiness report {_h(report['version'])}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f'<h1>{_h(report["version"])}: <span class="{"ready" if ready else "notready"}">'
+        f"{_h(report['status'])}</span></h1>",
+        f'<p class="meta">score {_h(_fmt(report["score"]))} / '
+        f"{_h(_fmt(report.get('max_score', 100)))} · package "
+        f"<code>{_h(report.get('package_sha256') or 'none')}</code> · generated "
+        f"{_h(meta.get('generated_at', ''))} · workspace <code>{_h(meta.get('workspace', ''))}"
+        "</code></p>",
+        '<div class="charts">' + "".join(f"<div>{c}</div>" for c in chart_html[:2]) + "</div>",
+        "<h2>Blockers</h2>",
+    ]
+    blockers = report.get("blockers", [])
+    parts.append(_html_table(CHECK_HEADER, _rows_for_checks(blockers, marks=False)) if blockers
+                 else "<p>None: every check passes.</p>")
+    parts.append("<h2>Checks by category</h2>")
+    for cat in report.get("categories", []):
+        checks = cat.get("checks", [])
+        parts.append(f"<h3>{_h(cat.get('label', cat['name']))} — {_h(_fmt(cat['score']))} / "
+                     f"{_h(_fmt(cat['weight']))}</h3>")
+        parts.append(_html_table(CHECK_HEADER, _rows_for_checks(checks, marks=False),
+                                 ["" if c.get("status") == "pass" else "fail" for c in checks]))
+    parts.append("<h2>Load test</h2>")
+    parts.append(_html_table(LOADTEST_HEADER, _loadtest_rows(report["load_test"]["runs"])))
+    parts.append("<h2>Monitoring: daily checks</h2>")
+    extra = chart_html[2:]
+    ro = report["rollout"]
+    daily_chart = extra[-1] if report["monitoring"]["daily_checks"] else ""
+    parts.append(daily_chart)
+    header, rows = _daily_table(report["monitoring"]["daily_checks"], marks=False)
+    parts.append(_html_table(header, rows))
+    parts.append("<h3>Alerts</h3>")
+    parts.append(_html_table(["time", "kind", "severity", "message"],
+                             [[str(a["created_at"]), str(a["kind"]), str(a["severity"]),
+                               str(a["message"])] for a in report["monitoring"]["alerts"]]))
+    gate = ro["gate"]
+    parts.append("<h2>Rollout</h2>")
+    parts.append(extra[0] if extra else "")
+    if ro["events"] and len(extra) > 1:
+        parts.append(extra[1])
+    parts.append(
+        f"<p>Next gate ({_h(gate['current_stage'])} % → {_h(_fmt(gate['next_stage']))} %): "
+        f"<strong>{'ALLOWED' if gate['allowed'] else 'REFUSED'}</strong></p><ul>"
+        + "".join(f"<li>{_h(r)}</li>" for r in gate["reasons"]) + "</ul>"
+    )
+    parts.append("<h3>Event log</h3>")
+    events = ro["events"]
+    parts.append(_html_table(EVENT_HEADER, _event_rows(events),
+                             ["" if e["allowed"] else "refused" for e in events]))
+    rv = report["reviews"]
+    parts.append("<h2>Reviews</h2><ul>")
+    for key in ("weekly", "monthly"):
+        p = rv[key]
+        s = p.get("signoff")
+        state = f"signed off by {s['name']} at {s['signed_at']}" if s else "not signed off yet"
+        parts.append(f"<li>{_h(key.capitalize())} {_h(p['period'])}: {_h(state)}</li>")
+    parts.append("</ul><h3>Overdue</h3>")
+    parts.append(_html_table(["kind", "period", "from", "to"],
+                             [[o["kind"], o["period"], o["start"], o["end"]]
+                              for o in rv["overdue"]]))
+    parts.append("<h3>Sign-offs</h3>")
+    parts.append(_html_table(SIGNOFF_HEADER, _signoff_rows(rv["signoffs"])))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

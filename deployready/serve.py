@@ -1,0 +1,599 @@
+"""``deployready serve``: an HTTP prediction server for one model package.
+
+Stack: Starlette (routing, requests, responses) on uvicorn (ASGI server, asyncio loop,
+h11 HTTP parser). Both are already pinned because Streamlit runs on them, both are
+actively maintained, and neither needs a compiler; the server adds no dependency.
+
+Protocol (see the contracts):
+
+- ``POST /predict`` ``{"rows": [{feature: value, ...}, ...]}`` → ``200 {"predictions": [...],
+  "version": ..., "package_sha256": ...}``; bad JSON → 400, a request that does not fit
+  the schema → 422 ``{"error", "field", "expected"}`` naming ``rows[i].field``; a body over
+  ``max_body_bytes`` → 413; a full queue → 503.
+- ``GET /health`` → ``{"status": "ok", "version", "package_sha256", "pid", ...}``.
+- ``POST /noop`` → the same HTTP path without the model: the load test's harness floor.
+- ``GET /stats`` → request, batch and row counters.
+
+**Dynamic micro-batching.** Requests are put on an asyncio queue. One batching task
+takes everything already queued, then waits at most ``max_wait_ms`` for more, up to
+``max_batch_size`` rows, and runs one ``validate_rows`` + one ``predict`` for the whole
+batch in a single worker thread (BLAS/OpenMP limited to ``threads`` threads by
+threadpoolctl, so a gradient-boosting model does not oversubscribe the cores). Results
+are fanned back to each request's future. While a batch is predicting, the event loop
+keeps accepting requests, which form the next batch. A row that fails validation is
+re-validated per request so only its own request gets the 422. A model exception fails
+every request of that batch (500, error kind ``internal``) — it is not retried, so the
+error rate of a flaky model stays visible. ``--no-batching`` sends each request alone
+through the same single worker thread.
+
+**Prediction log.** Every row is logged in the production-log format (timestamp,
+version, latency_ms, prediction, error, features) by a background thread that buffers,
+flushes at least every ``flush_seconds`` and writes one CSV per UTC day
+(``predictions-YYYY-MM-DD.csv``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import ipaddress
+import json
+import logging
+import math
+import os
+import queue
+import socket
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deployready.errors import DeployReadyError, InputError
+
+LOG = logging.getLogger("deployready.serve")
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    max_batch_size: int = 64  # rows per predict call
+    max_wait_ms: float = 2.0  # how long a partial batch waits for more requests
+    batching: bool = True
+    max_body_bytes: int = 1_048_576
+    max_rows_per_request: int = 1000
+    max_queue_rows: int = 20_000  # more queued rows than this → 503
+    threads: int = 1  # BLAS/OpenMP threads of the predict thread
+    log_dir: Path | None = None
+    flush_seconds: float = 1.0
+    warmup: bool = True
+
+    def check(self) -> None:
+        if self.max_batch_size < 1:
+            raise InputError("must be >= 1", location="--max-batch-size", expected="an integer >= 1")
+        if not 0 <= self.max_wait_ms <= 1000:
+            raise InputError("out of range", location="--max-wait-ms",
+                             expected="a number of milliseconds between 0 and 1000")
+        if self.max_body_bytes < 1024:
+            raise InputError("too small", location="--max-body-bytes", expected=">= 1024")
+        if self.threads < 1:
+            raise InputError("must be >= 1", location="--threads", expected="an integer >= 1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def limit_threads(threads: int = 1) -> None:
+    """Limit BLAS/OpenMP pools of this process (env for children, threadpoolctl now)."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+
+
+# --------------------------------------------------------------------------- prediction log
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value)[:200]
+    return value
+
+
+class PredictionLog:
+    """Buffered, daily-rotated CSV writer in the production-log format, on its own thread."""
+
+    def __init__(self, directory: Path, version: str, features: list[str],
+                 flush_seconds: float = 1.0) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.version = version
+        self.features = features
+        self.header = ["timestamp", "version", "latency_ms", "prediction", "error", *features]
+        self.flush_seconds = flush_seconds
+        self._queue: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._day = ""
+        self._fh: Any = None
+        self._writer: Any = None
+        self.written = 0
+        self._thread.start()
+
+    def add(self, ts: float, latency_ms: float, prediction: float | None, error: str,
+            row: Any) -> None:
+        values = [row.get(f) for f in self.features] if isinstance(row, dict) else [None] * len(
+            self.features)
+        self._queue.put([ts, latency_ms, prediction, error, values])
+
+    def _open(self, day: str) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        path = self.directory / f"predictions-{day}.csv"
+        new = not path.exists() or path.stat().st_size == 0
+        self._fh = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - held open
+        self._writer = csv.writer(self._fh)
+        if new:
+            self._writer.writerow(self.header)
+        self._day = day
+
+    def _write(self, item: list[Any]) -> None:
+        ts, latency_ms, prediction, error, values = item
+        stamp = _iso(ts)
+        day = stamp[:10]
+        if day != self._day:
+            self._open(day)
+        pred = "" if prediction is None or not math.isfinite(prediction) else repr(float(prediction))
+        self._writer.writerow([stamp, self.version, f"{latency_ms:.3f}", pred, error,
+                               *(_cell(v) for v in values)])
+        self.written += 1
+
+    def _run(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            try:
+                item = self._queue.get(timeout=self.flush_seconds)
+            except queue.Empty:
+                item = ...  # type: ignore[assignment]
+            if item is None:
+                break
+            if item is not ...:
+                try:
+                    self._write(item)
+                except OSError as exc:  # a full disk must not take predictions down
+                    LOG.error("prediction log: %s", exc)
+            if self._fh is not None and time.monotonic() - last_flush >= self.flush_seconds:
+                self._fh.flush()
+                last_flush = time.monotonic()
+        if self._fh is not None:
+            self._fh.flush()
+            self._fh.close()
+            self._fh = None
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+
+# --------------------------------------------------------------------------- batching
+
+
+class RequestError(Exception):
+    """A per-request failure with its HTTP status and error kind."""
+
+    def __init__(self, status: int, kind: str, body: dict[str, Any]) -> None:
+        super().__init__(body.get("error", kind))
+        self.status = status
+        self.kind = kind
+        self.body = body
+
+
+@dataclass
+class _Item:
+    rows: list[Any]
+    future: asyncio.Future[np.ndarray]
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    rows: int = 0
+    batches: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    max_batch_rows: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "rows": self.rows, "batches": self.batches,
+                "mean_batch_rows": self.rows / self.batches if self.batches else 0.0,
+                "max_batch_rows": self.max_batch_rows, "errors": dict(self.errors)}
+
+
+def _input_error_body(exc: InputError) -> dict[str, Any]:
+    return {"error": exc.message, "field": exc.location, "expected": exc.expected}
+
+
+class MicroBatcher:
+    """Collects requests into batches; one predict per batch on one worker thread."""
+
+    def __init__(self, validate: Callable[[list[Any]], pd.DataFrame],
+                 predict: Callable[[pd.DataFrame], np.ndarray], options: ServeOptions,
+                 stats: Stats) -> None:
+        self.validate = validate
+        self.predict = predict
+        self.max_rows = options.max_batch_size if options.batching else 1
+        self.max_wait = options.max_wait_ms / 1000.0 if options.batching else 0.0
+        self.max_queue_rows = options.max_queue_rows
+        self.threads = options.threads
+        self.stats = stats
+        self.queued_rows = 0
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict",
+                                            initializer=limit_threads, initargs=(options.threads,))
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def submit(self, rows: list[Any]) -> np.ndarray:
+        if self.queued_rows + len(rows) > self.max_queue_rows:
+            raise RequestError(503, "overload", {"error": "server overloaded: queue full",
+                                                 "field": None, "expected": None})
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self.queued_rows += len(rows)
+        self._queue.put_nowait(_Item(rows, future))
+        return await future
+
+    async def _collect(self) -> list[_Item]:
+        first = await self._queue.get()
+        batch, rows = [first], len(first.rows)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        while rows < self.max_rows:
+            if not self._queue.empty():
+                item = self._queue.get_nowait()
+            else:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            batch.append(item)
+            rows += len(item.rows)
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            for item in batch:
+                self.queued_rows -= len(item.rows)
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._process, batch)
+            except Exception as exc:  # executor shut down, or a bug: fail the batch
+                outcomes = [RequestError(500, "internal", {"error": str(exc)})] * len(batch)
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    item.future.set_exception(outcome)
+                else:
+                    item.future.set_result(outcome)
+
+    def _process(self, batch: list[_Item]) -> list[np.ndarray | RequestError]:
+        """Runs on the predict thread: validate and predict the whole batch at once."""
+        rows = [r for item in batch for r in item.rows]
+        self.stats.batches += 1
+        self.stats.max_batch_rows = max(self.stats.max_batch_rows, len(rows))
+        outcomes: list[np.ndarray | RequestError | None] = [None] * len(batch)
+        try:
+            frame = self.validate(rows)
+            good = list(range(len(batch)))
+        except InputError:
+            # find the offending request(s); the others still get predictions
+            frames, good = [], []
+            for i, item in enumerate(batch):
+                try:
+                    frames.append(self.validate(item.rows))
+                    good.append(i)
+                except InputError as exc:
+                    outcomes[i] = RequestError(422, "validation", _input_error_body(exc))
+            if not frames:
+                return [o for o in outcomes if o is not None]
+            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        try:
+            predictions = np.asarray(self.predict(frame), dtype=np.float64)
+            if predictions.shape != (len(frame),):
+                raise ValueError(f"predict returned shape {predictions.shape} for {len(frame)} rows")
+        except Exception as exc:  # any model failure is this batch's internal error
+            error = RequestError(500, "internal", {"error": f"{type(exc).__name__}: {exc}",
+                                                   "field": None, "expected": None})
+            for i in good:
+                outcomes[i] = error
+            return [o for o in outcomes if o is not None]
+        start = 0
+        for i in good:
+            n = len(batch[i].rows)
+            outcomes[i] = predictions[start:start + n]
+            start += n
+        return [o for o in outcomes if o is not None]
+
+
+# --------------------------------------------------------------------------- app
+
+
+class PredictionService:
+    """The package, the batcher and the log; ``app`` is the Starlette application."""
+
+    def __init__(self, package: Any, options: ServeOptions,
+                 on_ready: Callable[[], None] | None = None,
+                 parent_pid: int | None = None,
+                 request_shutdown: Callable[[], None] | None = None) -> None:
+        self.package = package
+        self.options = options
+        self.stats = Stats()
+        self.on_ready = on_ready
+        self.parent_pid = parent_pid
+        self.request_shutdown = request_shutdown
+        self.log: PredictionLog | None = None
+        self.batcher: MicroBatcher | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.app = self._build_app()
+
+    # ---- lifespan
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        pkg = self.package
+        if self.options.log_dir is not None:
+            self.log = PredictionLog(self.options.log_dir, pkg.version, list(pkg.features),
+                                     self.options.flush_seconds)
+        self.batcher = MicroBatcher(pkg.validate_rows, pkg.predict, self.options, self.stats)
+        if self.options.warmup and len(pkg.holdout):
+            # first calls pay for lazy imports and caches: not part of any request
+            loop = asyncio.get_running_loop()
+            sample = pkg.holdout.head(self.options.max_batch_size)
+            await loop.run_in_executor(self.batcher._executor, pkg.predict, sample)
+            await loop.run_in_executor(self.batcher._executor, pkg.predict, sample.head(1))
+        self.batcher.start()
+        if self.parent_pid:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch_parent())
+        if self.on_ready is not None:
+            self.on_ready()
+        try:
+            yield
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            await self.batcher.stop()
+            if self.log is not None:
+                self.log.close()
+
+    async def _watch_parent(self) -> None:
+        import psutil
+
+        while True:
+            await asyncio.sleep(0.5)
+            if not psutil.pid_exists(self.parent_pid or 0) or os.getppid() == 1:
+                LOG.warning("parent process %s is gone: shutting down", self.parent_pid)
+                if self.request_shutdown is not None:
+                    self.request_shutdown()
+                return
+
+    # ---- handlers
+    def _json(self, body: dict[str, Any], status: int = 200) -> Any:
+        from starlette.responses import Response
+
+        return Response(json.dumps(body, allow_nan=False, separators=(",", ":")), status,
+                        media_type="application/json")
+
+    def _error(self, exc: RequestError, started: float, rows: list[Any] | None) -> Any:
+        self.stats.errors[exc.kind] = self.stats.errors.get(exc.kind, 0) + 1
+        self._log_rows(started, rows or [None], None, exc.kind)
+        return self._json(exc.body, exc.status)
+
+    def _log_rows(self, started: float, rows: list[Any], predictions: np.ndarray | None,
+                  error: str) -> None:
+        if self.log is None:
+            return
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        ts = time.time()
+        for i, row in enumerate(rows):
+            pred = float(predictions[i]) if predictions is not None else None
+            self.log.add(ts, latency_ms, pred, error, row)
+
+    async def _read_body(self, request: Any) -> bytes:
+        limit = self.options.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise RequestError(413, "too_large", {"error": f"body of {length} bytes is too large",
+                                                  "field": "body",
+                                                  "expected": f"at most {limit} bytes"})
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, "too_large", {"error": "body is too large",
+                                                      "field": "body",
+                                                      "expected": f"at most {limit} bytes"})
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse_rows(self, body: bytes) -> list[Any]:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, "validation", {"error": f"body is not valid JSON: {exc}",
+                                                   "field": "body",
+                                                   "expected": '{"rows": [{...}]}'}) from exc
+        if not isinstance(data, dict) or "rows" not in data:
+            raise RequestError(422, "validation", {"error": "missing 'rows'", "field": "rows",
+                                                   "expected": '{"rows": [{...}]}'})
+        rows = data["rows"]
+        if not isinstance(rows, list) or not rows:
+            raise RequestError(422, "validation", {"error": "'rows' must be a non-empty list",
+                                                   "field": "rows",
+                                                   "expected": "a non-empty list of objects"})
+        limit = self.options.max_rows_per_request
+        if len(rows) > limit:
+            raise RequestError(422, "validation", {"error": f"{len(rows)} rows in one request",
+                                                   "field": "rows",
+                                                   "expected": f"at most {limit} rows"})
+        return rows
+
+    async def predict(self, request: Any) -> Any:
+        started = time.perf_counter()
+        self.stats.requests += 1
+        rows: list[Any] | None = None
+        try:
+            body = await self._read_body(request)
+            rows = self._parse_rows(body)
+            assert self.batcher is not None
+            predictions = await self.batcher.submit(rows)
+        except RequestError as exc:
+            return self._error(exc, started, rows)
+        self.stats.rows += len(rows)
+        self._log_rows(started, rows, predictions, "")
+        return self._json({"predictions": predictions.tolist(), "version": self.package.version,
+                           "package_sha256": self.package.sha256})
+
+    async def noop(self, request: Any) -> Any:
+        await request.body()
+        return self._json({"predictions": [], "version": self.package.version,
+                           "package_sha256": self.package.sha256})
+
+    async def health(self, request: Any) -> Any:
+        return self._json({"status": "ok", "version": self.package.version,
+                           "package_sha256": self.package.sha256, "pid": os.getpid(),
+                           "batching": self.options.batching,
+                           "max_batch_size": self.options.max_batch_size,
+                           "max_wait_ms": self.options.max_wait_ms,
+                           "threads": self.options.threads,
+                           "logging": self.log is not None})
+
+    async def stats_endpoint(self, request: Any) -> Any:
+        data = self.stats.as_dict()
+        data["logged_rows"] = self.log.written if self.log is not None else 0
+        return self._json(data)
+
+    def _build_app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        return Starlette(
+            routes=[
+                Route("/predict", self.predict, methods=["POST"]),
+                Route("/noop", self.noop, methods=["POST", "GET"]),
+                Route("/health", self.health, methods=["GET"]),
+                Route("/stats", self.stats_endpoint, methods=["GET"]),
+            ],
+            lifespan=self.lifespan,
+        )
+
+
+# --------------------------------------------------------------------------- running
+
+
+def default_log_dir(package_path: Path) -> Path | None:
+    """``<workspace>/data/production`` when the package sits in a workspace's ``models/``."""
+    package_path = package_path.resolve()
+    if package_path.parent.name == "models":
+        root = package_path.parent.parent
+        if (root / "deployready.toml").exists() or (root / "data").is_dir():
+            return root / "data" / "production"
+    return None
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise DeployReadyError(f"cannot listen on {host}:{port}: {exc}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(package_path: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
+          options: ServeOptions | None = None, allow_remote: bool = False,
+          ready_file: Path | None = None, parent_pid: int | None = None,
+          log_level: str = "warning") -> None:
+    """Load the package (verified manifest), bind, warm up and serve until stopped."""
+    import uvicorn
+
+    from deployready.artifacts import load_package
+
+    options = options or ServeOptions()
+    options.check()
+    if not is_loopback(host) and not allow_remote:
+        raise InputError(f"refusing to listen on non-loopback address {host}", location="--host",
+                         expected="127.0.0.1, ::1 or localhost (or pass --allow-remote)")
+    limit_threads(options.threads)
+    package = load_package(package_path)
+    sock = bind_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    server: uvicorn.Server | None = None
+
+    def on_ready() -> None:
+        url = f"http://{host}:{bound_port}"
+        if ready_file is not None:
+            tmp = ready_file.with_name(ready_file.name + ".tmp")
+            tmp.write_text(json.dumps({"url": url, "port": bound_port, "pid": os.getpid(),
+                                       "package_sha256": package.sha256}))
+            tmp.replace(ready_file)
+        print(f"deployready serve: {package.version} ({package.sha256[:12]}) on {url}",
+              file=sys.stderr, flush=True)
+
+    def request_shutdown() -> None:
+        if server is not None:
+            server.should_exit = True
+
+    service = PredictionService(package, options, on_ready=on_ready, parent_pid=parent_pid,
+                                request_shutdown=request_shutdown)
+    config = uvicorn.Config(service.app, log_level=log_level, access_log=False, lifespan="on",
+                            loop="asyncio", http="h11", ws="none", timeout_keep_alive=60,
+                            backlog=2048, server_header=False, date_header=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,352 @@
+"""Feature schemas and version numbers of model packages.
+
+Versions are derived, never typed: the exporter compares the new package with the
+previous (highest) one in ``models/``:
+
+- no previous package → ``v1.0`` ("initial");
+- the feature schema changed (names, order, kinds, dtypes, categories — not the
+  training min/max or nullability) → next major, ``vM+1.0``;
+- same schema, but the model or the scaler bytes differ → next minor, ``vM.m+1``;
+- same schema, model and scaler (a model-card or description fix) → next patch.
+
+``model_sha256`` is the SHA-256 of the joblib bytes of ``model.pkl``. Pickling a model
+re-fitted on identical data can give different bytes (e.g. different object ids or
+floating-point noise), which then counts as a retrain (minor). That errs on the safe
+side: a patch is only ever issued for byte-identical model and scaler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from deployready.errors import InputError
+from deployready.profile import feature_kind
+from deployready.workspace import format_version, parse_version
+
+SCHEMA_FORMAT = 1
+
+Bump = Literal["initial", "major", "minor", "patch"]
+BUMPS: tuple[Bump, ...] = ("initial", "major", "minor", "patch")
+
+BUMP_REASONS: dict[str, str] = {
+    "initial": "first package of this model: no previous version",
+    "major": "the feature schema changed (names, order, kinds, dtypes or categories)",
+    "minor": "retrained on the same feature schema (model or scaler changed)",
+    "patch": "model and scaler unchanged (documentation or metadata fix)",
+}
+
+#: Schema fields that define compatibility (and so the schema hash).
+IDENTITY_FIELDS: tuple[str, ...] = ("kind", "dtype", "categories")
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def next_version(previous: str | None, bump: Bump) -> str:
+    """The version after ``previous`` for a given bump.
+
+    >>> next_version(None, "initial"), next_version("v1.2", "major")
+    ('v1.0', 'v2.0')
+    >>> next_version("v1.2", "minor"), next_version("v1.2", "patch")
+    ('v1.3', 'v1.2.1')
+    """
+    if previous is None:
+        if bump != "initial":
+            raise ValueError(f"bump {bump!r} needs a previous version")
+        return format_version(1, 0)
+    parsed = parse_version(previous)
+    if parsed is None:
+        raise ValueError(f"not a version name: {previous!r} (expected vMAJOR.MINOR[.PATCH])")
+    major, minor, patch = parsed
+    if bump == "major":
+        return format_version(major + 1, 0)
+    if bump == "minor":
+        return format_version(major, minor + 1)
+    if bump == "patch":
+        return format_version(major, minor, patch + 1)
+    raise ValueError(f"bump {bump!r} is not possible after {previous} (expected major/minor/patch)")
+
+
+def decide_bump(
+    prev_meta: dict[str, Any] | None,
+    new_schema_sha: str,
+    new_model_sha: str,
+    new_scaler_sha: str,
+) -> Bump:
+    """Which bump a new package gets, given the previous package's metadata."""
+    if prev_meta is None:
+        return "initial"
+    if prev_meta.get("schema_sha256") != new_schema_sha:
+        return "major"
+    if (
+        prev_meta.get("model_sha256") != new_model_sha
+        or prev_meta.get("scaler_sha256") != new_scaler_sha
+    ):
+        return "minor"
+    return "patch"
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _dtype_name(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_numeric_dtype(series):
+        return "float"
+    return "string"
+
+
+def _finite_or_none(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def build_schema(train: pd.DataFrame, features: list[str], target: str) -> dict[str, Any]:
+    """``feature_schema.json`` of the training frame (schema order = ``features``)."""
+    entries: list[dict[str, Any]] = []
+    for name in features:
+        column = train[name]
+        kind = feature_kind(column)
+        entry: dict[str, Any] = {
+            "name": str(name),
+            "kind": kind,
+            "dtype": _dtype_name(column),
+            "nullable": bool(column.isna().any()),
+        }
+        if kind == "categorical":
+            present = column.dropna()
+            entry["categories"] = sorted({str(v) for v in present.tolist()})
+        else:
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = values[np.isfinite(values)]
+            entry["min"] = _finite_or_none(finite.min()) if finite.size else None
+            entry["max"] = _finite_or_none(finite.max()) if finite.size else None
+        entries.append(entry)
+    return {
+        "format": SCHEMA_FORMAT,
+        "features": entries,
+        "target": str(target),
+        "prediction": {"kind": "probability", "positive_class": 1},
+    }
+
+
+def schema_identity(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The compatibility-defining part of a schema: ordered names, kinds, dtypes, categories."""
+    identity = []
+    for entry in schema.get("features", []):
+        item = {"name": entry.get("name")}
+        for key in IDENTITY_FIELDS:
+            if key in entry:
+                item[key] = entry[key]
+        identity.append(item)
+    return identity
+
+
+def schema_sha256(schema: dict[str, Any]) -> str:
+    canonical = json.dumps(schema_identity(schema), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def schema_features(schema: dict[str, Any]) -> list[str]:
+    return [str(f.get("name")) for f in schema.get("features", []) if isinstance(f, dict)]
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    #: (feature, field, old, new); field "position" when the column order changed.
+    changed: list[tuple[str, str, Any, Any]] = field(default_factory=list)
+
+    @property
+    def same(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "changed": [list(c) for c in self.changed],
+        }
+
+
+def schema_diff(schema_a: dict[str, Any], schema_b: dict[str, Any]) -> SchemaDiff:
+    """Differences that matter for compatibility (what a major bump is about)."""
+    a = {str(e.get("name")): e for e in schema_a.get("features", []) if isinstance(e, dict)}
+    b = {str(e.get("name")): e for e in schema_b.get("features", []) if isinstance(e, dict)}
+    added = [n for n in b if n not in a]
+    removed = [n for n in a if n not in b]
+    changed: list[tuple[str, str, Any, Any]] = []
+    common_a = [n for n in a if n in b]
+    common_b = [n for n in b if n in a]
+    for name in common_b:
+        for key in IDENTITY_FIELDS:
+            old, new = a[name].get(key), b[name].get(key)
+            if old != new:
+                changed.append((name, key, old, new))
+    if common_a != common_b:
+        for name in common_b:
+            old_pos, new_pos = common_a.index(name), common_b.index(name)
+            if old_pos != new_pos:
+                changed.append((name, "position", old_pos, new_pos))
+    return SchemaDiff(added, removed, changed)
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def predict_frame(model: Any, scaler: Any, features: list[str], frame: pd.DataFrame) -> np.ndarray:
+    """The serving path: ``model.predict_proba(scaler.transform(frame[features]))[:, 1]``."""
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise InputError(
+            f"missing feature columns {missing}",
+            location="columns",
+            expected="every schema feature",
+        )
+    transformed = scaler.transform(frame[features])
+    proba = np.asarray(model.predict_proba(transformed), dtype=np.float64)
+    return np.ascontiguousarray(proba[:, 1])
+
+
+def schema_model_problems(
+    features: list[str], scaler: Any, model: Any, holdout: pd.DataFrame | None
+) -> list[str]:
+    """Why ``scaler`` and ``model`` cannot serve the schema's features (empty: they can)."""
+    problems: list[str] = []
+    names = getattr(scaler, "feature_names_in_", None)
+    if names is not None and [str(n) for n in names] != features:
+        problems.append(
+            f"scaler was fitted on {list(map(str, names))}, the schema lists {features}"
+        )
+    elif getattr(scaler, "n_features_in_", len(features)) != len(features):
+        problems.append(
+            f"scaler expects {scaler.n_features_in_} features, the schema has {len(features)}"
+        )
+    if not hasattr(model, "predict_proba"):
+        problems.append(f"model {type(model).__name__} has no predict_proba")
+    if problems:
+        return problems
+    width: int | None = None
+    if holdout is not None and len(holdout):
+        try:
+            width = int(scaler.transform(holdout.head(5)[features]).shape[1])
+        except Exception as exc:  # any transformer failure is a mismatch to report
+            problems.append(f"scaler cannot transform the holdout rows: {exc}")
+    elif hasattr(scaler, "get_feature_names_out"):
+        width = len(scaler.get_feature_names_out())
+    n_in = getattr(model, "n_features_in_", None)
+    if width is not None and n_in is not None and int(n_in) != width:
+        problems.append(f"scaler outputs {width} columns, the model expects {n_in}")
+    return problems
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _expected(spec: dict[str, Any]) -> str:
+    if spec["kind"] == "numeric":
+        text = "an integer" if spec.get("dtype") == "int" else "a number"
+    elif spec.get("dtype") == "bool":
+        text = "true or false"
+    else:
+        text = "a string"
+    return f"{text} or null" if spec.get("nullable") else text
+
+
+def _check_value(value: Any, spec: dict[str, Any], where: str) -> Any:
+    if _is_null(value):
+        if not spec.get("nullable"):
+            raise InputError(
+                "null in a feature that is never null", location=where, expected=_expected(spec)
+            )
+        return None
+    if spec["kind"] == "numeric":
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            raise InputError(
+                f"wrong type {type(value).__name__}", location=where, expected=_expected(spec)
+            )
+        number = float(value)
+        if not math.isfinite(number):
+            raise InputError(
+                f"non-finite number {value!r}", location=where, expected=_expected(spec)
+            )
+        if spec.get("dtype") == "int":
+            if not number.is_integer():
+                raise InputError(
+                    f"not an integer: {value!r}", location=where, expected=_expected(spec)
+                )
+            return int(number)
+        return number
+    if spec.get("dtype") == "bool":
+        if not isinstance(value, bool | np.bool_):
+            raise InputError(
+                f"wrong type {type(value).__name__}", location=where, expected=_expected(spec)
+            )
+        return bool(value)
+    if not isinstance(value, str):
+        raise InputError(
+            f"wrong type {type(value).__name__}", location=where, expected=_expected(spec)
+        )
+    return value
+
+
+def rows_to_frame(schema: dict[str, Any], records: Any) -> pd.DataFrame:
+    """Request rows (a list of feature -> value objects) as a frame in schema order.
+
+    Each row must have exactly the schema features; numbers are int/float (not bool or
+    str) and finite, categories are strings; null only where the feature is nullable.
+    Unknown categories are allowed (the encoder ignores them). InputError names
+    ``rows[i].field`` and the expected type.
+    """
+    features = schema_features(schema)
+    if not isinstance(records, list):
+        raise InputError("not a list", location="rows", expected="a list of objects")
+    specs = {str(f["name"]): f for f in schema["features"]}
+    columns: dict[str, list[Any]] = {name: [] for name in features}
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InputError(
+                "not an object", location=f"rows[{i}]", expected="an object of feature -> value"
+            )
+        for key in record:
+            if key not in specs:
+                raise InputError(
+                    "unknown field",
+                    location=f"rows[{i}].{key}",
+                    expected="one of " + ", ".join(features),
+                )
+        for name in features:
+            if name not in record:
+                raise InputError(
+                    "missing field",
+                    location=f"rows[{i}].{name}",
+                    expected=_expected(specs[name]),
+                )
+            columns[name].append(_check_value(record[name], specs[name], f"rows[{i}].{name}"))
+    data: dict[str, Any] = {}
+    for name in features:
+        spec, values = specs[name], columns[name]
+        if spec["kind"] == "numeric":
+            nulls = any(v is None for v in values)
+            if spec.get("dtype") == "int" and not nulls:
+                data[name] = pd.Series(values, dtype="int64")
+            else:
+                data[name] = pd.Series(
+                    [np.nan if v is None else v for v in values], dtype="float64"
+                )
+        else:
+            data[name] = pd.Series([np.nan if v is None else v for v in values], dtype=object)
+    return pd.DataFrame(data, columns=features)

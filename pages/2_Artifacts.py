@@ -1,0 +1,170 @@
+"""Artifacts: package versions, validation, schema diff, SHAP importance, model card, manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from deployready import ui
+from deployready.artifacts import (
+    read_json_file,
+    read_metadata,
+    schema_diff,
+    validate_package,
+)
+from deployready.charts.readiness import feature_bars
+
+ui.setup_page("Artifacts", "📦")
+ws, version = ui.sidebar()
+st.title("📦 Artifacts")
+ui.require_versions(ws)
+assert version is not None
+versions = ws.versions()
+
+
+def _meta(v: str) -> dict[str, Any]:
+    return ui.guarded(lambda: read_metadata(ws.package_path(v)), f"Reading {v} metadata") or {}
+
+
+st.markdown("### Versions")
+rows = []
+for v in versions:
+    report = validate_package(ws.package_path(v), deep=False)
+    meta = _meta(v) if report.valid else {}
+    rows.append(
+        {
+            "version": v,
+            "valid": "✅" if report.valid else "❌",
+            "bump": meta.get("bump", ""),
+            "created": meta.get("created_at", ""),
+            "run": meta.get("run_id", ""),
+            "model": str(meta.get("model_class", "")).rsplit(".", 1)[-1],
+            "sha256": (report.sha256 or "")[:16],
+            "problems": "; ".join(
+                f"{f.file}: {f.message}" for f in report.findings if f.severity == "error"
+            ),
+        }
+    )
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.caption("Listing verifies files against each MANIFEST.json without unpickling anything.")
+
+path: Path = ws.package_path(version)
+st.markdown(f"### {version} — validation")
+deep = validate_package(path, deep=True)
+if deep.valid:
+    st.success(
+        f"{version} is valid: every file matches its manifest hash, the schema matches the model."
+    )
+else:
+    st.error(f"{version} is INVALID — it cannot be loaded or deployed.")
+if deep.findings:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"severity": f.severity, "code": f.code, "file": f.file, "message": f.message}
+                for f in deep.findings
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+st.markdown("### Schema diff")
+if len(versions) >= 2:
+    c1, c2 = st.columns(2)
+    base_index = max(0, versions.index(version) - 1)
+    a = c1.selectbox("From", versions, index=base_index, key="diff_a")
+    b = c2.selectbox("To", versions, index=versions.index(version), key="diff_b")
+    sa = ui.guarded(
+        lambda: read_json_file(ws.package_path(a), "feature_schema.json"), f"Reading {a} schema"
+    )
+    sb = ui.guarded(
+        lambda: read_json_file(ws.package_path(b), "feature_schema.json"), f"Reading {b} schema"
+    )
+    if sa is not None and sb is not None:
+        diff = schema_diff(sa, sb)
+        if not (diff.added or diff.removed or diff.changed):
+            st.success(
+                f"Same feature schema in {a} and {b} (a retrain or fix, not a schema change)."
+            )
+        else:
+            st.warning(f"Schema changed from {a} to {b}: a major version bump.")
+        diff_rows: list[dict[str, str]] = []
+        diff_rows += [
+            {"change": "added", "feature": n, "field": "", "from": "", "to": ""} for n in diff.added
+        ]
+        diff_rows += [
+            {"change": "removed", "feature": n, "field": "", "from": "", "to": ""}
+            for n in diff.removed
+        ]
+        diff_rows += [
+            {"change": "changed", "feature": n, "field": f, "from": str(o), "to": str(w)}
+            for n, f, o, w in diff.changed
+        ]
+        if diff_rows:
+            st.dataframe(pd.DataFrame(diff_rows), hide_index=True, width="stretch")
+else:
+    st.caption("Only one version: nothing to compare.")
+
+st.markdown("### Explainability (SHAP)")
+shap_report = ui.guarded(
+    lambda: read_json_file(path, "explainability_report.json"), "Reading the SHAP report"
+)
+if shap_report:
+    importance = {str(k): float(v) for k, v in shap_report.get("global_importance", {}).items()}
+    st.caption(
+        f"Explainer: {shap_report.get('explainer')} · output: {shap_report.get('model_output')} · "
+        f"base value {shap_report.get('base_value')} · "
+        f"rows explained {shap_report.get('n_rows_explained')} · "
+        f"additivity error {shap_report.get('additivity_max_error')}"
+    )
+    st.plotly_chart(
+        feature_bars(importance, title="Global importance (mean |SHAP|)", xaxis="mean |SHAP|"),
+        key="shap",
+    )
+    local = shap_report.get("local_explanations", [])
+    if local:
+        with st.expander("Local explanations (sample rows)"):
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "row": e.get("row"),
+                            "prediction": e.get("prediction"),
+                            **e.get("contributions", {}),
+                        }
+                        for e in local
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+
+st.markdown("### Model card")
+card = path / "README.md"
+if card.exists():
+    with st.container(border=True):
+        st.markdown(card.read_text(encoding="utf-8", errors="replace"))
+else:
+    st.error(f"{card} is missing.")
+
+st.markdown("### Manifest")
+manifest = ui.guarded(lambda: read_json_file(path, "MANIFEST.json"), "Reading the manifest")
+if manifest:
+    files = manifest.get("files", {})
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"file": n, "size": m.get("size"), "sha256": m.get("sha256")}
+                for n, m in files.items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    with st.expander("MANIFEST.json"):
+        st.code(json.dumps(manifest, indent=2), language="json")

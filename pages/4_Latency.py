@@ -1,0 +1,146 @@
+"""Latency: percentiles per window and per day vs targets and baseline, spikes, alerts."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from deployready import ui
+from deployready.alerts import list_alerts
+from deployready.charts.monitoring import (
+    latency_drift_bars,
+    latency_trend,
+    sample_counts,
+)
+from deployready.latency import LatencyReport, latency_checks, latency_report, package_sha
+from deployready.logs import ProductionLogs
+
+ui.setup_page("Latency", "⏱️")
+ws, version = ui.sidebar()
+st.title("⏱️ Latency")
+ui.require_versions(ws)
+assert version is not None
+version_: str = version
+
+policy = ui.guarded(ws.policy, "Reading the policy")
+if policy is None:
+    st.stop()
+lp = policy.latency
+
+logs = ProductionLogs(ws.production_dir, {})
+info = ui.guarded(logs.versions, "Reading the production logs") if logs else {}
+if info is None:
+    st.stop()
+
+# ---------------------------------------------------------------- score evidence
+policy_ = policy
+checks = ui.guarded(lambda: latency_checks(ws, version_, package_sha(ws, version_), policy_),
+                    "Latency checks")
+if checks:
+    kind = next((c.evidence.detail.get("source_kind") for c in checks
+                 if c.evidence and c.evidence.detail.get("source_kind")), None)
+    source = {"production": "production logs", "load_test": "the load test"}.get(
+        str(kind), "no evidence yet")
+    st.markdown(f"### Score evidence for {version}: {source}")
+    st.dataframe(
+        pd.DataFrame([{"": ui.STATUS_ICON.get(str(c.status), ""), "check": c.name,
+                       "value": "" if c.value is None else str(c.value),
+                       "threshold": c.threshold, "finding": c.message} for c in checks]),
+        hide_index=True, width="stretch",
+    )
+
+if version not in info:
+    others = ", ".join(sorted(info)) or "none"
+    st.info(f"No production logs of {version} in `{ws.production_dir}` "
+            f"(versions with logs: {others}). Pick a deployed version in the sidebar.", icon="ℹ️")
+    st.stop()
+
+# ---------------------------------------------------------------- period and window
+first: date = pd.Timestamp(info[version]["first"]).date()
+last: date = pd.Timestamp(info[version]["last"]).date()
+c1, c2 = st.columns([2, 1])
+period = c1.date_input("Period (UTC days)", value=(max(first, last - timedelta(days=29)), last),
+                       min_value=first, max_value=last, key="latency_period")
+windows_choice = sorted({lp.window, "15min", "1h", "1D"}, key=lambda w: pd.Timedelta(w))
+window = c2.selectbox("Window", windows_choice, index=windows_choice.index(lp.window),
+                      key="latency_window")
+if isinstance(period, tuple) and len(period) == 2:
+    start, end = period
+else:
+    start = end = period if isinstance(period, date) else last
+end_excl = end + timedelta(days=1)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _report(root: str, version: str, start: str, end: str, window: str,
+            fingerprint: Any) -> dict[str, Any]:
+    from deployready.workspace import Workspace
+
+    report = latency_report(Workspace.open(root), version, start=start, end=end, window=window)
+    return {"report": report, "day_drift": report.day_drift()}
+
+
+data = ui.guarded(lambda: _report(str(ws.root), version_, start.isoformat(), end_excl.isoformat(),
+                                  window, logs.fingerprint()), "Latency report")
+if data is None:
+    st.stop()
+report: LatencyReport = data["report"]
+s = report.summary
+
+# ---------------------------------------------------------------- headline
+m = st.columns(5)
+m[0].metric("P50", f"{s['p50']:.1f} ms" if s["p50"] is not None else "—")
+m[1].metric("P95", f"{s['p95']:.1f} ms" if s["p95"] is not None else "—",
+            help=f"target < {lp.p95_ms:g} ms")
+m[2].metric("P99", f"{s['p99']:.1f} ms" if s["p99"] is not None else "—",
+            help=f"target < {lp.p99_ms:g} ms")
+m[3].metric("Requests", f"{s['count']:,}", help=f"{s['errors']:,} errors not in percentiles")
+drift = report.drift.value
+m[4].metric("Drift vs baseline", f"{drift:+.0%}" if drift is not None else "—",
+            help=f"alert above +{lp.max_drift:.0%}")
+b = report.baseline
+if b.kind == "none":
+    st.warning(f"No latency baseline: {b.message}. Drift is not measured.", icon="⚠️")
+else:
+    st.caption(f"Baseline: **{b.kind}** — {b.source} · P95 {b.p95:.1f} ms · P99 {b.p99:.1f} ms"
+               + (f" · {b.count} samples" if b.count else ""))
+
+st.plotly_chart(
+    latency_trend(report.windows, p95_target=lp.p95_ms, p99_target=lp.p99_ms,
+                  spike_ms=lp.spike_ms, baseline=b.as_dict(),
+                  title=f"Percentiles per {window} (successful requests)"),
+    width="stretch", key="latency_windows_chart",
+)
+st.plotly_chart(sample_counts(report.windows, f"Requests per {window}"), width="stretch",
+                key="latency_counts_chart")
+st.plotly_chart(
+    latency_trend(report.days, p95_target=lp.p95_ms, p99_target=lp.p99_ms, spike_ms=lp.spike_ms,
+                  baseline=b.as_dict(), title="Percentiles per day"),
+    width="stretch", key="latency_days_chart",
+)
+if b.kind != "none":
+    st.plotly_chart(latency_drift_bars(data["day_drift"], lp.max_drift), width="stretch",
+                    key="latency_drift_chart")
+
+# ---------------------------------------------------------------- spikes and alerts
+st.markdown(f"### Spikes (windows with P99 > {lp.spike_ms:g} ms)")
+if report.spikes:
+    st.error(f"{len(report.spikes)} spike window(s) in the period.", icon="🚨")
+    st.dataframe(pd.DataFrame(report.spikes), hide_index=True, width="stretch")
+else:
+    st.success("No spikes in the period.", icon="✅")
+
+st.markdown("### Latency alerts")
+alerts = ui.guarded(lambda: list_alerts(ws, version=version, limit=200), "Reading alerts") or []
+latency_alerts = [a for a in alerts if a.kind.startswith("latency")]
+if latency_alerts:
+    st.dataframe(pd.DataFrame([{
+        "time": a.created_at, "kind": a.kind, "severity": a.severity, "message": a.message,
+        "delivered": "✅" if a.delivered else "❌ " + ", ".join(a.failed_sinks),
+    } for a in latency_alerts]), hide_index=True, width="stretch")
+else:
+    st.caption("No latency alerts stored for this version. Alerts are raised by the daily "
+               "check (`deployready daily`, or the button on the Drift page).")

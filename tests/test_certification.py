@@ -1,0 +1,618 @@
+"""Certification: metric registry, entropy, expansion, CV, history, streak, record_run."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import ks_2samp
+from sklearn.linear_model import LogisticRegression
+
+from deployready.certification import (
+    RunEvaluation,
+    append_run,
+    certification_checks,
+    cv_failures,
+    evaluate_run,
+    load_history,
+    record_run,
+    streak,
+)
+from deployready.checks import Category, Status
+from deployready.demo_data import make_dataset
+from deployready.errors import HistoryError, InputError, PolicyError
+from deployready.metrics import (
+    METRIC_NAMES,
+    compute_metrics,
+    expected_calibration_error,
+    ks_statistic,
+    normalized_entropy,
+    synthetic_noise,
+    synthetic_ratio,
+)
+from deployready.policy import CertificationPolicy, CVPolicy, MetricRule, Policy
+from deployready.workspace import Workspace
+
+POLICY = Policy()
+FAST = settings(max_examples=60, deadline=None)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _labels_scores(seed: int = 0, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(np.int64)
+    return y, p
+
+
+def test_registry_against_direct_formulas() -> None:
+    y, p = _labels_scores()
+    m = compute_metrics(y, p)
+    assert set(m) == set(METRIC_NAMES)
+    pos, neg = p[y == 1], p[y == 0]
+    auc = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (
+        pos.size * neg.size
+    )
+    assert m["roc_auc"] == pytest.approx(auc, abs=1e-12)
+    assert m["brier"] == pytest.approx(np.mean((p - y) ** 2), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(
+        -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), abs=1e-12
+    )
+    hard = (p >= 0.5).astype(int)
+    tp, fp, fn = (
+        ((hard == 1) & (y == 1)).sum(),
+        ((hard == 1) & (y == 0)).sum(),
+        ((hard == 0) & (y == 1)).sum(),
+    )
+    assert m["accuracy"] == pytest.approx(np.mean(hard == y))
+    assert m["precision"] == pytest.approx(tp / (tp + fp))
+    assert m["recall"] == pytest.approx(tp / (tp + fn))
+    assert m["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    order = np.argsort(-p)
+    hits = y[order]
+    precision_at_k = np.cumsum(hits) / np.arange(1, y.size + 1)
+    assert m["average_precision"] == pytest.approx(
+        (precision_at_k * hits).sum() / hits.sum(), abs=1e-12
+    )
+    assert m["ks"] == pytest.approx(ks_2samp(pos, neg).statistic, abs=1e-12)
+    ece = 0.0
+    for b in range(10):
+        in_bin = (np.minimum((p * 10).astype(int), 9)) == b
+        if in_bin.any():
+            ece += in_bin.mean() * abs(y[in_bin].mean() - p[in_bin].mean())
+    assert m["ece"] == pytest.approx(ece, abs=1e-12)
+
+
+def test_compute_metrics_refuses_one_class_and_bad_scores() -> None:
+    with pytest.raises(InputError, match="one class"):
+        compute_metrics(np.zeros(10), np.linspace(0, 1, 10))
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        compute_metrics(np.array([0, 1]), np.array([0.2, 1.5]))
+
+
+@FAST
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=200),
+)
+def test_ece_in_unit_interval(pairs: list[tuple[float, bool]]) -> None:
+    p = np.array([a for a, _ in pairs])
+    y = np.array([int(b) for _, b in pairs])
+    assert 0.0 <= expected_calibration_error(y, p) <= 1.0
+
+
+@FAST
+@given(st.integers(1, 9), st.integers(1, 30))
+def test_ece_zero_for_perfect_calibration(tenths: int, scale: int) -> None:
+    # every score p = k/10 with exactly a share p of positives: perfectly calibrated
+    n = 10 * scale
+    p = np.full(n, tenths / 10)
+    y = np.zeros(n, dtype=int)
+    y[: tenths * scale] = 1
+    assert expected_calibration_error(y, p) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ece_near_zero_when_labels_follow_scores() -> None:
+    y, p = _labels_scores(seed=3, n=200_000)
+    assert expected_calibration_error(y, p) < 0.01
+    assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.1
+
+
+@FAST
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=100), st.data())
+def test_ks_matches_two_sample_ks(scores: list[float], data: st.DataObject) -> None:
+    labels = data.draw(st.lists(st.booleans(), min_size=len(scores), max_size=len(scores)))
+    y = np.array(labels, dtype=int)
+    if y.min() == y.max():
+        y[0] = 1 - y[0]
+    p = np.array(scores)
+    ks = ks_statistic(y, p)
+    assert 0.0 <= ks <= 1.0
+    assert ks == pytest.approx(ks_2samp(p[y == 1], p[y == 0]).statistic, abs=1e-9)
+
+
+def test_unknown_policy_metric_is_a_policy_error() -> None:
+    policy = Policy(certification=CertificationPolicy(metrics={"gini": MetricRule("higher", 0.5)}))
+    with pytest.raises(PolicyError) as info:
+        evaluate_run(_row(1), policy)
+    assert info.value.location == "certification.metrics.gini"
+    assert "roc_auc" in str(info.value)
+
+
+# --------------------------------------------------------------------------- entropy
+
+
+def test_entropy_constant_and_uniform() -> None:
+    assert normalized_entropy(pd.Series([3.0] * 50)) == 0.0
+    assert normalized_entropy(pd.Series([np.nan] * 5)) == 0.0
+    assert normalized_entropy(pd.Series(["a"] * 50, dtype="string")) == 0.0
+    assert normalized_entropy(pd.Series(np.arange(1000.0)), bins=10) == pytest.approx(1.0)
+    assert normalized_entropy(pd.Series(list("abcd") * 25, dtype="string")) == pytest.approx(1.0)
+    # NaN is its own bin: 10 uniform bins + an equally full NaN bin → still 1
+    values = np.append(np.arange(100.0), [np.nan] * 10)
+    assert normalized_entropy(pd.Series(values), bins=10) == pytest.approx(1.0)
+    # near-constant flag (99.5 % one value) is far below the default 0.10 floor
+    flag = pd.Series([0] * 995 + [1] * 5)
+    assert normalized_entropy(flag) < 0.05
+
+
+@FAST
+@given(
+    st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(float("nan"))), min_size=1, max_size=200),
+    st.integers(2, 20),
+)
+def test_entropy_numeric_bounds(values: list[float], bins: int) -> None:
+    assert 0.0 <= normalized_entropy(pd.Series(values, dtype="float64"), bins) <= 1.0
+
+
+@FAST
+@given(st.lists(st.one_of(st.sampled_from(["x", "y", "z"]), st.none()), min_size=1, max_size=100))
+def test_entropy_categorical_bounds(values: list[str | None]) -> None:
+    assert 0.0 <= normalized_entropy(pd.Series(values, dtype="string")) <= 1.0
+
+
+# --------------------------------------------------------------------------- expansion
+
+
+def _jittered(noise: float, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    real = pd.DataFrame(
+        rng.normal(size=(3000, 6)) * [1, 10, 100, 0.1, 5, 2], columns=[f"f{i}" for i in range(6)]
+    )
+    src = real.sample(600, random_state=seed)
+    syn = src + rng.normal(size=src.shape) * noise * real.std(ddof=0).to_numpy()
+    return real, syn.reset_index(drop=True)
+
+
+def test_synthetic_ratio() -> None:
+    assert synthetic_ratio(100, 0) == 1.0
+    assert synthetic_ratio(100, 50) == 1.5
+    with pytest.raises(InputError):
+        synthetic_ratio(0, 5)
+
+
+def test_noise_measures_jitter() -> None:
+    real, syn = _jittered(0.01)
+    assert synthetic_noise(real, syn) == pytest.approx(0.01, rel=0.15)
+    assert synthetic_noise(real, syn.iloc[:0]) == 0.0
+    # missing values are imputed with the real median on both sides
+    with_nan = syn.copy()
+    with_nan.iloc[::7, 0] = np.nan
+    assert synthetic_noise(real, with_nan) < 0.02
+
+
+def test_noise_threshold_in_evaluation() -> None:
+    real, syn = _jittered(0.05)
+    noise = synthetic_noise(real, syn)
+    assert noise == pytest.approx(0.05, rel=0.15)
+    checks = {c.name: c for c in evaluate_run(_row(1, noise=noise), POLICY).checks}
+    assert checks["noise"].status is Status.FAIL
+    assert checks["noise"].threshold == "<= 0.02"
+    assert checks["synthetic ratio"].status is Status.PASS
+    high = {c.name: c for c in evaluate_run(_row(1, synthetic_ratio=1.6), POLICY).checks}
+    assert high["synthetic ratio"].status is Status.FAIL
+
+
+# --------------------------------------------------------------------------- CV
+
+
+def _folds(n: int = 5, gap_days: int = 1) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        out.append(
+            {
+                "train_start": "2024-01-01T00:00:00+00:00",
+                "train_end": f"2024-02-{i * 3 + 1:02d}T00:00:00+00:00",
+                "test_start": f"2024-02-{i * 3 + 1 + gap_days:02d}T00:00:00+00:00",
+                "test_end": f"2024-02-{i * 3 + 3:02d}T00:00:00+00:00",
+            }
+        )
+    return out
+
+
+def test_cv_passes_on_clean_folds() -> None:
+    assert cv_failures([0.85, 0.86, 0.84, 0.87, 0.85], _folds(), CVPolicy()) == []
+
+
+def test_cv_names_each_failing_condition() -> None:
+    folds = _folds()
+    folds[1]["test_start"] = folds[1]["train_end"]  # test starts when training ends: leakage
+    folds[3]["test_start"] = folds[2]["test_start"]  # overlaps the previous test window
+    failures = cv_failures([0.9, 0.7, 0.95, 0.6], folds, CVPolicy())
+    text = " | ".join(failures)
+    assert "4 folds, fewer than 5" in text
+    assert "fold std" in text
+    assert "lowest fold roc_auc 0.6000 < 0.75" in text
+    assert "4 fold windows recorded for 4" not in text
+    assert "5 fold windows recorded for 4 fold scores" in text
+    assert "fold 2 leaks" in text
+    assert "fold 4 test window does not start after fold 3's ends" in text
+
+
+def test_cv_check_in_evaluation_mentions_leakage() -> None:
+    folds = _folds()
+    folds[0]["train_end"] = "2024-02-05T00:00:00+00:00"
+    check = next(
+        c
+        for c in evaluate_run(_row(1, cv_folds=folds), POLICY).checks
+        if c.name == "time-series CV"
+    )
+    assert check.status is Status.FAIL
+    assert "fold 1 leaks" in check.message
+
+
+# --------------------------------------------------------------------------- streak
+
+
+def _evals(greens: list[bool]) -> list[RunEvaluation]:
+    return [RunEvaluation(f"r{i}", f"2024-01-{i + 1:02d}", [], g) for i, g in enumerate(greens)]
+
+
+@FAST
+@given(st.lists(st.booleans(), min_size=1, max_size=40), st.data())
+def test_streak_is_trailing_green_run(greens: list[bool], data: st.DataObject) -> None:
+    upto = data.draw(st.integers(0, len(greens) - 1))
+    expected = 0
+    for g in reversed(greens[: upto + 1]):
+        if not g:
+            break
+        expected += 1
+    assert streak(_evals(greens), f"r{upto}") == expected
+    assert streak(_evals(greens), "unknown") == 0
+
+
+# --------------------------------------------------------------------------- history files
+
+
+def _row(i: int, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": f"run-{i}",
+        "trained_at": f"2024-05-{i:02d}T10:00:00+00:00",
+        "model_version": "",
+        "roc_auc": 0.88,
+        "average_precision": 0.7,
+        "brier": 0.11,
+        "ece": 0.02,
+        "ks": 0.6,
+        "cv_metric": "roc_auc",
+        "cv_fold_scores": [0.85, 0.86, 0.84, 0.87, 0.85],
+        "cv_folds": _folds(),
+        "synthetic_ratio": 1.2,
+        "noise": 0.01,
+        "feature_entropy": {"amount": 0.4, "channel": 0.9},
+        "n_train": 800,
+        "n_test": 200,
+        "n_real": 700,
+        "n_synthetic": 100,
+        "dataset_sha256": "ab" * 32,
+        "notes": "",
+    }
+    row.update(overrides)
+    return row
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    for row in rows:
+        append_run(path, row)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_history_round_trip(tmp_path: Path, fmt: str) -> None:
+    rows = [_row(3), _row(1), _row(2, notes='hello, "world"')]
+    path = _write(tmp_path / f"history.{fmt}", rows)
+    df = load_history(path)
+    assert list(df["run_id"]) == ["run-1", "run-2", "run-3"]  # sorted by trained_at
+    assert list(df.index) == [2, 3, 1]  # file row numbers
+    assert df.attrs["source"] == str(path)
+    got = df.loc[3]
+    for key, value in rows[2].items():
+        assert got[key] == value, key
+
+
+def _csv(tmp_path: Path, rows: list[dict[str, Any]] | None = None) -> Path:
+    return _write(tmp_path / "history.csv", rows or [_row(1), _row(2), _row(3)])
+
+
+def _edit(path: Path, old: str, new: str, line: int | None = None) -> None:
+    lines = path.read_text().splitlines()
+    targets = range(len(lines)) if line is None else [line]
+    for i in targets:
+        lines[i] = lines[i].replace(old, new)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_history_missing_column(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=["noise"])
+    frame.to_csv(path, index=False)
+    with pytest.raises(HistoryError, match=r"history\.csv: column noise: missing column noise"):
+        load_history(path)
+
+
+def test_history_missing_policy_metric(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    _edit(path, "roc_auc,", "rocauc,", line=0)
+    load_history(path)  # without a policy, other metrics suffice
+    with pytest.raises(HistoryError, match=r"history\.csv: column roc_auc"):
+        load_history(path, POLICY)
+    df = load_history(path)
+    with pytest.raises(HistoryError, match=r"history\.csv: column roc_auc"):
+        from deployready.certification import evaluate_history
+
+        evaluate_history(df, POLICY)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "", "high"])
+def test_history_bad_metric_names_row_and_column(tmp_path: Path, bad: str) -> None:
+    path = _csv(tmp_path)
+    _edit(path, ",0.88,", f",{bad},", line=2)  # the second data row
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    assert info.value.location == "row 2, column roc_auc"
+    assert "history.csv" in str(info.value) and "a finite number" in str(info.value)
+
+
+def test_history_bad_json(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    _edit(path, "[0.85, 0.86", "[0.85 0.86", line=3)
+    with pytest.raises(
+        HistoryError, match=r"row 3, column cv_fold_scores: bad value .*malformed JSON"
+    ):
+        load_history(path)
+
+
+def test_history_bad_time(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    _edit(path, "2024-05-01T10:00:00+00:00", "May 1st", line=1)
+    with pytest.raises(HistoryError, match=r"row 1, column trained_at.*ISO 8601"):
+        load_history(path)
+
+
+def test_history_duplicate_run_id(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    _edit(path, "run-3", "run-1", line=3)
+    with pytest.raises(
+        HistoryError, match=r"row 3, column run_id: duplicate run_id 'run-1' \(also row 1\)"
+    ):
+        load_history(path)
+    with pytest.raises(HistoryError, match="already recorded"):
+        append_run(_csv(tmp_path / "other"), _row(2))
+
+
+def test_history_empty_and_wrong_format(tmp_path: Path) -> None:
+    empty = tmp_path / "history.csv"
+    empty.write_text("")
+    with pytest.raises(HistoryError, match=r"history\.csv: empty file"):
+        load_history(empty)
+    header_only = tmp_path / "h2.csv"
+    header_only.write_text("run_id,trained_at\n")
+    with pytest.raises(HistoryError, match="no retrain runs"):
+        load_history(header_only)
+    (tmp_path / "history.txt").write_text("x")
+    with pytest.raises(HistoryError, match="unknown history format"):
+        load_history(tmp_path / "history.txt")
+    fake = tmp_path / "history.parquet"
+    fake.write_text("run_id,trained_at\nx,y\n")
+    with pytest.raises(HistoryError, match=r"history\.parquet: not readable as Parquet"):
+        load_history(fake)
+    jsonl = tmp_path / "history.jsonl"
+    jsonl.write_text(json.dumps(_row(1)) + "\n{not json\n")
+    with pytest.raises(HistoryError, match=r"history\.jsonl: line 2: malformed JSON"):
+        load_history(jsonl)
+
+
+def test_append_never_overwrites_a_malformed_history(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    _edit(path, ",0.88,", ",oops,", line=1)
+    before = path.read_bytes()
+    with pytest.raises(HistoryError, match="row 1, column roc_auc"):
+        append_run(path, _row(9))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]  # no temp file left
+
+
+# --------------------------------------------------------------------------- record_run
+
+
+def _data(n: int = 3000, seed: int = 11, **kwargs: Any) -> pd.DataFrame:
+    return make_dataset(n, "2024-01-01", "2024-04-30", seed=seed, **kwargs)
+
+
+def _model() -> LogisticRegression:
+    return LogisticRegression(max_iter=500)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_record_run_round_trip(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"history.{fmt}"
+    data = _data(synthetic_share=0.1, synthetic_noise=0.01)
+    first = record_run(
+        path,
+        _model(),
+        data,
+        target="target",
+        time_column="event_time",
+        trained_at="2024-05-01T00:00:00+00:00",
+        model_version="v1.0",
+    )
+    second = record_run(
+        path,
+        _model(),
+        data,
+        target="target",
+        time_column="event_time",
+        trained_at="2024-05-02T00:00:00+00:00",
+        notes="again",
+    )
+    assert re.fullmatch(r"run-20240501T000000-[0-9a-f]{6}", first.run_id)
+    assert first.run_id != second.run_id
+    assert first.history_path == path
+    assert [p.name for p in tmp_path.iterdir()] == [f"history.{fmt}"]
+    df = load_history(path, POLICY)
+    assert list(df["run_id"]) == [first.run_id, second.run_id]
+    got = df.loc[1]
+    for key, value in first.row.items():
+        assert got[key] == value, key
+    row = first.row
+    assert set(METRIC_NAMES) <= set(row)
+    assert row["n_synthetic"] > 0 and row["n_real"] + row["n_synthetic"] == row["n_train"]
+    assert row["synthetic_ratio"] == pytest.approx(row["n_train"] / row["n_real"])
+    assert 0.005 < row["noise"] < 0.015
+    assert len(row["cv_fold_scores"]) == 5 and len(row["cv_folds"]) == 5
+    assert cv_failures(row["cv_fold_scores"], row["cv_folds"], CVPolicy(min_fold_score=0.0)) == []
+    assert row["n_test"] == len(first.test) and not first.test["is_synthetic"].any()
+    assert first.train["event_time"].max() < first.test["event_time"].min()
+    assert row["roc_auc"] > 0.8
+    assert set(row["feature_entropy"]) == set(first.features)
+    assert "is_synthetic" not in first.features and "target" not in first.features
+    assert first.evaluation.run_id == first.run_id
+    assert len(first.evaluation.checks) == 9
+    # deterministic: the same data and time give the same run id and numbers
+    again = record_run(
+        tmp_path / "other.csv",
+        _model(),
+        data,
+        target="target",
+        time_column="event_time",
+        trained_at="2024-05-01T00:00:00+00:00",
+        model_version="v1.0",
+    )
+    assert again.row == first.row
+    # the fitted pipeline parts are returned and usable
+    scores = again.model.predict_proba(again.scaler.transform(again.test[again.features]))[:, 1]
+    assert scores.shape == (len(again.test),)
+
+
+def test_record_run_flags_constant_feature_and_noise(tmp_path: Path) -> None:
+    data = _data(constant_feature=True, synthetic_share=0.6, synthetic_noise=0.05)
+    result = record_run(
+        tmp_path,
+        _model(),
+        data,
+        target="target",
+        time_column="event_time",
+        trained_at="2024-05-01T00:00:00Z",
+    )
+    assert result.history_path == tmp_path / "history.csv"
+    checks = {c.name: c for c in result.evaluation.checks}
+    assert checks["feature entropy"].status is Status.FAIL
+    assert "legacy_flag" in checks["feature entropy"].message
+    assert checks["synthetic ratio"].status is Status.FAIL
+    assert checks["noise"].status is Status.FAIL
+    assert not result.evaluation.green
+
+
+def test_record_run_refuses_unsorted_and_bad_input(tmp_path: Path) -> None:
+    data = _data(n=500)
+    shuffled = data.iloc[::-1].reset_index(drop=True)
+    with pytest.raises(InputError, match=r"row 2, column event_time: rows are not in time order"):
+        record_run(
+            tmp_path / "h.csv", _model(), shuffled, target="target", time_column="event_time"
+        )
+    with pytest.raises(InputError, match="column label"):
+        record_run(tmp_path / "h.csv", _model(), data, target="label", time_column="event_time")
+    bad = data.assign(target=data["target"] * 2)
+    with pytest.raises(InputError, match="0/1"):
+        record_run(tmp_path / "h.csv", _model(), bad, target="target", time_column="event_time")
+    with pytest.raises(InputError, match="unknown history format"):
+        record_run(tmp_path / "h.xlsx", _model(), data, target="target", time_column="event_time")
+    assert not (tmp_path / "h.csv").exists()
+
+
+# --------------------------------------------------------------------------- readiness checks
+
+
+def test_certification_checks_pending_without_history(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    checks = certification_checks(ws, "v1.0", "f" * 64, {"run_id": "run-1"}, POLICY)
+    assert [c.name for c in checks] == [
+        "roc_auc",
+        "average_precision",
+        "brier",
+        "ece",
+        "ks",
+        "3 consecutive green retrains",
+        "time-series CV",
+        "feature entropy",
+        "synthetic ratio",
+        "noise",
+    ]
+    assert all(c.status is Status.PENDING and c.category is Category.CERTIFICATION for c in checks)
+    assert "No certification history" in checks[0].message
+    _write(ws.certification_dir / "history.csv", [_row(1)])
+    checks = certification_checks(ws, "v1.0", "f" * 64, {"run_id": "run-9"}, POLICY)
+    assert all(c.status is Status.PENDING for c in checks)
+    assert (
+        "run-9" in checks[0].message
+        and "not in data/certification/history.csv" in checks[0].message
+    )
+    checks = certification_checks(ws, "v1.0", "f" * 64, {}, POLICY)
+    assert all(c.status is Status.PENDING for c in checks) and "no run_id" in checks[0].message
+
+
+def test_certification_checks_from_history(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    rows = [_row(1), _row(2, roc_auc=0.7), _row(3), _row(4), _row(5)]
+    _write(ws.certification_dir / "history.jsonl", rows)
+    checks = certification_checks(ws, "v1.1", "a" * 64, {"run_id": "run-5"}, POLICY)
+    assert [c.status for c in checks] == [Status.PASS] * 10
+    streak_check = checks[5]
+    assert streak_check.value == 3 and streak_check.threshold == ">= 3"
+    assert checks[0].threshold == ">= 0.8" and checks[2].threshold == "<= 0.16"
+    ev = checks[0].evidence
+    assert ev is not None and ev.source == "data/certification/history.jsonl row 5"
+    assert ev.time == "2024-05-05T10:00:00+00:00" and ev.package_sha256 == "a" * 64
+    assert ev.detail["metrics"]["roc_auc"] == 0.88
+    early = certification_checks(ws, "v1.0", "b" * 64, {"run_id": "run-4"}, POLICY)
+    assert early[5].status is Status.FAIL and early[5].value == 2
+    red = certification_checks(ws, "v1.0", "b" * 64, {"run_id": "run-2"}, POLICY)
+    assert red[0].status is Status.FAIL and red[5].value == 0
+
+
+def test_certification_checks_metadata_disagreement(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    _write(ws.certification_dir / "history.csv", [_row(1)])
+    meta = {"run_id": "run-1", "metrics": {"roc_auc": 0.88 + 1e-12, "brier": 0.2}}
+    checks = {c.name: c for c in certification_checks(ws, "v1.0", None, meta, POLICY)}
+    assert checks["roc_auc"].status is Status.PASS
+    assert checks["brier"].status is Status.FAIL
+    assert "package and the history disagree" in checks["brier"].message
+    assert "v1.0" in checks["brier"].message and "row 1" in checks["brier"].message
+
+
+def test_evaluate_run_refuses_non_numeric_row_values() -> None:
+    with pytest.raises(HistoryError, match="run run-1, column noise"):
+        evaluate_run(_row(1, noise="low"), POLICY, source="history.csv")
+    with pytest.raises(HistoryError, match=r"history\.csv: column ks"):
+        row = _row(1)
+        del row["ks"]
+        evaluate_run(row, POLICY, source="history.csv")

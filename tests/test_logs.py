@@ -1,0 +1,214 @@
+"""The production-log loader: strict validation, and DuckDB == pandas on every aggregate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from monitoring_support import crafted_logs, make_package, new_workspace, write_csv
+
+from deployready.daily import read_profile
+from deployready.demo_logs import write_demo_logs
+from deployready.errors import LogError
+from deployready.logs import ProductionLogs, features_of
+from deployready.workspace import Workspace
+
+ENGINES = ["pandas", "duckdb"]
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return new_workspace(tmp_path / "ws")
+
+
+def load_error(ws: Workspace, engine: str, features: dict | None = None) -> LogError:
+    logs = ProductionLogs(ws.production_dir, features, engine)  # type: ignore[arg-type]
+    with pytest.raises(LogError) as info:
+        logs.validate()
+    return info.value
+
+
+def good(n: int = 5) -> pd.DataFrame:
+    return crafted_logs("2026-03-01", [1.0 + i for i in range(n)])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_empty_file(ws: Workspace, engine: str) -> None:
+    ws.production_dir.mkdir(parents=True)
+    (ws.production_dir / "a.csv").write_text("")
+    err = load_error(ws, engine)
+    assert err.source and err.source.endswith("a.csv") and "empty file" in err.message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_header_only_file_has_no_rows(ws: Workspace, engine: str) -> None:
+    write_csv(ws, "a.csv", good().iloc[:0])
+    err = load_error(ws, engine)
+    assert "no rows" in err.message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_missing_column(ws: Workspace, engine: str) -> None:
+    write_csv(ws, "a.csv", good().drop(columns=["latency_ms"]))
+    err = load_error(ws, engine)
+    assert err.location == "header" and "latency_ms" in err.message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_missing_feature_column(ws: Workspace, engine: str) -> None:
+    write_csv(ws, "a.csv", good())
+    err = load_error(ws, engine, {"amount": "numeric"})
+    assert err.location == "header" and "amount" in err.message
+
+
+CASES = [
+    ("timestamp", "not a time", "row 3, column timestamp", "unparseable timestamp"),
+    ("latency_ms", "fast", "row 3, column latency_ms", "not a number"),
+    ("latency_ms", "-1.5", "row 3, column latency_ms", "negative latency"),
+    ("latency_ms", "", "row 3, column latency_ms", "missing latency"),
+    ("latency_ms", "3600000.5", "row 3, column latency_ms", "above one hour"),
+    ("latency_ms", "inf", "row 3, column latency_ms", "infinite latency"),
+    ("prediction", "high", "row 3, column prediction", "not a number"),
+    ("prediction", "", "row 3, column prediction", "missing prediction"),
+    ("version", "", "row 3, column version", "missing version"),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("column", "value", "location", "message"), CASES)
+def test_bad_values_name_file_row_and_column(ws: Workspace, engine: str, column: str,
+                                             value: str, location: str, message: str) -> None:
+    frame = good().astype({column: object})
+    frame.loc[2, column] = value
+    frame.loc[4, column] = value
+    write_csv(ws, "b.csv", good())
+    write_csv(ws, "c.csv", frame)
+    err = load_error(ws, engine)
+    assert err.source is not None and err.source.endswith("c.csv")
+    assert err.location == location
+    assert message in err.message
+    assert "2 rows in all" in err.message
+
+
+def test_engines_give_the_same_error(ws: Workspace) -> None:
+    frame = good().astype({"latency_ms": object})
+    frame.loc[1, "latency_ms"] = "-3"
+    write_csv(ws, "a.csv", frame)
+    assert str(load_error(ws, "pandas")) == str(load_error(ws, "duckdb"))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_feature_types_checked_on_successful_rows_only(ws: Workspace, engine: str) -> None:
+    frame = crafted_logs("2026-03-01", [1.0, 2.0, 3.0], errors=["", "validation", ""],
+                         features=pd.DataFrame({"amount": ["1.5", "abc", "2.0"]}))
+    write_csv(ws, "a.csv", frame)
+    logs = ProductionLogs(ws.production_dir, {"amount": "numeric"}, engine)  # type: ignore[arg-type]
+    logs.validate()  # the failed request may carry the bad value
+    frame.loc[2, "amount"] = "xyz"
+    write_csv(ws, "a.csv", frame)
+    err = load_error(ws, engine, {"amount": "numeric"})
+    assert err.location == "row 3, column amount"
+
+
+def test_engine_choice(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_csv(ws, "a.csv", good())
+    assert ProductionLogs(ws.production_dir).chosen == "pandas"
+    assert ProductionLogs(ws.production_dir, threshold_bytes=10).chosen == "duckdb"
+    assert ProductionLogs(ws.production_dir, engine="duckdb").chosen == "duckdb"
+    monkeypatch.setenv("DEPLOYREADY_LOG_ENGINE", "duckdb")
+    assert ProductionLogs(ws.production_dir).chosen == "duckdb"
+    monkeypatch.setenv("DEPLOYREADY_LOG_ENGINE", "spark")
+    with pytest.raises(LogError):
+        ProductionLogs(ws.production_dir)
+
+
+def test_timestamps_with_offsets_are_utc(ws: Workspace) -> None:
+    frame = good(3)
+    frame["timestamp"] = ["2026-03-01T23:30:00+00:00", "2026-03-02T01:30:00+02:00",
+                          "2026-03-02 00:30:00"]
+    write_csv(ws, "a.csv", frame)
+    for engine in ENGINES:
+        logs = ProductionLogs(ws.production_dir, engine=engine)  # type: ignore[arg-type]
+        counts = logs.day_counts("v1.0")
+        assert [str(d) for d in counts.index] == ["2026-03-01", "2026-03-02"]
+        assert counts["rows"].tolist() == [2, 1]
+
+
+@pytest.fixture(scope="module")
+def mixed_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """Demo logs for two versions, CSV and Parquet mixed, some rows in other versions."""
+    ws = new_workspace(tmp_path_factory.mktemp("mixed"))
+    pkg = make_package(ws, "v1.0")
+    write_demo_logs(ws, pkg, days=6, end_date="2026-03-06", rows_per_day=400, seed=5,
+                    spike_day=2, error_spike_day=4, drift_days=2)
+    # one day as Parquet, another version's rows in its own file
+    path = ws.production_dir / "predictions-2026-03-03.csv"
+    pd.read_csv(path).to_parquet(path.with_suffix(".parquet"))
+    path.unlink()
+    other = pd.read_csv(ws.production_dir / "predictions-2026-03-05.csv").iloc[:50]
+    other["version"] = "v0.9"
+    other.to_csv(ws.production_dir / "other.csv", index=False)
+    return ws
+
+
+def both(ws: Workspace) -> tuple[ProductionLogs, ProductionLogs]:
+    profile = read_profile(ws, "v1.0")
+    a = ProductionLogs(ws.production_dir, features_of(profile), "pandas")
+    b = ProductionLogs(ws.production_dir, features_of(profile), "duckdb")
+    return a, b
+
+
+def test_duckdb_and_pandas_agree(mixed_ws: Workspace) -> None:
+    pandas_logs, duck_logs = both(mixed_ws)
+    profile = read_profile(mixed_ws, "v1.0")
+    assert pandas_logs.versions() == duck_logs.versions()
+    pd.testing.assert_frame_equal(pandas_logs.day_counts("v1.0"), duck_logs.day_counts("v1.0"))
+    assert pandas_logs.error_kinds("v1.0") == duck_logs.error_kinds("v1.0")
+    for window in ("1h", "15min", "1D"):
+        a = pandas_logs.latency_windows("v1.0", window)
+        b = duck_logs.latency_windows("v1.0", window)
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+        assert a["count"].sum() > 0
+    sa = pandas_logs.latency_summary("v1.0", "2026-03-02", "2026-03-05")
+    sb = duck_logs.latency_summary("v1.0", "2026-03-02", "2026-03-05")
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert sa[k] == pytest.approx(sb[k], rel=1e-12)
+    ca = pandas_logs.bin_counts(profile, "v1.0")
+    cb = duck_logs.bin_counts(profile, "v1.0")
+    assert ca.keys() == cb.keys() and len(ca) == 6
+    for day in ca:
+        assert ca[day].rows == cb[day].rows
+        assert np.array_equal(ca[day].prediction, cb[day].prediction)
+        assert ca[day].features.keys() == cb[day].features.keys()
+        for name in ca[day].features:
+            assert np.array_equal(ca[day].features[name], cb[day].features[name]), name
+
+
+def test_bin_counts_match_the_profile_function(mixed_ws: Workspace) -> None:
+    from deployready.profile import categorical_counts, numeric_counts
+
+    pandas_logs, _ = both(mixed_ws)
+    profile = read_profile(mixed_ws, "v1.0")
+    frame = pandas_logs.frame("v1.0", "2026-03-04", "2026-03-05", ok_only=True)
+    counts = pandas_logs.bin_counts(profile, "v1.0", "2026-03-04", "2026-03-05")
+    (day,) = counts
+    for name, spec in profile["features"].items():
+        if spec["kind"] == "numeric":
+            ref = numeric_counts(np.array(spec["edges"]), frame[name].to_numpy(dtype=float))
+        else:
+            ref = categorical_counts(spec["categories"], frame[name])
+        assert np.array_equal(counts[day].features[name], ref), name
+
+
+def test_version_filter_and_iteration(mixed_ws: Workspace) -> None:
+    pandas_logs, duck_logs = both(mixed_ws)
+    assert set(pandas_logs.versions()) == {"v0.9", "v1.0"}
+    assert pandas_logs.day_counts("v0.9")["rows"].sum() == 50
+    assert duck_logs.day_counts("v0.9")["rows"].sum() == 50
+    days = [d for d, _ in pandas_logs.iter_days("v1.0")]
+    assert [str(d) for d in days] == [f"2026-03-0{i}" for i in range(1, 7)]
+    for day, frame in pandas_logs.iter_days("v1.0", "2026-03-02", "2026-03-04"):
+        assert (frame["timestamp"].dt.date == day).all()

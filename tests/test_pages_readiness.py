@@ -1,0 +1,145 @@
+"""AppTest of the Overview, Certification and Artifacts pages on the demo workspace."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 120
+
+
+def _run(script: str, ws: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("DEPLOYREADY_WORKSPACE", str(ws))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / script), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = (
+        [m.value for m in at.markdown]
+        + [t.value for t in at.title]
+        + [s.value for s in at.subheader]
+    )
+    parts += (
+        [str(c.value) for c in at.caption]
+        + [e.value for e in at.error]
+        + [i.value for i in at.info]
+    )
+    parts += [s.value for s in at.success] + [w.value for w in at.warning]
+    return "\n".join(parts)
+
+
+def _plotly_specs(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_overview_on_demo(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run("app.py", demo_ws, monkeypatch)
+    text = _texts(at)
+    assert "NOT READY" in text
+    assert "Blockers" in text
+    specs = _plotly_specs(at)
+    assert specs, "score gauge and category bars expected"
+    gauge = specs[0]["data"][0]
+    assert gauge["type"] == "indicator"
+    assert 0 <= gauge["value"] <= 100
+    bars = specs[1]["data"]
+    labels = bars[0]["y"]
+    assert any("Certification (40%)" in y for y in labels)
+    # the checklist tables carry every category
+    frames = [df.value for df in at.dataframe]
+    statuses = {s for f in frames if "status" in f for s in f["status"]}
+    assert "pass" in statuses
+    assert statuses & {"pending", "fail", "stale"}
+    # the version selector lists both demo packages
+    assert at.sidebar.selectbox[0].options == ["v1.0", "v1.1"]
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_overview_version_switch(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run("app.py", demo_ws, monkeypatch)
+    at.sidebar.selectbox[0].select("v1.0").run()
+    assert not at.exception
+    assert "v1.0" in _texts(at)
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_overview_empty_workspace_offers_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _run("app.py", tmp_path, monkeypatch)
+    assert any("Build the demo workspace" in b.label for b in at.button)
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_overview_bad_policy_is_a_visible_error(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (demo_ws / "deployready.toml").write_text("[load_test]\nconcurrency = 'lots'\n")
+    at = _run("app.py", demo_ws, monkeypatch)
+    errors = " ".join(e.value for e in at.error)
+    assert "load_test.concurrency" in errors and "an integer" in errors
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_certification_page(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run("pages/1_Certification.py", demo_ws, monkeypatch)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Retrain runs"]) >= 6
+    assert int(next(v for k, v in metrics.items() if k.startswith("Consecutive green"))) >= 3
+    specs = _plotly_specs(at)
+    titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
+    for metric in ("roc_auc", "average_precision", "brier", "ece", "ks"):
+        assert metric in titles
+    # threshold lines are drawn
+    roc = specs[titles.index("roc_auc")]
+    assert roc["layout"]["shapes"], "threshold line expected"
+    # the runs table shows failing early runs and green late ones
+    runs = next(df.value for df in at.dataframe if "green" in df.value.columns)
+    assert list(runs["green"])[-3:] == ["✅"] * 3
+    assert "❌" in list(runs["green"])
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_certification_malformed_history(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hist = demo_ws / "data" / "certification" / "history.csv"
+    lines = hist.read_text().splitlines()
+    header = lines[0].split(",")
+    lines[0] = ",".join(h if h != "roc_auc" else "rocauc" for h in header)
+    hist.write_text("\n".join(lines) + "\n")
+    at = _run("pages/1_Certification.py", demo_ws, monkeypatch)
+    errors = " ".join(e.value for e in at.error)
+    assert "history.csv" in errors and "roc_auc" in errors
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_artifacts_page(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run("pages/2_Artifacts.py", demo_ws, monkeypatch)
+    versions = at.dataframe[0].value
+    assert list(versions["version"]) == ["v1.0", "v1.1"]
+    assert list(versions["valid"]) == ["✅", "✅"]
+    text = _texts(at)
+    assert "Same feature schema" in text
+    specs = _plotly_specs(at)
+    shap = next(s for s in specs if "SHAP" in s["layout"]["title"]["text"])
+    assert len(shap["data"][0]["y"]) >= 10  # every feature has an importance
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_artifacts_page_tampered_package(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = demo_ws / "models" / "v1.1" / "model.pkl"
+    model.write_bytes(model.read_bytes()[:-10])
+    at = _run("pages/2_Artifacts.py", demo_ws, monkeypatch)
+    versions = at.dataframe[0].value
+    assert list(versions["valid"]) == ["✅", "❌"]
+    assert any("INVALID" in e.value for e in at.error)
+    shutil.rmtree(demo_ws / "models" / "v1.1")
