@@ -10,7 +10,7 @@ import streamlit as st
 
 from deployready import ui
 from deployready.charts.readiness import category_bars, score_gauge
-from deployready.checks import Check
+from deployready.checks import Check, format_value
 from deployready.score import Readiness, compute_score
 
 ui.setup_page("Overview", "🏁")
@@ -46,7 +46,7 @@ def checks_table(checks: list[Check]) -> pd.DataFrame:
                 "": ui.STATUS_ICON[str(c.status)],
                 "check": c.name,
                 "status": str(c.status),
-                "value": "" if c.value is None else str(c.value),
+                "value": format_value(c.value),
                 "threshold": c.threshold,
                 "finding": c.message,
                 "evidence": ev.source if ev else "",
@@ -84,10 +84,18 @@ def render(r: Readiness) -> None:
     st.markdown("### Blockers")
     if not r.blockers:
         st.success("No blockers: every check passes on evidence for this exact package.")
-    for i, c in enumerate(r.blockers, 1):
+    # Checks of one category that fail for the same reason are one blocker line.
+    groups: list[tuple[str, str, str, list[str]]] = []
+    for c in r.blockers:
+        key = (str(c.category), str(c.status), c.message)
+        if groups and groups[-1][:3] == key:
+            groups[-1][3].append(c.name)
+        else:
+            groups.append((*key, [c.name]))
+    for i, (category, status, message, names) in enumerate(groups, 1):
         st.markdown(
-            f"{i}. {ui.STATUS_ICON[str(c.status)]} **{c.category.value.replace('_', ' ')} · "
-            f"{c.name}** — {c.message}"
+            f"{i}. {ui.STATUS_ICON[status]} **{category.replace('_', ' ')} · "
+            f"{', '.join(names)}** — {message}"
         )
 
     st.markdown("### Checklist")

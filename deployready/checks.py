@@ -86,3 +86,14 @@ def compare(value: float, op: str, threshold: float) -> bool:
     if op == ">=":
         return value >= threshold
     raise ValueError(f"unknown comparison {op!r}")
+
+
+def format_value(value: float | int | str | bool | None) -> str:
+    """A check value as people read it: floats to 4 significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

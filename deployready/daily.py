@@ -56,7 +56,7 @@ from deployready.logs import (
     window_delta,
 )
 from deployready.policy import Policy
-from deployready.profile import PROFILE_FILE
+from deployready.profile import PROFILE_FILE, check_profile
 from deployready.store import dumps, utcnow
 from deployready.workspace import Workspace, parse_version
 
@@ -216,18 +216,11 @@ def read_profile(ws: Workspace, version: str) -> dict[str, Any]:
             source=path,
             expected="the package's reference_profile.json",
         ) from exc
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8
         raise PackageError(
-            f"unreadable reference profile: {exc}", source=path, expected="JSON"
+            f"unreadable reference profile: {exc}", source=path, expected="UTF-8 JSON"
         ) from exc
-    if not isinstance(profile, dict) or not isinstance(profile.get("features"), dict):
-        raise PackageError(
-            "no 'features' table",
-            source=path,
-            location="features",
-            expected="a reference profile (deployready.profile format)",
-        )
-    return profile
+    return check_profile(profile, path)
 
 
 def _newest(versions: Sequence[str]) -> str | None:

@@ -83,6 +83,8 @@ def column_order(metrics: Sequence[str] = METRIC_NAMES) -> list[str]:
 
 def parse_time(value: Any) -> datetime:
     """An ISO 8601 time as an aware datetime (naive = UTC); ValueError otherwise."""
+    if value is pd.NaT:
+        raise ValueError("missing time (NaT)")
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, datetime):
@@ -106,12 +108,15 @@ def as_number(value: Any) -> float:
     """A finite number (numeric text included); ValueError otherwise (booleans too)."""
     if isinstance(value, bool):
         raise ValueError("a boolean")
-    if isinstance(value, int | float | np.integer | np.floating):
-        number = float(value)
-    elif isinstance(value, str):
-        number = float(value.strip())
-    else:
-        raise ValueError(f"{type(value).__name__}")
+    try:
+        if isinstance(value, int | float | np.integer | np.floating):
+            number = float(value)
+        elif isinstance(value, str):
+            number = float(value.strip())
+        else:
+            raise ValueError(f"{type(value).__name__}")
+    except OverflowError:
+        raise ValueError("too large for a number") from None
     if not math.isfinite(number):
         raise ValueError("not finite")
     return number
@@ -244,41 +249,9 @@ def load_history(path: str | Path, policy: Policy | None = None) -> pd.DataFrame
     times: list[datetime] = []
     for i, record in enumerate(raw.to_dict("records"), start=1):
         for column in columns:
-            value = record[column]
-            where = f"row {i}, column {column}"
-            try:
-                if column in metric_columns or column in ("synthetic_ratio", "noise"):
-                    if _is_missing(value):
-                        raise ValueError("missing value")
-                    value = as_number(value)
-                elif column in INT_COLUMNS:
-                    if _is_missing(value):
-                        value = None
-                    else:
-                        number = as_number(value)
-                        if number < 0 or number != int(number):
-                            raise ValueError("not a count")
-                        value = int(number)
-                elif column in JSON_COLUMNS:
-                    value = _check_json(column, value)
-                elif column == "trained_at":
-                    times.append(parse_time(value))
-                    value = value if isinstance(value, str) else times[-1].isoformat()
-                elif column in ("run_id", "cv_metric"):
-                    if _is_missing(value):
-                        raise ValueError("missing value")
-                    value = str(value)
-                    if column == "cv_metric" and value not in METRIC_NAMES:
-                        raise ValueError("unknown metric " + repr(value))
-                elif column in OPTIONAL_COLUMNS:
-                    value = "" if _is_missing(value) else str(value)
-            except (ValueError, TypeError) as exc:
-                raise HistoryError(
-                    f"bad value {value!r}: {exc}",
-                    source=path,
-                    location=where,
-                    expected=_expected(column),
-                ) from None
+            value = _cell_value(column, record[column], path, f"row {i}, column {column}")
+            if column == "trained_at":
+                times.append(parse_time(value))
             out[column].append(value)
         run_id = out["run_id"][-1]
         if run_id in seen:
@@ -297,6 +270,47 @@ def load_history(path: str | Path, policy: Policy | None = None) -> pd.DataFrame
     frame = frame.iloc[order]
     frame.attrs["source"] = str(path)
     return frame
+
+
+def _cell_value(column: str, value: Any, path: Path, where: str) -> Any:
+    """One validated history cell (JSON columns parsed); HistoryError naming ``where``."""
+    original = value
+    try:
+        if column in METRIC_NAMES or column in ("synthetic_ratio", "noise"):
+            if _is_missing(value):
+                raise ValueError("missing value")
+            return as_number(value)
+        if column in INT_COLUMNS:
+            if _is_missing(value):
+                return None
+            number = as_number(value)
+            if number < 0 or number != int(number):
+                raise ValueError("not a count")
+            return int(number)
+        if column in JSON_COLUMNS:
+            return _check_json(column, value)
+        if column == "trained_at":
+            parsed = parse_time(value)
+            return value if isinstance(value, str) else parsed.isoformat()
+        if column in ("run_id", "cv_metric"):
+            if _is_missing(value):
+                raise ValueError("missing value")
+            value = str(value)
+            if column == "cv_metric" and value not in METRIC_NAMES:
+                raise ValueError("unknown metric " + repr(value))
+            return value
+        if column in OPTIONAL_COLUMNS:
+            return "" if _is_missing(value) else str(value)
+    except (ValueError, TypeError) as exc:
+        shown = repr(original)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise HistoryError(
+            f"bad value {shown}: {exc}",
+            source=path,
+            location=where,
+            expected=_expected(column),
+        ) from None
+    return value
 
 
 def _expected(column: str) -> str:
@@ -398,6 +412,7 @@ def append_run(path: str | Path, row: Mapping[str, Any], policy: Policy | None =
     error. Other new columns are added, empty for earlier rows.
     """
     path = resolve_history_path(path)
+    _check_new_run(path, row, policy)
     with _locked(path.parent):
         rows: list[dict[str, Any]] = []
         columns = list(row)
@@ -424,6 +439,46 @@ def append_run(path: str | Path, row: Mapping[str, Any], policy: Policy | None =
         rows.append(dict(row))
         _write_rows(path, rows, columns)
     return path
+
+
+def _check_new_run(path: Path, row: Mapping[str, Any], policy: Policy | None) -> None:
+    """Validate a run before it is written: a bad run must never reach the file."""
+    where = f"new run {row.get('run_id')!r}"
+    required = list(REQUIRED_COLUMNS)
+    if policy is not None:
+        required[2:2] = list(policy.certification.metrics)
+    for column in required:
+        if column not in row:
+            raise HistoryError(
+                f"the new run has no {column}",
+                source=path,
+                location=f"{where}, column {column}",
+                expected=_expected(column),
+            )
+    if not any(str(c) in METRIC_NAMES for c in row):
+        raise HistoryError(
+            "the new run has no metric",
+            source=path,
+            location=where,
+            expected="at least one of " + ", ".join(METRIC_NAMES),
+        )
+    for column, value in row.items():
+        _cell_value(str(column), value, path, f"{where}, column {column}")
+    try:
+        json.dumps({str(k): v for k, v in row.items()}, allow_nan=False, default=_json_default)
+    except (ValueError, TypeError) as exc:
+        raise HistoryError(
+            f"the new run cannot be stored: {exc}",
+            source=path,
+            location=where,
+            expected="finite numbers, strings, lists and objects",
+        ) from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _plain(value: Any) -> Any:

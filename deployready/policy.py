@@ -328,6 +328,28 @@ def _check_semantics(p: Policy, source: str | Path) -> None:
             "baseline = 'window' needs baseline_start and baseline_end",
             "ISO dates",
         )
+    _check_times(p.latency, source)
+
+
+def _check_times(lp: LatencyPolicy, source: str | Path) -> None:
+    """The latency window and baseline bounds, checked here so errors name this file."""
+    from deployready.errors import LogError
+    from deployready.logs import to_utc, window_delta
+
+    try:
+        window_delta(lp.window)
+    except LogError as exc:
+        _fail(source, "latency.window", exc.message, exc.expected or "e.g. '1h'")
+    bounds: list[Any] = []
+    for key in ("baseline_start", "baseline_end"):
+        text = getattr(lp, key)
+        try:
+            bounds.append(to_utc(text))
+        except (ValueError, TypeError, OverflowError):
+            _fail(source, f"latency.{key}", f"not a time: {text!r}", "an ISO 8601 date or time")
+    start, end = bounds
+    if start is not None and end is not None and not start < end:
+        _fail(source, "latency.baseline_end", "not after baseline_start", "a later time")
 
 
 # --------------------------------------------------------------------------- writing

@@ -16,10 +16,14 @@ Categorical feature: one bin per reference category (in ``categories`` order), t
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from deployready.errors import PackageError
 
 PROFILE_FORMAT = 1
 PROFILE_FILE = "reference_profile.json"
@@ -99,4 +103,57 @@ def fit_profile(
     profile: dict[str, Any] = {"format": PROFILE_FORMAT, "bins": bins, "features": features}
     if predictions is not None:
         profile["prediction"] = fit_numeric(np.asarray(predictions, dtype=np.float64), bins)
+    return profile
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
+    )
+
+
+def _check_spec(spec: Any, key: str, source: str | Path) -> None:
+    def fail(message: str, where: str, expected: str) -> None:
+        raise PackageError(message, source=source, location=where, expected=expected)
+
+    if not isinstance(spec, dict):
+        fail("not an object", key, "an object with kind, edges/categories and proportions")
+    kind = spec.get("kind")
+    if kind == "numeric":
+        edges = spec.get("edges")
+        if not _numbers(edges) or any(b < a for a, b in zip(edges, edges[1:], strict=False)):
+            fail("missing or invalid", f"{key}.edges", "a sorted list of finite numbers")
+        bins = len(edges) + 2
+    elif kind == "categorical":
+        categories = spec.get("categories")
+        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+            fail("missing or invalid", f"{key}.categories", "a list of strings")
+        bins = len(categories) + 2
+    else:
+        fail(f"unknown kind {kind!r}", f"{key}.kind", "'numeric' or 'categorical'")
+    proportions = spec.get("proportions")
+    if not _numbers(proportions) or len(proportions) != bins:
+        fail("missing or invalid", f"{key}.proportions", f"a list of {bins} finite numbers")
+
+
+def check_profile(profile: Any, source: str | Path) -> dict[str, Any]:
+    """``profile`` if it has the structure drift needs; PackageError naming the key otherwise."""
+    if not isinstance(profile, dict) or not isinstance(profile.get("features"), dict):
+        raise PackageError(
+            "no 'features' table",
+            source=source,
+            location="features",
+            expected="a reference profile (deployready.profile format)",
+        )
+    for name, spec in profile["features"].items():
+        _check_spec(spec, f"features.{name}", source)
+    if "prediction" in profile:
+        _check_spec(profile["prediction"], "prediction", source)
+        if profile["prediction"].get("kind") != "numeric":
+            raise PackageError(
+                "not numeric", source=source, location="prediction.kind", expected="'numeric'"
+            )
     return profile

@@ -83,7 +83,8 @@ class ServeOptions:
 
     def check(self) -> None:
         if self.max_batch_size < 1:
-            raise InputError("must be >= 1", location="--max-batch-size", expected="an integer >= 1")
+            raise InputError("must be >= 1", location="--max-batch-size",
+                             expected="an integer >= 1")
         if not 0 <= self.max_wait_ms <= 1000:
             raise InputError("out of range", location="--max-wait-ms",
                              expected="a number of milliseconds between 0 and 1000")
@@ -171,7 +172,8 @@ class PredictionLog:
         day = stamp[:10]
         if day != self._day:
             self._open(day)
-        pred = "" if prediction is None or not math.isfinite(prediction) else repr(float(prediction))
+        ok = prediction is not None and math.isfinite(prediction)
+        pred = repr(float(prediction)) if ok else ""
         self._writer.writerow([stamp, self.version, f"{latency_ms:.3f}", pred, error,
                                *(_cell(v) for v in values)])
         self.written += 1
@@ -340,7 +342,8 @@ class MicroBatcher:
         try:
             predictions = np.asarray(self.predict(frame), dtype=np.float64)
             if predictions.shape != (len(frame),):
-                raise ValueError(f"predict returned shape {predictions.shape} for {len(frame)} rows")
+                raise ValueError(f"predict returned shape {predictions.shape} "
+                                 f"for {len(frame)} rows")
         except Exception as exc:  # any model failure is this batch's internal error
             error = RequestError(500, "internal", {"error": f"{type(exc).__name__}: {exc}",
                                                    "field": None, "expected": None})
@@ -541,7 +544,10 @@ def default_log_dir(package_path: Path) -> Path | None:
 
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets of a listening
+    # socket whose proto says TCP; without it every keep-alive response waits ~40 ms for
+    # a delayed ACK (headers and body are two writes).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))

@@ -31,6 +31,7 @@ PAGES: list[tuple[str, str, str]] = [
 
 _WS_KEY = "deployready_workspace"
 _VERSION_KEY = "deployready_version"
+_DEPLOYED_KEY = "deployready_deployed_version"
 
 
 def setup_page(title: str, icon: str) -> None:
@@ -63,11 +64,28 @@ def workspace() -> Workspace:
     if entered != st.session_state[_WS_KEY]:
         st.session_state[_WS_KEY] = entered
         st.session_state.pop(_VERSION_KEY, None)
+        st.session_state.pop(_DEPLOYED_KEY, None)
     return Workspace.open(st.session_state[_WS_KEY])
 
 
-def sidebar(*, with_version: bool = True) -> tuple[Workspace, str | None]:
-    """Navigation, workspace picker and version selector. Returns (workspace, version)."""
+def _deployed_default(ws: Workspace) -> str | None:
+    """The version serving traffic: stable (100 %), else the one in rollout."""
+    from deployready.rollout import rollout_state
+
+    try:
+        state = rollout_state(ws)
+    except DeployReadyError:
+        return None
+    return state.stable or state.canary
+
+
+def sidebar(*, with_version: bool = True, deployed: bool = False) -> tuple[Workspace, str | None]:
+    """Navigation, workspace picker and version selector. Returns (workspace, version).
+
+    Readiness pages share one selection (default: the newest package, the candidate);
+    monitoring pages (``deployed=True``) share another, defaulting to the version that
+    serves traffic, so looking at a candidate does not hide the deployed model's health.
+    """
     _navigation()
     st.sidebar.divider()
     ws = workspace()
@@ -77,10 +95,20 @@ def sidebar(*, with_version: bool = True) -> tuple[Workspace, str | None]:
     version: str | None = None
     versions = ws.versions()
     if with_version and versions:
-        current = st.session_state.get(_VERSION_KEY)
+        state_key = _DEPLOYED_KEY if deployed else _VERSION_KEY
+        current = st.session_state.get(state_key)
+        if current not in versions and deployed:
+            current = _deployed_default(ws)
         index = versions.index(current) if current in versions else len(versions) - 1
-        version = st.sidebar.selectbox("Model version", versions, index=index, key="version_input")
-        st.session_state[_VERSION_KEY] = version
+        label = "Deployed version" if deployed else "Model version"
+        version = st.sidebar.selectbox(
+            label,
+            versions,
+            index=index,
+            key=f"{state_key}_input",
+            help="Monitoring pages default to the version serving traffic." if deployed else None,
+        )
+        st.session_state[state_key] = version
     return ws, version
 
 

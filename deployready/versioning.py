@@ -46,6 +46,10 @@ BUMP_REASONS: dict[str, str] = {
 #: Schema fields that define compatibility (and so the schema hash).
 IDENTITY_FIELDS: tuple[str, ...] = ("kind", "dtype", "categories")
 
+#: Request integers must fit a 64-bit column (bounds as floats: [-2**63, 2**63)).
+INT64_MIN = -(2.0**63)
+INT64_LIMIT = 2.0**63
+
 
 # --------------------------------------------------------------------------- versions
 
@@ -278,15 +282,25 @@ def _check_value(value: Any, spec: dict[str, Any], where: str) -> Any:
             raise InputError(
                 f"wrong type {type(value).__name__}", location=where, expected=_expected(spec)
             )
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
         if not math.isfinite(number):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise InputError(
-                f"non-finite number {value!r}", location=where, expected=_expected(spec)
+                f"non-finite or out-of-range number {shown}",
+                location=where,
+                expected=_expected(spec),
             )
         if spec.get("dtype") == "int":
             if not number.is_integer():
                 raise InputError(
                     f"not an integer: {value!r}", location=where, expected=_expected(spec)
+                )
+            if not INT64_MIN <= number < INT64_LIMIT:
+                raise InputError(
+                    f"integer out of range: {value!r}", location=where, expected="a 64-bit integer"
                 )
             return int(number)
         return number

@@ -37,6 +37,9 @@ def default_workspace_path() -> Path:
 class Workspace:
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
     @classmethod
     def open(cls, root: str | Path | None = None) -> Workspace:
         return cls(Path(root) if root is not None else default_workspace_path())

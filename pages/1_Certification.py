@@ -11,6 +11,7 @@ import streamlit as st
 
 from deployready import ui
 from deployready.charts.readiness import cv_folds, feature_bars, metric_trajectory, streak_strip
+from deployready.checks import format_value
 from deployready.policy import Policy
 
 ui.setup_page("Certification", "🎓")
@@ -162,7 +163,7 @@ st.dataframe(
             {
                 "": ui.STATUS_ICON[str(c.status)],
                 "check": c.name,
-                "value": "" if c.value is None else str(c.value),
+                "value": format_value(c.value),
                 "threshold": c.threshold,
                 "finding": c.message,
             }

@@ -19,7 +19,7 @@ from deployready.latency import LatencyReport, latency_checks, latency_report, p
 from deployready.logs import ProductionLogs
 
 ui.setup_page("Latency", "⏱️")
-ws, version = ui.sidebar()
+ws, version = ui.sidebar(deployed=True)
 st.title("⏱️ Latency")
 ui.require_versions(ws)
 assert version is not None

@@ -20,7 +20,7 @@ from deployready.drift import DriftResult
 from deployready.logs import ProductionLogs
 
 ui.setup_page("Drift", "🌊")
-ws, version = ui.sidebar()
+ws, version = ui.sidebar(deployed=True)
 st.title("🌊 Drift")
 ui.require_versions(ws)
 assert version is not None

@@ -12,7 +12,7 @@ from deployready.charts.rollout import daily_check_grid
 from deployready.reviews import DAILY_ITEMS, Checklists, PeriodReview, checklists, sign_off
 
 ui.setup_page("Monitoring", "🗓️")
-ws, version = ui.sidebar()
+ws, version = ui.sidebar(deployed=True)
 st.title("🗓️ Monitoring reviews")
 
 policy = ui.guarded(ws.policy, "Reading the policy")

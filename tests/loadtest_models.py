@@ -94,7 +94,8 @@ def training_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
         "tenure": rng.uniform(0.0, 10.0, n),
         "channel": rng.choice(["web", "store", "phone"], n),
     })
-    logit = 0.01 * (frame["amount"] - 100) + 0.8 * frame["score"] + 0.3 * (frame["channel"] == "web")
+    web = (frame["channel"] == "web").astype(float)
+    logit = 0.01 * (frame["amount"] - 100) + 0.8 * frame["score"] + 0.3 * web
     frame["target"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype("int64")
     return frame
 

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from deployready.checks import Status
+from deployready.checks import Status, format_value
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -104,7 +104,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 f"\n{cat.label}  {cat.score:.1f}/{cat.weight:g}  ({cat.passed}/{cat.total} checks)"
             )
             for c in cat.checks:
-                value = "" if c.value is None else f" = {c.value}"
+                value = "" if c.value is None else f" = {format_value(c.value)}"
                 print(f"  [{STATUS_MARK[c.status]:7}] {c.name}{value}  {c.threshold}".rstrip())
                 if not c.passed:
                     print(f"            {c.message}")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deployready.checks import Status
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -15,7 +16,6 @@ from deployready.cli.common import (
     resolve_version,
     workspace_of,
 )
-from deployready.checks import Status
 
 STATUS_MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.PENDING: "PENDING",
                Status.STALE: "STALE"}
@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _bar(fraction: float, width: int = 30) -> str:
-    filled = int(round(fraction * width))
+    filled = round(fraction * width)
     return "#" * filled + "-" * (width - filled)
 
 

@@ -86,7 +86,8 @@ class LoadTestConfig:
         if not 1 <= self.rows_per_request <= 1000:
             bad("rows_per_request", "out of range", "an integer in 1..1000")
         if self.max_batch_size < 1 or not 0 <= self.max_wait_ms <= 1000:
-            bad("max_batch_size", "invalid batching options", "max_batch_size >= 1, max_wait_ms in 0..1000")
+            bad("max_batch_size", "invalid batching options",
+                "max_batch_size >= 1, max_wait_ms in 0..1000")
         if not self.is_serve:
             parts = urlsplit(self.target)
             if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -228,7 +228,7 @@ class JobRegistry:
                         [sys.executable, "-m", runs.WORKER_MODULE, str(ws.root.resolve()),
                          str(run_id)],
                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                        start_new_session=True)
+                        env=runs.child_env(), start_new_session=True)
                 runs.set_pid(ws, run_id, proc.pid)
             except (OSError, DeployReadyError) as exc:
                 runs.finish(ws, run_id, status="failed", error=f"cannot start the worker: {exc}")

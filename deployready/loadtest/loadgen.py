@@ -89,7 +89,9 @@ class Live:
 
 def payload_bodies(records: list[dict[str, Any]], rows_per_request: int, count: int,
                    ) -> tuple[list[bytes], np.ndarray]:
-    """Pre-encoded JSON bodies; request k starts at row k·m (mod len). Returns (bodies, first row)."""
+    """Pre-encoded JSON bodies; request k starts at row k·m (mod len).
+
+    Returns (bodies, first row of each body)."""
     n = len(records)
     if n == 0:
         raise ValueError("no rows to send")

@@ -89,7 +89,8 @@ def phase_summary(samples: Samples, *, mode: str, rate: float | None) -> dict[st
             "late_sends": int(np.count_nonzero(lag > LATE_US)),
             "late_threshold_ms": LATE_US / 1000.0,
             "max_send_lag_ms": round(float(lag.max()) / 1000.0, 3) if lag.size else None,
-            "p99_send_lag_ms": round(float(np.percentile(lag, 99)) / 1000.0, 3) if lag.size else None,
+            "p99_send_lag_ms": round(float(np.percentile(lag, 99)) / 1000.0, 3)
+            if lag.size else None,
         }
     return out
 

@@ -28,6 +28,19 @@ CONFIG_FILE = "config.json"
 CANCEL_FILE = "cancel"  # a row without pid younger than this is still starting
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment of worker/server subprocesses: this deployready importable first."""
+    import os
+
+    import deployready
+
+    env = dict(os.environ)
+    root = str(Path(deployready.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env.update(extra)
+    return env
+
+
 def run_dir(ws: Workspace, run_id: int) -> Path:
     return ws.loadtest_dir / f"run-{run_id}"
 

@@ -38,7 +38,6 @@ import numpy as np
 
 from deployready.errors import DeployReadyError, JobError
 from deployready.loadtest import runs
-from deployready.loadtest.runs import CANCEL_FILE, CONFIG_FILE, PROGRESS_FILE
 from deployready.loadtest.config import LoadTestConfig
 from deployready.loadtest.loadgen import Live, get_json, make_session, payload_bodies, run_phase
 from deployready.loadtest.results import (
@@ -47,6 +46,7 @@ from deployready.loadtest.results import (
     passed,
     phase_summary,
 )
+from deployready.loadtest.runs import CANCEL_FILE, CONFIG_FILE, PROGRESS_FILE
 from deployready.workspace import Workspace
 
 SERVER_START_S = 120.0
@@ -162,7 +162,8 @@ class Progress:
             values = np.asarray(self._buckets[sec], dtype=np.float64)
             p50, p99 = np.percentile(values, [50, 99]) / 1000.0
             out.append({"t": sec + 1, "count": int(values.size), "p50_ms": round(float(p50), 3),
-                        "p99_ms": round(float(p99), 3), "max_ms": round(float(values.max()) / 1e3, 3)})
+                        "p99_ms": round(float(p99), 3),
+                        "max_ms": round(float(values.max()) / 1e3, 3)})
         return out
 
     def write(self, status: str = "running", **extra: Any) -> None:
@@ -174,7 +175,8 @@ class Progress:
         data: dict[str, Any] = {
             "run_id": self.run_id, "status": status, "phase": self.phase, "detail": self.detail,
             "total": self.total, "done": live.done if live else 0, "sent": live.sent if live else 0,
-            "by_kind": dict(live.by_kind) if live else {}, "elapsed_s": round(time.time() - self.started, 2),
+            "by_kind": dict(live.by_kind) if live else {},
+            "elapsed_s": round(time.time() - self.started, 2),
             "updated": time.time(), "pid": os.getpid(),
         }
         if live is not None and live.latencies:
@@ -214,7 +216,7 @@ def _endpoint_pid(base_url: str) -> int | None:
     import psutil
 
     try:
-        with urllib.request.urlopen(base_url + "/health", timeout=5.0) as resp:  # noqa: S310
+        with urllib.request.urlopen(base_url + "/health", timeout=5.0) as resp:
             pid = json.loads(resp.read()).get("pid")
     except Exception:
         return None
@@ -224,7 +226,8 @@ def _endpoint_pid(base_url: str) -> int | None:
 # --------------------------------------------------------------------------- server
 
 
-def start_server(config: LoadTestConfig, package_path: Path, folder: Path) -> subprocess.Popen[bytes]:
+def start_server(config: LoadTestConfig, package_path: Path,
+                 folder: Path) -> subprocess.Popen[bytes]:
     ready = folder / "server.json"
     ready.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "deployready", "serve", str(package_path),
@@ -234,9 +237,7 @@ def start_server(config: LoadTestConfig, package_path: Path, folder: Path) -> su
            "--threads", "1"]
     if not config.batching:
         cmd.append("--no-batching")
-    env = dict(os.environ)
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = "1"
+    env = runs.child_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     log = open(folder / "server.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -410,7 +411,7 @@ def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
         if config.is_serve:
             result["prediction_log"] = str((folder / "predictions").relative_to(ws.root))
         samples = runs.samples_file(ws, run_id)
-        np.savez_compressed(samples, **arrays)
+        np.savez_compressed(samples, allow_pickle=False, **arrays)
         from deployready.checks import Evidence
 
         evidence = Evidence(source=runs.RUN_SOURCE.format(id=run_id), package_sha256=served_sha)

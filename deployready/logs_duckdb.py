@@ -1,0 +1,446 @@
+"""The DuckDB engine of :class:`deployready.logs.ProductionLogs`.
+
+Files are scanned in place (CSV read as text, values cast in SQL), so logs larger than
+memory work. Validation mirrors :func:`deployready.logs_schema.read_log_file` rule for
+rule; percentiles are ``quantile_cont`` (numpy's default linear interpolation) and bin
+counts are compare-and-count against the stored edges, so the numbers match the pandas
+engine. ``duckdb`` itself is imported only when a :class:`DuckLogs` is created.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deployready.errors import LogError
+from deployready.logs_schema import (
+    MAX_LATENCY_MS,
+    REQUIRED_COLUMNS,
+    WINDOW_COLUMNS,
+    BinCounts,
+    Kind,
+    _empty_counts,
+    _empty_windows,
+    _summary,
+)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckLogs:
+    """The DuckDB engine: files scanned in place, one typed view over all of them."""
+
+    def __init__(self, files: Sequence[Path], features: Mapping[str, Kind] | None) -> None:
+        import duckdb
+
+        self.files = list(files)
+        self.features = dict(features or {})
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET temp_directory = {_lit(tempfile.gettempdir())}")
+        self._selects: dict[Path, str] = {}
+        for path in self.files:
+            self._selects[path] = self._select_of(path)
+        if self._selects:
+            self.con.execute("CREATE VIEW logs AS " + " UNION ALL ".join(self._selects.values()))
+        self._validated = False
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _columns(self, path: Path) -> dict[str, str]:
+        if path.stat().st_size == 0:
+            raise LogError("empty file", source=path, expected="a header and data rows")
+        try:
+            if path.suffix.lower() == ".parquet":
+                schema = pq.read_schema(path)
+                return {f.name: str(f.type) for f in schema}
+            with path.open(newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), [])
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise LogError(f"cannot read: {exc}", source=path, expected="CSV or Parquet") from exc
+        return {name: "string" for name in header}
+
+    def _select_of(self, path: Path) -> str:
+        cols = self._columns(path)
+        wanted = list(self.features) if self.features else []
+        missing = [c for c in (*REQUIRED_COLUMNS, *wanted) if c not in cols]
+        if missing:
+            raise LogError(
+                f"missing column(s) {', '.join(missing)}",
+                source=path,
+                location="header",
+                expected="columns " + ", ".join((*REQUIRED_COLUMNS, *wanted)),
+            )
+        if path.suffix.lower() == ".parquet":
+            source = f"read_parquet({_lit(str(path))})"
+        else:
+            source = (
+                f"read_csv({_lit(str(path))}, all_varchar = true, header = true, "
+                "nullstr = '', quote = '\"', escape = '\"')"
+            )
+        parts = [
+            f"{_lit(str(path))} AS file",
+            "TRY_CAST(timestamp AS TIMESTAMPTZ) AS ts",
+            "CAST(timestamp AS VARCHAR) AS raw_timestamp",
+            "CAST(version AS VARCHAR) AS version",
+            "TRY_CAST(latency_ms AS DOUBLE) AS latency",
+            "CAST(latency_ms AS VARCHAR) AS raw_latency_ms",
+            "TRY_CAST(prediction AS DOUBLE) AS prediction",
+            "CAST(prediction AS VARCHAR) AS raw_prediction",
+            "coalesce(CAST(error AS VARCHAR), '') AS error",
+        ]
+        for i, name in enumerate(wanted):
+            q = _q(name)
+            if self.features[name] == "numeric":
+                parts.append(f"TRY_CAST({q} AS DOUBLE) AS f{i}")
+                parts.append(f"CAST({q} AS VARCHAR) AS raw_f{i}")
+            elif cols[name] == "bool":
+                parts.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS f{i}")
+            else:
+                parts.append(f"CAST({q} AS VARCHAR) AS f{i}")
+        return f"SELECT {', '.join(parts)} FROM {source}"
+
+    # ---------------------------------------------------------------- validation
+    def _rules(self) -> list[tuple[str, str, str, str, str]]:
+        """(condition, column, raw column, message, expected), in the pandas order."""
+        rules = [
+            (
+                "ts IS NULL",
+                "timestamp",
+                "raw_timestamp",
+                "missing or unparseable timestamp",
+                "ISO 8601, e.g. 2026-01-31T12:00:00Z",
+            ),
+            (
+                "version IS NULL OR version = ''",
+                "version",
+                "version",
+                "missing version",
+                "e.g. v1.0",
+            ),
+            (
+                "raw_latency_ms IS NOT NULL AND latency IS NULL",
+                "latency_ms",
+                "raw_latency_ms",
+                "not a number",
+                "a latency in ms >= 0",
+            ),
+            (
+                "latency IS NULL OR isnan(latency)",
+                "latency_ms",
+                "raw_latency_ms",
+                "missing latency",
+                "a latency in ms >= 0",
+            ),
+            (
+                "isinf(latency)",
+                "latency_ms",
+                "raw_latency_ms",
+                "infinite latency",
+                "a finite latency in ms",
+            ),
+            (
+                "latency < 0",
+                "latency_ms",
+                "raw_latency_ms",
+                "negative latency",
+                "a latency in ms >= 0",
+            ),
+            (
+                f"latency > {MAX_LATENCY_MS!r} AND NOT isinf(latency)",
+                "latency_ms",
+                "raw_latency_ms",
+                "latency above one hour",
+                f"<= {MAX_LATENCY_MS:.0f} ms",
+            ),
+            (
+                "raw_prediction IS NOT NULL AND prediction IS NULL",
+                "prediction",
+                "raw_prediction",
+                "not a number",
+                "a number, or empty on error",
+            ),
+            (
+                "error = '' AND (raw_prediction IS NULL OR isnan(prediction))",
+                "prediction",
+                "raw_prediction",
+                "missing prediction on a row without error",
+                "a number",
+            ),
+            (
+                "isinf(prediction)",
+                "prediction",
+                "raw_prediction",
+                "infinite prediction",
+                "a finite number",
+            ),
+        ]
+        for i, name in enumerate(self.features):
+            if self.features[name] == "numeric":
+                rules.append(
+                    (
+                        f"error = '' AND raw_f{i} IS NOT NULL AND f{i} IS NULL",
+                        name,
+                        f"raw_f{i}",
+                        "not a number",
+                        "a number or empty",
+                    )
+                )
+        return rules
+
+    def validate(self) -> None:
+        if self._validated or not self.files:
+            return
+        rules = self._rules()
+        aggs = ", ".join(
+            f"count(*) FILTER (WHERE coalesce({c}, false)) AS r{i}"
+            for i, (c, *_) in enumerate(rules)
+        )
+        found = {
+            row[0]: row[1:]
+            for row in self.con.execute(
+                f"SELECT file, count(*), {aggs} FROM logs GROUP BY file"
+            ).fetchall()
+        }
+        for path in self.files:
+            counts = found.get(str(path))
+            if counts is None or counts[0] == 0:
+                raise LogError("no rows", source=path, expected="at least one data row")
+            for i, (cond, column, raw, message, expected) in enumerate(rules):
+                n = counts[1 + i]
+                if n:
+                    first = self.con.execute(
+                        f"SELECT rn, {raw} FROM (SELECT row_number() OVER () AS rn, * FROM "
+                        f"({self._selects[path]})) WHERE coalesce({cond}, false) ORDER BY rn "
+                        "LIMIT 1"
+                    ).fetchone()
+                    rn, value = first if first is not None else (0, None)
+                    more = f" ({n} rows in all)" if n > 1 else ""
+                    raise LogError(
+                        f"{message}: {value!r}{more}",
+                        source=path,
+                        location=f"row {rn}, column {column}",
+                        expected=expected,
+                    )
+        self._validated = True
+
+    # ---------------------------------------------------------------- aggregates
+    def _where(
+        self,
+        version: str | None,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        ok_only: bool = False,
+    ) -> tuple[str, list[Any]]:
+        conds, params = ["TRUE"], []
+        if version is not None:
+            conds.append("version = ?")
+            params.append(version)
+        if start is not None:
+            conds.append("ts >= ?")
+            params.append(start.to_pydatetime())
+        if end is not None:
+            conds.append("ts < ?")
+            params.append(end.to_pydatetime())
+        if ok_only:
+            conds.append("error = ''")
+        return " AND ".join(conds), params
+
+    def _run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        self.validate()
+        if not self.files:
+            return []
+        return list(self.con.execute(sql, params).fetchall())
+
+    def versions(self) -> dict[str, dict[str, Any]]:
+        rows = self._run(
+            "SELECT version, count(*), min(ts), max(ts) FROM logs "
+            "GROUP BY version ORDER BY version",
+            [],
+        )
+        return {
+            v: {"rows": int(n), "first": pd.Timestamp(a), "last": pd.Timestamp(b)}
+            for v, n, a, b in rows
+        }
+
+    def day_counts(
+        self, version: str | None, start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> pd.DataFrame:
+        where, params = self._where(version, start, end)
+        rows = self._run(
+            "SELECT CAST(date_trunc('day', ts) AS DATE) AS d, count(*), "
+            f"count(*) FILTER (WHERE error <> '') FROM logs WHERE {where} GROUP BY d ORDER BY d",
+            params,
+        )
+        if not rows:
+            return _empty_counts()
+        out = pd.DataFrame(rows, columns=["day", "rows", "errors"]).set_index("day")
+        out["ok"] = out["rows"] - out["errors"]
+        return out[["rows", "ok", "errors"]].astype(np.int64)
+
+    def error_kinds(
+        self, version: str | None, start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> dict[str, int]:
+        where, params = self._where(version, start, end)
+        rows = self._run(
+            f"SELECT error, count(*) FROM logs WHERE {where} AND error <> '' "
+            "GROUP BY error ORDER BY error",
+            params,
+        )
+        return {str(k): int(v) for k, v in rows}
+
+    _STATS = (
+        "count(*) AS requests, count(*) FILTER (WHERE error <> '') AS errors, "
+        "count(*) FILTER (WHERE error = '') AS count, "
+        "quantile_cont(latency, [0.5, 0.95, 0.99]) FILTER (WHERE error = '') AS q, "
+        "max(latency) FILTER (WHERE error = '') AS mx, "
+        "avg(latency) FILTER (WHERE error = '') AS mean"
+    )
+
+    @staticmethod
+    def _stats(row: Sequence[Any]) -> dict[str, Any]:
+        requests, errors, count, q, mx, mean = row
+        q = q or [None, None, None]
+        return {
+            "requests": int(requests),
+            "errors": int(errors),
+            "count": int(count),
+            "p50": q[0],
+            "p95": q[1],
+            "p99": q[2],
+            "max": mx,
+            "mean": mean,
+        }
+
+    def latency_windows(
+        self,
+        version: str | None,
+        delta: pd.Timedelta,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+    ) -> pd.DataFrame:
+        where, params = self._where(version, start, end)
+        micros = int(delta / pd.Timedelta(microseconds=1))
+        rows = self._run(
+            f"SELECT time_bucket(to_microseconds({micros}), ts) AS w, {self._STATS} "
+            f"FROM logs WHERE {where} GROUP BY w ORDER BY w",
+            params,
+        )
+        if not rows:
+            return _empty_windows()
+        out = pd.DataFrame(
+            [{"window_start": r[0], **self._stats(r[1:])} for r in rows], columns=WINDOW_COLUMNS
+        )
+        out["window_start"] = pd.to_datetime(out["window_start"], utc=True).astype(
+            "datetime64[us, UTC]"
+        )
+        for c in ("p50", "p95", "p99", "max", "mean"):
+            out[c] = out[c].astype(np.float64)
+        return out
+
+    def latency_summary(
+        self, version: str | None, start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> dict[str, Any]:
+        where, params = self._where(version, start, end)
+        rows = self._run(f"SELECT {self._STATS} FROM logs WHERE {where}", params)
+        if not rows:
+            return _summary(np.array([]), np.array([], dtype=bool))
+        return self._stats(rows[0])
+
+    def bin_counts(
+        self,
+        profile: Mapping[str, Any],
+        version: str | None,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+    ) -> dict[date, BinCounts]:
+        where, params = self._where(version, start, end, ok_only=True)
+        index = {name: i for i, name in enumerate(self.features)}
+        specs = profile["features"]
+        aggs: list[str] = ["count(*)"]
+        layout: list[tuple[str, int]] = []  # (feature or "", number of aggregates)
+
+        def numeric(col: str, edges: Sequence[float]) -> int:
+            for e in edges:
+                aggs.append(f"count(*) FILTER (WHERE {col} <= {float(e)!r}::DOUBLE)")
+            aggs.append(f"count(*) FILTER (WHERE {col} IS NULL OR isnan({col}))")
+            return len(edges) + 1
+
+        for name, spec in specs.items():
+            if spec["kind"] == "numeric" and name in index:
+                layout.append((name, numeric(f"f{index[name]}", spec["edges"])))
+        pred_edges = profile["prediction"]["edges"] if "prediction" in profile else []
+        n_pred = numeric("prediction", pred_edges)
+        rows = self._run(
+            "SELECT CAST(date_trunc('day', ts) AS DATE) AS d, "
+            + ", ".join(aggs)
+            + f" FROM logs WHERE {where} GROUP BY d ORDER BY d",
+            params,
+        )
+        out: dict[date, BinCounts] = {}
+        cat_counts = self._categorical(specs, index, where, params)
+        for row in rows:
+            day, total, values = row[0], int(row[1]), list(row[2:])
+            feats: dict[str, np.ndarray] = {}
+            pos = 0
+            for name, n in layout:
+                feats[name] = _from_cumulative(values[pos : pos + n], total)
+                pos += n
+            pred = _from_cumulative(values[pos : pos + n_pred], total)
+            for name, spec in specs.items():
+                if spec["kind"] == "categorical" and name in index:
+                    feats[name] = _categorical_bins(
+                        spec["categories"], cat_counts.get((day, name), {})
+                    )
+            ordered = {name: feats[name] for name in specs if name in feats}
+            out[day] = BinCounts(total, ordered, pred)
+        return out
+
+    def _categorical(
+        self, specs: Mapping[str, Any], index: Mapping[str, int], where: str, params: list[Any]
+    ) -> dict[tuple[date, str], dict[str | None, int]]:
+        found: dict[tuple[date, str], dict[str | None, int]] = {}
+        for name, spec in specs.items():
+            if spec["kind"] != "categorical" or name not in index:
+                continue
+            col = f"f{index[name]}"
+            rows = self._run(
+                f"SELECT CAST(date_trunc('day', ts) AS DATE) AS d, {col}, count(*) FROM logs "
+                f"WHERE {where} GROUP BY d, {col}",
+                params,
+            )
+            for day, value, n in rows:
+                found.setdefault((day, name), {})[value] = int(n)
+        return found
+
+
+def _from_cumulative(values: Sequence[Any], total: int) -> np.ndarray:
+    """Bins from cumulative counts #{x <= e_j} (j = 0..k-1) and the NaN count."""
+    *cum, nan = (int(v) for v in values)
+    valid = total - nan
+    bounds = [*cum, valid]
+    counts = np.diff(np.array([0, *bounds], dtype=np.int64)).astype(np.float64)
+    return np.append(counts, float(nan))
+
+
+def _categorical_bins(categories: Sequence[str], counts: Mapping[str | None, int]) -> np.ndarray:
+    known = [float(counts.get(c, 0)) for c in categories]
+    nan = float(counts.get(None, 0))
+    total = float(sum(counts.values()))
+    return np.array([*known, total - sum(known) - nan, nan], dtype=np.float64)

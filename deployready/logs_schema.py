@@ -1,0 +1,284 @@
+"""The production-log format: columns, limits, validation of one file, result shapes.
+
+Both engines of :mod:`deployready.logs` share what is here: the required columns, the
+latency ceiling, the strict one-file reader used by the pandas engine (errors name the
+file, the 1-based data row and the column), and the empty/summary shapes of the
+aggregates so that the pandas and DuckDB paths return identical frames.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from deployready.errors import LogError
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("timestamp", "version", "latency_ms", "prediction", "error")
+MAX_LATENCY_MS = 3_600_000.0  # one hour: anything above is a broken clock or unit, not a latency
+PERCENTILES: tuple[float, ...] = (0.50, 0.95, 0.99)
+SUFFIXES = (".csv", ".parquet")
+
+Kind = Literal["numeric", "categorical"]
+
+
+def log_files(directory: str | Path) -> list[Path]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+
+
+@dataclass(frozen=True)
+class BinCounts:
+    """Counts of the successful rows of one period over a profile's bins."""
+
+    rows: int
+    features: dict[str, np.ndarray]
+    prediction: np.ndarray
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _raise_rows(
+    path: Path, mask: np.ndarray, column: str, message: str, raw: Sequence[Any], expected: str
+) -> None:
+    if not mask.any():
+        return
+    i = _first_bad(mask)
+    n = int(mask.sum())
+    more = f" ({n} rows in all)" if n > 1 else ""
+    raise LogError(
+        f"{message}: {raw[i]!r}{more}",
+        source=path,
+        location=f"row {i + 1}, column {column}",
+        expected=expected,
+    )
+
+
+def _as_float(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """(values, not-a-number mask for present values, raw values)."""
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        raw = arr.to_pylist()
+        try:
+            values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+            bad = np.zeros(len(raw), dtype=bool)
+        except pa.ArrowInvalid:
+            coerced = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
+            bad = coerced.isna().to_numpy() & pd.Series(raw, dtype=object).notna().to_numpy()
+            text = pa.array([None if b else r for r, b in zip(raw, bad, strict=True)], pa.string())
+            values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64), bad, raw
+    if (
+        pa.types.is_boolean(arr.type)
+        or pa.types.is_integer(arr.type)
+        or pa.types.is_floating(arr.type)
+    ):
+        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64), np.zeros(len(arr), dtype=bool), arr.to_pylist()
+    raw = arr.to_pylist()
+    return np.full(len(raw), np.nan), np.array([r is not None for r in raw]), raw
+
+
+def _read_table(path: Path) -> pa.Table:
+    if path.stat().st_size == 0:
+        raise LogError("empty file", source=path, expected="a header and data rows")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pq.read_table(path)
+        with path.open(newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                null_values=[""],
+            ),
+        )
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LogError(f"cannot read: {exc}", source=path, expected="CSV or Parquet") from exc
+
+
+def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) -> pd.DataFrame:
+    """Read and validate one log file; raise :class:`LogError` naming file, row and column.
+
+    Returns columns timestamp (UTC), version, latency_ms, prediction, error ('' when ok),
+    then the ``features`` (numeric as float64, categorical as strings with NA), or every
+    other column as text when ``features`` is None.
+    """
+    path = Path(path)
+    table = _read_table(path)
+    names = set(table.column_names)
+    wanted = (
+        list(features)
+        if features is not None
+        else [c for c in table.column_names if c not in REQUIRED_COLUMNS]
+    )
+    missing = [c for c in (*REQUIRED_COLUMNS, *wanted) if c not in names]
+    if missing:
+        raise LogError(
+            f"missing column(s) {', '.join(missing)}",
+            source=path,
+            location="header",
+            expected="columns " + ", ".join((*REQUIRED_COLUMNS, *wanted)),
+        )
+    if table.num_rows == 0:
+        raise LogError("no rows", source=path, expected="at least one data row")
+
+    ts_col = table.column("timestamp")
+    if pa.types.is_timestamp(ts_col.type):
+        ts = pd.Series(ts_col.to_pandas())
+        ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+        ts_raw: list[Any] = [None] * len(ts)
+    else:
+        ts_raw = pc.cast(ts_col, pa.string()).to_pylist()
+        ts = pd.to_datetime(
+            pd.Series(ts_raw, dtype=object), utc=True, format="ISO8601", errors="coerce"
+        )
+    _raise_rows(
+        path,
+        ts.isna().to_numpy(),
+        "timestamp",
+        "missing or unparseable timestamp",
+        ts_raw,
+        "ISO 8601, e.g. 2026-01-31T12:00:00Z",
+    )
+
+    version_raw = pc.cast(table.column("version"), pa.string()).to_pylist()
+    version_missing = np.array([v is None or v == "" for v in version_raw])
+    _raise_rows(path, version_missing, "version", "missing version", version_raw, "e.g. v1.0")
+
+    latency, bad, raw = _as_float(table.column("latency_ms"))
+    _raise_rows(path, bad, "latency_ms", "not a number", raw, "a latency in ms >= 0")
+    with np.errstate(invalid="ignore"):
+        _raise_rows(
+            path, np.isnan(latency), "latency_ms", "missing latency", raw, "a latency in ms >= 0"
+        )
+        _raise_rows(
+            path, np.isinf(latency), "latency_ms", "infinite latency", raw, "a finite latency in ms"
+        )
+        _raise_rows(
+            path, latency < 0, "latency_ms", "negative latency", raw, "a latency in ms >= 0"
+        )
+        _raise_rows(
+            path,
+            latency > MAX_LATENCY_MS,
+            "latency_ms",
+            "latency above one hour",
+            raw,
+            f"<= {MAX_LATENCY_MS:.0f} ms",
+        )
+
+    err_raw = pc.cast(table.column("error"), pa.string()).to_pylist()
+    error = np.array(["" if e is None else str(e) for e in err_raw], dtype=object)
+    ok = error == ""
+
+    prediction, bad, raw = _as_float(table.column("prediction"))
+    _raise_rows(path, bad, "prediction", "not a number", raw, "a number, or empty on error")
+    _raise_rows(
+        path,
+        ok & np.isnan(prediction) & ~bad,
+        "prediction",
+        "missing prediction on a row without error",
+        raw,
+        "a number",
+    )
+    _raise_rows(
+        path, np.isinf(prediction), "prediction", "infinite prediction", raw, "a finite number"
+    )
+
+    out: dict[str, Any] = {
+        "timestamp": ts.reset_index(drop=True),
+        "version": pd.array(version_raw, dtype="str"),
+        "latency_ms": latency,
+        "prediction": prediction,
+        "error": pd.array(error.tolist(), dtype="str"),
+    }
+    for name in wanted:
+        col = table.column(name)
+        kind = features.get(name) if features is not None else None
+        if kind == "numeric":
+            values, bad, raw = _as_float(col)
+            _raise_rows(path, bad & ok, name, "not a number", raw, "a number or empty")
+            values = values.copy()
+            values[bad] = np.nan
+            out[name] = values
+        elif kind == "categorical" and pa.types.is_boolean(col.type):
+            out[name] = pd.Series(col.to_pandas(), dtype="boolean").astype("string").array
+        else:
+            out[name] = pd.array(pc.cast(col, pa.string()).to_pylist(), dtype="string")
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def features_of(profile: Mapping[str, Any]) -> dict[str, Kind]:
+    return {name: spec["kind"] for name, spec in profile.get("features", {}).items()}
+
+
+def read_empty(features: Mapping[str, Kind] | None) -> pd.DataFrame:
+    cols: dict[str, Any] = {
+        "timestamp": pd.Series([], dtype="datetime64[us, UTC]"),
+        "version": pd.Series([], dtype="str"),
+        "latency_ms": pd.Series([], dtype=np.float64),
+        "prediction": pd.Series([], dtype=np.float64),
+        "error": pd.Series([], dtype="str"),
+    }
+    for name, kind in (features or {}).items():
+        cols[name] = pd.Series([], dtype=np.float64 if kind == "numeric" else "string")
+    return pd.DataFrame(cols)
+
+
+def _empty_counts() -> pd.DataFrame:
+    out = pd.DataFrame({"rows": [], "ok": [], "errors": []}, dtype=np.int64)
+    out.index = pd.Index([], name="day", dtype=object)
+    return out
+
+
+WINDOW_COLUMNS = ["window_start", "requests", "errors", "count", "p50", "p95", "p99", "max", "mean"]
+
+
+def _empty_windows() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in WINDOW_COLUMNS})
+    out["window_start"] = pd.Series([], dtype="datetime64[us, UTC]")
+    for c in ("requests", "errors", "count"):
+        out[c] = out[c].astype(np.int64)
+    return out
+
+
+def _summary(latency: np.ndarray, is_error: np.ndarray) -> dict[str, Any]:
+    ok = latency[~is_error]
+    out: dict[str, Any] = {
+        "requests": int(latency.size),
+        "errors": int(is_error.sum()),
+        "count": int(ok.size),
+    }
+    if ok.size:
+        p = np.percentile(ok, [q * 100 for q in PERCENTILES])
+        out.update(
+            p50=float(p[0]),
+            p95=float(p[1]),
+            p99=float(p[2]),
+            max=float(ok.max()),
+            mean=float(ok.mean()),
+        )
+    else:
+        out.update(p50=None, p95=None, p99=None, max=None, mean=None)
+    return out

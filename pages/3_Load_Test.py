@@ -1,0 +1,231 @@
+"""Load Test: run the dry deployment, watch it live, read the result against the policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from deployready import ui
+from deployready.charts.loadtest import cdf_overlay, live_latency, live_throughput, percentile_bars
+from deployready.checks import Evidence
+from deployready.loadtest import JobRegistry, JobSnapshot, LoadTestConfig, checks_from_result
+from deployready.loadtest.runs import RUN_SOURCE, list_runs, load_samples
+from deployready.manifest import package_sha256
+
+ui.setup_page("Load Test", "⚡")
+ws, version = ui.sidebar()
+st.title("⚡ Load Test")
+ui.require_versions(ws)
+assert version is not None
+
+_RUNNING_KEY = "loadtest_running_run"
+
+
+@st.cache_resource
+def registry() -> JobRegistry:
+    """One registry per dashboard process: every session sees the same jobs."""
+    return JobRegistry()
+
+
+reg = registry()
+policy = ui.guarded(ws.policy, "Reading the policy")
+if policy is None:
+    st.stop()
+lp = policy.load_test
+sha = ui.guarded(lambda: package_sha256(ws.package_path(version)), f"Reading {version}")
+job = ui.guarded(lambda: reg.current(ws), "Reading load-test jobs")
+snap: JobSnapshot | None = job.snapshot() if job is not None else None
+running = snap is not None and not snap.finished
+if running:
+    assert snap is not None
+    st.session_state[_RUNNING_KEY] = snap.run_id
+
+st.caption(
+    f"Serves **{version}** ({(sha or '?')[:12]}) with `deployready serve` on 127.0.0.1 in a "
+    "worker process separate from this dashboard — verified manifest, warm-up discarded, "
+    "one BLAS/OpenMP thread — and drives it with an HTTP load generator. Open loop measures "
+    "from the scheduled send time, so a stall is not hidden."
+)
+
+# --------------------------------------------------------------------------- form
+
+with st.form("loadtest_form"):
+    c1, c2, c3 = st.columns(3)
+    mode = c1.radio("Mode", ["closed", "open"], horizontal=True, key="lt_mode",
+                    format_func=lambda m: {"closed": "Closed loop (N clients)",
+                                           "open": "Open loop (arrival rate)"}[m])
+    arrival = c2.selectbox("Arrivals (open loop)", ["constant", "poisson"], key="lt_arrival")
+    batching = c3.checkbox("Micro-batching", value=True, key="lt_batching")
+    c1, c2, c3, c4 = st.columns(4)
+    concurrency = c1.number_input("Concurrency", 1, 10_000, int(lp.concurrency), key="lt_conc",
+                                  help="closed loop: clients; open loop: connection pool")
+    requests = c2.number_input("Requests", 1, 1_000_000, int(lp.requests), key="lt_requests")
+    rate = c3.number_input("Rate (req/s, open loop)", 1.0, 100_000.0, 100.0, key="lt_rate")
+    timeout_ms = c4.number_input("Timeout (ms)", 1.0, 600_000.0, float(lp.timeout_ms),
+                                 key="lt_timeout")
+    target = st.text_input("Target endpoint (empty: serve this package on loopback)", "",
+                           key="lt_target", placeholder="http://127.0.0.1:8080")
+    submitted = st.form_submit_button("Run load test", type="primary", disabled=running,
+                                      key="lt_run")
+
+if submitted and not running:
+    def _start() -> Any:
+        config = LoadTestConfig.from_policy(
+            version, lp, mode=mode, arrival=arrival, batching=batching,
+            concurrency=int(concurrency), requests=int(requests), rate=float(rate),
+            timeout_ms=float(timeout_ms), target=target.strip() or None)
+        return reg.start(ws, config)
+
+    started = ui.guarded(_start, "Starting the load test")
+    if started is not None:
+        new_job, created = started
+        if not created:
+            st.info(f"A load test is already running in this workspace (run #{new_job.run_id}); "
+                    "showing it.")
+        st.session_state[_RUNNING_KEY] = new_job.run_id
+        st.rerun()
+
+# --------------------------------------------------------------------------- live
+
+
+def _targets() -> dict[str, float]:
+    return {"P50": lp.p50_ms, "P95": lp.p95_ms, "P99": lp.p99_ms}
+
+
+@st.fragment(run_every=1.0 if running else None)
+def live() -> None:
+    current = reg.current(ws)
+    if current is None:
+        return
+    now = current.snapshot()
+    if now.finished:
+        if st.session_state.get(_RUNNING_KEY) == now.run_id:
+            st.session_state.pop(_RUNNING_KEY, None)
+            st.rerun()  # once: redraw the whole page with the result and history
+        return
+    st.subheader(f"Run #{now.run_id} — {now.version}, running")
+    st.progress(now.fraction, text=f"{now.phase} {now.detail} · {now.done}/{now.total} requests "
+                f"· {now.elapsed_s:.0f} s")
+    lat = now.latency_ms or {}
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Completed", f"{now.done}/{now.total}")
+    m2.metric("Errors", now.errors)
+    m3.metric("P50 so far", f"{lat['p50']:.1f} ms" if lat.get("p50") is not None else "—")
+    m4.metric("P99 so far", f"{lat['p99']:.1f} ms" if lat.get("p99") is not None else "—")
+    if now.series:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(live_latency(now.series, _targets()), key="lt_live_latency")
+        c2.plotly_chart(live_throughput(now.series), key="lt_live_throughput")
+    if st.button("Cancel load test", key="lt_cancel"):
+        current.cancel()
+        st.toast("Cancelling…")
+
+
+live()
+
+# --------------------------------------------------------------------------- result
+
+
+def _show_result(row: dict[str, Any]) -> None:
+    result = row["result"]
+    evidence = Evidence(source=RUN_SOURCE.format(id=row["id"]), time=row["finished_at"],
+                        package_sha256=row["package_sha256"])
+    checks = checks_from_result(result, lp, evidence)
+    verdict = all(c.passed for c in checks)
+    same = row["package_sha256"] == sha and row["version"] == version
+    head = (f"Run #{row['id']} — {row['version']} ({str(row['package_sha256'])[:12]}), "
+            f"{row['mode']} loop, finished {row['finished_at']}")
+    st.subheader(head)
+    if not same:
+        st.warning(f"This run was measured on {row['version']} "
+                   f"({str(row['package_sha256'])[:12]}), not on {version} ({(sha or '?')[:12]}): "
+                   "it is not evidence for this package.")
+    (st.success if verdict else st.error)(
+        "PASS — every load-test check passes." if verdict else
+        "FAIL — " + ", ".join(c.name for c in checks if not c.passed) + ".")
+    st.dataframe(pd.DataFrame([{
+        "": ui.STATUS_ICON.get(str(c.status), ""), "check": c.name, "value": c.value,
+        "target": c.threshold, "status": str(c.status), "detail": c.message,
+    } for c in checks]), hide_index=True, width="stretch", key=f"lt_checks_{row['id']}")
+    lat = result["latency_ms"]
+    cols = st.columns(4)
+    cols[0].metric("Throughput", f"{result.get('throughput_rps') or 0:.0f} req/s")
+    cols[1].metric("P99.9 / max", f"{lat.get('p99_9') or 0:.1f} / {lat.get('max') or 0:.1f} ms")
+    noise = (result.get("noise") or {}).get("latency_ms") or {}
+    cols[2].metric("Harness noise P99 (no-op)",
+                   f"{noise['p99']:.1f} ms" if noise.get("p99") is not None else "—")
+    cols[3].metric("Peak RSS", f"{result.get('peak_rss_mb') or 0:.0f} MB")
+    if "open_loop" in result:
+        o = result["open_loop"]
+        st.caption(f"Open loop: target {o['target_rate_rps']:g} req/s, achieved "
+                   f"{o['achieved_rate_rps'] or 0:.1f} req/s, {o['late_sends']} sends later than "
+                   f"{o['late_threshold_ms']:g} ms (max lag {o['max_send_lag_ms']} ms).")
+    with st.expander("Details: counts, environment, server"):
+        env = result.get("environment") or {}
+        st.json({"requests": result.get("requests"), "errors_by_kind": result.get("errors_by_kind"),
+                 "latency_ms": lat, "consistency": result.get("consistency"),
+                 "noise": result.get("noise"), "server_stats": result.get("server_stats"),
+                 "environment": env, "config": result.get("config")}, expanded=False)
+
+
+all_runs = ui.guarded(lambda: list_runs(ws, None, 200), "Reading past runs") or []
+finished_snap = snap if snap is not None and snap.finished else None
+shown = None
+if finished_snap is not None:
+    shown = next((r for r in all_runs if r["id"] == finished_snap.run_id), None)
+    if finished_snap.status != "completed":
+        st.error(f"Run #{finished_snap.run_id} {finished_snap.status}: "
+                 f"{finished_snap.error or 'no result'}")
+if shown is None or shown["result"] is None:
+    shown = next((r for r in all_runs if r["version"] == version and r["result"] is not None
+                  and r["status"] == "completed"), None)
+if shown is not None and shown["result"] is not None:
+    _show_result(shown)
+elif not running:
+    st.info(f"No completed load test of {version} yet. Keep the checklist defaults "
+            f"({lp.concurrency} concurrent × {lp.requests} requests) and click **Run load test**.")
+
+# --------------------------------------------------------------------------- history
+
+st.markdown("### History")
+if all_runs:
+    rows = []
+    for r in all_runs:
+        lat = (r["result"] or {}).get("latency_ms") or {}
+        req = (r["result"] or {}).get("requests") or {}
+        rows.append({
+            "run": r["id"], "version": r["version"], "package": str(r["package_sha256"])[:12],
+            "this package": "✅" if r["package_sha256"] == sha else "",
+            "mode": r["mode"], "status": r["status"], "started": r["started_at"],
+            "P50 ms": lat.get("p50"), "P95 ms": lat.get("p95"), "P99 ms": lat.get("p99"),
+            "errors": req.get("errors"),
+            "passed": "" if r["passed"] is None else ("✅" if r["passed"] else "❌"),
+            "error": r["error"] or "",
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="lt_history")
+else:
+    st.caption("No load tests in this workspace yet.")
+
+completed = [r for r in all_runs if r["result"] is not None and r["status"] == "completed"]
+if len(completed) >= 2:
+    st.markdown("### Compare runs")
+    labels = {r["id"]: f"#{r['id']} {r['version']} {r['mode']} ({r['started_at']})"
+              for r in completed}
+    chosen = st.multiselect("Runs", list(labels), default=[r["id"] for r in completed[:2]],
+                            format_func=lambda i: labels[i], max_selections=4, key="lt_compare")
+    if chosen:
+        picked = [r for r in completed if r["id"] in chosen]
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(percentile_bars([(f"#{r['id']}", r["result"]["latency_ms"]) for r in picked],
+                                        {"p50": lp.p50_ms, "p95": lp.p95_ms, "p99": lp.p99_ms}),
+                        key="lt_compare_bars")
+        samples = {}
+        for r in picked:
+            data = ui.guarded(lambda r=r: load_samples(ws, r), f"Reading samples of #{r['id']}")
+            if data is not None and "main_latency_us" in data:
+                kinds = data["main_kind"]
+                samples[f"#{r['id']}"] = data["main_latency_us"][(kinds == 0) | (kinds == 1)]
+        if samples:
+            c2.plotly_chart(cdf_overlay(samples), key="lt_compare_cdf")
