@@ -16,6 +16,7 @@ Categorical feature: one bin per reference category (in ``categories`` order), t
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -124,7 +125,7 @@ def _check_spec(spec: Any, key: str, source: str | Path) -> None:
     kind = spec.get("kind")
     if kind == "numeric":
         edges = spec.get("edges")
-        if not _numbers(edges) or any(b < a for a, b in zip(edges, edges[1:], strict=False)):
+        if not _numbers(edges) or any(b < a for a, b in itertools.pairwise(edges)):
             fail("missing or invalid", f"{key}.edges", "a sorted list of finite numbers")
         bins = len(edges) + 2
     elif kind == "categorical":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ ws, version = ui.sidebar()
 st.title("⚡ Load Test")
 ui.require_versions(ws)
 assert version is not None
+VERSION: str = version
 
 _RUNNING_KEY = "loadtest_running_run"
 
@@ -34,7 +36,7 @@ policy = ui.guarded(ws.policy, "Reading the policy")
 if policy is None:
     st.stop()
 lp = policy.load_test
-sha = ui.guarded(lambda: package_sha256(ws.package_path(version)), f"Reading {version}")
+sha = ui.guarded(lambda: package_sha256(ws.package_path(VERSION)), f"Reading {VERSION}")
 job = ui.guarded(lambda: reg.current(ws), "Reading load-test jobs")
 snap: JobSnapshot | None = job.snapshot() if job is not None else None
 running = snap is not None and not snap.finished
@@ -73,7 +75,7 @@ with st.form("loadtest_form"):
 if submitted and not running:
     def _start() -> Any:
         config = LoadTestConfig.from_policy(
-            version, lp, mode=mode, arrival=arrival, batching=batching,
+            VERSION, lp, mode=mode, arrival=arrival, batching=batching,
             concurrency=int(concurrency), requests=int(requests), rate=float(rate),
             timeout_ms=float(timeout_ms), target=target.strip() or None)
         return reg.start(ws, config)
@@ -218,12 +220,12 @@ if len(completed) >= 2:
     if chosen:
         picked = [r for r in completed if r["id"] in chosen]
         c1, c2 = st.columns(2)
-        c1.plotly_chart(percentile_bars([(f"#{r['id']}", r["result"]["latency_ms"]) for r in picked],
-                                        {"p50": lp.p50_ms, "p95": lp.p95_ms, "p99": lp.p99_ms}),
-                        key="lt_compare_bars")
+        bars = [(f"#{r['id']}", r["result"]["latency_ms"]) for r in picked]
+        c1.plotly_chart(percentile_bars(bars, {"p50": lp.p50_ms, "p95": lp.p95_ms,
+                                               "p99": lp.p99_ms}), key="lt_compare_bars")
         samples = {}
         for r in picked:
-            data = ui.guarded(lambda r=r: load_samples(ws, r), f"Reading samples of #{r['id']}")
+            data = ui.guarded(partial(load_samples, ws, r), f"Reading samples of #{r['id']}")
             if data is not None and "main_latency_us" in data:
                 kinds = data["main_kind"]
                 samples[f"#{r['id']}"] = data["main_latency_us"][(kinds == 0) | (kinds == 1)]

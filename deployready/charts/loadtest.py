@@ -25,8 +25,8 @@ def live_latency(series: Sequence[Mapping[str, Any]], targets: Mapping[str, floa
     """P50 and P99 of the requests completed in each second of the run."""
     t = [s["t"] for s in series]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=t, y=[s["p50_ms"] for s in series], name="P50", mode="lines+markers"))
-    fig.add_trace(go.Scatter(x=t, y=[s["p99_ms"] for s in series], name="P99", mode="lines+markers"))
+    for key, name in (("p50_ms", "P50"), ("p99_ms", "P99")):
+        fig.add_trace(go.Scatter(x=t, y=[s[key] for s in series], name=name, mode="lines+markers"))
     fig.add_trace(go.Scatter(x=t, y=[s.get("max_ms") for s in series], name="max",
                              mode="lines", line={"dash": "dot"}))
     for name, value in (targets or {}).items():
@@ -54,8 +54,8 @@ def percentile_bars(runs: Sequence[tuple[str, Mapping[str, Any]]],
                              hovertemplate="%{x}: %{y:.3f} ms" + (f" (n={counts})" if counts
                                                                   else "") + "<extra></extra>"))
     for key, value in (targets or {}).items():
-        fig.add_hline(y=value, line_dash="dash", annotation_text=f"{key.upper()} target {value:g} ms",
-                      annotation_position="top left")
+        fig.add_hline(y=value, line_dash="dash", annotation_position="top left",
+                      annotation_text=f"{key.upper()} target {value:g} ms")
     fig.update_layout(barmode="group")
     return _layout(fig, "Latency percentiles", "", "ms", height=340)
 

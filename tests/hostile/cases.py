@@ -1,0 +1,641 @@
+"""The hostile-input corpus: malformed files and requests, one data-driven case each.
+
+Categories (the inputs the product reads) and the number of cases in each — 88 in all:
+
+- ``history``  — certification history (CSV, Parquet, JSON lines; reading and appending): 20
+- ``policy``   — ``deployready.toml``: 10
+- ``package``  — feature_schema.json, model_metadata.json, MANIFEST.json (malformed JSON,
+  wrong types, ``../x`` and absolute names, missing entries), pickles (truncated,
+  swapped, a hostile pickle that would create a marker file, with and without a
+  rewritten manifest), holdout.parquet, reference_profile.json, README.md, a folder
+  that is not a version, an export that fails midway: 19
+- ``logs``     — production prediction logs, each case on both engines (pandas, DuckDB): 17
+- ``http``     — requests to ``deployready serve``, listed in ``test_http.py``: 22
+
+Plus ``test_fuzz_loaders.py``: property-based fuzzing (hypothesis) of every loader.
+
+Each file case names how the bad input is made (``mutate`` on a copy of the small master
+workspace, see ``conftest.py``), the user-facing call that must refuse it (``action``),
+the error class, and fragments the message must contain (the file, the row/column/key,
+what was expected). ``cli`` runs the same input through ``python -m deployready`` for a
+representative subset. Every case also checks that nothing stored was lost or
+half-written (file bytes, store rows, no temporary leftovers).
+
+To extend the corpus, append a :class:`Case` to the list of its category.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from deployready.errors import (
+    DeployReadyError,
+    HistoryError,
+    IntegrityError,
+    LogError,
+    PackageError,
+    PolicyError,
+)
+from deployready.workspace import Workspace
+
+VERSION = "v1.0"
+LOG_DAY = "2026-03-10"
+HISTORY = "data/certification/history.csv"
+PKG = f"models/{VERSION}"
+LOG_FILE = f"data/production/predictions-{LOG_DAY}.csv"
+
+Mutate = Callable[[Path], None]
+Action = Callable[[Workspace], Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    category: str
+    mutate: Mutate
+    action: Action
+    error: type[DeployReadyError]
+    fragments: tuple[str, ...]
+    #: CLI arguments ({ws} = workspace, {pkg} = package folder); None: API only
+    cli: tuple[str, ...] | None = None
+    cli_code: int = 2
+    #: a reason when the case documents a known bug in a module this suite may not fix
+    xfail: str | None = None
+    #: per log engine xfail reasons (logs cases only)
+    engine_xfail: dict[str, str] = field(default_factory=dict)
+    #: package cases: file that validate_package(deep=True) must name in a finding
+    finding_file: str | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def write_bytes(rel: str, data: bytes) -> Mutate:
+    def mutate(root: Path) -> None:
+        (root / rel).write_bytes(data)
+
+    return mutate
+
+
+def write_text(rel: str, text: str) -> Mutate:
+    return write_bytes(rel, text.encode("utf-8"))
+
+
+def chain(*steps: Mutate) -> Mutate:
+    def mutate(root: Path) -> None:
+        for step in steps:
+            step(root)
+
+    return mutate
+
+
+def edit_csv(rel: str, fn: Callable[[pd.DataFrame], pd.DataFrame | None]) -> Mutate:
+    def mutate(root: Path) -> None:
+        path = root / rel
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        out = fn(frame)
+        (out if out is not None else frame).to_csv(path, index=False)
+
+    return mutate
+
+
+def set_cell(rel: str, column: str, value: str, row: int = 0) -> Mutate:
+    def fn(frame: pd.DataFrame) -> None:
+        frame.loc[row, column] = value
+
+    return edit_csv(rel, fn)
+
+
+def rehash(root: Path) -> None:
+    """Rewrite MANIFEST.json so that it matches the (tampered) files again."""
+    folder = root / PKG
+    manifest = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))
+    for name in manifest["files"]:
+        data = (folder / name).read_bytes()
+        manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def edit_json(rel: str, fn: Callable[[Any], Any], *, rehashed: bool = False) -> Mutate:
+    def mutate(root: Path) -> None:
+        path = root / rel
+        data = json.loads(path.read_text(encoding="utf-8"))
+        out = fn(data)
+        path.write_text(json.dumps(data if out is None else out, indent=2), encoding="utf-8")
+        if rehashed:
+            rehash(root)
+
+    return mutate
+
+
+def history_records(root: Path) -> list[dict[str, Any]]:
+    """The master history as native JSON-lines records."""
+    frame = pd.read_csv(root / HISTORY, dtype=str, keep_default_na=False)
+    records = []
+    for rec in frame.to_dict("records"):
+        out: dict[str, Any] = dict(rec)
+        for column in ("cv_fold_scores", "cv_folds", "feature_entropy"):
+            out[column] = json.loads(rec[column])
+        for column in ("roc_auc", "average_precision", "brier", "ece", "ks", "synthetic_ratio",
+                       "noise"):
+            out[column] = float(rec[column])
+        for column in ("n_train", "n_test", "n_real", "n_synthetic"):
+            out[column] = int(rec[column])
+        records.append(out)
+    return records
+
+
+def as_jsonl(edit: Callable[[list[dict[str, Any]]], list[str]]) -> Mutate:
+    """Replace history.csv by history.jsonl whose lines ``edit`` returns."""
+
+    def mutate(root: Path) -> None:
+        lines = edit(history_records(root))
+        (root / HISTORY).unlink()
+        text = "\n".join(lines) + "\n"
+        (root / "data/certification/history.jsonl").write_text(text, encoding="utf-8")
+
+    return mutate
+
+
+def as_parquet(edit: Callable[[pd.DataFrame], pd.DataFrame]) -> Mutate:
+    def mutate(root: Path) -> None:
+        frame = edit(pd.read_csv(root / HISTORY, dtype=str, keep_default_na=False))
+        (root / HISTORY).unlink()
+        frame.to_parquet(root / "data/certification/history.parquet", index=False)
+
+    return mutate
+
+
+def nothing(root: Path) -> None:
+    """The input is the call itself (e.g. the row handed to ``append_run``)."""
+
+
+class Hostile:
+    """Unpickling this creates a marker file: proof that untrusted bytes were loaded."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+MARKER_ENV = "DEPLOYREADY_TEST_MARKER"
+
+
+def hostile_pickle(*, rehashed: bool) -> Mutate:
+    def mutate(root: Path) -> None:
+        import joblib
+
+        marker = os.environ[MARKER_ENV]
+        joblib.dump(Hostile(marker), root / PKG / "model.pkl")
+        if rehashed:
+            rehash(root)
+
+    return mutate
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def history_path(ws: Workspace) -> Path:
+    path = ws.history_path()
+    assert path is not None
+    return path
+
+
+def load_history_action(ws: Workspace) -> Any:
+    from deployready.history import load_history
+
+    return load_history(history_path(ws), ws.policy())
+
+
+def new_run(ws: Workspace, **changes: Any) -> dict[str, Any]:
+    row = history_records(ws.root)[0] if (ws.root / HISTORY).exists() else {}
+    if not row:  # the history itself is broken: take the master's row shape
+        row = {"run_id": "x", "trained_at": "2026-03-03T06:00:00+00:00"}
+    row = {**row, "run_id": "run-new", "trained_at": "2026-03-03T06:00:00+00:00", **changes}
+    return {k: v for k, v in row.items() if v is not DROP}
+
+
+DROP = object()
+
+
+def append_action(**changes: Any) -> Action:
+    def action(ws: Workspace) -> Any:
+        from deployready.history import append_run
+
+        return append_run(ws.certification_dir / "history.csv", new_run(ws, **changes), ws.policy())
+
+    return action
+
+
+def append_master_row(ws: Workspace) -> Any:
+    """Append a well-formed run to a history that is itself broken."""
+    from deployready.history import append_run
+
+    good = json.loads((ws.root / ".good_run.json").read_text(encoding="utf-8"))
+    return append_run(ws.certification_dir / "history.csv", good, ws.policy())
+
+
+def save_good_run(root: Path) -> None:
+    rec = history_records(root)[0]
+    rec.update(run_id="run-new", trained_at="2026-03-03T06:00:00+00:00")
+    (root / ".good_run.json").write_text(json.dumps(rec), encoding="utf-8")
+
+
+def rename_history_txt(root: Path) -> None:
+    (root / HISTORY).rename(root / "data/certification/history.txt")
+
+
+def load_txt_history(ws: Workspace) -> Any:
+    from deployready.history import load_history
+
+    return load_history(ws.certification_dir / "history.txt")
+
+
+def policy_action(ws: Workspace) -> Any:
+    return ws.policy()
+
+
+def load_package_action(ws: Workspace) -> Any:
+    from deployready.artifacts import load_package
+
+    return load_package(ws.package_path(VERSION))
+
+
+def daily_action(ws: Workspace) -> Any:
+    from deployready.daily import run_daily
+
+    return run_daily(ws, VERSION, LOG_DAY, deliver=False)
+
+
+def daily_unknown_version(ws: Workspace) -> Any:
+    from deployready.daily import run_daily
+
+    return run_daily(ws, "v9.9", LOG_DAY, deliver=False)
+
+
+class Unpredictable:
+    """A 'model' whose predict_proba fails: the export must leave nothing behind."""
+
+    classes_ = (0, 1)
+
+    def fit(self, x: Any, y: Any) -> Unpredictable:
+        return self
+
+    def predict_proba(self, x: Any) -> Any:
+        raise RuntimeError("model exploded")
+
+
+def failed_export(ws: Workspace) -> Any:
+    from deployready.artifacts import load_package
+    from deployready.demo_data import make_dataset
+
+    loaded = load_package(ws.package_path(VERSION))
+    data = make_dataset(80, "2026-01-01", "2026-02-01", seed=2)
+    from deployready.artifacts import export_package
+
+    return export_package(
+        ws,
+        model=Unpredictable(),
+        scaler=loaded.scaler,
+        train=data,
+        features=loaded.features,
+        target_column="target",
+        shap_max_rows=10,
+    )
+
+
+def load_renamed_package(ws: Workspace) -> Any:
+    from deployready.artifacts import load_package
+
+    return load_package(ws.models_dir / "latest")
+
+
+def copy_package_as(name: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        shutil.copytree(root / PKG, root / "models" / name)
+
+    return mutate
+
+
+# --------------------------------------------------------------------------- history
+
+SCORE = ("score", "-w", "{ws}", "--version", VERSION)
+FINITE = "a finite number"
+
+HISTORY_CASES: list[Case] = [
+    Case("history-missing-column", "history",
+         edit_csv(HISTORY, lambda f: f.drop(columns=["cv_metric"])),
+         load_history_action, HistoryError,
+         ("history.csv", "column cv_metric", "missing column"), cli=SCORE, cli_code=1),
+    Case("history-nan-metric", "history", set_cell(HISTORY, "roc_auc", "nan"),
+         load_history_action, HistoryError, ("history.csv", "row 1, column roc_auc", FINITE),
+         cli=SCORE, cli_code=1),
+    Case("history-inf-metric", "history", set_cell(HISTORY, "brier", "-inf"),
+         load_history_action, HistoryError, ("history.csv", "row 1, column brier", FINITE)),
+    Case("history-text-metric", "history", set_cell(HISTORY, "ks", "excellent"),
+         load_history_action, HistoryError,
+         ("history.csv", "row 1, column ks", "'excellent'", FINITE)),
+    Case("history-bad-time", "history", set_cell(HISTORY, "trained_at", "last tuesday"),
+         load_history_action, HistoryError,
+         ("history.csv", "row 1, column trained_at", "ISO 8601")),
+    Case("history-malformed-json-list", "history",
+         set_cell(HISTORY, "cv_fold_scores", "[0.8, 0.9"), load_history_action, HistoryError,
+         ("history.csv", "row 1, column cv_fold_scores", "malformed JSON",
+          "a JSON list of numbers")),
+    Case("history-fold-without-bound", "history",
+         set_cell(HISTORY, "cv_folds", '[{"train_start": "2026-01-01"}]'), load_history_action,
+         HistoryError, ("history.csv", "row 1, column cv_folds", "fold 1 has no train_end")),
+    Case("history-duplicate-run-id", "history",
+         edit_csv(HISTORY, lambda f: pd.concat([f, f], ignore_index=True)), load_history_action,
+         HistoryError, ("history.csv", "row 2, column run_id", "duplicate run_id", "unique")),
+    Case("history-empty", "history", write_bytes(HISTORY, b""), load_history_action,
+         HistoryError, ("history.csv", "empty file", "a header and one row per retrain run")),
+    Case("history-header-only", "history",
+         edit_csv(HISTORY, lambda f: f.iloc[0:0]), load_history_action, HistoryError,
+         ("history.csv", "no retrain runs", "one row per retrain run")),
+    Case("history-binary-garbage", "history", write_bytes(HISTORY, bytes(range(256)) * 8),
+         load_history_action, HistoryError, ("history.csv", "not readable as CSV")),
+    Case("history-wrong-extension", "history", rename_history_txt, load_txt_history,
+         HistoryError, ("history.txt", "unknown history format", "history.csv")),
+    Case("history-parquet-garbage", "history",
+         chain(lambda root: (root / HISTORY).unlink(),
+               write_bytes("data/certification/history.parquet", b"PAR1 not parquet PAR1")),
+         load_history_action, HistoryError, ("history.parquet", "not readable as Parquet")),
+    Case("history-parquet-missing-time", "history",
+         as_parquet(lambda f: f.assign(trained_at=pd.Series([pd.NaT] * len(f),
+                                                            dtype="datetime64[ns, UTC]"))),
+         load_history_action, HistoryError,
+         ("history.parquet", "row 1, column trained_at", "ISO 8601")),
+    Case("history-jsonl-malformed-line", "history",
+         as_jsonl(lambda recs: [json.dumps(recs[0]), '{"run_id": "broken", ']),
+         load_history_action, HistoryError, ("history.jsonl", "line 2", "malformed JSON")),
+    Case("history-jsonl-huge-number", "history",
+         as_jsonl(lambda recs: [json.dumps({**recs[0], "roc_auc": 10**400})]),
+         load_history_action, HistoryError, ("history.jsonl", "row 1, column roc_auc", FINITE)),
+    Case("history-append-onto-corrupt-file", "history",
+         chain(save_good_run, set_cell(HISTORY, "noise", "loud")), append_master_row,
+         HistoryError, ("history.csv", "row 1, column noise", FINITE)),
+    Case("history-append-nan-metric", "history", nothing,
+         append_action(roc_auc=float("nan")), HistoryError,
+         ("history.csv", "new run 'run-new'", "column roc_auc", FINITE)),
+    Case("history-append-missing-column", "history", nothing,
+         append_action(cv_folds=DROP), HistoryError,
+         ("history.csv", "new run 'run-new'", "column cv_folds", "a JSON list of objects")),
+    Case("history-append-duplicate-run", "history", nothing,
+         lambda ws: append_action(run_id=history_records(ws.root)[0]["run_id"])(ws),
+         HistoryError, ("history.csv", "already recorded", "a new run id")),
+]
+
+
+# --------------------------------------------------------------------------- policy
+
+POLICY = "deployready.toml"
+DAILY = ("daily", "-w", "{ws}", "--version", VERSION, "--date", LOG_DAY)
+
+
+def policy_text(text: str) -> Mutate:
+    return write_text(POLICY, text)
+
+
+POLICY_CASES: list[Case] = [
+    Case("policy-unknown-key", "policy", policy_text('colour = "green"\n'), policy_action,
+         PolicyError, (POLICY, "colour", "unknown key", "certification"), cli=DAILY),
+    Case("policy-unknown-nested-key", "policy", policy_text("[drift]\nbinz = 10\n"),
+         policy_action, PolicyError, (POLICY, "drift.binz", "unknown key", "bins")),
+    Case("policy-wrong-type", "policy", policy_text('[drift]\nbins = "ten"\n'), policy_action,
+         PolicyError, (POLICY, "drift.bins", "wrong type", "an integer"), cli=SCORE),
+    Case("policy-table-is-a-number", "policy", policy_text("certification = 5\n"),
+         policy_action, PolicyError, (POLICY, "certification", "a table")),
+    Case("policy-invalid-toml", "policy", policy_text("[drift\nbins = 10\n"), policy_action,
+         PolicyError, (POLICY, "not valid TOML", "line 1"), cli=DAILY),
+    Case("policy-not-utf8", "policy", write_bytes(POLICY, '[alerts]\nwebhook_url = "caf\xe9"\n'
+                                                  .encode("latin-1")),
+         policy_action, PolicyError, (POLICY, "not UTF-8")),
+    Case("policy-infinite-threshold", "policy", policy_text("[latency]\np99_ms = inf\n"),
+         policy_action, PolicyError, (POLICY, "latency.p99_ms", "not finite", "a number")),
+    Case("policy-bad-window", "policy", policy_text('[latency]\nwindow = "7min"\n'),
+         policy_action, PolicyError, (POLICY, "latency.window", "does not divide a day"),
+         cli=("latency", "-w", "{ws}", "--version", VERSION)),
+    Case("policy-bad-baseline-time", "policy",
+         policy_text('[latency]\nbaseline = "window"\nbaseline_start = "soon"\n'
+                     'baseline_end = "2026-03-01"\n'),
+         policy_action, PolicyError, (POLICY, "latency.baseline_start", "ISO 8601")),
+    Case("policy-unsorted-stages", "policy", policy_text("[rollout]\nstages = [25, 5, 100]\n"),
+         policy_action, PolicyError, (POLICY, "rollout.stages", "strictly increasing")),
+]
+
+
+# --------------------------------------------------------------------------- package
+
+VALIDATE = ("validate", "{pkg}")
+SERVE = ("serve", "{pkg}", "--host", "127.0.0.1", "--port", "0", "--no-log")
+SCHEMA = f"{PKG}/feature_schema.json"
+META = f"{PKG}/model_metadata.json"
+MANIFEST = f"{PKG}/MANIFEST.json"
+PROFILE = f"{PKG}/reference_profile.json"
+
+
+def manifest_edit(fn: Callable[[dict[str, Any]], None]) -> Mutate:
+    return edit_json(MANIFEST, fn)
+
+
+def swap_pickles(root: Path) -> None:
+    model, scaler = root / PKG / "model.pkl", root / PKG / "scaler.pkl"
+    a, b = model.read_bytes(), scaler.read_bytes()
+    model.write_bytes(b)
+    scaler.write_bytes(a)
+
+
+def truncate(rel: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        data = (root / rel).read_bytes()
+        (root / rel).write_bytes(data[: len(data) // 2])
+
+    return mutate
+
+
+def _pop(d: dict[str, Any], key: str) -> None:
+    d.pop(key)
+
+
+PACKAGE_CASES: list[Case] = [
+    Case("schema-malformed-json", "package", write_text(SCHEMA, '{"features": ['),
+         load_package_action, IntegrityError, ("feature_schema.json", "manifest"),
+         finding_file="feature_schema.json"),
+    Case("schema-wrong-types", "package",
+         edit_json(SCHEMA, lambda s: s.update(features="amount"), rehashed=True),
+         load_package_action, PackageError, ("feature_schema.json", "no 'features' list"),
+         finding_file="feature_schema.json"),
+    Case("metadata-malformed-json", "package", write_text(META, "{'version': 'v1.0'}"),
+         load_package_action, IntegrityError, ("model_metadata.json",),
+         finding_file="model_metadata.json", cli=VALIDATE, cli_code=1),
+    Case("metadata-wrong-types", "package",
+         edit_json(META, lambda m: m.update(version=10, features="amount"), rehashed=True),
+         load_package_action, PackageError, ("model_metadata.json", "version"),
+         finding_file="model_metadata.json"),
+    Case("manifest-malformed-json", "package", write_text(MANIFEST, '{"format": 1,'),
+         load_package_action, PackageError, ("MANIFEST.json", "malformed JSON"),
+         finding_file="MANIFEST.json", cli=SERVE),
+    Case("manifest-path-traversal", "package",
+         manifest_edit(lambda m: m["files"].update({"../x": m["files"]["model.pkl"]})),
+         load_package_action, PackageError,
+         ("MANIFEST.json", "files.../x", "a file name without a path"),
+         finding_file="MANIFEST.json", cli=VALIDATE, cli_code=1),
+    Case("manifest-absolute-path", "package",
+         manifest_edit(lambda m: m["files"].update({"/etc/passwd": m["files"]["model.pkl"]})),
+         load_package_action, PackageError, ("MANIFEST.json", "files./etc/passwd"),
+         finding_file="MANIFEST.json"),
+    Case("manifest-missing-entry", "package",
+         manifest_edit(lambda m: _pop(m["files"], "model.pkl")), load_package_action,
+         PackageError, ("model.pkl", "not listed in MANIFEST.json"), finding_file="model.pkl"),
+    Case("manifest-wrong-size-type", "package",
+         manifest_edit(lambda m: m["files"]["model.pkl"].update(size="1007")),
+         load_package_action, PackageError,
+         ("MANIFEST.json", "files.model.pkl.size", "a non-negative integer"),
+         finding_file="MANIFEST.json"),
+    Case("pickle-truncated", "package", truncate(f"{PKG}/model.pkl"), load_package_action,
+         IntegrityError, ("model.pkl", "truncated"), finding_file="model.pkl",
+         cli=VALIDATE, cli_code=1),
+    Case("pickles-swapped", "package", swap_pickles, load_package_action, IntegrityError,
+         ("model.pkl", "refused, nothing was unpickled"), finding_file="model.pkl"),
+    Case("pickle-hostile", "package", hostile_pickle(rehashed=False), load_package_action,
+         IntegrityError, ("model.pkl", "refused, nothing was unpickled"),
+         finding_file="model.pkl", cli=SERVE),
+    Case("pickle-hostile-manifest-rewritten", "package", hostile_pickle(rehashed=True),
+         load_package_action, PackageError, ("model_metadata.json", "model_sha256"),
+         finding_file="model_metadata.json", cli=VALIDATE, cli_code=1),
+    Case("holdout-corrupted", "package",
+         chain(write_bytes(f"{PKG}/holdout.parquet", b"PAR1\x00\x01garbagePAR1"), rehash),
+         load_package_action, PackageError, ("holdout.parquet", "not readable Parquet"),
+         finding_file="holdout.parquet"),
+    Case("readme-missing", "package", lambda root: (root / PKG / "README.md").unlink(),
+         load_package_action, PackageError, ("README.md", "missing"), finding_file="README.md"),
+    Case("package-folder-not-a-version", "package", copy_package_as("latest"),
+         load_renamed_package, PackageError, ("latest", "not a version"),
+         finding_file="latest"),
+    Case("profile-malformed-json", "package", write_text(PROFILE, '{"features": {'),
+         daily_action, PackageError, ("reference_profile.json", "unreadable", "JSON"),
+         cli=DAILY),
+    Case("profile-missing-edges", "package",
+         edit_json(PROFILE, lambda p: _pop(p["features"]["amount"], "edges")),
+         daily_action, PackageError,
+         ("reference_profile.json", "features.amount.edges", "sorted list of finite numbers")),
+    Case("export-fails-midway", "package", nothing, failed_export, PackageError,
+         ("models", "export failed, nothing was written", "model exploded")),
+]
+
+
+# --------------------------------------------------------------------------- logs
+
+LOG_NAME = f"predictions-{LOG_DAY}.csv"
+HEADER_ONLY_NOTE = "a header and data rows"
+
+
+def log_text(text: str) -> Mutate:
+    return write_text(LOG_FILE, text)
+
+
+def log_header(root: Path) -> str:
+    return (root / LOG_FILE).read_text(encoding="utf-8").splitlines()[0]
+
+
+def header_only(root: Path) -> None:
+    (root / LOG_FILE).write_text(log_header(root) + "\n", encoding="utf-8")
+
+
+def ragged(root: Path) -> None:
+    lines = (root / LOG_FILE).read_text(encoding="utf-8").splitlines()
+    lines[5] = "2026-03-10T01:00:00Z,v1.0,3.5"
+    (root / LOG_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def duplicate_header(root: Path) -> None:
+    lines = (root / LOG_FILE).read_text(encoding="utf-8").splitlines()
+    lines = [lines[0] + ",amount"] + [line + ",1.0" for line in lines[1:]]
+    (root / LOG_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def parquet_list_version(root: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.read_csv(root / LOG_FILE)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    i = table.schema.get_field_index("version")
+    table = table.set_column(i, "version", pa.array([["v1.0"]] * len(frame)))
+    (root / LOG_FILE).unlink()
+    pq.write_table(table, root / LOG_FILE.replace(".csv", ".parquet"))
+
+
+def cell(column: str, value: str) -> Mutate:
+    return set_cell(LOG_FILE, column, value, row=3)
+
+
+LAT = "row 4, column latency_ms"
+PANDAS_DUP = ("logs_schema.read_log_file: a duplicated CSV header column raises a raw KeyError "
+              "(pyarrow 'Field exists 2 times'); the DuckDB engine silently renames it")
+DUCK_DUP = ("logs_duckdb.DuckLogs: a duplicated CSV header column is accepted silently "
+            "(DuckDB renames it), so the file is not refused")
+DUCK_NESTED = ("logs_duckdb.DuckLogs: a Parquet column of list type is cast to text "
+               "('[v1.0]') and accepted, so the file is not refused")
+DUCK_RAGGED = ("logs_duckdb.DuckLogs: a CSV row with too few fields raises duckdb "
+               "BinderException/InvalidInputException instead of a LogError naming the file")
+PANDAS_NESTED = ("logs_schema.read_log_file: a Parquet column of list/struct type raises "
+                 "pyarrow ArrowNotImplementedError (cast to string) instead of a LogError")
+
+LOG_CASES: list[Case] = [
+    Case("logs-latency-text", "logs", cell("latency_ms", "fast"), daily_action, LogError,
+         (LOG_NAME, LAT, "not a number", "'fast'", "a latency in ms >= 0"), cli=DAILY),
+    Case("logs-latency-negative", "logs", cell("latency_ms", "-3.5"), daily_action, LogError,
+         (LOG_NAME, LAT, "negative latency", ">= 0"), cli=DAILY),
+    Case("logs-latency-missing", "logs", cell("latency_ms", ""), daily_action, LogError,
+         (LOG_NAME, LAT, "missing latency")),
+    Case("logs-latency-nan", "logs", cell("latency_ms", "NaN"), daily_action, LogError,
+         (LOG_NAME, LAT, "missing latency")),
+    Case("logs-latency-huge", "logs", cell("latency_ms", "1e12"), daily_action, LogError,
+         (LOG_NAME, LAT, "above one hour", "3600000 ms")),
+    Case("logs-latency-infinite", "logs", cell("latency_ms", "inf"), daily_action, LogError,
+         (LOG_NAME, LAT, "infinite latency")),
+    Case("logs-bad-timestamp", "logs", cell("timestamp", "yesterday noon"), daily_action,
+         LogError, (LOG_NAME, "row 4, column timestamp", "ISO 8601"), cli=DAILY),
+    Case("logs-empty-file", "logs", log_text(""), daily_action, LogError,
+         (LOG_NAME, "empty file", HEADER_ONLY_NOTE)),
+    Case("logs-header-only", "logs", header_only, daily_action, LogError,
+         (LOG_NAME, "no rows", "at least one data row")),
+    Case("logs-missing-column", "logs",
+         edit_csv(LOG_FILE, lambda f: f.drop(columns=["latency_ms"])), daily_action, LogError,
+         (LOG_NAME, "header", "missing column(s) latency_ms"), cli=DAILY),
+    Case("logs-prediction-text", "logs", cell("prediction", "high"), daily_action, LogError,
+         (LOG_NAME, "row 4, column prediction", "not a number")),
+    Case("logs-feature-text", "logs", cell("amount", "lots"), daily_action, LogError,
+         (LOG_NAME, "row 4, column amount", "not a number")),
+    Case("logs-binary-garbage", "logs", write_bytes(LOG_FILE, bytes(range(256)) * 8),
+         daily_action, LogError, (LOG_NAME, "cannot read")),
+    Case("logs-ragged-row", "logs", ragged, daily_action, LogError, (LOG_NAME,),
+         engine_xfail={"duckdb": DUCK_RAGGED}),
+    Case("logs-duplicate-column", "logs", duplicate_header, daily_action, LogError,
+         (LOG_NAME, "amount"), engine_xfail={"pandas": PANDAS_DUP, "duckdb": DUCK_DUP}),
+    Case("logs-parquet-nested-column", "logs", parquet_list_version, daily_action, LogError,
+         (f"predictions-{LOG_DAY}.parquet", "version"),
+         engine_xfail={"pandas": PANDAS_NESTED, "duckdb": DUCK_NESTED}),
+    Case("logs-unknown-version", "logs", cell("version", "v9.9"), daily_unknown_version,
+         DeployReadyError, ("no package v9.9", "v1.0"),
+         cli=("daily", "-w", "{ws}", "--version", "v9.9", "--date", LOG_DAY)),
+]
+
+FILE_CASES: list[Case] = [*HISTORY_CASES, *POLICY_CASES, *PACKAGE_CASES, *LOG_CASES]

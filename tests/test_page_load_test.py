@@ -1,0 +1,109 @@
+"""AppTest of the Load Test page: start a run, see progress, read the final table."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from loadtest_models import make_workspace
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parent.parent
+POLICY = """
+[load_test]
+concurrency = 5
+requests = 150
+p50_ms = 5000.0
+p95_ms = 5000.0
+p99_ms = 5000.0
+timeout_ms = 5000.0
+warmup_requests = 5
+max_seconds = 60.0
+"""
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [s.value for s in at.subheader]
+    parts += [e.value for e in at.error] + [s.value for s in at.success]
+    parts += [i.value for i in at.info]
+    parts += [w.value for w in at.warning] + [str(c.value) for c in at.caption]
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    root, _ = make_workspace(tmp_path / "ws", policy=POLICY)
+    monkeypatch.setenv("DEPLOYREADY_WORKSPACE", str(root))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "pages" / "3_Load_Test.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_run_progress_and_final_table(page: AppTest) -> None:
+    at = page
+    assert "No completed load test of v1.0" in _texts(at)
+    assert at.number_input(key="lt_conc").value == 5  # the policy's defaults
+    assert at.number_input(key="lt_requests").value == 150
+    at.number_input(key="lt_requests").set_value(400)
+    at.button(key="lt_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    saw_progress = False
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:  # run_every does not fire in AppTest: tick by hand
+        if at.get("progress"):
+            saw_progress = True
+        if "PASS" in _texts(at) or "FAIL" in _texts(at):
+            break
+        time.sleep(0.3)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert saw_progress, "no progress bar while the job ran"
+    text = _texts(at)
+    assert "PASS — every load-test check passes." in text, text
+    table = next(df.value for df in at.dataframe if "check" in df.value.columns)
+    assert {"P50 latency", "P95 latency", "P99 latency", "errors", "timeouts", "peak memory",
+            "prediction consistency", "load profile"} <= set(table["check"])
+    assert set(table["status"]) == {"pass"}
+    history = next(df.value for df in at.dataframe if "run" in df.value.columns)
+    assert list(history["status"]) == ["completed"]
+    assert list(history["passed"]) == ["✅"]
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_second_session_sees_the_running_job_and_compare(page: AppTest, tmp_path: Path) -> None:
+    at = page
+    at.radio(key="lt_mode").set_value("open")
+    at.number_input(key="lt_rate").set_value(50.0)
+    at.number_input(key="lt_requests").set_value(10_000)  # long: we cancel it
+    at.button(key="lt_run").click().run()
+    assert not at.exception
+    other = AppTest.from_file(str(REPO / "pages" / "3_Load_Test.py"), default_timeout=60)
+    other.run()  # another browser tab: same registry, same running job
+    assert not other.exception
+    assert any("running" in s.value for s in other.subheader)
+    assert other.button(key="lt_run").disabled
+    other.button(key="lt_cancel").click().run()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and "cancelled" not in _texts(at):
+        time.sleep(0.3)
+        at.run()
+    assert "cancelled" in _texts(at)
+    ws_root = Path(at.session_state["deployready_workspace"])
+    runs = json.loads(json.dumps([p.name for p in (ws_root / "data" / "loadtests").iterdir()]))
+    assert "run-1" in runs
+
+
+def test_page_shows_policy_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  clear_streamlit_caches: None) -> None:
+    root, _ = make_workspace(tmp_path / "ws", policy="[load_test]\nconcurrency = 'many'\n")
+    monkeypatch.setenv("DEPLOYREADY_WORKSPACE", str(root))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "pages" / "3_Load_Test.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "load_test.concurrency" in " ".join(e.value for e in at.error)
