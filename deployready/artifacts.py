@@ -246,6 +246,53 @@ def _export_lock(models_dir: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def _claim_tmp(models_dir: Path) -> tuple[Path, int | None]:
+    """Create this export's ``.tmp-<uuid>`` folder, locked for as long as the export runs.
+
+    The lock (``flock`` on the folder) is released by the kernel when the process dies,
+    so a folder whose lock can be taken belongs to an export that was killed: it is
+    removed here. Sweeping and creating happen under the export lock, so a live export's
+    folder is never seen unlocked.
+    """
+    with _export_lock(models_dir):
+        _sweep_stale_tmp(models_dir)
+        tmp = models_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no flock: stale folders are only ignored
+            return tmp, None
+        fd = os.open(tmp, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return tmp, fd
+
+
+def _sweep_stale_tmp(models_dir: Path) -> list[Path]:
+    """Remove the temporary folders of exports that died (their folder lock is free)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        return []
+    removed: list[Path] = []
+    for path in models_dir.iterdir():
+        if not path.name.startswith(TMP_PREFIX) or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live export is building it
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _joblib_bytes(obj: Any) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(obj, buffer)
@@ -344,15 +391,15 @@ def export_package(
     Builds everything in ``models/.tmp-<uuid>``, then (holding the export lock) derives
     the version from the highest existing package, writes the metadata, the model card
     and the manifest, and renames the folder into place. An existing version is never
-    overwritten; on any failure the temporary folder is removed.
+    overwritten; on any failure the temporary folder is removed, and the temporary
+    folders of exports that were killed are removed by the next export.
     """
     features = [str(f) for f in features]
     _check_inputs(model, train, features, target_column, holdout)
     models_dir = _models_dir(target)
     models_dir.mkdir(parents=True, exist_ok=True)
     created = created_at or datetime.now(UTC).isoformat(timespec="seconds")
-    tmp = models_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"
-    tmp.mkdir()
+    tmp, tmp_fd = _claim_tmp(models_dir)
     try:
         info = _build(
             tmp,
@@ -380,6 +427,9 @@ def export_package(
         raise PackageError(
             f"export failed, nothing was written: {type(exc).__name__}: {exc}", source=models_dir
         ) from exc
+    finally:
+        if tmp_fd is not None:
+            os.close(tmp_fd)
     return info
 
 

@@ -27,7 +27,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from deployready.artifacts import PackageInfo, export_package
 from deployready.certification import RunResult, record_run
 from deployready.demo_data import make_dataset
-from deployready.policy import POLICY_FILE, write_policy
+from deployready.policy import POLICY_FILE, Policy, write_policy
 from deployready.store import dumps
 from deployready.workspace import Workspace
 
@@ -118,14 +118,32 @@ def _record_rollout(ws: Workspace, version: str, sha: str, end: date) -> None:
             previous = pct
 
 
+def _loadtest(ws: Workspace, version: str, policy: Policy) -> str:
+    """The deployed version's dry deployment: a real load test, its baseline for latency."""
+    from deployready.loadtest import JobRegistry, LoadTestConfig
+
+    config = LoadTestConfig.from_policy(version, policy.load_test)
+    job, _ = JobRegistry().start(ws, config)
+    snapshot = job.wait(timeout=policy.load_test.max_seconds + 60)
+    if not snapshot.finished:
+        job.cancel()
+        return f"load test of {version}: did not finish in time, cancelled"
+    return f"load test of {version}: {snapshot.status}"
+
+
 def build_demo(
     root: str | Path,
     *,
     seed: int = 7,
     end_date: date | None = None,
     progress: Progress | None = None,
+    loadtest: bool = True,
 ) -> list[str]:
-    """Build the demo workspace in ``root``; returns a short summary, one line per step."""
+    """Build the demo workspace in ``root``; returns a short summary, one line per step.
+
+    ``loadtest=False`` skips the deployed version's dry deployment (a real load test of
+    a few seconds); its latency drift check then has no baseline.
+    """
     say = progress or (lambda _m: None)
     ws = Workspace.open(root)
     ws.root.mkdir(parents=True, exist_ok=True)
@@ -179,6 +197,9 @@ def build_demo(
             summary.append(f"package {info.version} ({info.bump}) sha256 {info.sha256[:16]}")
 
     deployed = packages[0]
+    if loadtest:
+        say(f"dry deployment of {deployed.version}: load test (closed loop)")
+        summary.append(_loadtest(ws, deployed.version, policy))
     _record_rollout(ws, deployed.version, deployed.sha256, end)
     say(f"writing {PRODUCTION_DAYS} days of production logs for {deployed.version}")
     from deployready.demo_logs import write_demo_logs

@@ -9,7 +9,7 @@ engine. ``duckdb`` itself is imported only when a :class:`DuckLogs` is created.
 
 from __future__ import annotations
 
-import csv
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -19,18 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from deployready.errors import LogError
 from deployready.logs_schema import (
+    CSV_EXPECTED,
     MAX_LATENCY_MS,
-    REQUIRED_COLUMNS,
     WINDOW_COLUMNS,
     BinCounts,
     Kind,
     _empty_counts,
     _empty_windows,
     _summary,
+    check_header,
+    read_header,
 )
 
 
@@ -42,6 +43,13 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _placeholder(i: int, taken: set[str]) -> str:
+    name = f"_unnamed_{i}"
+    while name.casefold() in taken:
+        name = f"_{name}"
+    return name
+
+
 class DuckLogs:
     """The DuckDB engine: files scanned in place, one typed view over all of them."""
 
@@ -50,49 +58,70 @@ class DuckLogs:
 
         self.files = list(files)
         self.features = dict(features or {})
+        self._error: type[Exception] = duckdb.Error
         self.con = duckdb.connect()
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(f"SET temp_directory = {_lit(tempfile.gettempdir())}")
-        self._selects: dict[Path, str] = {}
-        for path in self.files:
-            self._selects[path] = self._select_of(path)
-        if self._selects:
-            self.con.execute("CREATE VIEW logs AS " + " UNION ALL ".join(self._selects.values()))
+        try:
+            self.con.execute("SET TimeZone = 'UTC'")
+            self.con.execute(f"SET temp_directory = {_lit(tempfile.gettempdir())}")
+            self._views: dict[Path, str] = {}
+            for i, path in enumerate(self.files):
+                view = f"file{i}"
+                self._fetch(path, f"CREATE VIEW {view} AS {self._select_of(path)}")
+                self._views[path] = view
+            if self._views:
+                union = " UNION ALL ".join(f"SELECT * FROM {v}" for v in self._views.values())
+                self.con.execute(f"CREATE VIEW logs AS {union}")
+        except BaseException:
+            self.con.close()
+            raise
         self._validated = False
 
     def close(self) -> None:
         self.con.close()
 
-    def _columns(self, path: Path) -> dict[str, str]:
-        if path.stat().st_size == 0:
-            raise LogError("empty file", source=path, expected="a header and data rows")
+    def _fetch(self, path: Path | None, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run ``sql``; a DuckDB error (a CSV row it cannot parse...) becomes a LogError."""
         try:
-            if path.suffix.lower() == ".parquet":
-                schema = pq.read_schema(path)
-                return {f.name: str(f.type) for f in schema}
-            with path.open(newline="", encoding="utf-8") as fh:
-                header = next(csv.reader(fh), [])
-        except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise LogError(f"cannot read: {exc}", source=path, expected="CSV or Parquet") from exc
-        return {name: "string" for name in header}
+            return list(self.con.execute(sql, list(params)).fetchall())
+        except self._error as exc:
+            raise self._read_error(path, exc) from exc
+
+    def _read_error(self, path: Path | None, exc: Exception) -> LogError:
+        text = str(exc)
+        if path is None:  # a query over every file: DuckDB names the file it could not read
+            named = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
+            found = [p for p in self.files if named and str(p) == named.group(1).strip()]
+            path = found[0] if found else (self.files[0].parent if self.files else None)
+        line = re.search(r"CSV Error on Line: (\d+)", text)
+        row = int(line.group(1)) - 1 if line and int(line.group(1)) > 1 else None
+        reason = re.split(r"\n\s*(?:Possible (?:fix|Solution)|file = )", text, maxsplit=1)[0]
+        reason = re.sub(r"^[A-Za-z ]*Error: ", "", " ".join(reason.split()))
+        if len(reason) > 300:
+            reason = reason[:297] + "..."
+        suffix = path.suffix.lower() if path is not None else ""
+        return LogError(
+            f"cannot read: {reason}",
+            source=path,
+            location=None if row is None else f"row {row}",
+            expected="Parquet" if suffix == ".parquet" else CSV_EXPECTED,
+        )
 
     def _select_of(self, path: Path) -> str:
-        cols = self._columns(path)
-        wanted = list(self.features) if self.features else []
-        missing = [c for c in (*REQUIRED_COLUMNS, *wanted) if c not in cols]
-        if missing:
-            raise LogError(
-                f"missing column(s) {', '.join(missing)}",
-                source=path,
-                location="header",
-                expected="columns " + ", ".join((*REQUIRED_COLUMNS, *wanted)),
-            )
+        fields = read_header(path)
+        wanted = list(self.features)
+        check_header(path, fields, wanted)
+        cols = dict(fields)
         if path.suffix.lower() == ".parquet":
             source = f"read_parquet({_lit(str(path))})"
         else:
+            # the header as Python read it (blank names placeholded: SQL needs a name);
+            # no sniffing: every row must have the header's fields, all read as text
+            taken = {name.casefold() for name, _ in fields}
+            names = [name or _placeholder(i, taken) for i, (name, _) in enumerate(fields)]
+            columns = ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in names)
             source = (
-                f"read_csv({_lit(str(path))}, all_varchar = true, header = true, "
-                "nullstr = '', quote = '\"', escape = '\"')"
+                f"read_csv({_lit(str(path))}, columns = {{{columns}}}, auto_detect = false, "
+                "header = true, delim = ',', nullstr = '', quote = '\"', escape = '\"')"
             )
         parts = [
             f"{_lit(str(path))} AS file",
@@ -110,7 +139,7 @@ class DuckLogs:
             if self.features[name] == "numeric":
                 parts.append(f"TRY_CAST({q} AS DOUBLE) AS f{i}")
                 parts.append(f"CAST({q} AS VARCHAR) AS raw_f{i}")
-            elif cols[name] == "bool":
+            elif pa.types.is_boolean(cols[name]):
                 parts.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS f{i}")
             else:
                 parts.append(f"CAST({q} AS VARCHAR) AS f{i}")
@@ -212,25 +241,19 @@ class DuckLogs:
             f"count(*) FILTER (WHERE coalesce({c}, false)) AS r{i}"
             for i, (c, *_) in enumerate(rules)
         )
-        found = {
-            row[0]: row[1:]
-            for row in self.con.execute(
-                f"SELECT file, count(*), {aggs} FROM logs GROUP BY file"
-            ).fetchall()
-        }
-        for path in self.files:
-            counts = found.get(str(path))
-            if counts is None or counts[0] == 0:
+        for path, view in self._views.items():
+            counts = self._fetch(path, f"SELECT count(*), {aggs} FROM {view}")[0]
+            if counts[0] == 0:
                 raise LogError("no rows", source=path, expected="at least one data row")
             for i, (cond, column, raw, message, expected) in enumerate(rules):
                 n = counts[1 + i]
                 if n:
-                    first = self.con.execute(
+                    first = self._fetch(
+                        path,
                         f"SELECT rn, {raw} FROM (SELECT row_number() OVER () AS rn, * FROM "
-                        f"({self._selects[path]})) WHERE coalesce({cond}, false) ORDER BY rn "
-                        "LIMIT 1"
-                    ).fetchone()
-                    rn, value = first if first is not None else (0, None)
+                        f"{view}) WHERE coalesce({cond}, false) ORDER BY rn LIMIT 1",
+                    )
+                    rn, value = first[0] if first else (0, None)
                     more = f" ({n} rows in all)" if n > 1 else ""
                     raise LogError(
                         f"{message}: {value!r}{more}",
@@ -266,7 +289,7 @@ class DuckLogs:
         self.validate()
         if not self.files:
             return []
-        return list(self.con.execute(sql, params).fetchall())
+        return self._fetch(None, sql, params)
 
     def versions(self) -> dict[str, dict[str, Any]]:
         rows = self._run(

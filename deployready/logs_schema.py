@@ -9,6 +9,7 @@ aggregates so that the pandas and DuckDB paths return identical frames.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("timestamp", "version", "latency_ms", "pred
 MAX_LATENCY_MS = 3_600_000.0  # one hour: anything above is a broken clock or unit, not a latency
 PERCENTILES: tuple[float, ...] = (0.50, 0.95, 0.99)
 SUFFIXES = (".csv", ".parquet")
+HEADER_EXPECTED = "a header and data rows"
+CSV_EXPECTED = "UTF-8 CSV, every row with as many fields as the header"
 
 Kind = Literal["numeric", "categorical"]
 
@@ -94,25 +97,121 @@ def _as_float(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, 
     return np.full(len(raw), np.nan), np.array([r is not None for r in raw]), raw
 
 
-def _read_table(path: Path) -> pa.Table:
+Field = tuple[str, pa.DataType]
+
+
+def read_header(path: Path) -> list[Field]:
+    """The columns of a log file and their types (CSV: all text), without reading its rows."""
     if path.stat().st_size == 0:
-        raise LogError("empty file", source=path, expected="a header and data rows")
+        raise LogError("empty file", source=path, expected=HEADER_EXPECTED)
     try:
         if path.suffix.lower() == ".parquet":
-            return pq.read_table(path)
+            return [(f.name, f.type) for f in pq.read_schema(path)]
         with path.open(newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh), [])
-        return pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-                null_values=[""],
-            ),
-        )
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error) as exc:
         raise LogError(f"cannot read: {exc}", source=path, expected="CSV or Parquet") from exc
+    return [(name, pa.string()) for name in header]
+
+
+def _is_nested(dtype: pa.DataType) -> bool:
+    if pa.types.is_dictionary(dtype):
+        return _is_nested(dtype.value_type)
+    return bool(pa.types.is_nested(dtype))
+
+
+def _show(name: str) -> str:
+    return name if name.strip() else repr(name)
+
+
+def check_header(path: Path, fields: Sequence[Field], wanted: Sequence[str]) -> None:
+    """Refuse a header both engines could not read the same way, naming the column.
+
+    Duplicated names (compared without regard to case, as SQL does), missing required or
+    ``wanted`` columns, and nested column types (list, struct, map) anywhere in the file.
+    """
+    groups: dict[str, list[str]] = {}
+    for name, _ in fields:
+        groups.setdefault(name.casefold(), []).append(name)
+    dups = [" / ".join(_show(n) for n in dict.fromkeys(g)) for g in groups.values() if len(g) > 1]
+    if dups:
+        raise LogError(
+            f"duplicated column(s) {', '.join(dups)}",
+            source=path,
+            location="header",
+            expected="each column once (names compared without regard to case)",
+        )
+    names = {name for name, _ in fields}
+    missing = [c for c in (*REQUIRED_COLUMNS, *wanted) if c not in names]
+    if missing:
+        raise LogError(
+            f"missing column(s) {', '.join(missing)}",
+            source=path,
+            location="header",
+            expected="columns " + ", ".join((*REQUIRED_COLUMNS, *wanted)),
+        )
+    for name, dtype in fields:
+        if _is_nested(dtype):
+            raise LogError(
+                f"nested column type {dtype}",
+                source=path,
+                location=f"column {_show(name)}",
+                expected="a flat column: text, number, boolean or timestamp",
+            )
+
+
+def _csv_bad_row(path: Path, options: pacsv.ConvertOptions) -> int | None:
+    """The 1-based data row of a CSV parse error (a single-threaded re-read numbers rows)."""
+    try:
+        pacsv.read_csv(
+            path, read_options=pacsv.ReadOptions(use_threads=False), convert_options=options
+        )
+    except pa.ArrowException as exc:
+        found = re.search(r"Row #(\d+)", str(exc))
+        if found and int(found.group(1)) > 1:
+            return int(found.group(1)) - 1
+    return None
+
+
+def _read_table(path: Path, names: Sequence[str]) -> pa.Table:
+    if path.suffix.lower() == ".parquet":
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise LogError(f"cannot read: {exc}", source=path, expected="Parquet") from exc
+    options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        null_values=[""],
+    )
+    try:
+        table = pacsv.read_csv(path, convert_options=options)
+    except (pa.ArrowException, OSError) as exc:
+        row = _csv_bad_row(path, options) if isinstance(exc, pa.ArrowInvalid) else None
+        raise LogError(
+            f"cannot read: {exc}",
+            source=path,
+            location=None if row is None else f"row {row}",
+            expected=CSV_EXPECTED,
+        ) from exc
+    if table.column_names != list(names):
+        raise LogError(
+            "unreadable header",
+            source=path,
+            location="header",
+            expected="one line of comma-separated column names",
+        )
+    return table
+
+
+def _text(path: Path, name: str, col: pa.ChunkedArray) -> list[Any]:
+    try:
+        return list(pc.cast(col, pa.string()).to_pylist())
+    except pa.ArrowException as exc:
+        raise LogError(
+            f"cannot read as text: {exc}", source=path, location=f"column {name}", expected="text"
+        ) from exc
 
 
 def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) -> pd.DataFrame:
@@ -123,21 +222,15 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
     other column as text when ``features`` is None.
     """
     path = Path(path)
-    table = _read_table(path)
-    names = set(table.column_names)
+    fields = read_header(path)
+    names = [name for name, _ in fields]
     wanted = (
         list(features)
         if features is not None
-        else [c for c in table.column_names if c not in REQUIRED_COLUMNS]
+        else [c for c in names if c not in REQUIRED_COLUMNS]
     )
-    missing = [c for c in (*REQUIRED_COLUMNS, *wanted) if c not in names]
-    if missing:
-        raise LogError(
-            f"missing column(s) {', '.join(missing)}",
-            source=path,
-            location="header",
-            expected="columns " + ", ".join((*REQUIRED_COLUMNS, *wanted)),
-        )
+    check_header(path, fields, wanted)
+    table = _read_table(path, names)
     if table.num_rows == 0:
         raise LogError("no rows", source=path, expected="at least one data row")
 
@@ -147,7 +240,7 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
         ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
         ts_raw: list[Any] = [None] * len(ts)
     else:
-        ts_raw = pc.cast(ts_col, pa.string()).to_pylist()
+        ts_raw = _text(path, "timestamp", ts_col)
         ts = pd.to_datetime(
             pd.Series(ts_raw, dtype=object), utc=True, format="ISO8601", errors="coerce"
         )
@@ -160,7 +253,7 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
         "ISO 8601, e.g. 2026-01-31T12:00:00Z",
     )
 
-    version_raw = pc.cast(table.column("version"), pa.string()).to_pylist()
+    version_raw = _text(path, "version", table.column("version"))
     version_missing = np.array([v is None or v == "" for v in version_raw])
     _raise_rows(path, version_missing, "version", "missing version", version_raw, "e.g. v1.0")
 
@@ -185,7 +278,7 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
             f"<= {MAX_LATENCY_MS:.0f} ms",
         )
 
-    err_raw = pc.cast(table.column("error"), pa.string()).to_pylist()
+    err_raw = _text(path, "error", table.column("error"))
     error = np.array(["" if e is None else str(e) for e in err_raw], dtype=object)
     ok = error == ""
 
@@ -222,7 +315,7 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
         elif kind == "categorical" and pa.types.is_boolean(col.type):
             out[name] = pd.Series(col.to_pandas(), dtype="boolean").astype("string").array
         else:
-            out[name] = pd.array(pc.cast(col, pa.string()).to_pylist(), dtype="string")
+            out[name] = pd.array(_text(path, name, col), dtype="string")
     return pd.DataFrame(out)
 
 

@@ -596,7 +596,7 @@ def serve(package_path: str | Path, *, host: str = "127.0.0.1", port: int = 8080
     service = PredictionService(package, options, on_ready=on_ready, parent_pid=parent_pid,
                                 request_shutdown=request_shutdown)
     config = uvicorn.Config(service.app, log_level=log_level, access_log=False, lifespan="on",
-                            loop="asyncio", http="h11", ws="none", timeout_keep_alive=60,
+                            loop="auto", http="auto", ws="none", timeout_keep_alive=60,
                             backlog=2048, server_header=False, date_header=False)
     server = uvicorn.Server(config)
     try:

@@ -4,8 +4,8 @@ A :class:`JobRegistry` (no streamlit; the dashboard holds one in ``st.cache_reso
 the CLI makes its own) keys jobs by workspace path. ``start()`` claims a ``running``
 row in the store inside one write transaction — so a second start, from any session or
 any process, gets the job that is already running — and launches the worker process
-(:mod:`deployready.loadtest.worker`). A reaper thread waits for the worker and records a
-failure if it died without a result. ``snapshot()`` reads the worker's
+(:mod:`deployready.loadtest.worker`). A reaper thread waits for the worker and, if it
+died without a result, records ``failed`` (or ``interrupted`` when a signal killed it). ``snapshot()`` reads the worker's
 ``progress.json`` and the store row; it never blocks on the worker. On the first use of
 a workspace, rows left ``running`` by a dead worker are marked ``interrupted``.
 """
@@ -87,8 +87,14 @@ class LoadTestJob:
         code = self.proc.wait()
         row = runs.get_run(self.ws, self.run_id)
         if row is not None and row["status"] == "running":
-            runs.finish(self.ws, self.run_id, status="failed",
-                        error=f"the load-test worker exited with code {code}: {self._log_tail()}")
+            if code < 0:  # killed by a signal (kill -9, OOM killer): no result, not a failure
+                runs.finish(self.ws, self.run_id, status="interrupted",
+                            error=f"the load-test worker was killed by signal {-code}: "
+                                  f"{self._log_tail()}")
+            else:
+                runs.finish(self.ws, self.run_id, status="failed",
+                            error=f"the load-test worker exited with code {code}: "
+                                  f"{self._log_tail()}")
         self._done.set()
 
     def _log_tail(self, lines: int = 6) -> str:

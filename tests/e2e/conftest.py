@@ -190,3 +190,15 @@ def screenshot(pg: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def private_server(demo_master: Path, tmp_path: Path) -> Iterator[Server]:
+    """A server on its own copy of the demo workspace, for tests that add evidence."""
+    workspace = tmp_path / "ws"
+    shutil.copytree(demo_master, workspace)
+    srv = start_server(workspace, tmp_path / "streamlit.log")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
