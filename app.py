@@ -11,7 +11,7 @@ import streamlit as st
 from deployready import ui
 from deployready.charts.readiness import category_bars, score_gauge
 from deployready.checks import Check, format_value
-from deployready.score import Readiness, compute_score
+from deployready.score import Readiness
 
 ui.setup_page("Overview", "🏁")
 ws, version = ui.sidebar()
@@ -32,7 +32,8 @@ if ws.is_empty():
 
 ui.require_versions(ws)
 assert version is not None
-readiness = ui.guarded(lambda: compute_score(ws, version), "Scoring")
+scored: str = version
+readiness = ui.guarded(lambda: ui.readiness(ws, scored), "Scoring")
 if readiness is None:
     st.stop()
 
@@ -61,12 +62,17 @@ def render(r: Readiness) -> None:
     badge = "🟢 READY" if r.ready else "🔴 NOT READY"
     st.subheader(f"{r.version} — {badge}")
     st.caption(f"package sha256 `{r.package_sha256}` · scored {r.generated_at}")
-    data = r.as_dict()
+    # the fields the bars need (Readiness.as_dict() would also copy every check's evidence)
+    categories = [
+        {"label": c.label, "weight": c.weight, "score": round(c.score, 4), "passed": c.passed,
+         "total": c.total}
+        for c in r.categories
+    ]
     left, right = st.columns([2, 3])
     with left:
         st.plotly_chart(score_gauge(r.score, r.max_score, r.ready), key="gauge")
     with right:
-        st.plotly_chart(category_bars(data["categories"]), key="categories")
+        st.plotly_chart(category_bars(categories), key="categories")
 
     latency = r.category("latency")
     kinds = {

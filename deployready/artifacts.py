@@ -11,6 +11,7 @@ verified. ``validate_package(path, deep=False)`` never unpickles anything.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import uuid
@@ -48,6 +49,7 @@ from deployready.manifest import (
     package_sha256,
     parse_manifest,
     read_json_file,
+    read_manifest,
     read_metadata,
     read_verified,
     sha256_bytes,
@@ -299,6 +301,25 @@ def _joblib_bytes(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _same_behaviour(previous: Path, model: Any, scaler: Any, features: list[str]) -> bool:
+    """Whether ``model`` + ``scaler`` predict exactly what ``previous`` recorded.
+
+    Pickle bytes are not a reliable identity (a fitted transformer may pickle
+    differently after a load in another process), so "the model did not change" is
+    decided by behaviour: identical predictions on the previous package's own verified
+    holdout rows. A retrain never reproduces them to the last bit; a re-export does.
+    """
+    try:
+        manifest = read_manifest(previous)
+        rows = pd.read_parquet(io.BytesIO(read_verified(previous, manifest, HOLDOUT_FILE)))
+        recorded = json.loads(read_verified(previous, manifest, EXPECTED_FILE))["predictions"]
+        now = predict_frame(model, scaler, features, rows[features])
+    except (DeployReadyError, KeyError, ValueError, TypeError):
+        return False
+    expected = np.asarray(recorded, dtype=np.float64)
+    return now.shape == expected.shape and bool(np.array_equal(now, expected))
+
+
 def _period(train: pd.DataFrame) -> dict[str, str]:
     for name in train.columns:
         if pd.api.types.is_datetime64_any_dtype(train[name]) and train[name].notna().any():
@@ -514,6 +535,12 @@ def _build(
         previous = existing[-1] if existing else None
         prev_meta = read_metadata(models_dir / previous) if previous else None
         bump = decide_bump(prev_meta, schema_sha, model_sha, scaler_sha)
+        if (
+            bump == "minor"
+            and previous is not None
+            and _same_behaviour(models_dir / previous, served_model, served_scaler, features)
+        ):
+            bump = "patch"
         version = next_version(previous, bump)
         final = models_dir / version
         clash = [v for v in existing if parse_version(v) == parse_version(version)]

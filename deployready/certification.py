@@ -293,7 +293,8 @@ def evaluate_run(
 
 def evaluate_history(df: pd.DataFrame, policy: Policy) -> list[RunEvaluation]:
     source = df.attrs.get("source")
-    return [evaluate_run(row, policy, source=source) for _, row in df.iterrows()]
+    # plain dicts, not iterrows() Series: the same values, without a Series per row
+    return [evaluate_run(row, policy, source=source) for row in df.to_dict("records")]
 
 
 def streak(evaluations: Sequence[RunEvaluation], upto_run_id: str) -> int:

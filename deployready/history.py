@@ -403,6 +403,16 @@ def _locked(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _remove_stale_temps(path: Path) -> None:
+    """Temporary files of writers killed before their rename (only called under the lock,
+    which every writer of ``path`` holds while its temporary file exists)."""
+    prefix = f".{path.name}."
+    for stale in path.parent.iterdir():
+        if stale.name.startswith(prefix) and stale.name.endswith(".tmp") and stale.is_file():
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
 def append_run(path: str | Path, row: Mapping[str, Any], policy: Policy | None = None) -> Path:
     """Append one run to a history file atomically, keeping the file's format and columns.
 
@@ -414,6 +424,7 @@ def append_run(path: str | Path, row: Mapping[str, Any], policy: Policy | None =
     path = resolve_history_path(path)
     _check_new_run(path, row, policy)
     with _locked(path.parent):
+        _remove_stale_temps(path)
         rows: list[dict[str, Any]] = []
         columns = list(row)
         if path.exists():

@@ -141,7 +141,7 @@ def resolve_baseline(
     """The baseline the policy asks for, or ``kind = "none"`` with the reason."""
     lp = policy.latency
     if lp.baseline == "window":
-        logs = logs if logs is not None else ProductionLogs(ws.production_dir)
+        logs = logs if logs is not None else ProductionLogs(ws.production_dir, {})
         start, end = to_utc(lp.baseline_start), to_utc(lp.baseline_end)
         summary = logs.latency_summary(version, start, end) if logs else {"count": 0}
         where = f"production logs {lp.baseline_start} – {lp.baseline_end}"
@@ -338,7 +338,7 @@ def latency_report(
     lp = policy.latency
     window = window or lp.window
     delta = window_delta(window)
-    logs = logs if logs is not None else ProductionLogs(ws.production_dir)
+    logs = logs if logs is not None else ProductionLogs(ws.production_dir, {})
     if sha is None:
         sha = package_sha(ws, version)
     if baseline is None:
@@ -597,7 +597,7 @@ def latency_checks(
 ) -> list[Check]:
     """The score's latency evidence: production logs first, else the load test."""
     lp = policy.latency
-    logs = ProductionLogs(ws.production_dir)
+    logs = ProductionLogs(ws.production_dir, {})
     try:
         period = latest_period(logs, version) if logs else None
         if period is not None:

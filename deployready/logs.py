@@ -8,6 +8,9 @@ Validation is strict and names the file, the row (1-based data row, the header i
 counted) and the column:
 
 - an empty file, a file without data rows, missing required columns;
+- a duplicated column (names compared without regard to case, as SQL does), a nested
+  (list, struct, map) column type, a CSV row whose number of fields is not the header's
+  (both engines name the same file, row or column);
 - a missing or unparseable timestamp, a missing version;
 - a latency that is missing, not a number, infinite, negative or above one hour
   (:data:`MAX_LATENCY_MS`);

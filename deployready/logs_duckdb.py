@@ -22,7 +22,6 @@ import pyarrow as pa
 
 from deployready.errors import LogError
 from deployready.logs_schema import (
-    CSV_EXPECTED,
     MAX_LATENCY_MS,
     WINDOW_COLUMNS,
     BinCounts,
@@ -31,6 +30,7 @@ from deployready.logs_schema import (
     _empty_windows,
     _summary,
     check_header,
+    csv_read_error,
     read_header,
 )
 
@@ -95,16 +95,15 @@ class DuckLogs:
         line = re.search(r"CSV Error on Line: (\d+)", text)
         row = int(line.group(1)) - 1 if line and int(line.group(1)) > 1 else None
         reason = re.split(r"\n\s*(?:Possible (?:fix|Solution)|file = )", text, maxsplit=1)[0]
-        reason = re.sub(r"^[A-Za-z ]*Error: ", "", " ".join(reason.split()))
-        if len(reason) > 300:
-            reason = reason[:297] + "..."
-        suffix = path.suffix.lower() if path is not None else ""
-        return LogError(
-            f"cannot read: {reason}",
-            source=path,
-            location=None if row is None else f"row {row}",
-            expected="Parquet" if suffix == ".parquet" else CSV_EXPECTED,
-        )
+        reason = re.sub(r"^[A-Za-z ]*Error: ", "", reason.strip())
+        if line:  # "CSV Error on Line: N", "Original Line: <text>", then what is wrong
+            rest = reason.split("\n", 1)[1] if "\n" in reason else ""
+            rest = rest.rsplit("\n\n", 1)[1] if "\n\n" in rest else rest.partition("\n")[2]
+            if "Expected Number of Columns" not in reason and rest.strip():
+                reason = rest
+        if path is not None and path.suffix.lower() == ".parquet":
+            return LogError(f"cannot read: {reason}", source=path, expected="Parquet")
+        return csv_read_error(path if path is not None else Path(), reason, row)
 
     def _select_of(self, path: Path) -> str:
         fields = read_header(path)

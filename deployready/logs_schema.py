@@ -107,7 +107,7 @@ def read_header(path: Path) -> list[Field]:
     try:
         if path.suffix.lower() == ".parquet":
             return [(f.name, f.type) for f in pq.read_schema(path)]
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not a name
             header = next(csv.reader(fh), [])
     except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error) as exc:
         raise LogError(f"cannot read: {exc}", source=path, expected="CSV or Parquet") from exc
@@ -160,17 +160,42 @@ def check_header(path: Path, fields: Sequence[Field], wanted: Sequence[str]) -> 
             )
 
 
-def _csv_bad_row(path: Path, options: pacsv.ConvertOptions) -> int | None:
-    """The 1-based data row of a CSV parse error (a single-threaded re-read numbers rows)."""
+_FIELD_COUNTS = (
+    re.compile(r"Expected (\d+) columns, got (\d+)"),  # pyarrow
+    re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)"),  # DuckDB
+)
+
+
+def csv_read_error(path: Path, reason: str, row: int | None) -> LogError:
+    """A CSV the parser refused, worded the same whichever engine read it."""
+    for pattern in _FIELD_COUNTS:
+        found = pattern.search(reason)
+        if found:
+            reason = f"a row with {found.group(2)} field(s) where the header has {found.group(1)}"
+            break
+    reason = " ".join(reason.split())
+    if len(reason) > 300:
+        reason = reason[:297] + "..."
+    return LogError(
+        f"cannot read: {reason}",
+        source=path,
+        location=None if row is None else f"row {row}",
+        expected=CSV_EXPECTED,
+    )
+
+
+def _csv_parse_error(path: Path, options: pacsv.ConvertOptions, exc: Exception) -> LogError:
+    """Re-read single-threaded (which numbers the rows) to name the row pyarrow refused."""
+    text, row = str(exc), None
     try:
         pacsv.read_csv(
             path, read_options=pacsv.ReadOptions(use_threads=False), convert_options=options
         )
-    except pa.ArrowException as exc:
-        found = re.search(r"Row #(\d+)", str(exc))
+    except pa.ArrowException as again:
+        found = re.search(r"Row #(\d+)", str(again))
         if found and int(found.group(1)) > 1:
-            return int(found.group(1)) - 1
-    return None
+            text, row = str(again).replace(found.group(0) + ": ", ""), int(found.group(1)) - 1
+    return csv_read_error(path, text, row)
 
 
 def _read_table(path: Path, names: Sequence[str]) -> pa.Table:
@@ -188,13 +213,9 @@ def _read_table(path: Path, names: Sequence[str]) -> pa.Table:
     try:
         table = pacsv.read_csv(path, convert_options=options)
     except (pa.ArrowException, OSError) as exc:
-        row = _csv_bad_row(path, options) if isinstance(exc, pa.ArrowInvalid) else None
-        raise LogError(
-            f"cannot read: {exc}",
-            source=path,
-            location=None if row is None else f"row {row}",
-            expected=CSV_EXPECTED,
-        ) from exc
+        if isinstance(exc, pa.ArrowInvalid):
+            raise _csv_parse_error(path, options, exc) from exc
+        raise LogError(f"cannot read: {exc}", source=path, expected=CSV_EXPECTED) from exc
     if table.column_names != list(names):
         raise LogError(
             "unreadable header",
@@ -224,12 +245,12 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
     path = Path(path)
     fields = read_header(path)
     names = [name for name, _ in fields]
+    check_header(path, fields, list(features or ()))
     wanted = (
         list(features)
         if features is not None
         else [c for c in names if c not in REQUIRED_COLUMNS]
     )
-    check_header(path, fields, wanted)
     table = _read_table(path, names)
     if table.num_rows == 0:
         raise LogError("no rows", source=path, expected="at least one data row")

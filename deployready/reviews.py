@@ -363,7 +363,21 @@ def daily_reviews(
     """The newest ``days`` stored daily checks (newest first), optionally of one version."""
     from deployready.daily import list_daily
 
-    records = list(reversed(list_daily(ws, version)))
+    start = None
+    if days is not None:
+        if days <= 0:
+            return []
+        # parse only the records that can be among the newest ``days``: from the date of
+        # the days-th newest (same order as list_daily, reversed)
+        sql, params = "SELECT date FROM daily_checks", list[Any]()
+        if version is not None:
+            sql += " WHERE version = ?"
+            params.append(version)
+        sql += " ORDER BY date DESC, version DESC LIMIT 1 OFFSET ?"
+        params.append(days - 1)
+        boundary = ws.store.query(sql, tuple(params))
+        start = boundary[0]["date"] if boundary else None
+    records = list(reversed(list_daily(ws, version, start=start)))
     if days is not None:
         records = records[: max(0, days)]
     return [

@@ -61,6 +61,11 @@ from deployready.errors import DeployReadyError, InputError
 
 LOG = logging.getLogger("deployready.serve")
 
+#: A directory: when set, the server runs cProfile on its event-loop thread and on its
+#: predict thread and writes ``serve-<pid>-loop.prof`` / ``serve-<pid>-predict.prof``
+#: there at shutdown (``python -m pstats`` reads them). Off by default: profiling costs.
+PROFILE_ENV = "DEPLOYREADY_SERVE_PROFILE"
+
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -141,7 +146,7 @@ class PredictionLog:
         self.features = features
         self.header = ["timestamp", "version", "latency_ms", "prediction", "error", *features]
         self.flush_seconds = flush_seconds
-        self._queue: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._day = ""
         self._fh: Any = None
@@ -151,9 +156,13 @@ class PredictionLog:
 
     def add(self, ts: float, latency_ms: float, prediction: float | None, error: str,
             row: Any) -> None:
-        values = [row.get(f) for f in self.features] if isinstance(row, dict) else [None] * len(
-            self.features)
-        self._queue.put([ts, latency_ms, prediction, error, values])
+        self._queue.put((ts, latency_ms, [row], None if prediction is None else [prediction],
+                         error))
+
+    def add_request(self, ts: float, latency_ms: float, rows: list[Any],
+                    predictions: list[float] | None, error: str) -> None:
+        """All rows of one request: one queue item (the writer thread expands it)."""
+        self._queue.put((ts, latency_ms, rows, predictions, error))
 
     def _open(self, day: str) -> None:
         if self._fh is not None:
@@ -166,17 +175,23 @@ class PredictionLog:
             self._writer.writerow(self.header)
         self._day = day
 
-    def _write(self, item: list[Any]) -> None:
-        ts, latency_ms, prediction, error, values = item
+    def _write(self, item: tuple[Any, ...]) -> None:
+        ts, latency_ms, rows, predictions, error = item
         stamp = _iso(ts)
         day = stamp[:10]
         if day != self._day:
             self._open(day)
-        ok = prediction is not None and math.isfinite(prediction)
-        pred = repr(float(prediction)) if ok else ""
-        self._writer.writerow([stamp, self.version, f"{latency_ms:.3f}", pred, error,
-                               *(_cell(v) for v in values)])
-        self.written += 1
+        head = [stamp, self.version, f"{latency_ms:.3f}"]
+        features, empty = self.features, [""] * len(self.features)
+        lines = []
+        for i, row in enumerate(rows):
+            prediction = predictions[i] if predictions is not None else None
+            pred = ("" if prediction is None or not math.isfinite(prediction)
+                    else repr(float(prediction)))
+            cells = [_cell(row.get(f)) for f in features] if isinstance(row, dict) else empty
+            lines.append([*head, pred, error, *cells])
+        self._writer.writerows(lines)
+        self.written += len(lines)
 
     def _run(self) -> None:
         last_flush = time.monotonic()
@@ -222,20 +237,35 @@ class RequestError(Exception):
 class _Item:
     rows: list[Any]
     future: asyncio.Future[np.ndarray]
+    submitted: float = 0.0  # time.perf_counter() at submit
 
 
 @dataclass
 class Stats:
+    """Counters, and where the time went (seconds, summed over batches or requests)."""
+
     requests: int = 0
     rows: int = 0
     batches: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     max_batch_rows: int = 0
+    queue_s: float = 0.0  # submit → its batch starts on the predict thread, per request
+    validate_s: float = 0.0  # validate_rows, per batch
+    predict_s: float = 0.0  # predict, per batch
+    predict_thread_cpu_s: float = 0.0  # CPU time of the predict thread inside batches
 
     def as_dict(self) -> dict[str, Any]:
+        batches = self.batches or 1
+        timing = {"queue_s": self.queue_s, "validate_s": self.validate_s,
+                  "predict_s": self.predict_s, "predict_thread_cpu_s": self.predict_thread_cpu_s,
+                  "mean_queue_ms": 1e3 * self.queue_s / (self.requests or 1),
+                  "mean_validate_ms": 1e3 * self.validate_s / batches,
+                  "mean_predict_ms": 1e3 * self.predict_s / batches,
+                  "process_cpu_s": time.process_time()}
         return {"requests": self.requests, "rows": self.rows, "batches": self.batches,
                 "mean_batch_rows": self.rows / self.batches if self.batches else 0.0,
-                "max_batch_rows": self.max_batch_rows, "errors": dict(self.errors)}
+                "max_batch_rows": self.max_batch_rows, "errors": dict(self.errors),
+                "timing": {k: round(v, 6) for k, v in timing.items()}}
 
 
 def _input_error_body(exc: InputError) -> dict[str, Any]:
@@ -260,6 +290,7 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict",
                                             initializer=limit_threads, initargs=(options.threads,))
         self._task: asyncio.Task[None] | None = None
+        self._validated = 0.0  # perf_counter when the current batch finished validating
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
@@ -277,19 +308,22 @@ class MicroBatcher:
                                                  "field": None, "expected": None})
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self.queued_rows += len(rows)
-        self._queue.put_nowait(_Item(rows, future))
+        self._queue.put_nowait(_Item(rows, future, time.perf_counter()))
         return await future
 
     async def _collect(self) -> list[_Item]:
+        """The next batch: everything queued, then more until ``max_wait`` after the
+        *first* request's arrival (time it already spent queued counts), up to
+        ``max_batch_size`` rows. Under load the first request has waited longer than
+        that, so a batch starts as soon as the predict thread is free."""
         first = await self._queue.get()
         batch, rows = [first], len(first.rows)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
+        deadline = first.submitted + self.max_wait
         while rows < self.max_rows:
             if not self._queue.empty():
                 item = self._queue.get_nowait()
             else:
-                remaining = deadline - loop.time()
+                remaining = deadline - time.perf_counter()
                 if remaining <= 0:
                     break
                 try:
@@ -317,12 +351,31 @@ class MicroBatcher:
                     item.future.set_exception(outcome)
                 else:
                     item.future.set_result(outcome)
+            # Let this batch's handlers write their responses before the next batch
+            # starts: both need the GIL, and a predict thread started now would delay
+            # every one of these responses by its switch interval.
+            await asyncio.sleep(0)
 
     def _process(self, batch: list[_Item]) -> list[np.ndarray | RequestError]:
         """Runs on the predict thread: validate and predict the whole batch at once."""
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        stats = self.stats
         rows = [r for item in batch for r in item.rows]
-        self.stats.batches += 1
-        self.stats.max_batch_rows = max(self.stats.max_batch_rows, len(rows))
+        stats.batches += 1
+        stats.max_batch_rows = max(stats.max_batch_rows, len(rows))
+        stats.queue_s += sum(started - item.submitted for item in batch)
+        try:
+            return self._validate_predict(batch, rows)
+        finally:
+            validated = self._validated
+            ended = time.perf_counter()
+            stats.validate_s += validated - started
+            stats.predict_s += ended - validated
+            stats.predict_thread_cpu_s += time.thread_time() - cpu_started
+
+    def _validate_predict(self, batch: list[_Item], rows: list[Any]
+                          ) -> list[np.ndarray | RequestError]:
+        self._validated = time.perf_counter()
         outcomes: list[np.ndarray | RequestError | None] = [None] * len(batch)
         try:
             frame = self.validate(rows)
@@ -337,8 +390,10 @@ class MicroBatcher:
                 except InputError as exc:
                     outcomes[i] = RequestError(422, "validation", _input_error_body(exc))
             if not frames:
+                self._validated = time.perf_counter()
                 return [o for o in outcomes if o is not None]
             frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        self._validated = time.perf_counter()
         try:
             predictions = np.asarray(self.predict(frame), dtype=np.float64)
             if predictions.shape != (len(frame),):
@@ -356,6 +411,37 @@ class MicroBatcher:
             outcomes[i] = predictions[start:start + n]
             start += n
         return [o for o in outcomes if o is not None]
+
+
+class _Profiles:
+    """cProfile of the event-loop thread and of the predict thread (see PROFILE_ENV)."""
+
+    def __init__(self, directory: Path, batcher: MicroBatcher) -> None:
+        import cProfile
+
+        self.directory = directory
+        self.batcher = batcher
+        self.loop = cProfile.Profile()
+        self.predict = cProfile.Profile()
+
+    @classmethod
+    def from_env(cls, batcher: MicroBatcher) -> _Profiles | None:
+        directory = os.environ.get(PROFILE_ENV)
+        return cls(Path(directory), batcher) if directory else None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.batcher._executor, self.predict.enable)
+        self.loop.enable()
+
+    async def stop(self) -> None:
+        self.loop.disable()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(RuntimeError):  # executor already shut down
+            await loop.run_in_executor(self.batcher._executor, self.predict.disable)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, profile in (("loop", self.loop), ("predict", self.predict)):
+            profile.dump_stats(self.directory / f"serve-{os.getpid()}-{name}.prof")
 
 
 # --------------------------------------------------------------------------- app
@@ -377,6 +463,12 @@ class PredictionService:
         self.log: PredictionLog | None = None
         self.batcher: MicroBatcher | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        from starlette.responses import Response
+
+        self._response = Response
+        self._predict_tail = ("]," + json.dumps({"version": package.version,
+                                                 "package_sha256": package.sha256},
+                                                separators=(",", ":"))[1:]).encode()
         self.app = self._build_app()
 
     # ---- lifespan
@@ -387,12 +479,15 @@ class PredictionService:
             self.log = PredictionLog(self.options.log_dir, pkg.version, list(pkg.features),
                                      self.options.flush_seconds)
         self.batcher = MicroBatcher(pkg.validate_rows, pkg.predict, self.options, self.stats)
+        profiles = _Profiles.from_env(self.batcher)
         if self.options.warmup and len(pkg.holdout):
             # first calls pay for lazy imports and caches: not part of any request
             loop = asyncio.get_running_loop()
             sample = pkg.holdout.head(self.options.max_batch_size)
             await loop.run_in_executor(self.batcher._executor, pkg.predict, sample)
             await loop.run_in_executor(self.batcher._executor, pkg.predict, sample.head(1))
+        if profiles is not None:
+            await profiles.start()
         self.batcher.start()
         if self.parent_pid:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch_parent())
@@ -403,6 +498,8 @@ class PredictionService:
         finally:
             if self._watchdog is not None:
                 self._watchdog.cancel()
+            if profiles is not None:
+                await profiles.stop()
             await self.batcher.stop()
             if self.log is not None:
                 self.log.close()
@@ -420,9 +517,7 @@ class PredictionService:
 
     # ---- handlers
     def _json(self, body: dict[str, Any], status: int = 200) -> Any:
-        from starlette.responses import Response
-
-        return Response(json.dumps(body, allow_nan=False, separators=(",", ":")), status,
+        return self._response(json.dumps(body, allow_nan=False, separators=(",", ":")), status,
                         media_type="application/json")
 
     def _error(self, exc: RequestError, started: float, rows: list[Any] | None) -> Any:
@@ -430,15 +525,12 @@ class PredictionService:
         self._log_rows(started, rows or [None], None, exc.kind)
         return self._json(exc.body, exc.status)
 
-    def _log_rows(self, started: float, rows: list[Any], predictions: np.ndarray | None,
+    def _log_rows(self, started: float, rows: list[Any], predictions: list[float] | None,
                   error: str) -> None:
         if self.log is None:
             return
         latency_ms = (time.perf_counter() - started) * 1000.0
-        ts = time.time()
-        for i, row in enumerate(rows):
-            pred = float(predictions[i]) if predictions is not None else None
-            self.log.add(ts, latency_ms, pred, error, row)
+        self.log.add_request(time.time(), latency_ms, rows, predictions, error)
 
     async def _read_body(self, request: Any) -> bytes:
         limit = self.options.max_body_bytes
@@ -467,6 +559,11 @@ class PredictionService:
         if not isinstance(data, dict) or "rows" not in data:
             raise RequestError(422, "validation", {"error": "missing 'rows'", "field": "rows",
                                                    "expected": '{"rows": [{...}]}'})
+        if len(data) > 1:  # as strict as the rows themselves: no silently ignored keys
+            key = next(k for k in data if k != "rows")
+            raise RequestError(422, "validation", {"error": "unknown top-level key",
+                                                   "field": key,
+                                                   "expected": 'only "rows": {"rows": [{...}]}'})
         rows = data["rows"]
         if not isinstance(rows, list) or not rows:
             raise RequestError(422, "validation", {"error": "'rows' must be a non-empty list",
@@ -491,9 +588,14 @@ class PredictionService:
         except RequestError as exc:
             return self._error(exc, started, rows)
         self.stats.rows += len(rows)
-        self._log_rows(started, rows, predictions, "")
-        return self._json({"predictions": predictions.tolist(), "version": self.package.version,
-                           "package_sha256": self.package.sha256})
+        values = predictions.tolist()
+        self._log_rows(started, rows, values, "")
+        if not all(map(math.isfinite, values)):  # not JSON: fails as json.dumps does
+            return self._json({"predictions": values, "version": self.package.version,
+                               "package_sha256": self.package.sha256})
+        # float repr is what json.dumps writes for a finite float: same bytes, less work
+        return self._response(b'{"predictions":[' + ",".join(map(repr, values)).encode()
+                        + self._predict_tail, 200, media_type="application/json")
 
     async def noop(self, request: Any) -> Any:
         await request.body()

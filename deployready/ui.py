@@ -6,15 +6,20 @@ widgets around engine results; nothing decides a check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from deployready.errors import DeployReadyError
 from deployready.workspace import Workspace, default_workspace_path
+
+if TYPE_CHECKING:
+    from deployready.checks import Check
+    from deployready.score import Readiness
 
 T = TypeVar("T")
 
@@ -133,3 +138,89 @@ def require_versions(ws: Workspace) -> None:
 
 
 STATUS_ICON = {"pass": "✅", "fail": "❌", "pending": "⏳", "stale": "🕰️"}
+
+
+# --------------------------------------------------------------------------- caching
+#
+# Engine reads are pure functions of files. The cached helpers below take a signature of
+# every file the read depends on (path, size, mtime in ns) as part of their cache key, so
+# a changed, added or removed file is a cache miss: a cached result is never stale.
+
+FileSignature = tuple[tuple[str, int, int], ...]
+
+
+def files_signature(paths: Iterable[Path]) -> FileSignature:
+    """(path, size, mtime_ns) of each existing file, sorted by path."""
+    out = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        out.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(out))
+
+
+def _tree_files(folder: Path) -> list[Path]:
+    files: list[Path] = []
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            # SQLite's shared-memory index changes on reads; the database and its WAL
+            # carry every committed change.
+            if not name.endswith("-shm"):
+                files.append(Path(dirpath) / name)
+    return files
+
+
+def evidence_signature(ws: Workspace, version: str | None = None) -> FileSignature:
+    """Every file a readiness verdict can depend on: the policy, the package list and the
+    package's files, and everything under ``data/`` (history, production logs, the
+    store, load-test samples)."""
+    paths = [ws.policy_path, *_tree_files(ws.data_dir)]
+    if ws.models_dir.is_dir():
+        paths += [p for p in ws.models_dir.iterdir() if p.is_dir()]
+    if version:
+        paths += _tree_files(ws.package_path(version))
+    return files_signature(paths)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_score(root: str, version: str, signature: FileSignature) -> Readiness:
+    from deployready.score import compute_score
+
+    return compute_score(Workspace.open(root), version)
+
+
+def readiness(ws: Workspace, version: str) -> Readiness:
+    """``compute_score(ws, version)``, cached until any evidence file changes."""
+    return _cached_score(str(ws.root), version, evidence_signature(ws, version))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_log_versions(directory: str, fingerprint: FileSignature) -> dict[str, dict[str, Any]]:
+    from deployready.logs import ProductionLogs
+
+    return ProductionLogs(Path(directory), {}).versions()
+
+
+def log_versions(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """``ProductionLogs(...).versions()`` of the workspace, cached until a log file changes."""
+    from deployready.logs import ProductionLogs
+
+    logs = ProductionLogs(ws.production_dir, {})
+    if not logs:
+        return {}
+    return _cached_log_versions(str(ws.production_dir), logs.fingerprint())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_latency_checks(root: str, version: str, signature: FileSignature) -> list[Check]:
+    from deployready.latency import latency_checks, package_sha
+
+    ws = Workspace.open(root)
+    return latency_checks(ws, version, package_sha(ws, version), ws.policy())
+
+
+def latency_checks(ws: Workspace, version: str) -> list[Check]:
+    """The score's latency checks of ``version``, cached until any evidence file changes."""
+    return _cached_latency_checks(str(ws.root), version, evidence_signature(ws, version))

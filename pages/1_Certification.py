@@ -35,14 +35,39 @@ if found is None:
 assert found is not None
 path: Path = found
 
-from deployready.certification import evaluate_history, load_history, streak  # noqa: E402
+from deployready.certification import (  # noqa: E402
+    RunEvaluation,
+    evaluate_history,
+    load_history,
+    streak,
+)
 
-history = ui.guarded(lambda: load_history(path, policy), "Reading the certification history")
-if history is None or history.empty:
+# The most recent runs drawn one by one (streak strip, CV boxes); every run elsewhere.
+RECENT_RUNS = 40
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _history(
+    path: str, signature: ui.FileSignature, _policy: Policy
+) -> tuple[pd.DataFrame, list[RunEvaluation]]:
+    """The validated history and each run's evaluation; ``signature`` covers the history
+    and the policy file, so an edit to either is a cache miss.
+
+    A resource cache (shared, not copied): this page only reads the frame and the
+    evaluations, and unpickling a copy of 10,000 evaluated runs on every rerun would
+    cost seconds."""
+    frame = load_history(path, _policy)
+    return frame, evaluate_history(frame, _policy) if not frame.empty else []
+
+
+loaded = ui.guarded(
+    lambda: _history(str(path), ui.files_signature([path, ws.policy_path]), policy),
+    "Reading the certification history",
+)
+if loaded is None or loaded[0].empty:
     st.stop()
-evaluations = ui.guarded(lambda: evaluate_history(history, policy), "Evaluating retrain runs")
-if evaluations is None:
-    st.stop()
+assert loaded is not None
+history, evaluations = loaded
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -84,7 +109,16 @@ c3.metric("Package run", package_run or "—", help=f"run_id in {version}/model_
 if package_run and package_run not in run_ids:
     st.error(f"{version} was trained in run {package_run}, which is not in {path.name}.")
 
-st.plotly_chart(streak_strip(run_ids, green, cert.consecutive_green), key="streak")
+upto_index = run_ids.index(upto)
+recent = slice(max(0, upto_index + 1 - RECENT_RUNS), upto_index + 1)
+if len(run_ids) > RECENT_RUNS:
+    st.caption(
+        f"Streak strip and CV folds: the {RECENT_RUNS} runs up to {upto} "
+        f"(of {len(run_ids):,}); the metric charts and the table below show every run."
+    )
+st.plotly_chart(
+    streak_strip(run_ids[recent], green[recent], cert.consecutive_green), key="streak"
+)
 
 st.markdown("### Metrics across retrains")
 cols = st.columns(2)
@@ -92,14 +126,16 @@ for i, (name, rule) in enumerate(cert.metrics.items()):
     if name not in history.columns:
         cols[i % 2].warning(f"Metric `{name}` is not in {path.name}.")
         continue
-    passed = []
-    for e in evaluations:
-        check = next((c for c in e.checks if c.name.startswith(name)), None)
-        passed.append(bool(check and check.passed))
+    passed = [
+        bool(check and check.passed)
+        for check in (
+            next((c for c in e.checks if c.name.startswith(name)), None) for e in evaluations
+        )
+    ]
     fig = metric_trajectory(
         run_ids,
         times,
-        [float(v) for v in history[name]],
+        history[name].astype(float).tolist(),
         passed,
         metric=name,
         threshold=rule.threshold,
@@ -110,7 +146,9 @@ for i, (name, rule) in enumerate(cert.metrics.items()):
 st.markdown("### Time-series cross-validation")
 folds = {
     rid: [float(x) for x in _as_list(v)]
-    for rid, v in zip(run_ids, history["cv_fold_scores"], strict=True)
+    for rid, v in zip(
+        run_ids[recent], history["cv_fold_scores"].iloc[recent], strict=True
+    )
 }
 st.plotly_chart(
     cv_folds(folds, min_fold_score=cert.cv.min_fold_score, metric=cert.cv.metric), key="cv"

@@ -15,7 +15,7 @@ from deployready.charts.monitoring import (
     latency_trend,
     sample_counts,
 )
-from deployready.latency import LatencyReport, latency_checks, latency_report, package_sha
+from deployready.latency import LatencyReport, latency_report
 from deployready.logs import ProductionLogs
 
 ui.setup_page("Latency", "⏱️")
@@ -31,14 +31,12 @@ if policy is None:
 lp = policy.latency
 
 logs = ProductionLogs(ws.production_dir, {})
-info = ui.guarded(logs.versions, "Reading the production logs") if logs else {}
+info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs") if logs else {}
 if info is None:
     st.stop()
 
 # ---------------------------------------------------------------- score evidence
-policy_ = policy
-checks = ui.guarded(lambda: latency_checks(ws, version_, package_sha(ws, version_), policy_),
-                    "Latency checks")
+checks = ui.guarded(lambda: ui.latency_checks(ws, version_), "Latency checks")
 if checks:
     kind = next((c.evidence.detail.get("source_kind") for c in checks
                  if c.evidence and c.evidence.detail.get("source_kind")), None)
@@ -84,7 +82,8 @@ def _report(root: str, version: str, start: str, end: str, window: str,
 
 
 data = ui.guarded(lambda: _report(str(ws.root), version_, start.isoformat(), end_excl.isoformat(),
-                                  window, logs.fingerprint()), "Latency report")
+                                  window, ui.evidence_signature(ws, version_)),
+                   "Latency report")
 if data is None:
     st.stop()
 report: LatencyReport = data["report"]

@@ -16,7 +16,7 @@ from deployready.charts.monitoring import (
     psi_heatmap,
 )
 from deployready.daily import DailyRecord, drift_by_day, list_daily, run_daily
-from deployready.drift import DriftResult
+from deployready.drift import DriftResult, FeatureDrift
 from deployready.logs import ProductionLogs
 
 ui.setup_page("Drift", "🌊")
@@ -34,8 +34,11 @@ dp = policy.drift
 _FLASH = "drift_daily_result"
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _drift(root: str, version: str, fingerprint: Any) -> dict[str, dict[str, Any]]:
+    """PSI per logged day. ``fingerprint`` covers the logs, the policy and the package
+    (its reference profile). A resource cache (shared, not copied): the page only reads
+    it, and copying 365 days × 100 features on every rerun would cost about a second."""
     from deployready.workspace import Workspace
 
     found = drift_by_day(Workspace.open(root), version)
@@ -43,7 +46,7 @@ def _drift(root: str, version: str, fingerprint: Any) -> dict[str, dict[str, Any
 
 
 logs = ProductionLogs(ws.production_dir, {})
-info = ui.guarded(logs.versions, "Reading the production logs") if logs else {}
+info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs") if logs else {}
 if info is None:
     st.stop()
 has_logs = version in info
@@ -78,19 +81,32 @@ if not has_logs:
             f"(versions with logs: {others}). Pick a deployed version in the sidebar.", icon="ℹ️")
     st.stop()
 
-raw = ui.guarded(lambda: _drift(str(ws.root), version_, logs.fingerprint()), "Computing PSI")
+raw = ui.guarded(lambda: _drift(str(ws.root), version_, (
+    logs.fingerprint(),
+    ui.files_signature([ws.policy_path, *ws.package_path(version_).glob("*")]),
+)), "Computing PSI")
 if not raw:
     st.stop()
-results = {d: DriftResult.from_dict(r) for d, r in raw.items()}
-days = sorted(results)
-features = list(results[days[-1]].features)
+assert raw is not None
+by_day: dict[str, dict[str, Any]] = raw
+days = sorted(by_day)
+features = list(by_day[days[-1]]["features"])
+_results: dict[str, DriftResult] = {}
+
+
+def day_result(day: str) -> DriftResult:
+    """One day's result, built only when shown (365 days × 100 features add up)."""
+    if day not in _results:
+        _results[day] = DriftResult.from_dict(by_day[day])
+    return _results[day]
+
 
 # ---------------------------------------------------------------- heatmap
-matrix = [[results[d].features[f].psi if f in results[d].features else None for d in days]
+matrix = [[by_day[d]["features"][f]["psi"] if f in by_day[d]["features"] else None for d in days]
           for f in features]
 st.plotly_chart(psi_heatmap(days, features, matrix, warn=dp.psi_warn, alert=dp.psi_alert),
                 width="stretch", key="psi_heatmap")
-latest = results[days[-1]]
+latest = day_result(days[-1])
 red = ", ".join(latest.alerting) or "none"
 amber = ", ".join(latest.warning) or "none"
 st.caption(f"Last day {days[-1]}: red {red}; amber {amber}. PSI against the package's "
@@ -104,7 +120,7 @@ c1, c2 = st.columns(2)
 ranked = sorted(features, key=lambda f: -(latest.features[f].psi or 0))
 feature = c1.selectbox("Feature", ranked, key="drift_feature")
 chosen_day = c2.selectbox("Day", list(reversed(days)), key="drift_day")
-fd = results[chosen_day].features[feature]
+fd = day_result(chosen_day).features[feature]
 st.plotly_chart(
     distribution_bars(fd.bins, fd.reference, fd.current,
                       title=f"{feature} on {chosen_day}: PSI {fd.psi:.3f} ({fd.status})"),
@@ -115,7 +131,10 @@ st.dataframe(pd.DataFrame({"bin": fd.bins, "reference": fd.reference, "current":
 
 # ---------------------------------------------------------------- predictions
 st.markdown("### Prediction distribution")
-pred = [(d, results[d].prediction) for d in days if results[d].prediction is not None]
+pred: list[tuple[str, FeatureDrift | None]] = [
+    (d, FeatureDrift.from_dict(by_day[d]["prediction"])) for d in days
+    if by_day[d].get("prediction")
+]
 if pred:
     st.plotly_chart(prediction_stability([d for d, _ in pred], [p.psi for _, p in pred if p],
                                          warn=dp.psi_warn, alert=dp.psi_alert),
@@ -128,15 +147,27 @@ if pred:
 
 # ---------------------------------------------------------------- stored checks
 st.markdown("### Stored daily checks")
-records = ui.guarded(lambda: list_daily(ws, version), "Reading daily checks") or []
-if records:
-    st.dataframe(pd.DataFrame([{
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _stored(root: str, version: str, signature: ui.FileSignature) -> list[dict[str, Any]]:
+    """The stored-checks table; ``signature`` covers the store (database and WAL)."""
+    from deployready.workspace import Workspace
+
+    return [{
         "date": r.date, "status": r.status, "requests": r.rows, "errors": r.errors,
         "P99 ms": r.latency.get("p99"),
         "prediction PSI": r.drift.prediction.psi if r.drift and r.drift.prediction else None,
         "max feature PSI": r.drift.max_psi if r.drift else None,
         "alerts": ", ".join(a["kind"] for a in r.alerts),
-    } for r in reversed(records)]), hide_index=True, width="stretch")
+    } for r in reversed(list_daily(Workspace.open(root), version))]
+
+
+store_files = [ws.store_path, ws.store_path.with_name(ws.store_path.name + "-wal")]
+records = ui.guarded(lambda: _stored(str(ws.root), version_, ui.files_signature(store_files)),
+                     "Reading daily checks") or []
+if records:
+    st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch")
 else:
     st.caption("No daily checks stored yet for this version: run one above, or "
                "`deployready daily` from cron.")

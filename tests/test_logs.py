@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from monitoring_support import crafted_logs, make_package, new_workspace, write_csv
 
@@ -97,6 +99,131 @@ def test_engines_give_the_same_error(ws: Workspace) -> None:
     frame.loc[1, "latency_ms"] = "-3"
     write_csv(ws, "a.csv", frame)
     assert str(load_error(ws, "pandas")) == str(load_error(ws, "duckdb"))
+
+
+def csv_text(ws: Workspace, text: str, name: str = "a.csv") -> None:
+    ws.production_dir.mkdir(parents=True, exist_ok=True)
+    (ws.production_dir / name).write_text(text, encoding="utf-8")
+
+
+def good_text(n: int = 4, extra: str = "") -> list[str]:
+    lines = good(n).to_csv(index=False).splitlines()
+    return [lines[0] + extra.split("|")[0], *(line + extra.split("|")[-1] for line in lines[1:])]
+
+
+def with_column(name: str, values: pa.Array) -> pa.Table:
+    table = pa.Table.from_pandas(good(3), preserve_index=False)
+    i = table.schema.get_field_index(name)
+    return table.set_column(i, name, values) if i >= 0 else table.append_column(name, values)
+
+
+def both_errors(ws: Workspace, features: dict | None = None) -> LogError:
+    """The LogError of each engine: the same text, file, place and expectation."""
+    a, b = load_error(ws, "pandas", features), load_error(ws, "duckdb", features)
+    assert str(a) == str(b)
+    assert (a.source, a.location, a.expected) == (b.source, b.location, b.expected)
+    return a
+
+
+RAGGED = [
+    (["2026-03-01T00:00:09Z,v1.0,3.5"], 2, "a row with 3 field(s) where the header has 5"),
+    (["2026-03-01T00:00:09Z,v1.0,3.5,0.25,,x"], 2, "a row with 6 field(s) where the header has 5"),
+]
+
+
+@pytest.mark.parametrize(("bad", "insert_at", "message"), RAGGED)
+def test_ragged_row_names_the_row(ws: Workspace, bad: list[str], insert_at: int,
+                                  message: str) -> None:
+    lines = good_text(4)
+    lines[insert_at + 1 : insert_at + 1] = bad
+    csv_text(ws, "\n".join(lines) + "\n")
+    err = both_errors(ws, {})
+    assert err.source is not None and err.source.endswith("a.csv")
+    assert err.location == f"row {insert_at + 1}"
+    assert message in err.message
+    assert err.expected is not None and "as many fields as the header" in err.expected
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_unterminated_quote_is_a_log_error(ws: Workspace, engine: str) -> None:
+    lines = good_text(3)
+    lines[2] = '"' + lines[2]
+    csv_text(ws, "\n".join(lines) + "\n")
+    err = load_error(ws, engine)
+    assert err.location == "row 2" and "cannot read" in err.message
+
+
+@pytest.mark.parametrize(
+    ("extra", "features", "shown"),
+    [
+        (",error|,x", None, "duplicated column(s) error"),
+        (",amount,amount|,1,2", {"amount": "numeric"}, "duplicated column(s) amount"),
+        (",amount,AMOUNT|,1,2", {"amount": "numeric"}, "duplicated column(s) amount / AMOUNT"),
+        (",note,Note|,a,b", None, "duplicated column(s) note / Note"),
+    ],
+)
+def test_duplicated_columns_are_refused(ws: Workspace, extra: str, features: dict | None,
+                                        shown: str) -> None:
+    csv_text(ws, "\n".join(good_text(3, extra)) + "\n")
+    err = both_errors(ws, features)
+    assert err.location == "header" and shown in err.message
+
+
+def test_duplicated_parquet_columns_are_refused(ws: Workspace) -> None:
+    table = pa.Table.from_pandas(good(3), preserve_index=False)
+    table = table.append_column("latency_ms", table.column("latency_ms"))
+    ws.production_dir.mkdir(parents=True)
+    pq.write_table(table, ws.production_dir / "a.parquet")
+    err = both_errors(ws)
+    assert err.location == "header" and "duplicated column(s) latency_ms" in err.message
+
+
+NESTED = [
+    ("version", pa.array([["v1.0"]] * 3)),
+    ("latency_ms", pa.array([{"ms": 1.0}] * 3)),
+    ("amount", pa.array([[("a", 1)]] * 3, pa.map_(pa.string(), pa.int64()))),
+    ("meta", pa.array([[1, 2]] * 3, pa.large_list(pa.int64()))),
+    ("region", pa.array([["x", "y"]] * 3, pa.list_(pa.string(), 2))),
+]
+
+
+@pytest.mark.parametrize(("column", "values"), NESTED, ids=[c for c, _ in NESTED])
+@pytest.mark.parametrize("features", [None, {"amount": "numeric"}])
+def test_nested_parquet_columns_are_refused(ws: Workspace, column: str, values: pa.Array,
+                                            features: dict | None) -> None:
+    table = with_column(column, values)
+    if features and "amount" not in table.column_names:
+        table = table.append_column("amount", pa.array([1.0] * 3))
+    ws.production_dir.mkdir(parents=True)
+    pq.write_table(table, ws.production_dir / "a.parquet")
+    err = both_errors(ws, features)
+    assert err.source is not None and err.source.endswith("a.parquet")
+    assert err.location == f"column {column}" and "nested column type" in err.message
+
+
+def test_flat_parquet_an_unnamed_column_and_a_bom_still_load(ws: Workspace) -> None:
+    table = with_column("region", pa.array(["north", "south", None]).dictionary_encode())
+    ws.production_dir.mkdir(parents=True)
+    pq.write_table(table, ws.production_dir / "a.parquet")
+    csv_text(ws, "\n".join(good_text(2, ",|,x")) + "\n", "b.csv")
+    csv_text(ws, "\ufeff" + "\n".join(good_text(2)) + "\n", "c.csv")
+    for engine in ENGINES:
+        logs = ProductionLogs(ws.production_dir, engine=engine)  # type: ignore[arg-type]
+        assert logs.day_counts("v1.0")["rows"].tolist() == [7]
+        logs.close()
+
+
+def test_duckdb_read_errors_are_log_errors_naming_the_file(ws: Workspace) -> None:
+    write_csv(ws, "a.csv", good())
+    lines = good_text(3)
+    lines.append("2026-03-01T00:00:09Z")
+    csv_text(ws, "\n".join(lines) + "\n", "b.csv")
+    logs = ProductionLogs(ws.production_dir, engine="duckdb")
+    with pytest.raises(LogError) as info:
+        logs.latency_summary("v1.0")
+    logs.close()
+    assert info.value.source is not None and info.value.source.endswith("b.csv")
+    assert info.value.location == "row 4"
 
 
 @pytest.mark.parametrize("engine", ENGINES)

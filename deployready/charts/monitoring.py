@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -89,6 +90,9 @@ def latency_drift_bars(day_drift: pd.DataFrame, max_drift: float) -> go.Figure:
     return fig
 
 
+MAX_LABELLED_CELLS = 1500
+
+
 def psi_heatmap(
     days: Sequence[str],
     features: Sequence[str],
@@ -101,15 +105,23 @@ def psi_heatmap(
 
     ``psi[i][j]`` is the PSI of ``features[i]`` on ``days[j]`` (None: no data).
     """
-    level = [[None if v is None else (2 if v >= alert else 1 if v >= warn else 0) for v in row]
-             for row in psi]
-    text = [["" if v is None else f"{v:.2f}" for v in row] for row in psi]
+    # arrays, not nested lists: plotly validates list items one by one (100 × 365 cells)
+    values = np.array([[np.nan if v is None else float(v) for v in row] for row in psi],
+                      dtype=np.float64).reshape(len(psi), -1)
+    codes = np.where(values >= alert, 2, np.where(values >= warn, 1, 0)).tolist()
+    missing = np.isnan(values).tolist()
+    level = [[None if m else c for c, m in zip(crow, mrow, strict=True)]
+             for crow, mrow in zip(codes, missing, strict=True)]
+    # cell labels only while they can be read; the hover always shows the PSI
+    labelled = values.size <= MAX_LABELLED_CELLS
+    text = np.where(np.isnan(values), "", np.char.mod("%.2f", np.nan_to_num(values)))
     colorscale = [[0.0, GREEN], [1 / 3, GREEN], [1 / 3, AMBER], [2 / 3, AMBER], [2 / 3, RED],
                   [1.0, RED]]
     fig = go.Figure(go.Heatmap(
-        z=level, x=list(days), y=list(features), text=text, texttemplate="%{text}",
-        customdata=[[v for v in row] for row in psi], colorscale=colorscale, zmin=-0.5, zmax=2.5,
-        xgap=1, ygap=1,
+        z=level, x=np.asarray([str(d) for d in days]), y=np.asarray([str(f) for f in features]),
+        text=text if labelled else None, texttemplate="%{text}" if labelled else None,
+        customdata=values, colorscale=colorscale, zmin=-0.5, zmax=2.5,
+        xgap=1 if len(days) <= 120 else 0, ygap=1,
         hovertemplate="%{y} on %{x}<br>PSI %{customdata:.4f}<extra></extra>",
         colorbar={"tickvals": [0, 1, 2],
                   "ticktext": [f"< {warn:g}", f"{warn:g}–{alert:g}", f"≥ {alert:g}"],

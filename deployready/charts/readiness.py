@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 PASS_COLOR = "#16a34a"
@@ -80,22 +81,35 @@ def metric_trajectory(
     threshold: float,
     direction: str,
 ) -> go.Figure:
-    """One certification metric across retrains, threshold line, pass/fail marks."""
+    """One certification metric across retrains, threshold line, pass/fail marks.
+
+    Arrays (not lists) and one marker trace per outcome keep a 10,000-run history cheap
+    to build: plotly validates list items one by one, arrays at once.
+    """
+    # fixed-width string arrays: plotly deep-copies its data, object arrays item by item
+    x = np.asarray([str(t) for t in times], dtype=str)
+    y = np.asarray(list(values), dtype=np.float64)
+    ok = np.asarray(list(passed), dtype=bool)
+    text = np.asarray([str(r) for r in run_ids], dtype=str)
+    size = 10 if len(y) <= 200 else 5
     fig = go.Figure()
     fig.add_scatter(
-        x=list(times),
-        y=list(values),
-        mode="lines+markers",
-        name=metric,
-        marker={
-            "color": [PASS_COLOR if p else FAIL_COLOR for p in passed],
-            "size": 10,
-            "symbol": ["circle" if p else "x" for p in passed],
-        },
-        line={"color": "#64748b"},
-        text=list(run_ids),
-        hovertemplate="%{text}<br>%{y:.4f}<extra></extra>",
+        x=x, y=y, mode="lines", name=metric, line={"color": "#64748b"}, hoverinfo="skip"
     )
+    for mask, color, symbol, label in (
+        (ok, PASS_COLOR, "circle", "pass"),
+        (~ok, FAIL_COLOR, "x", "fail"),
+    ):
+        if mask.any():
+            fig.add_scatter(
+                x=x[mask],
+                y=y[mask],
+                mode="markers",
+                name=f"{metric} ({label})",
+                marker={"color": color, "size": size, "symbol": symbol},
+                text=text[mask],
+                hovertemplate="%{text}<br>%{y:.4f}<extra></extra>",
+            )
     fig.add_hline(
         y=threshold,
         line_dash="dash",
@@ -109,19 +123,23 @@ def metric_trajectory(
 def cv_folds(
     fold_scores: Mapping[str, Sequence[float]], *, min_fold_score: float, metric: str
 ) -> go.Figure:
-    """Fold scores per retrain run (one box per run) with the minimum fold score."""
-    fig = go.Figure()
-    for run_id, scores in fold_scores.items():
-        fig.add_trace(
-            go.Box(
-                y=list(scores),
-                name=run_id,
-                boxpoints="all",
-                jitter=0.3,
-                marker_color="#2563eb",
-                showlegend=False,
-            )
+    """Fold scores per retrain run (one box per run) with the minimum fold score.
+
+    One box trace over all runs (x = run id per fold score): the same boxes as a trace
+    per run, without building thousands of traces.
+    """
+    xs = [run_id for run_id, scores in fold_scores.items() for _ in scores]
+    ys = [float(v) for scores in fold_scores.values() for v in scores]
+    fig = go.Figure(
+        go.Box(
+            x=np.asarray(xs, dtype=str),
+            y=np.asarray(ys, dtype=np.float64),
+            boxpoints="all",
+            jitter=0.3,
+            marker_color="#2563eb",
+            showlegend=False,
         )
+    )
     fig.add_hline(
         y=min_fold_score,
         line_dash="dash",
@@ -162,13 +180,13 @@ def streak_strip(run_ids: Sequence[str], green: Sequence[bool], needed: int) -> 
     """Each retrain as a green/red square, oldest first."""
     fig = go.Figure(
         go.Scatter(
-            x=list(run_ids),
-            y=[1] * len(run_ids),
+            x=np.asarray([str(r) for r in run_ids], dtype=str),
+            y=np.ones(len(run_ids)),
             mode="markers",
             marker={
                 "symbol": "square",
-                "size": 26,
-                "color": [PASS_COLOR if g else FAIL_COLOR for g in green],
+                "size": 26 if len(run_ids) <= 40 else 12,
+                "color": np.where(np.asarray(list(green), dtype=bool), PASS_COLOR, FAIL_COLOR),
             },
             hovertemplate="%{x}<extra></extra>",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from deployready.checks import Status, format_value
@@ -32,6 +33,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--if-missing", action="store_true", help="do nothing when DIR already holds model packages"
     )
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--end-date",
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="last day of the demo's production logs (default: yesterday, UTC)",
+    )
+    p.add_argument(
+        "--no-loadtest",
+        action="store_true",
+        help="skip the deployed version's dry-deployment load test",
+    )
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("score", help="readiness of a package version (exit 0 READY, 1 NOT READY)")
@@ -76,13 +88,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"{args.dir}: demo workspace already present", file=sys.stderr)
         return 0
     start = time.perf_counter()
-    summary = build_demo(args.dir, seed=args.seed, progress=lambda m: print(m, file=sys.stderr))
+    end = _parse_day(args.end_date) if args.end_date else None
+    summary = build_demo(
+        args.dir,
+        seed=args.seed,
+        end_date=end,
+        loadtest=not args.no_loadtest,
+        progress=lambda m: print(m, file=sys.stderr),
+    )
     print(
         f"demo workspace ready in {args.dir} ({time.perf_counter() - start:.1f} s)", file=sys.stderr
     )
     for line in summary:
         print(line)
     return 0
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InputError(
+            f"not a date: {text!r}", location="--end-date", expected="YYYY-MM-DD"
+        ) from exc
 
 
 def cmd_score(args: argparse.Namespace) -> int:

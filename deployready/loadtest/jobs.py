@@ -5,9 +5,10 @@ the CLI makes its own) keys jobs by workspace path. ``start()`` claims a ``runni
 row in the store inside one write transaction — so a second start, from any session or
 any process, gets the job that is already running — and launches the worker process
 (:mod:`deployready.loadtest.worker`). A reaper thread waits for the worker and, if it
-died without a result, records ``failed`` (or ``interrupted`` when a signal killed it). ``snapshot()`` reads the worker's
-``progress.json`` and the store row; it never blocks on the worker. On the first use of
-a workspace, rows left ``running`` by a dead worker are marked ``interrupted``.
+died without a result, records ``failed`` (``interrupted`` when a signal killed it).
+``snapshot()`` reads the worker's ``progress.json`` and the store row; it never blocks on
+the worker. On the first use of a workspace, rows left ``running`` by a dead worker are
+marked ``interrupted``.
 """
 
 from __future__ import annotations

@@ -155,7 +155,9 @@ async def run_phase(
 ) -> Samples:
     """Run one phase (warm-up, measurement or no-op) and return its raw samples."""
     import aiohttp
+    from yarl import URL
 
+    target = URL(url)  # parsed once, not per request
     samples = Samples.empty(requests)
     loop = asyncio.get_running_loop()
     timeout_ns = int(timeout_s * 1e9)
@@ -183,7 +185,7 @@ async def run_phase(
         kind, status, prediction = OK, 0, float("nan")
         try:
             async with asyncio.timeout_at(deadline), session.post(
-                url, data=bodies[body_index], headers=HEADERS
+                target, data=bodies[body_index], headers=HEADERS
             ) as resp:
                 raw = await resp.read()
                 status = resp.status

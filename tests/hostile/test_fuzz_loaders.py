@@ -304,16 +304,7 @@ def _log_header(master: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()[0].split(",")
 
 
-DUCK_SNIFF = (
-    "logs_duckdb.DuckLogs: malformed CSV text makes DuckDB raise InvalidInputException "
-    "(sniffing) or BinderException instead of a LogError naming the file"
-)
-
-
-@pytest.mark.parametrize(
-    "engine",
-    ["pandas", pytest.param("duckdb", marks=pytest.mark.xfail(reason=DUCK_SNIFF, strict=False))],
-)
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
 @FUZZ
 @given(data=st.data())
 def test_logs_csvish(

@@ -1,0 +1,198 @@
+"""The core CLI through subprocess: demo, score, validate, export — exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+
+from deployready.artifacts import load_package
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deployready", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd or REPO,
+        env=env,
+    )
+
+
+def test_score_json_contract_and_exit_code(demo_ws: Path) -> None:
+    out = cli("score", "--workspace", str(demo_ws), "--json")
+    assert out.returncode == 1, out.stderr  # the candidate v1.1 is NOT READY
+    data = json.loads(out.stdout)
+    assert set(data) >= {"status", "score", "version", "package_sha256", "categories", "blockers"}
+    assert data["status"] == "NOT READY" and data["version"] == "v1.1"
+    names = [c["name"] for c in data["categories"]]
+    assert names == ["certification", "artifacts", "load_test", "latency"]
+    assert [c["weight"] for c in data["categories"]] == [40, 20, 20, 20]
+    for cat in data["categories"]:
+        for check in cat["checks"]:
+            assert set(check) >= {"name", "status", "value", "threshold", "evidence"}
+    cert = data["categories"][0]
+    assert cert["score"] == 40 and all(c["status"] == "pass" for c in cert["checks"])
+    # no load test of v1.1 yet: the demo's run of v1.0 is stale evidence, never a pass
+    assert all(c["status"] in {"pending", "stale"} for c in data["categories"][2]["checks"])
+    assert data["blockers"] and data["blockers"][0]["category"] == "load_test"
+
+
+def test_score_text_and_env_workspace(demo_ws: Path) -> None:
+    import os
+
+    env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(demo_ws)}
+    out = cli("score", "--version", "v1.1", env=env)
+    assert out.returncode == 1
+    assert "NOT READY" in out.stdout and "Blockers" in out.stdout
+
+
+def test_score_errors_exit_2(demo_ws: Path, tmp_path: Path) -> None:
+    out = cli("score", "--workspace", str(demo_ws), "--version", "v9.9")
+    assert out.returncode == 2 and "no package v9.9" in out.stderr and "Traceback" not in out.stderr
+    out = cli("score", "--workspace", str(tmp_path))
+    assert out.returncode == 2 and "no model packages" in out.stderr
+    (demo_ws / "deployready.toml").write_text("[latency]\np99_ms = 'fast'\n")
+    out = cli("score", "--workspace", str(demo_ws))
+    assert out.returncode == 2
+    assert "deployready.toml" in out.stderr and "latency.p99_ms" in out.stderr
+
+
+def test_validate(demo_ws: Path, tmp_path: Path) -> None:
+    pkg = demo_ws / "models" / "v1.0"
+    out = cli("validate", str(pkg), "--json")
+    assert out.returncode == 0, out.stdout
+    assert json.loads(out.stdout)["valid"] is True
+    (pkg / "scaler.pkl").write_bytes((pkg / "scaler.pkl").read_bytes()[:100])
+    out = cli("validate", str(pkg))
+    assert out.returncode == 1
+    assert "INVALID" in out.stdout and "scaler.pkl" in out.stdout
+    out = cli("validate", str(tmp_path / "nope"))
+    assert out.returncode == 2 and "not a package folder" in out.stderr
+
+
+def test_export_from_saved_files(demo_ws: Path, tmp_path: Path) -> None:
+    """A pipeline that saved its model and data exports the next version by CLI."""
+    package = load_package(demo_ws / "models" / "v1.1")
+    shutil.copy(demo_ws / "models" / "v1.1" / "model.pkl", tmp_path / "model.pkl")
+    shutil.copy(demo_ws / "models" / "v1.1" / "scaler.pkl", tmp_path / "scaler.pkl")
+    train = package.holdout.copy()
+    train["target"] = (package.expected > 0.5).astype(int)
+    train.to_parquet(tmp_path / "train.parquet")
+    out = cli(
+        "export",
+        "--workspace",
+        str(demo_ws),
+        "--model",
+        str(tmp_path / "model.pkl"),
+        "--scaler",
+        str(tmp_path / "scaler.pkl"),
+        "--train",
+        str(tmp_path / "train.parquet"),
+        "--target",
+        "target",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    # same schema and the very same model and scaler bytes: a patch release
+    assert info["version"] == "v1.1.1" and info["bump"] == "patch" and info["previous"] == "v1.1"
+    assert cli("validate", info["path"]).returncode == 0
+
+
+def test_export_bad_input(demo_ws: Path, tmp_path: Path) -> None:
+    pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "train.csv", index=False)
+    joblib.dump({"not": "a model"}, tmp_path / "model.pkl")
+    out = cli(
+        "export",
+        "--workspace",
+        str(demo_ws),
+        "--model",
+        str(tmp_path / "model.pkl"),
+        "--scaler",
+        str(tmp_path / "missing.pkl"),
+        "--train",
+        str(tmp_path / "train.csv"),
+        "--target",
+        "target",
+    )
+    assert out.returncode == 2 and "missing.pkl" in out.stderr and "file not found" in out.stderr
+    joblib.dump({"not": "a scaler"}, tmp_path / "scaler.pkl")
+    out = cli(
+        "export",
+        "--workspace",
+        str(demo_ws),
+        "--model",
+        str(tmp_path / "model.pkl"),
+        "--scaler",
+        str(tmp_path / "scaler.pkl"),
+        "--train",
+        str(tmp_path / "train.csv"),
+        "--target",
+        "target",
+    )
+    assert out.returncode == 2 and "train.csv" in out.stderr and "'target'" in out.stderr
+    assert (demo_ws / "models").is_dir() and sorted(
+        p.name for p in (demo_ws / "models").iterdir() if p.name.startswith("v")
+    ) == ["v1.0", "v1.1"]
+
+
+@pytest.mark.slow
+def test_demo_command_is_deterministic(tmp_path: Path) -> None:
+    """Same end date and seed → the same history and the same package hashes."""
+    for name in ("a", "b"):
+        out = cli("demo", str(tmp_path / name), "--end-date", "2026-06-30", "--no-loadtest")
+        assert out.returncode == 0, out.stderr
+    ha = pd.read_csv(tmp_path / "a" / "data" / "certification" / "history.csv")
+    hb = pd.read_csv(tmp_path / "b" / "data" / "certification" / "history.csv")
+    pd.testing.assert_frame_equal(ha, hb)
+    for version in ("v1.0", "v1.1"):
+        ma = json.loads((tmp_path / "a" / "models" / version / "MANIFEST.json").read_text())
+        mb = json.loads((tmp_path / "b" / "models" / version / "MANIFEST.json").read_text())
+
+        # everything but the SHAP report (it records its own run time) is byte-identical
+        def hashes(manifest: dict) -> dict[str, str]:
+            return {
+                k: v["sha256"]
+                for k, v in manifest["files"].items()
+                if k not in {"explainability_report.json", "README.md"}
+            }
+
+        assert hashes(ma) == hashes(mb)
+        sa, sb = (
+            json.loads(
+                (tmp_path / n / "models" / version / "explainability_report.json").read_text()
+            )
+            for n in ("a", "b")
+        )
+        assert sa["global_importance"] == sb["global_importance"]
+    again = cli("demo", str(tmp_path / "a"), "--if-missing")
+    assert again.returncode == 0 and "already present" in again.stderr
+
+
+def test_python_m_and_help() -> None:
+    out = cli("--help")
+    assert out.returncode == 0
+    for command in (
+        "demo",
+        "score",
+        "validate",
+        "export",
+        "serve",
+        "loadtest",
+        "daily",
+        "gate",
+        "report",
+    ):
+        assert command in out.stdout
