@@ -161,9 +161,11 @@ def files_signature(paths: Iterable[Path]) -> FileSignature:
     return tuple(sorted(out))
 
 
-def _tree_files(folder: Path) -> list[Path]:
+def _tree_files(folder: Path, skip: Path | None = None) -> list[Path]:
     files: list[Path] = []
-    for dirpath, _dirs, names in os.walk(folder):
+    for dirpath, dirs, names in os.walk(folder):
+        if skip is not None and Path(dirpath) == skip:
+            dirs.clear()  # the files directly in ``skip`` count, its subfolders do not
         for name in names:
             # SQLite's shared-memory index changes on reads; the database and its WAL
             # carry every committed change.
@@ -175,8 +177,11 @@ def _tree_files(folder: Path) -> list[Path]:
 def evidence_signature(ws: Workspace, version: str | None = None) -> FileSignature:
     """Every file a readiness verdict can depend on: the policy, the package list and the
     package's files, and everything under ``data/`` (history, production logs, the
-    store, load-test samples)."""
-    paths = [ws.policy_path, *_tree_files(ws.data_dir)]
+    store, load-test samples) except the load-test runs' scratch folders
+    (``data/loadtests/run-<id>/``: live progress, logs), which a running load test
+    rewrites several times a second and no check reads; a finished run's evidence is its
+    store row and its ``run-<id>.npz`` samples."""
+    paths = [ws.policy_path, *_tree_files(ws.data_dir, skip=ws.loadtest_dir)]
     if ws.models_dir.is_dir():
         paths += [p for p in ws.models_dir.iterdir() if p.is_dir()]
     if version:

@@ -398,6 +398,52 @@ def run_apptest(workspace: Path, runs: int, deployed: str | None) -> dict[str, A
     return out
 
 
+# =========================================================================== under load
+
+
+def run_under_load(root: Path, demo: Path, runs: int, rate: int, seconds: int) -> dict[str, Any]:
+    """AppTest medians idle, then while ``deployready loadtest`` (open loop) runs on the
+    same workspace (a copy of the demo, so the demo stays untouched)."""
+    target = root / "demo-load"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(demo, target)
+    print("  idle:", flush=True)
+    idle = run_apptest(target, runs, None)
+    cmd = [
+        sys.executable, "-m", "deployready", "loadtest", "--workspace", str(target),
+        "--mode", "open", "--rate", str(rate), "--requests", str(rate * seconds),
+        "--max-seconds", str(seconds + 60), "--json",
+    ]  # fmt: skip
+    log = open(root / "loadtest-bench.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(8)  # package loaded, server warm, load flowing
+        print(f"  under load (open loop, {rate} req/s):", flush=True)
+        loaded = run_apptest(target, runs, None)
+        still_running = proc.poll() is None
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+    ratios = {
+        label: loaded[label]["median_s"] / idle[label]["median_s"]
+        for label in idle
+        if label != EMPTY_LABEL
+    }
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "load_test_ran_throughout": still_running,
+        "idle": idle,
+        "under_load": loaded,
+        "ratio": ratios,
+    }
+
+
 # =========================================================================== browser
 
 
@@ -542,6 +588,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workspaces", nargs="+", default=["demo", "scale"])
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--under-load", action="store_true",
+                    help="also measure the demo's pages while 'deployready loadtest' runs")
+    ap.add_argument("--load-rate", type=int, default=300, help="open-loop requests per second")
+    ap.add_argument("--load-seconds", type=int, default=150)
     ap.add_argument("--json", type=Path, default=REPO / "bench/pages/results.json")
     ap.add_argument("--markdown", type=Path, default=REPO / "bench/pages/results.md")
     args = ap.parse_args(argv)
@@ -562,12 +612,28 @@ def main(argv: list[str] | None = None) -> int:
         # at scale the monitoring pages look at the 100-feature model's 365 days
         deployed = SCALE_VERSION if name == "scale" else None
         results["apptest"][name] = run_apptest(spaces[name], args.runs, deployed)
+    if args.under_load:
+        results["under_load"] = run_under_load(
+            args.root, demo, args.runs, args.load_rate, args.load_seconds
+        )
     if not args.no_browser and Path(CHROMIUM).exists():
         results["browser"]["demo"] = run_browser(demo, args.browser_runs)
     results["environment"]["loadavg_end"] = os.getloadavg()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
+    if "under_load" in results:
+        ul = results["under_load"]
+        table += (
+            f"\nWhile `deployready loadtest` runs (open loop, {ul['rate']} req/s; ran "
+            f"throughout: {ul['load_test_ran_throughout']}), demo workspace, AppTest medians:\n\n"
+            "| page | idle | under load | ratio (target ≤ 1.5×) |\n|---|---:|---:|---:|\n"
+        )
+        for label, ratio in ul["ratio"].items():
+            table += (
+                f"| {label} | {ul['idle'][label]['median_s']:.2f} s "
+                f"| {ul['under_load'][label]['median_s']:.2f} s | {ratio:.2f}× |\n"
+            )
     args.markdown.write_text(table)
     print(table)
     return 0

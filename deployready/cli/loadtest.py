@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a non-loopback --host (off by default)")
-    p.add_argument("--max-batch-size", type=int, default=64, help="rows per predict call")
+    p.add_argument("--max-batch-size", type=int, default=128,
+                   help="rows per predict call (default 128: the checklist's 100 in one call)")
     p.add_argument("--max-wait-ms", type=float, default=2.0,
                    help="how long a partial batch waits for more requests")
     p.add_argument("--no-batching", action="store_true", help="one predict call per request")

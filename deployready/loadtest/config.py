@@ -40,7 +40,7 @@ class LoadTestConfig:
     seed: int = 0
     # server options (target "serve")
     batching: bool = True
-    max_batch_size: int = 64
+    max_batch_size: int = 128  # 100 concurrent requests fit one predict call
     max_wait_ms: float = 2.0
     allow_remote: bool = False
 
