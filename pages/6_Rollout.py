@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from deployready import rollout, ui
 from deployready.charts.rollout import rollout_timeline, stage_steps
 from deployready.rollout import (
     evaluate_gate,
@@ -16,6 +17,7 @@ from deployready.rollout import (
     rollback,
     rollout_state,
 )
+from deployready.workspace import Workspace
 
 ui.setup_page("Rollout", "🚦")
 ws, version = ui.sidebar()
@@ -53,7 +55,24 @@ st.caption(
 # --------------------------------------------------------------------------- gate
 
 st.subheader("Gate for the next promotion")
-gate = ui.guarded(lambda: evaluate_gate(ws, version, policy=policy), "Evaluating the gate")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _readiness(root: str, version: str, signature: ui.FileSignature) -> Any:
+    """The gate's readiness (``rollout.readiness_of``), cached until any evidence changes."""
+    workspace = Workspace.open(root)
+    return rollout.readiness_of(workspace, version, workspace.policy())
+
+
+selected: str = version
+signature = ui.evidence_signature(ws, selected)
+gate = ui.guarded(
+    lambda: evaluate_gate(
+        ws, version, policy=policy,
+        readiness=_readiness(str(ws.root), selected, signature),
+    ),
+    "Evaluating the gate",
+)
 if gate is not None:
     if gate.next_stage is None:
         st.info(f"{version} is at {gate.current_stage} %: there is no further stage.")

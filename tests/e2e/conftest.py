@@ -89,14 +89,14 @@ def stop_server(server: Server) -> None:
         server.process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_workspace(demo_master: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("e2e") / "ws"
     shutil.copytree(demo_master, target)
     return target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(e2e_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(e2e_workspace, tmp_path_factory.mktemp("logs") / "streamlit.log")
     try:
@@ -120,7 +120,7 @@ class RequestLog:
         return bad
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed before other packages run: its loop blocks asyncio.run
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
