@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from deployready.errors import DeployReadyError
+from deployready.policy import Policy
 from deployready.workspace import Workspace, default_workspace_path
 
 if TYPE_CHECKING:
@@ -124,6 +125,15 @@ def guarded(fn: Callable[[], T], what: str) -> T | None:
     except DeployReadyError as exc:
         st.error(f"**{what} failed.** {exc}", icon="🚫")
         return None
+
+
+def policy_or_stop(ws: Workspace) -> Policy:
+    """The workspace policy; a malformed one is shown as an error and stops the page."""
+    policy = guarded(ws.policy, "Reading the policy")
+    if policy is None:
+        st.stop()
+    assert policy is not None
+    return policy
 
 
 def require_versions(ws: Workspace) -> None:

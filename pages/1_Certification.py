@@ -18,11 +18,7 @@ ui.setup_page("Certification", "🎓")
 ws, version = ui.sidebar()
 st.title("🎓 Certification")
 
-loaded_policy = ui.guarded(ws.policy, "Reading the policy")
-if loaded_policy is None:
-    st.stop()
-assert loaded_policy is not None
-policy: Policy = loaded_policy
+policy: Policy = ui.policy_or_stop(ws)
 cert = policy.certification
 
 found = ws.history_path()

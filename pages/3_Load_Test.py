@@ -32,9 +32,7 @@ def registry() -> JobRegistry:
 
 
 reg = registry()
-policy = ui.guarded(ws.policy, "Reading the policy")
-if policy is None:
-    st.stop()
+policy = ui.policy_or_stop(ws)
 lp = policy.load_test
 sha = ui.guarded(lambda: package_sha256(ws.package_path(VERSION)), f"Reading {VERSION}")
 job = ui.guarded(lambda: reg.current(ws), "Reading load-test jobs")

@@ -25,9 +25,7 @@ ui.require_versions(ws)
 assert version is not None
 version_: str = version
 
-policy = ui.guarded(ws.policy, "Reading the policy")
-if policy is None:
-    st.stop()
+policy = ui.policy_or_stop(ws)
 lp = policy.latency
 
 logs = ProductionLogs(ws.production_dir, {})

@@ -25,9 +25,7 @@ st.title("🚦 Rollout")
 ui.require_versions(ws)
 assert version is not None
 
-policy = ui.guarded(ws.policy, "Reading the policy")
-if policy is None:
-    st.stop()
+policy = ui.policy_or_stop(ws)
 state = ui.guarded(lambda: rollout_state(ws, policy), "Reading the rollout log")
 if state is None:
     st.stop()

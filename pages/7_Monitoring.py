@@ -15,9 +15,7 @@ ui.setup_page("Monitoring", "🗓️")
 ws, version = ui.sidebar(deployed=True)
 st.title("🗓️ Monitoring reviews")
 
-policy = ui.guarded(ws.policy, "Reading the policy")
-if policy is None:
-    st.stop()
+policy = ui.policy_or_stop(ws)
 
 only_selected = st.sidebar.checkbox("Daily checks of the selected version only", value=False,
                                     key="monitoring_only_version")
