@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh" requirements-dev.txt
 # Browser tests drive Debian's chromium; install it when we can (root with apt-get).
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "installing chromium for the browser tests (apt-get)" >&2
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
 fi
 echo "== ruff" >&2
 ruff check deployready pages app.py tests bench
