@@ -228,9 +228,7 @@ def load_history(path: str | Path, policy: Policy | None = None) -> pd.DataFrame
         raise HistoryError("no retrain runs", source=path, expected="one row per retrain run")
     columns = [str(c) for c in raw.columns]
     raw.columns = columns
-    required = list(REQUIRED_COLUMNS)
-    if policy is not None:
-        required[2:2] = list(policy.certification.metrics)
+    required = _required_columns(policy)
     for column in required:
         if column not in columns:
             raise HistoryError(
@@ -452,12 +450,18 @@ def append_run(path: str | Path, row: Mapping[str, Any], policy: Policy | None =
     return path
 
 
-def _check_new_run(path: Path, row: Mapping[str, Any], policy: Policy | None) -> None:
-    """Validate a run before it is written: a bad run must never reach the file."""
-    where = f"new run {row.get('run_id')!r}"
+def _required_columns(policy: Policy | None) -> list[str]:
+    """The columns every run must have: the fixed ones, with the policy's metrics."""
     required = list(REQUIRED_COLUMNS)
     if policy is not None:
         required[2:2] = list(policy.certification.metrics)
+    return required
+
+
+def _check_new_run(path: Path, row: Mapping[str, Any], policy: Policy | None) -> None:
+    """Validate a run before it is written: a bad run must never reach the file."""
+    where = f"new run {row.get('run_id')!r}"
+    required = _required_columns(policy)
     for column in required:
         if column not in row:
             raise HistoryError(
