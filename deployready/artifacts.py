@@ -15,10 +15,11 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ from deployready.manifest import (
     write_file,
 )
 from deployready.policy import Policy
+from deployready.preprocess import Preprocessor, compile_preprocessor
 from deployready.profile import fit_profile
 from deployready.versioning import (
     BUMP_REASONS,
@@ -134,6 +136,34 @@ class LoadedPackage:
     def validate_rows(self, records: Any) -> pd.DataFrame:
         """Check request rows against the schema; InputError naming ``rows[i].field``."""
         return rows_to_frame(self.schema, records)
+
+    def request_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The holdout rows as JSON-ready request rows (missing values as null)."""
+        frame = self.holdout if limit is None else self.holdout.head(limit)
+        return [{k: _json_value(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
+
+    def serving_predictor(self) -> tuple[Callable[[pd.DataFrame], np.ndarray], Preprocessor]:
+        """``predict`` with the preprocessing compiled when it verifies against the holdout
+        rows as the server sees them (``deployready.preprocess``), else exactly ``predict``."""
+        try:
+            sample = self.validate_rows(self.request_rows(256))
+        except InputError:  # a holdout that does not fit its own schema: verify nothing
+            sample = self.holdout.iloc[:0]
+        pre = compile_preprocessor(self.scaler, self.features, sample)
+        if pre.kind != "compiled":
+            return self.predict, pre
+        return partial(predict_frame, self.model, self.scaler, self.features,
+                       transform=pre.transform), pre
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 # --------------------------------------------------------------------------- loading

@@ -468,6 +468,9 @@ class PredictionService:
         self.log: PredictionLog | None = None
         self.batcher: MicroBatcher | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self.predict_fn, self.preprocessor = package.serving_predictor()
+        if self.preprocessor.reason:
+            LOG.info("preprocessing runs in scikit-learn: %s", self.preprocessor.reason)
         from starlette.responses import Response
 
         self._response = Response
@@ -483,14 +486,15 @@ class PredictionService:
         if self.options.log_dir is not None:
             self.log = PredictionLog(self.options.log_dir, pkg.version, list(pkg.features),
                                      self.options.flush_seconds)
-        self.batcher = MicroBatcher(pkg.validate_rows, pkg.predict, self.options, self.stats)
+        self.batcher = MicroBatcher(pkg.validate_rows, self.predict_fn, self.options,
+                                    self.stats)
         profiles = _Profiles.from_env(self.batcher)
         if self.options.warmup and len(pkg.holdout):
             # first calls pay for lazy imports and caches: not part of any request
             loop = asyncio.get_running_loop()
             sample = pkg.holdout.head(self.options.max_batch_size)
-            await loop.run_in_executor(self.batcher._executor, pkg.predict, sample)
-            await loop.run_in_executor(self.batcher._executor, pkg.predict, sample.head(1))
+            await loop.run_in_executor(self.batcher._executor, self.predict_fn, sample)
+            await loop.run_in_executor(self.batcher._executor, self.predict_fn, sample.head(1))
         if profiles is not None:
             await profiles.start()
         self.batcher.start()
@@ -614,6 +618,7 @@ class PredictionService:
                            "max_batch_size": self.options.max_batch_size,
                            "max_wait_ms": self.options.max_wait_ms,
                            "threads": self.options.threads,
+                           "preprocessing": self.preprocessor.describe(),
                            "logging": self.log is not None})
 
     async def stats_endpoint(self, request: Any) -> Any:

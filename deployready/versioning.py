@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -211,8 +212,12 @@ def schema_diff(schema_a: dict[str, Any], schema_b: dict[str, Any]) -> SchemaDif
 # --------------------------------------------------------------------------- serving
 
 
-def predict_frame(model: Any, scaler: Any, features: list[str], frame: pd.DataFrame) -> np.ndarray:
-    """The serving path: ``model.predict_proba(scaler.transform(frame[features]))[:, 1]``."""
+def predict_frame(model: Any, scaler: Any, features: list[str], frame: pd.DataFrame,
+                  transform: Callable[[pd.DataFrame], Any] | None = None) -> np.ndarray:
+    """The serving path: ``model.predict_proba(scaler.transform(frame[features]))[:, 1]``.
+
+    ``transform``: a verified replacement for ``scaler.transform(frame[features])`` (see
+    ``deployready.preprocess``)."""
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise InputError(
@@ -220,7 +225,7 @@ def predict_frame(model: Any, scaler: Any, features: list[str], frame: pd.DataFr
             location="columns",
             expected="every schema feature",
         )
-    transformed = scaler.transform(frame[features])
+    transformed = scaler.transform(frame[features]) if transform is None else transform(frame)
     proba = np.asarray(model.predict_proba(transformed), dtype=np.float64)
     return np.ascontiguousarray(proba[:, 1])
 

@@ -128,6 +128,13 @@ def test_export_validate_load_predict(pkg: Path, data: pd.DataFrame) -> None:
     # the request path: JSON-like rows → validate_rows → predict gives the same numbers
     rows = loaded.validate_rows(loaded.holdout.to_dict("records"))
     np.testing.assert_allclose(loaded.predict(rows), loaded.expected, rtol=0, atol=1e-12)
+    # the serving path (compiled preprocessing) gives exactly the same numbers
+    serving, pre = loaded.serving_predictor()
+    assert pre.kind == "compiled"
+    np.testing.assert_array_equal(serving(rows), loaded.predict(rows))
+    assert loaded.request_rows(3) == [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item")
+             else v) for k, v in r.items()} for r in loaded.holdout.head(3).to_dict("records")]
 
     meta = loaded.metadata
     assert meta["version"] == "v1.0" and meta["bump"] == "initial" and meta["previous"] is None

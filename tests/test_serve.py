@@ -95,6 +95,8 @@ def test_health_reports_the_package(server: Server, package: Path) -> None:
     assert body["status"] == "ok" and body["version"] == "v1.0"
     assert body["package_sha256"] == package_sha256(package)
     assert body["pid"] == server.proc.pid
+    # the package's ColumnTransformer replays as numpy (verified at startup)
+    assert body["preprocessing"] == "compiled"
 
 
 def test_predict_matches_expected(server: Server, package: Path) -> None:
