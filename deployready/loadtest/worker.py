@@ -48,6 +48,7 @@ from deployready.loadtest.results import (
     phase_summary,
 )
 from deployready.loadtest.runs import CANCEL_FILE, CONFIG_FILE, PROGRESS_FILE
+from deployready.serve import freeze_heap
 from deployready.workspace import Workspace
 
 SERVER_START_S = 120.0
@@ -318,6 +319,7 @@ async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str,
                 requests=warmup, concurrency=pool, rate=config.rate, arrival=config.arrival,
                 timeout_s=timeout_s, max_seconds=WARMUP_MAX_S, should_stop=should_stop)
             parts["warmup"] = {"requests": warmup, "ok": int(np.count_nonzero(warm.kind == 0))}
+        freeze_heap()  # a full collection would stall the generator, i.e. the measurement
         if should_stop():
             raise Cancelled()
         live = Live(config.requests)
