@@ -166,7 +166,8 @@ def _show_result(row: dict[str, Any]) -> None:
         env = result.get("environment") or {}
         st.json({"requests": result.get("requests"), "errors_by_kind": result.get("errors_by_kind"),
                  "latency_ms": lat, "consistency": result.get("consistency"),
-                 "noise": result.get("noise"), "server_stats": result.get("server_stats"),
+                 "noise": result.get("noise"), "target": result.get("target"),
+                 "server_stats": result.get("server_stats"),
                  "environment": env, "config": result.get("config")}, expanded=False)
 
 

@@ -267,3 +267,49 @@ def test_serve_env_has_no_threads_leak() -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=None)
+
+
+def _drive(service: Any, path: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One request through ``service.asgi`` in-process; the messages it sent."""
+    sent: list[dict[str, Any]] = []
+    incoming = iter(messages)
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    asyncio.run(service.asgi(scope, receive, send))
+    return sent
+
+
+def test_hot_path_bug_answers_500_and_counts_it(package: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployready.artifacts import load_package
+    from deployready.serve import PredictionService
+
+    service = PredictionService(load_package(package), ServeOptions())
+
+    def broken(body: bytes) -> list[Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service, "_parse_rows", broken)
+    sent = _drive(service, "/predict", [{"type": "http.request", "body": b"{}"}])
+    assert sent[0]["status"] == 500
+    assert json.loads(sent[1]["body"]) == {"error": "internal server error", "field": None,
+                                           "expected": None}
+    assert service.stats.errors == {"internal": 1}
+
+
+def test_hot_path_client_gone_gets_no_answer(package: Path) -> None:
+    from deployready.artifacts import load_package
+    from deployready.serve import PredictionService
+
+    service = PredictionService(load_package(package), ServeOptions())
+    body = {"type": "http.request", "body": b'{"rows":', "more_body": True}
+    assert _drive(service, "/predict", [body, {"type": "http.disconnect"}]) == []
+    noop = _drive(service, "/noop", [{"type": "http.request", "body": b"{}"}])
+    assert noop[0]["status"] == 200
+    assert json.loads(noop[1]["body"])["predictions"] == []

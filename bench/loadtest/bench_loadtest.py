@@ -2,8 +2,11 @@
 
     .venv/bin/python bench/loadtest/bench_loadtest.py --repeats 5
 
-On a package like the demo's (GradientBoostingClassifier(n_estimators=100, max_depth=3)
-behind a ColumnTransformer scaler, 12 features):
+On the demo package (``--package demo``, the default: the demo's v1.0,
+HistGradientBoosting behind imputer + StandardScaler + OneHotEncoder, 11 features; the
+stall scenarios wrap that fitted model) or on a heavier bench package (``--package bench``:
+GradientBoostingClassifier(n_estimators=100, max_depth=3) behind a ColumnTransformer,
+12 features):
 
 1. **Checklist harness**: ``ThreadPoolExecutor(100)`` around ``predict`` on one-row frames
    in one process, 1000 calls. Reports its percentiles and the share of each call's wall
@@ -85,6 +88,26 @@ def build_package(root: Path, wrap: bool) -> Workspace:
     return Workspace(root)
 
 
+def build_demo_packages(root: Path) -> tuple[Workspace, Workspace]:
+    """The demo workspace (its v1.0), and a workspace whose v1.0 is the same fitted
+    model and preprocessing wrapped in ``StallOnce``."""
+    from deployready.demo import build_demo
+    from deployready.demo_data import make_dataset
+
+    build_demo(root / "demo", loadtest=False)
+    plain = Workspace(root / "demo")
+    package = load_package(plain.package_path("v1.0"))
+    data = make_dataset(4000, "2026-01-01", "2026-06-30", seed=7)
+    stall_root = root / "demo-stall"
+    stall_root.mkdir(parents=True, exist_ok=True)
+    (stall_root / "deployready.toml").write_text(POLICY)
+    export_package(stall_root / "models", model=StallOnce(package.model, 0.5),
+                   scaler=package.scaler, train=data.iloc[:3500], features=package.features,
+                   target_column="target", holdout=data.iloc[3500:], holdout_rows=200,
+                   shap_max_rows=100, shap_time_budget_s=10.0)
+    return plain, Workspace(stall_root)
+
+
 def pct(values_ms: np.ndarray) -> dict[str, float]:
     p = np.percentile(values_ms, [50, 95, 99])
     return {"p50": float(p[0]), "p95": float(p[1]), "p99": float(p[2]),
@@ -123,6 +146,7 @@ def checklist_harness(ws: Workspace, calls: int = 1000, stall_at: int | None = N
 
 
 def served(ws: Workspace, **overrides: Any) -> dict[str, Any]:
+    overrides = {"timeout_ms": 5000.0, "max_seconds": 120.0} | overrides  # as POLICY says
     config = LoadTestConfig.from_policy("v1.0", ws.policy().load_test, **overrides)
     job, _ = JobRegistry().start(ws, config)
     snap = job.wait(600)
@@ -151,11 +175,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--package", choices=("demo", "bench"), default="demo")
     args = parser.parse_args()
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
     tmp = Path(tempfile.mkdtemp(prefix="deployready-bench-"))
-    plain = build_package(tmp / "plain", wrap=False)
-    stall = build_package(tmp / "stall", wrap=True)
+    if args.package == "demo":
+        plain, stall = build_demo_packages(tmp)
+    else:
+        plain = build_package(tmp / "plain", wrap=False)
+        stall = build_package(tmp / "stall", wrap=True)
 
     scenarios: dict[str, Any] = {
         "checklist harness, TPE(100) × 1000": lambda: checklist_harness(plain),

@@ -149,6 +149,10 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         print("  latency ms: " + ", ".join(
             f"{k} {lat[k]}" for k in ("p50", "p95", "p99", "p99_9", "mean", "max")) +
             f" (n={lat['count']})")
+        health = (r.get("target") or {}).get("health") or {}
+        if "preprocessing" in health:
+            print(f"  server: batching {'on' if health.get('batching') else 'off'}, "
+                  f"preprocessing {health['preprocessing']}")
         noise = r.get("noise") or {}
         if "latency_ms" in noise:
             print(f"  harness noise (no-op): p50 {noise['latency_ms']['p50']} ms, "
