@@ -456,8 +456,8 @@ def _context(
             source=ws.package_path(version),
             expected="a deployready package",
         )
-    if logs is None or logs.features != features_of(profile):
-        logs = ProductionLogs.for_workspace(ws, profile)
+    if logs is None or logs.features != features_of(profile) or logs.version != version:
+        logs = ProductionLogs.for_workspace(ws, profile, version=version)
     baseline = resolve_baseline(ws, version, sha, policy, logs)
     return profile, sha, logs, baseline
 
@@ -671,8 +671,8 @@ def drift_by_day(
     """PSI of every logged day in [start, end] computed from the logs (nothing stored)."""
     policy = policy or ws.policy()
     profile = read_profile(ws, version)
-    if logs is None or logs.features != features_of(profile):
-        logs = ProductionLogs.for_workspace(ws, profile)
+    if logs is None or logs.features != features_of(profile) or logs.version != version:
+        logs = ProductionLogs.for_workspace(ws, profile, version=version)
     lo = day_bounds(as_date(start))[0] if start is not None else None
     hi = day_bounds(as_date(end))[1] if end is not None else None
     return {

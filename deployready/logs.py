@@ -63,8 +63,10 @@ from deployready.logs_schema import (
     _empty_windows,
     _summary,
     features_of,
+    file_versions,
     log_files,
     read_empty,
+    read_header,
     read_log_file,
 )
 
@@ -148,7 +150,13 @@ class ProductionLogs:
     features: dict[str, Kind] | None = None
     engine: Engine = "auto"
     threshold_bytes: int | None = None
+    #: the version whose schema ``features`` is. A file without some of those columns was
+    #: written by another version with another schema (two versions serve during a
+    #: rollout): it is left out when it holds no row of this version (see ``excluded``),
+    #: and is an error naming the column when it does, or when no version is given.
+    version: str | None = None
     files: list[Path] = field(init=False)
+    excluded: dict[Path, str] = field(init=False, default_factory=dict)
     total_bytes: int = field(init=False)
     chosen: Literal["pandas", "duckdb"] = field(init=False)
     _frames: dict[Path, pd.DataFrame] = field(init=False, default_factory=dict, repr=False)
@@ -162,7 +170,7 @@ class ProductionLogs:
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
-        self.files = log_files(self.directory)
+        self.files = self._own_files(log_files(self.directory))
         self.total_bytes = sum(p.stat().st_size for p in self.files)
         engine = os.environ.get("DEPLOYREADY_LOG_ENGINE", "") or self.engine
         if engine not in ("auto", "pandas", "duckdb"):
@@ -180,17 +188,44 @@ class ProductionLogs:
             engine = "duckdb" if self.total_bytes > threshold else "pandas"
         self.chosen = engine  # type: ignore[assignment]
 
+    def _own_files(self, files: list[Path]) -> list[Path]:
+        """``files`` without those another version's schema wrote (see ``version``)."""
+        if not self.features or self.version is None:
+            return files
+        kept = []
+        for path in files:
+            try:
+                names = {name for name, _ in read_header(path)}
+            except LogError:
+                kept.append(path)  # the full read reports it
+                continue
+            missing = [f for f in self.features if f not in names]
+            held = file_versions(path) if missing else None
+            if held is not None and self.version not in held:
+                self.excluded[path] = (
+                    f"no rows of {self.version}; written by {', '.join(sorted(held))} "
+                    f"without {', '.join(missing)}"
+                )
+            else:
+                kept.append(path)
+        return kept
+
     @classmethod
     def for_workspace(
         cls,
         ws: Any,
         profile: Mapping[str, Any] | None = None,
         *,
+        version: str | None = None,
         engine: Engine = "auto",
         threshold_bytes: int | None = None,
     ) -> ProductionLogs:
         return cls(
-            ws.production_dir, features_of(profile) if profile else None, engine, threshold_bytes
+            ws.production_dir,
+            features_of(profile) if profile else None,
+            engine,
+            threshold_bytes,
+            version,
         )
 
     def __bool__(self) -> bool:

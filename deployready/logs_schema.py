@@ -114,6 +114,21 @@ def read_header(path: Path) -> list[Field]:
     return [(name, pa.string()) for name in header]
 
 
+def file_versions(path: Path) -> set[str] | None:
+    """The versions a log file holds rows of, reading only its ``version`` column; None
+    when that cannot be read (the full read then reports what is wrong)."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            column = pq.read_table(path, columns=["version"]).column("version")
+        else:
+            convert = pacsv.ConvertOptions(include_columns=["version"],
+                                           column_types={"version": pa.string()})
+            column = pacsv.read_csv(path, convert_options=convert).column("version")
+    except (pa.ArrowException, OSError, KeyError):
+        return None
+    return {str(v) for v in pc.unique(column).to_pylist() if v is not None}
+
+
 def _is_nested(dtype: pa.DataType) -> bool:
     if pa.types.is_dictionary(dtype):
         return _is_nested(dtype.value_type)

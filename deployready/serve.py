@@ -178,11 +178,24 @@ class PredictionLog:
         """All rows of one request: one queue item (the writer thread expands it)."""
         self._queue.put((ts, latency_ms, rows, predictions, error))
 
+    def _path(self, day: str) -> tuple[Path, bool]:
+        """The day's file and whether it is new. Never a file with another header: a
+        version with another schema (two versions serve during a rollout) gets its own
+        ``predictions-<day>-<version>.csv`` instead of corrupting the shared one."""
+        for name in (f"predictions-{day}.csv", f"predictions-{day}-{self.version}.csv"):
+            path = self.directory / name
+            if not path.exists() or path.stat().st_size == 0:
+                return path, True
+            with path.open(newline="", encoding="utf-8") as fh:
+                if next(csv.reader(fh), None) == self.header:
+                    return path, False
+        # both taken by other headers (a hand-edited file?): a file of our own
+        return self.directory / f"predictions-{day}-{self.version}-{time.time_ns()}.csv", True
+
     def _open(self, day: str) -> None:
         if self._fh is not None:
             self._fh.close()
-        path = self.directory / f"predictions-{day}.csv"
-        new = not path.exists() or path.stat().st_size == 0
+        path, new = self._path(day)
         self._fh = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - held open
         self._writer = csv.writer(self._fh)
         if new:

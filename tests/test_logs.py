@@ -339,3 +339,66 @@ def test_version_filter_and_iteration(mixed_ws: Workspace) -> None:
     assert [str(d) for d in days] == [f"2026-03-0{i}" for i in range(1, 7)]
     for day, frame in pandas_logs.iter_days("v1.0", "2026-03-02", "2026-03-04"):
         assert (frame["timestamp"].dt.date == day).all()
+
+
+def _rollout_logs(directory: Path) -> tuple[Path, Path]:
+    """v1.0 (features a, b) and v2.0 (a, b, c: a major version) serving the same day, each
+    through the server's own log writer."""
+    from deployready.serve import PredictionLog
+
+    ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
+    for version, features in (("v1.0", ["a", "b"]), ("v2.0", ["a", "b", "c"])):
+        log = PredictionLog(directory, version, features, flush_seconds=0.01)
+        for i in range(3):
+            row = {"a": 1.0 + i, "b": "x", "c": 2.0 * i}
+            log.add_request(ts + i, 5.0 + i, [row], [0.5], "")
+        log.close()
+    return directory / "predictions-2026-03-01.csv", directory / "predictions-2026-03-01-v2.0.csv"
+
+
+def test_two_versions_with_two_schemas_never_share_a_log_file(tmp_path: Path) -> None:
+    shared, own = _rollout_logs(tmp_path)
+    assert shared.read_text().splitlines()[0] == "timestamp,version,latency_ms,prediction,error,a,b"
+    assert own.read_text().splitlines()[0] == (
+        "timestamp,version,latency_ms,prediction,error,a,b,c")
+    assert {p.name for p in tmp_path.iterdir()} == {shared.name, own.name}
+    for path in (shared, own):  # every row has its header's fields
+        lines = path.read_text().splitlines()
+        assert len(lines) == 4 and {line.count(",") for line in lines} == {lines[0].count(",")}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_version_reads_its_rows_beside_another_schema(tmp_path: Path, engine: str) -> None:
+    shared, own = _rollout_logs(tmp_path)
+    v2 = ProductionLogs(tmp_path, {"a": "numeric", "b": "categorical", "c": "numeric"},
+                        engine, version="v2.0")  # type: ignore[arg-type]
+    v2.validate()
+    assert v2.files == [own] and shared in v2.excluded
+    assert "written by v1.0 without c" in v2.excluded[shared]
+    assert v2.day_counts("v2.0")["rows"].tolist() == [3]
+    v1 = ProductionLogs(tmp_path, {"a": "numeric", "b": "categorical"}, engine,  # type: ignore[arg-type]
+                        version="v1.0")
+    v1.validate()  # v2.0's file has a and b too: read, its rows filtered by version
+    assert v1.excluded == {} and v1.day_counts("v1.0")["rows"].tolist() == [3]
+    # without a version, a file missing a feature is still an error naming the column
+    err = load_error_in(tmp_path, engine, {"a": "numeric", "b": "categorical", "c": "numeric"})
+    assert err.source == str(shared) and "c" in err.message and err.location == "header"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_file_with_rows_of_the_version_but_not_its_columns_is_an_error(
+        tmp_path: Path, engine: str) -> None:
+    shared, _ = _rollout_logs(tmp_path)
+    shared.write_text(shared.read_text().replace(",v1.0,", ",v2.0,"))  # v2.0 rows, no c
+    logs = ProductionLogs(tmp_path, {"a": "numeric", "b": "categorical", "c": "numeric"},
+                          engine, version="v2.0")  # type: ignore[arg-type]
+    assert logs.excluded == {}
+    with pytest.raises(LogError, match="missing column"):
+        logs.validate()
+
+
+def load_error_in(directory: Path, engine: str, features: dict) -> LogError:
+    logs = ProductionLogs(directory, features, engine)  # type: ignore[arg-type]
+    with pytest.raises(LogError) as info:
+        logs.validate()
+    return info.value
