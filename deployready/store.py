@@ -89,6 +89,11 @@ MIGRATIONS: list[str] = [
         items_json TEXT NOT NULL DEFAULT '[]'
     );
     """,
+    # 2: the process that claimed a load-test run ("pid:create_time"), so a run whose
+    # claimant died before its worker started is not waited for
+    """
+    ALTER TABLE loadtest_runs ADD COLUMN claimant TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -196,6 +196,33 @@ def test_running_rows_of_dead_workers_become_interrupted(tmp_path: Path) -> None
     assert dumps({}) == "{}"
 
 
+def test_a_claim_whose_claimant_died_is_not_waited_for(tmp_path: Path) -> None:
+    """Between claiming a run and saving its worker's pid, the claimant's life decides."""
+    from deployready.loadtest.runs import process_alive, running_run, this_process
+
+    ws = Workspace(tmp_path)
+    run_id, _ = claim(ws, version="v1.0", package_sha256="a" * 64, mode="closed",
+                      target="serve", config={})
+    assert process_alive(this_process())
+    assert running_run(ws)["id"] == run_id  # this process claimed it and lives
+    again, created = claim(ws, version="v1.0", package_sha256="a" * 64, mode="closed",
+                           target="serve", config={})
+    assert (again, created) == (run_id, False)
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    import psutil
+    ghost = f"{dead.pid}:{psutil.Process(dead.pid).create_time()!r}"
+    dead.wait()
+    assert not process_alive(ghost) and not process_alive("garbage")
+    with ws.store.transaction() as conn:
+        conn.execute("UPDATE loadtest_runs SET claimant = ? WHERE id = ?", (ghost, run_id))
+    assert running_run(ws) is None
+    fresh, created = claim(ws, version="v1.0", package_sha256="a" * 64, mode="closed",
+                           target="serve", config={})
+    assert created and fresh != run_id
+    assert mark_interrupted(ws) == [run_id]
+
+
 # --------------------------------------------------------------------------- real runs
 
 

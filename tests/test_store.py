@@ -64,3 +64,21 @@ def test_not_a_database(tmp_path: Path) -> None:
 def test_reads_of_missing_store_are_empty(tmp_path: Path) -> None:
     assert Store(tmp_path / "none.db").query("SELECT 1") == []
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_first_schema_store_is_migrated_in_place(tmp_path: Path) -> None:
+    from deployready.store import MIGRATIONS
+
+    path = tmp_path / "db.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("INSERT INTO loadtest_runs (version, package_sha256, mode, target, status, "
+                 "started_at, config_json) VALUES ('v1.0', 'a', 'closed', 'serve', "
+                 "'completed', 't', '{}')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    rows = store.query("SELECT version, status, claimant FROM loadtest_runs")
+    assert [tuple(r) for r in rows] == [("v1.0", "completed", None)]
+    assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 2

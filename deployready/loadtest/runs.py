@@ -10,6 +10,7 @@ worker's config, live progress, cancel flag, worker log and the server's predict
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +23,10 @@ from deployready.workspace import Workspace
 
 RUN_SOURCE = "data/deployready.db#loadtest_runs/{id}"
 WORKER_MODULE = "deployready.loadtest.worker"
-STARTING_GRACE_S = 120.0
+STARTING_GRACE_S = 120.0  # longest a claimed run may wait for its worker's pid
 PROGRESS_FILE = "progress.json"
 CONFIG_FILE = "config.json"
-CANCEL_FILE = "cancel"  # a row without pid younger than this is still starting
+CANCEL_FILE = "cancel"
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -73,10 +74,35 @@ def _age_s(started_at: str) -> float:
     return (datetime.now(UTC) - started).total_seconds()
 
 
+def this_process() -> str:
+    """``pid:create_time`` of this process: an identity a reused pid does not match."""
+    import psutil
+
+    return f"{os.getpid()}:{psutil.Process().create_time()!r}"
+
+
+def process_alive(identity: str | None) -> bool:
+    """True while the process named by :func:`this_process` runs (not a zombie)."""
+    import psutil
+
+    pid, _, created = (identity or "").partition(":")
+    try:
+        proc = psutil.Process(int(pid))
+        return (proc.status() != psutil.STATUS_ZOMBIE
+                and abs(proc.create_time() - float(created)) < 0.01)
+    except (ValueError, psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
 def _is_live(row: Any) -> bool:
+    """A run is live while its worker runs; before the worker's pid is saved, while the
+    process that claimed it runs (at most ``STARTING_GRACE_S``)."""
     if row["pid"]:
         return pid_alive(row["pid"])
-    return _age_s(row["started_at"]) < STARTING_GRACE_S
+    if _age_s(row["started_at"]) >= STARTING_GRACE_S:
+        return False
+    # rows claimed before the store had a claimant column: the grace period alone
+    return row["claimant"] is None or process_alive(row["claimant"])
 
 
 def claim(ws: Workspace, *, version: str, package_sha256: str, mode: str, target: str,
@@ -89,8 +115,8 @@ def claim(ws: Workspace, *, version: str, package_sha256: str, mode: str, target
                 return int(row["id"]), False
         cur = conn.execute(
             "INSERT INTO loadtest_runs (version, package_sha256, mode, target, status, "
-            "started_at, config_json) VALUES (?, ?, ?, ?, 'running', ?, ?)",
-            (version, package_sha256, mode, target, utcnow(), dumps(config)),
+            "started_at, config_json, claimant) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+            (version, package_sha256, mode, target, utcnow(), dumps(config), this_process()),
         )
         return int(cur.lastrowid or 0), True
 
