@@ -66,6 +66,7 @@ from deployready.history import (
     parse_time,
     resolve_history_path,
 )
+from deployready.memo import FileMemo
 from deployready.metrics import METRIC_NAMES, validate_policy_metrics
 from deployready.policy import CVPolicy, Policy
 from deployready.training import RunResult, dataset_sha256, default_preprocessor, record_run
@@ -297,6 +298,23 @@ def evaluate_history(df: pd.DataFrame, policy: Policy) -> list[RunEvaluation]:
     return [evaluate_run(row, policy, source=source) for row in df.to_dict("records")]
 
 
+#: (history, its evaluations) per history file and certification policy: at 10,000 runs
+#: validating and evaluating the history is ~5 s, and it only changes with the file.
+HISTORY_MEMO: FileMemo[tuple[pd.DataFrame, list[RunEvaluation]]] = FileMemo(8)
+
+
+def history_evaluations(path: Path, policy: Policy
+                        ) -> tuple[pd.DataFrame, list[RunEvaluation]]:
+    """``load_history`` and ``evaluate_history`` of ``path``, remembered until the file or
+    the certification policy changes. The frame and list are shared: do not modify."""
+
+    def build() -> tuple[pd.DataFrame, list[RunEvaluation]]:
+        history = load_history(path, policy)
+        return history, evaluate_history(history, policy)
+
+    return HISTORY_MEMO.compute([path], repr(policy.certification), build)
+
+
 def streak(evaluations: Sequence[RunEvaluation], upto_run_id: str) -> int:
     """Consecutive green runs ending at ``upto_run_id`` (0 if it is red or unknown)."""
     ids = [e.run_id for e in evaluations]
@@ -376,7 +394,7 @@ def certification_checks(
             policy,
             f"model_metadata.json of {version} names no run_id, so no retrain run certifies it.",
         )
-    history = load_history(path, policy)
+    history, evaluations = history_evaluations(path, policy)
     shown = _display_path(ws, path)
     matches = [i for i, r in zip(history.index, history["run_id"], strict=True) if r == run_id]
     if not matches:
@@ -434,7 +452,6 @@ def certification_checks(
                 )
         checks.append(check)
 
-    evaluations = evaluate_history(history, policy)
     run_streak = streak(evaluations, run_id)
     need = cert.consecutive_green
     ok = run_streak >= need

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -69,9 +70,12 @@ from deployready.logs_schema import (
     read_header,
     read_log_file,
 )
+from deployready.memo import FileMemo
 
 __all__ = [
+    "DEFAULT_CACHE_BYTES",
     "DEFAULT_DUCKDB_THRESHOLD",
+    "FILE_FRAMES",
     "MAX_LATENCY_MS",
     "PERCENTILES",
     "REQUIRED_COLUMNS",
@@ -97,6 +101,29 @@ __all__ = [
 ]
 
 DEFAULT_DUCKDB_THRESHOLD = 512 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+
+
+def _frame_bytes(frame: pd.DataFrame) -> int:
+    return int(frame.memory_usage(index=False, deep=False).sum())
+
+
+def _cache_bytes() -> int:
+    raw = os.environ.get("DEPLOYREADY_LOG_CACHE_MB", "")
+    try:
+        return max(0, int(float(raw) * 2**20)) if raw else DEFAULT_CACHE_BYTES
+    except ValueError:
+        warnings.warn(f"DEPLOYREADY_LOG_CACHE_MB={raw!r} is not a number of megabytes; "
+                      f"using {DEFAULT_CACHE_BYTES // 2**20}", stacklevel=1)
+        return DEFAULT_CACHE_BYTES
+
+
+#: Validated frames of log files, shared by every reader in this process: a dashboard
+#: that re-reads 365 daily files after one of them changed parses one file, not 365.
+#: Bounded by ``$DEPLOYREADY_LOG_CACHE_MB`` (default 256; 0 turns it off).
+FILE_FRAMES: FileMemo[pd.DataFrame] = FileMemo(_cache_bytes(), _frame_bytes)
+#: Per file: version -> (rows, first, last timestamp). Small; up to 100,000 files.
+FILE_VERSIONS: FileMemo[dict[str, tuple[int, pd.Timestamp, pd.Timestamp]]] = FileMemo(100_000)
 
 Engine = Literal["auto", "pandas", "duckdb"]
 TimeLike: TypeAlias = str | date | datetime | pd.Timestamp | None
@@ -244,7 +271,9 @@ class ProductionLogs:
     def _frame_of(self, path: Path) -> pd.DataFrame:
         frame = self._frames.get(path)
         if frame is None:
-            frame = read_log_file(path, self.features)
+            wanted = None if self.features is None else tuple(self.features.items())
+            frame = FILE_FRAMES.compute([path], wanted,
+                                        lambda: read_log_file(path, self.features))
             self._frames[path] = frame
             ts = frame["timestamp"]
             self._spans[path] = (ts.min(), ts.max(), set(frame["version"].unique().tolist()))
@@ -313,14 +342,22 @@ class ProductionLogs:
             return dict(self._con().versions())
         out: dict[str, dict[str, Any]] = {}
         for path in self.files:
-            f = self._frame_of(path)
-            for version, g in f.groupby("version", sort=True):
-                cur = out.setdefault(str(version), {"rows": 0, "first": None, "last": None})
-                cur["rows"] += len(g)
-                first, last = g["timestamp"].min(), g["timestamp"].max()
+            for version, (rows, first, last) in self._versions_of(path).items():
+                cur = out.setdefault(version, {"rows": 0, "first": None, "last": None})
+                cur["rows"] += rows
                 cur["first"] = first if cur["first"] is None else min(cur["first"], first)
                 cur["last"] = last if cur["last"] is None else max(cur["last"], last)
         return out
+
+    def _versions_of(self, path: Path) -> dict[str, tuple[int, pd.Timestamp, pd.Timestamp]]:
+        """version -> (rows, first, last) of one file, remembered until it changes."""
+
+        def build() -> dict[str, tuple[int, pd.Timestamp, pd.Timestamp]]:
+            g = self._frame_of(path).groupby("version", sort=True)["timestamp"]
+            return {str(v): (int(n), lo, hi) for v, n, lo, hi in
+                    zip(g.size().index, g.size(), g.min(), g.max(), strict=True)}
+
+        return FILE_VERSIONS.compute([path], None, build)
 
     def days(
         self, version: str | None = None, start: TimeLike = None, end: TimeLike = None

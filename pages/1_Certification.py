@@ -33,8 +33,7 @@ path: Path = found
 
 from deployready.certification import (  # noqa: E402
     RunEvaluation,
-    evaluate_history,
-    load_history,
+    history_evaluations,
     streak,
 )
 
@@ -52,8 +51,7 @@ def _history(
     A resource cache (shared, not copied): this page only reads the frame and the
     evaluations, and unpickling a copy of 10,000 evaluated runs on every rerun would
     cost seconds."""
-    frame = load_history(path, _policy)
-    return frame, evaluate_history(frame, _policy) if not frame.empty else []
+    return history_evaluations(Path(path), _policy)  # shared with the Overview's score
 
 
 loaded = ui.guarded(

@@ -616,3 +616,22 @@ def test_evaluate_run_refuses_non_numeric_row_values() -> None:
         row = _row(1)
         del row["ks"]
         evaluate_run(row, POLICY, source="history.csv")
+
+
+def test_history_evaluations_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    import os
+
+    from deployready.certification import history_evaluations
+    from deployready.policy import Policy
+
+    policy = Policy()
+    path = _csv(tmp_path)
+    first = history_evaluations(path, policy)
+    assert history_evaluations(path, policy) is first  # shared, not recomputed
+    assert [e.run_id for e in first[1]] == ["run-1", "run-2", "run-3"]
+    append_run(path, _row(4, roc_auc=0.1))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    history, evaluations = history_evaluations(path, policy)
+    assert len(history) == 4 and evaluations[-1].run_id == "run-4"
+    assert not evaluations[-1].green

@@ -82,3 +82,31 @@ def test_a_first_schema_store_is_migrated_in_place(tmp_path: Path) -> None:
     rows = store.query("SELECT version, status, claimant FROM loadtest_runs")
     assert [tuple(r) for r in rows] == [("v1.0", "completed", None)]
     assert store.query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 2
+
+
+def test_two_handles_opening_a_new_store_at_once(tmp_path: Path) -> None:
+    """Switching a new database to WAL is answered "locked" without waiting while the
+    other handle holds it: both must open (checked over many fresh stores)."""
+    import threading
+
+    failures: list[BaseException] = []
+    for i in range(60):
+        path = tmp_path / f"s{i}" / "deployready.db"
+        barrier = threading.Barrier(2, timeout=30)
+
+        def open_and_write(target: Path = path, gate: threading.Barrier = barrier) -> None:
+            try:
+                store = Store(target)
+                gate.wait()
+                with store.transaction() as conn:
+                    conn.execute("INSERT INTO alerts (created_at, kind, severity, message) "
+                                 "VALUES ('t', 'k', 'warn', 'm')")
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_and_write) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert failures == []
