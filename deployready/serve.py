@@ -135,6 +135,20 @@ def freeze_heap() -> None:
 # --------------------------------------------------------------------------- prediction log
 
 
+def _try_lock(fh: Any) -> bool:
+    """An exclusive advisory lock on an open file, without waiting (always granted where
+    the platform has no ``fcntl``). Released when the file is closed."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return True
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
 
@@ -178,25 +192,47 @@ class PredictionLog:
         """All rows of one request: one queue item (the writer thread expands it)."""
         self._queue.put((ts, latency_ms, rows, predictions, error))
 
-    def _path(self, day: str) -> tuple[Path, bool]:
-        """The day's file and whether it is new. Never a file with another header: a
-        version with another schema (two versions serve during a rollout) gets its own
-        ``predictions-<day>-<version>.csv`` instead of corrupting the shared one."""
-        for name in (f"predictions-{day}.csv", f"predictions-{day}-{self.version}.csv"):
-            path = self.directory / name
-            if not path.exists() or path.stat().st_size == 0:
-                return path, True
-            with path.open(newline="", encoding="utf-8") as fh:
-                if next(csv.reader(fh), None) == self.header:
-                    return path, False
-        # both taken by other headers (a hand-edited file?): a file of our own
-        return self.directory / f"predictions-{day}-{self.version}-{time.time_ns()}.csv", True
+    def _candidates(self, day: str) -> list[str]:
+        return [f"predictions-{day}.csv", f"predictions-{day}-{self.version}.csv",
+                f"predictions-{day}-{self.version}-{os.getpid()}.csv"]
+
+    def _claim(self, path: Path) -> tuple[Any, bool] | None:
+        """``path`` opened for appending and locked for this process, and whether it is
+        new — or None when another server holds it or it has another header."""
+        fh = open(path, "a+", newline="", encoding="utf-8")  # noqa: SIM115 - held open
+        try:
+            if not _try_lock(fh):
+                fh.close()
+                return None
+            fh.seek(0)
+            first = fh.readline()
+            if not first:
+                return fh, True
+            if next(csv.reader([first]), None) == self.header:
+                fh.seek(0, os.SEEK_END)
+                return fh, False
+        except OSError:
+            pass
+        fh.close()
+        return None
 
     def _open(self, day: str) -> None:
+        """The day's file: the shared ``predictions-<day>.csv`` unless another server
+        holds it (an advisory lock per open file) or it has another header (a version
+        with another schema during a rollout), then ``-<version>``, then
+        ``-<version>-<pid>``: two writers never interleave lines in one file."""
         if self._fh is not None:
             self._fh.close()
-        path, new = self._path(day)
-        self._fh = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - held open
+            self._fh = None
+        for name in self._candidates(day):
+            claimed = self._claim(self.directory / name)
+            if claimed is not None:
+                break
+        else:  # every name held or taken by another header: a file of our own
+            name = f"predictions-{day}-{self.version}-{os.getpid()}-{time.time_ns()}.csv"
+            claimed = (open(self.directory / name, "a", newline="",  # noqa: SIM115
+                            encoding="utf-8"), True)
+        self._fh, new = claimed
         self._writer = csv.writer(self._fh)
         if new:
             self._writer.writerow(self.header)

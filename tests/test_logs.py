@@ -402,3 +402,29 @@ def load_error_in(directory: Path, engine: str, features: dict) -> LogError:
     with pytest.raises(LogError) as info:
         logs.validate()
     return info.value
+
+
+def test_two_servers_of_one_version_never_interleave_in_one_file(tmp_path: Path) -> None:
+    """Replicas: the second writer finds the day's file locked and writes its own."""
+    from deployready.serve import PredictionLog
+
+    ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
+    logs = [PredictionLog(tmp_path, "v1.0", ["a"], flush_seconds=0.01) for _ in range(2)]
+    for i in range(50):
+        for n, log in enumerate(logs):
+            log.add_request(ts + i, 1.0, [{"a": float(n)}], [0.5], "")
+    for log in logs:
+        log.close()
+    files = sorted(tmp_path.iterdir())
+    assert [p.name for p in files] == ["predictions-2026-03-01-v1.0.csv",
+                                       "predictions-2026-03-01.csv"]
+    for path in files:
+        frame = pd.read_csv(path)
+        assert len(frame) == 50 and frame["a"].nunique() == 1  # one writer per file
+    # a restart appends to the shared file, under its one header
+    again = PredictionLog(tmp_path, "v1.0", ["a"], flush_seconds=0.01)
+    again.add_request(ts + 99, 1.0, [{"a": 7.0}], [0.5], "")
+    again.close()
+    shared = tmp_path / "predictions-2026-03-01.csv"
+    assert shared.read_text().count("timestamp,") == 1 and len(pd.read_csv(shared)) == 51
+    ProductionLogs(tmp_path, {"a": "numeric"}, "pandas").validate()
