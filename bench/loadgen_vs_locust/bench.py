@@ -64,7 +64,6 @@ sys.path.insert(0, str(HERE))
 from stall_model import STALL_FILE_ENV, TriggeredStall  # noqa: E402
 
 from deployready.loadtest.loadgen import payload_bodies  # noqa: E402
-from deployready.loadtest.worker import holdout_records  # noqa: E402
 
 PY = REPO / ".venv" / "bin" / "python"
 LOCUST = REPO / "bench" / ".venv-locust" / "bin" / "locust"
@@ -185,7 +184,7 @@ def stall_package(root: Path) -> Path:
 def write_bodies(package: Path, count: int, out: Path) -> None:
     from deployready.artifacts import load_package
 
-    records = holdout_records(load_package(package).holdout)
+    records = load_package(package).request_rows()
     bodies, _ = payload_bodies(records, 1, count)
     out.write_text(json.dumps([b.decode() for b in bodies]))
 
