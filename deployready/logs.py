@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -187,6 +187,7 @@ class ProductionLogs:
     total_bytes: int = field(init=False)
     chosen: Literal["pandas", "duckdb"] = field(init=False)
     _frames: dict[Path, pd.DataFrame] = field(init=False, default_factory=dict, repr=False)
+    _frame_keys: dict[Path, Hashable] = field(init=False, default_factory=dict, repr=False)
     _counts: dict[tuple[Any, ...], pd.DataFrame] = field(
         init=False, default_factory=dict, repr=False
     )
@@ -272,9 +273,10 @@ class ProductionLogs:
         frame = self._frames.get(path)
         if frame is None:
             wanted = None if self.features is None else tuple(self.features.items())
-            frame = FILE_FRAMES.compute([path], wanted,
-                                        lambda: read_log_file(path, self.features))
+            key, frame = FILE_FRAMES.compute_keyed([path], wanted,
+                                                   lambda: read_log_file(path, self.features))
             self._frames[path] = frame
+            self._frame_keys[path] = key
             ts = frame["timestamp"]
             self._spans[path] = (ts.min(), ts.max(), set(frame["version"].unique().tolist()))
         return frame
@@ -350,14 +352,17 @@ class ProductionLogs:
         return out
 
     def _versions_of(self, path: Path) -> dict[str, tuple[int, pd.Timestamp, pd.Timestamp]]:
-        """version -> (rows, first, last) of one file, remembered until it changes."""
-
-        def build() -> dict[str, tuple[int, pd.Timestamp, pd.Timestamp]]:
-            g = self._frame_of(path).groupby("version", sort=True)["timestamp"]
-            return {str(v): (int(n), lo, hi) for v, n, lo, hi in
-                    zip(g.size().index, g.size(), g.min(), g.max(), strict=True)}
-
-        return FILE_VERSIONS.compute([path], None, build)
+        """version -> (rows, first, last) of one file, remembered under the key of the
+        frame it was computed from (that file state, those validated columns)."""
+        frame = self._frame_of(path)
+        key = self._frame_keys[path]
+        summary = FILE_VERSIONS.get(key)
+        if summary is None:
+            g = frame.groupby("version", sort=True)["timestamp"]
+            summary = {str(v): (int(n), lo, hi) for v, n, lo, hi in
+                       zip(g.size().index, g.size(), g.min(), g.max(), strict=True)}
+            FILE_VERSIONS.put(key, summary)
+        return summary
 
     def days(
         self, version: str | None = None, start: TimeLike = None, end: TimeLike = None

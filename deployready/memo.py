@@ -68,12 +68,18 @@ class FileMemo(Generic[T]):
     def compute(self, paths: Iterable[Path], extra: Hashable, build: Callable[[], T]) -> T:
         """The value for ``paths`` (as they are now) and ``extra``; ``build()`` on a miss.
         A failure of ``build`` is not remembered."""
+        return self.compute_keyed(paths, extra, build)[1]
+
+    def compute_keyed(self, paths: Iterable[Path], extra: Hashable, build: Callable[[], T]
+                      ) -> tuple[Hashable, T]:
+        """``compute``, and the key it was remembered under: values derived from this one
+        can be keyed on it, so they never outlive it."""
         key = (file_signature(paths), extra)
         value = self.get(key)
         if value is None:
             value = build()
             self.put(key, value)
-        return value
+        return key, value
 
     def clear(self) -> None:
         with self._lock:

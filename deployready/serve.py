@@ -199,21 +199,21 @@ class PredictionLog:
     def _claim(self, path: Path) -> tuple[Any, bool] | None:
         """``path`` opened for appending and locked for this process, and whether it is
         new — or None when another server holds it or it has another header."""
-        fh = open(path, "a+", newline="", encoding="utf-8")  # noqa: SIM115 - held open
+        fh = None
         try:
-            if not _try_lock(fh):
-                fh.close()
-                return None
-            fh.seek(0)
-            first = fh.readline()
-            if not first:
-                return fh, True
-            if next(csv.reader([first]), None) == self.header:
-                fh.seek(0, os.SEEK_END)
-                return fh, False
-        except OSError:
-            pass
-        fh.close()
+            fh = open(path, "a+", newline="", encoding="utf-8")  # noqa: SIM115 - held open
+            if _try_lock(fh):
+                fh.seek(0)
+                first = fh.readline()
+                if not first:
+                    return fh, True
+                if next(csv.reader([first]), None) == self.header:
+                    fh.seek(0, os.SEEK_END)
+                    return fh, False
+        except (OSError, ValueError) as exc:  # unreadable, not UTF-8, a directory...
+            LOG.warning("prediction log: not writing to %s: %s", path, exc)
+        if fh is not None:
+            fh.close()
         return None
 
     def _open(self, day: str) -> None:
@@ -268,8 +268,8 @@ class PredictionLog:
             if item is not ...:
                 try:
                     self._write(item)
-                except OSError as exc:  # a full disk must not take predictions down
-                    LOG.error("prediction log: %s", exc)
+                except Exception as exc:  # a full disk must not take predictions down
+                    LOG.error("prediction log: %s: %s", type(exc).__name__, exc)
             if self._fh is not None and time.monotonic() - last_flush >= self.flush_seconds:
                 self._fh.flush()
                 last_flush = time.monotonic()
@@ -704,7 +704,11 @@ class PredictionService:
     async def _noop(self, scope: dict[str, Any], receive: Callable[[], Any]
                     ) -> tuple[int, bytes]:
         """The same HTTP path as /predict without the model: the harness's floor."""
-        await self._read_body(scope, receive)
+        try:
+            await self._read_body(scope, receive)
+        except RequestError as exc:
+            self.stats.errors[exc.kind] = self.stats.errors.get(exc.kind, 0) + 1
+            return exc.status, _json_bytes(exc.body)
         return 200, b'{"predictions":[' + self._predict_tail
 
     def _json(self, body: dict[str, Any], status: int = 200) -> Any:

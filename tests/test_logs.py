@@ -428,3 +428,25 @@ def test_two_servers_of_one_version_never_interleave_in_one_file(tmp_path: Path)
     shared = tmp_path / "predictions-2026-03-01.csv"
     assert shared.read_text().count("timestamp,") == 1 and len(pd.read_csv(shared)) == 51
     ProductionLogs(tmp_path, {"a": "numeric"}, "pandas").validate()
+
+
+def test_version_counts_never_outlive_the_rows_they_came_from(tmp_path: Path) -> None:
+    """A reader that read a file before it grew must not publish its old counts under the
+    file's new signature; a typed read must still validate after an untyped one."""
+    import os
+
+    path = tmp_path / "predictions-2026-03-01.csv"
+    line = "2026-03-01T00:00:0{}+00:00,{},1.0,0.5,,{}\n"
+    path.write_text("timestamp,version,latency_ms,prediction,error,x\n" + line.format(0, "v1", 1))
+    stale = ProductionLogs(tmp_path, {}, "pandas")
+    stale.frame()
+    with path.open("a") as fh:
+        fh.write(line.format(1, "v2", "abc"))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    stale.versions()  # counts from its old frame, under its old key
+    fresh = ProductionLogs(tmp_path, {}, "pandas")
+    assert set(fresh.versions()) == {"v1", "v2"}
+    typed = ProductionLogs(tmp_path, {"x": "numeric"}, "pandas")
+    with pytest.raises(LogError, match="not a number"):
+        typed.versions()

@@ -186,31 +186,84 @@ def test_a_plan_wrong_only_on_missing_values_is_refused(monkeypatch: pytest.Monk
     monkeypatch.setitem(preprocess._STEPS, "sklearn.impute._base.SimpleImputer", no_imputation)
     pre = compiled(demo_like(), frame(missing=0.0))  # holdout rows have no NaN
     assert pre.kind == "scikit-learn"
-    assert pre.reason == "differs from scikit-learn on rows with missing values"
+    assert pre.reason == "differs from scikit-learn on rows with missing numbers"
 
 
-def test_a_plan_wrong_only_on_unseen_categories_is_refused(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _onehot_marks_first(monkeypatch: pytest.MonkeyPatch,
+                        rows: Any) -> None:
+    """A wrong one-hot step: also sets the first category where ``rows(x, out)``."""
     key = "sklearn.preprocessing._encoders.OneHotEncoder"
     real = preprocess._STEPS[key]
 
-    def unseen_is_first(est: Any) -> preprocess.Step:
+    def wrong(est: Any) -> preprocess.Step:
         step = real(est)
 
         def run(x: np.ndarray) -> np.ndarray:
             out = step(x)
-            out[out.sum(axis=1) == 0, 0] = 1.0
+            out[rows(x, out), 0] = 1.0
             return out
 
         return run
 
-    monkeypatch.setitem(preprocess._STEPS, key, unseen_is_first)
+    monkeypatch.setitem(preprocess._STEPS, key, wrong)
+
+
+def test_a_plan_wrong_only_on_unseen_categories_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _onehot_marks_first(monkeypatch, lambda x, out: out.sum(axis=1) == 0)
     pre = compiled(demo_like(), frame())
     assert pre.kind == "scikit-learn"
     assert pre.reason == "differs from scikit-learn on rows with unseen categories"
+
+
+def test_a_plan_wrong_only_on_missing_categories_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _onehot_marks_first(monkeypatch, lambda x, out: pd.isna(x[:, 0]))
+    pre = compiled(demo_like(), frame(missing=0.0))
+    assert pre.kind == "scikit-learn"
+    assert pre.reason == "differs from scikit-learn on rows with missing categories"
 
 
 def test_no_holdout_means_no_plan() -> None:
     transformer = demo_like().fit(frame())
     pre = compile_preprocessor(transformer, FEATURES, frame().iloc[:0])
     assert (pre.kind, pre.reason) == ("scikit-learn", "no holdout rows to verify against")
+
+
+def test_an_encoder_fitted_with_none_is_not_replayed() -> None:
+    """scikit-learn keeps None and NaN apart; a request's null arrives as NaN."""
+    data = frame()
+    data["channel"] = data["channel"].astype(object)
+    data.loc[::7, "channel"] = None
+    transformer = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore",
+                                                         sparse_output=False), ["channel"])])
+    transformer.fit(data[FEATURES])
+    pre = compile_preprocessor(transformer, FEATURES, frame())
+    assert pre.kind == "scikit-learn"
+    assert pre.reason == "OneHotEncoder fitted with None as a category"
+
+
+def test_a_nan_category_matches_nan_only() -> None:
+    data = frame()
+    data["channel"] = data["channel"].astype(object)
+    data.loc[::7, "channel"] = np.nan
+    transformer = demo_like().fit(data)
+    pre = compile_preprocessor(transformer, FEATURES, frame())
+    assert pre.kind == "compiled"
+    probe = frame(6, seed=4)
+    probe["channel"] = pd.Series(["web", np.nan, "fax", np.nan, "store", "phone"], dtype=object)
+    assert_identical(pre, transformer, probe)
+
+
+def test_integer_input_stays_integer_where_scikit_learn_keeps_it() -> None:
+    transformer = ColumnTransformer([("i", SimpleImputer(strategy="most_frequent"), ["age"])])
+    data = frame()
+    transformer.fit(data)
+    with_null = data.copy()
+    with_null["age"] = with_null["age"].astype(np.float64)
+    with_null.loc[3, "age"] = np.nan  # the holdout has a null: float, as a request batch
+    pre = compile_preprocessor(transformer, FEATURES, with_null)
+    assert pre.kind == "compiled"
+    assert_identical(pre, transformer, data)  # an all-integer batch: int64 both ways
+    assert pre.transform(data).dtype == np.int64
+    assert_identical(pre, transformer, with_null)

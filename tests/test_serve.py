@@ -313,3 +313,30 @@ def test_hot_path_client_gone_gets_no_answer(package: Path) -> None:
     noop = _drive(service, "/noop", [{"type": "http.request", "body": b"{}"}])
     assert noop[0]["status"] == 200
     assert json.loads(noop[1]["body"])["predictions"] == []
+
+
+def test_noop_refuses_an_oversized_body_like_predict(package: Path) -> None:
+    from deployready.artifacts import load_package
+    from deployready.serve import PredictionService
+
+    service = PredictionService(load_package(package), ServeOptions(max_body_bytes=1024))
+    big = [{"type": "http.request", "body": b"x" * 2048}]
+    for path in ("/predict", "/noop"):
+        sent = _drive(service, path, list(big))
+        assert sent[0]["status"] == 413, path
+    assert service.stats.errors == {"too_large": 2}
+
+
+def test_an_unreadable_log_file_does_not_stop_logging(tmp_path: Path) -> None:
+    from deployready.serve import PredictionLog
+
+    ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
+    (tmp_path / "predictions-2026-03-01.csv").write_bytes(
+        "timestamp,version,latency_ms,prediction,error,r\u00e9gion\n".encode("latin-1"))
+    log = PredictionLog(tmp_path, "v1.0", ["a"], flush_seconds=0.01)
+    log.add_request(ts, 1.0, [{"a": 1.0}], [0.5], "")
+    log.add_request(ts + 1, 1.0, [{"a": 2.0}], [0.5], "")
+    log.close()
+    assert log.written == 2 and log._thread.is_alive() is False
+    own = tmp_path / "predictions-2026-03-01-v1.0.csv"
+    assert len(pd.read_csv(own)) == 2

@@ -90,7 +90,9 @@ def process_alive(identity: str | None) -> bool:
         proc = psutil.Process(int(pid))
         return (proc.status() != psutil.STATUS_ZOMBIE
                 and abs(proc.create_time() - float(created)) < 0.01)
-    except (ValueError, psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+    except psutil.AccessDenied:
+        return True  # cannot tell (another user): the grace period decides
+    except (ValueError, psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
 
 
