@@ -43,6 +43,27 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+#: The column declared past the header to catch a trailing extra field (see
+#: ``DuckLogs._extra_field_row``); NUL makes it unlike any header name.
+EXTRA_COLUMN = "\x00extra field"
+
+
+def _csv_source(path: Path, fields: Sequence[Any], *, extra: bool = False) -> str:
+    """``read_csv`` of a log file as text with the header as Python read it (blank names
+    placeholded: SQL needs a name); no sniffing: every row must have the header's
+    fields. ``extra``: one more column, NULL-padded, with a null string no CSV holds."""
+    taken = {name.casefold() for name, _ in fields}
+    names = [name or _placeholder(i, taken) for i, (name, _) in enumerate(fields)]
+    if extra:
+        names.append(EXTRA_COLUMN)
+    columns = ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in names)
+    nulls = "nullstr = chr(1), null_padding = true" if extra else "nullstr = ''"
+    return (
+        f"read_csv({_lit(str(path))}, columns = {{{columns}}}, auto_detect = false, "
+        f"header = true, delim = ',', {nulls}, quote = '\"', escape = '\"')"
+    )
+
+
 def _placeholder(i: int, taken: set[str]) -> str:
     name = f"_unnamed_{i}"
     while name.casefold() in taken:
@@ -113,15 +134,7 @@ class DuckLogs:
         if path.suffix.lower() == ".parquet":
             source = f"read_parquet({_lit(str(path))})"
         else:
-            # the header as Python read it (blank names placeholded: SQL needs a name);
-            # no sniffing: every row must have the header's fields, all read as text
-            taken = {name.casefold() for name, _ in fields}
-            names = [name or _placeholder(i, taken) for i, (name, _) in enumerate(fields)]
-            columns = ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in names)
-            source = (
-                f"read_csv({_lit(str(path))}, columns = {{{columns}}}, auto_detect = false, "
-                "header = true, delim = ',', nullstr = '', quote = '\"', escape = '\"')"
-            )
+            source = _csv_source(path, fields)
         parts = [
             f"{_lit(str(path))} AS file",
             "TRY_CAST(timestamp AS TIMESTAMPTZ) AS ts",
@@ -143,6 +156,26 @@ class DuckLogs:
             else:
                 parts.append(f"CAST({q} AS VARCHAR) AS f{i}")
         return f"SELECT {', '.join(parts)} FROM {source}"
+
+    def _extra_field_row(self, path: Path) -> int | None:
+        """The first data row with one field more than the header, ending in an empty
+        one: DuckDB reads ``a,b,c,`` under a 3-column header as a, b, c, where pyarrow
+        refuses it. Found by declaring one more column with NULL padding and an
+        impossible null string: only such rows fill it."""
+        fields = read_header(path)
+        try:
+            rows = self._fetch(
+                path,
+                f"SELECT rn FROM (SELECT row_number() OVER () AS rn, * FROM "
+                f"{_csv_source(path, fields, extra=True)}) WHERE {_q(EXTRA_COLUMN)} IS NOT NULL "
+                "ORDER BY rn LIMIT 1",
+            )
+        except LogError as exc:  # even more fields: count the header without our column
+            exc.message = re.sub(r"the header has \d+", f"the header has {len(fields)}",
+                                 exc.message)
+            raise LogError(exc.message, source=path, location=exc.location,
+                           expected=exc.expected) from exc
+        return int(rows[0][0]) if rows else None
 
     # ---------------------------------------------------------------- validation
     def _rules(self) -> list[tuple[str, str, str, str, str]]:
@@ -242,6 +275,11 @@ class DuckLogs:
         )
         for path, view in self._views.items():
             counts = self._fetch(path, f"SELECT count(*), {aggs} FROM {view}")[0]
+            if path.suffix.lower() != ".parquet":  # after the read DuckDB itself refuses
+                row = self._extra_field_row(path)
+                if row is not None:
+                    n = len(read_header(path))
+                    raise csv_read_error(path, f"Expected {n} columns, got {n + 1}", row)
             if counts[0] == 0:
                 raise LogError("no rows", source=path, expected="at least one data row")
             for i, (cond, column, raw, message, expected) in enumerate(rules):

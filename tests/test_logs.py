@@ -450,3 +450,16 @@ def test_version_counts_never_outlive_the_rows_they_came_from(tmp_path: Path) ->
     typed = ProductionLogs(tmp_path, {"x": "numeric"}, "pandas")
     with pytest.raises(LogError, match="not a number"):
         typed.versions()
+
+
+@pytest.mark.parametrize("extra", [",", ",,", ",x"])
+def test_a_row_with_extra_fields_reads_the_same_in_both_engines(ws: Workspace,
+                                                                extra: str) -> None:
+    """DuckDB on its own takes one trailing empty field as a line ending; pyarrow does not."""
+    path = write_csv(ws, "a.csv", good())
+    lines = path.read_text().splitlines()
+    lines[2] += extra
+    path.write_text("\n".join(lines) + "\n")
+    a, b = load_error(ws, "pandas"), load_error(ws, "duckdb")
+    assert str(a) == str(b)
+    assert b.location == "row 2" and "where the header has 5" in b.message

@@ -564,6 +564,17 @@ def ragged(root: Path) -> None:
     (root / LOG_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def trailing_fields(extra: str) -> Mutate:
+    """Row 5 ends with ``extra`` (e.g. ``","``: one more, empty field)."""
+
+    def mutate(root: Path) -> None:
+        lines = (root / LOG_FILE).read_text(encoding="utf-8").splitlines()
+        lines[5] += extra
+        (root / LOG_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    return mutate
+
+
 def duplicate_header(root: Path) -> None:
     lines = (root / LOG_FILE).read_text(encoding="utf-8").splitlines()
     lines = [lines[0] + ",amount"] + [line + ",1.0" for line in lines[1:]]
@@ -617,6 +628,10 @@ LOG_CASES: list[Case] = [
          daily_action, LogError, (LOG_NAME, "cannot read")),
     Case("logs-ragged-row", "logs", ragged, daily_action, LogError,
          (LOG_NAME, "row 5", "cannot read", "as many fields as the header")),
+    Case("logs-trailing-empty-field", "logs", trailing_fields(","), daily_action, LogError,
+         (LOG_NAME, "row 5", "cannot read", "a row with", "as many fields as the header")),
+    Case("logs-two-trailing-empty-fields", "logs", trailing_fields(",,"), daily_action,
+         LogError, (LOG_NAME, "row 5", "cannot read", "as many fields as the header")),
     Case("logs-duplicate-column", "logs", duplicate_header, daily_action, LogError,
          (LOG_NAME, "header", "duplicated column(s) amount", "each column once")),
     Case("logs-parquet-nested-column", "logs", parquet_list_version, daily_action, LogError,
