@@ -85,6 +85,7 @@ class DuckLogs:
             self.con.execute("SET TimeZone = 'UTC'")
             self.con.execute(f"SET temp_directory = {_lit(tempfile.gettempdir())}")
             self._views: dict[Path, str] = {}
+            self._headers: dict[Path, list[Any]] = {}
             for i, path in enumerate(self.files):
                 view = f"file{i}"
                 self._fetch(path, f"CREATE VIEW {view} AS {self._select_of(path)}")
@@ -127,7 +128,7 @@ class DuckLogs:
         return csv_read_error(path if path is not None else Path(), reason, row)
 
     def _select_of(self, path: Path) -> str:
-        fields = read_header(path)
+        fields = self._headers[path] = read_header(path)
         wanted = list(self.features)
         check_header(path, fields, wanted)
         cols = dict(fields)
@@ -162,7 +163,7 @@ class DuckLogs:
         one: DuckDB reads ``a,b,c,`` under a 3-column header as a, b, c, where pyarrow
         refuses it. Found by declaring one more column with NULL padding and an
         impossible null string: only such rows fill it."""
-        fields = read_header(path)
+        fields = self._headers[path]
         try:
             rows = self._fetch(
                 path,
@@ -171,9 +172,9 @@ class DuckLogs:
                 "ORDER BY rn LIMIT 1",
             )
         except LogError as exc:  # even more fields: count the header without our column
-            exc.message = re.sub(r"the header has \d+", f"the header has {len(fields)}",
-                                 exc.message)
-            raise LogError(exc.message, source=path, location=exc.location,
+            message = re.sub(r"the header has \d+", f"the header has {len(fields)}",
+                             exc.message)
+            raise LogError(message, source=path, location=exc.location,
                            expected=exc.expected) from exc
         return int(rows[0][0]) if rows else None
 
@@ -278,7 +279,7 @@ class DuckLogs:
             if path.suffix.lower() != ".parquet":  # after the read DuckDB itself refuses
                 row = self._extra_field_row(path)
                 if row is not None:
-                    n = len(read_header(path))
+                    n = len(self._headers[path])
                     raise csv_read_error(path, f"Expected {n} columns, got {n + 1}", row)
             if counts[0] == 0:
                 raise LogError("no rows", source=path, expected="at least one data row")

@@ -225,7 +225,8 @@ def _read_table(path: Path, names: Sequence[str], columns: Sequence[str] | None 
             return pq.read_table(path, columns=list(columns) if columns is not None else None)
         except (pa.ArrowException, OSError) as exc:
             raise LogError(f"cannot read: {exc}", source=path, expected="Parquet") from exc
-    wanted = list(names) if columns is None else [n for n in names if n in set(columns)]
+    asked = None if columns is None else set(columns)
+    wanted = list(names) if asked is None else [n for n in names if n in asked]
     options = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in names},
         strings_can_be_null=True,

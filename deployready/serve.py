@@ -714,14 +714,10 @@ class PredictionService:
     def _json(self, body: dict[str, Any], status: int = 200) -> Any:
         return self._response(_json_bytes(body), status, media_type="application/json")
 
-    async def predict(self, request: Any) -> Any:
-        """/predict through Starlette (same answer; uvicorn runs ``asgi``, which does not
-        come here)."""
-        status, body = await self._predict(request.scope, request.receive)
-        return self._response(body, status, media_type="application/json")
-
-    async def noop(self, request: Any) -> Any:
-        status, body = await self._noop(request.scope, request.receive)
+    async def _hot_route(self, request: Any) -> Any:
+        """/predict and /noop as Starlette routes: what ``asgi`` does not answer itself
+        (GET /noop; the routes also make other methods a 405)."""
+        status, body = await self._hot[request.url.path](request.scope, request.receive)
         return self._response(body, status, media_type="application/json")
 
     async def health(self, request: Any) -> Any:
@@ -745,8 +741,8 @@ class PredictionService:
 
         return Starlette(
             routes=[
-                Route("/predict", self.predict, methods=["POST"]),
-                Route("/noop", self.noop, methods=["POST", "GET"]),
+                Route("/predict", self._hot_route, methods=["POST"]),
+                Route("/noop", self._hot_route, methods=["POST", "GET"]),
                 Route("/health", self.health, methods=["GET"]),
                 Route("/stats", self.stats_endpoint, methods=["GET"]),
             ],

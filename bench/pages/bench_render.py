@@ -404,6 +404,8 @@ def run_apptest(workspace: Path, runs: int, deployed: str | None) -> dict[str, A
 def run_under_load(root: Path, demo: Path, runs: int, rate: int, seconds: int) -> dict[str, Any]:
     """AppTest medians idle, then while ``deployready loadtest`` (open loop) runs on the
     same workspace (a copy of the demo, so the demo stays untouched)."""
+    from deployready.loadtest.worker import stop_server
+
     target = root / "demo-load"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(demo, target)
@@ -422,12 +424,7 @@ def run_under_load(root: Path, demo: Path, runs: int, rate: int, seconds: int) -
         loaded = run_apptest(target, runs, None)
         still_running = proc.poll() is None
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_server(proc)
         log.close()
     ratios = {
         label: loaded[label]["median_s"] / idle[label]["median_s"]
@@ -467,6 +464,8 @@ IDLE_JS = """() => {
 
 def run_browser(workspace: Path, runs: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
+
+    from deployready.loadtest.worker import stop_server
 
     port = _free_port()
     env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
@@ -519,11 +518,7 @@ def run_browser(workspace: Path, runs: int) -> dict[str, Any]:
             if outside:
                 print(f"  requests outside loopback: {sorted(set(outside))[:5]}", flush=True)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         log.close()
     return out
 
