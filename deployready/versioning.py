@@ -52,6 +52,13 @@ IDENTITY_FIELDS: tuple[str, ...] = ("kind", "dtype", "categories")
 INT64_MIN = -(2.0**63)
 INT64_LIMIT = 2.0**63
 
+#: Longest text a request may send for a categorical feature (or the schema's longest
+#: category, when longer): a category, not a document. Every served row is logged.
+MAX_TEXT_CHARS = 1000
+
+#: Longest piece of a request an error message quotes (a key, a number).
+QUOTE_CHARS = 80
+
 
 # --------------------------------------------------------------------------- versions
 
@@ -262,6 +269,25 @@ def schema_model_problems(
     return problems
 
 
+def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` as an error may quote it: at most ``limit`` characters even once
+    JSON-escaped (``\\uXXXX`` for control characters), the full length said when cut."""
+    if len(text) <= limit and len(json.dumps(text)) - 2 <= limit:
+        return text
+    suffix = f"...({len(text)} characters)"
+    room = max(0, limit - len(suffix))
+    head = text[:room]
+    while (excess := len(json.dumps(head)) - 2 - room) > 0:
+        head = head[: len(head) - max(1, excess // 12)]  # a character escapes to <= 12
+    return head + suffix
+
+
+def text_limit(spec: dict[str, Any]) -> int:
+    """Longest text accepted for the categorical feature ``spec``."""
+    categories = spec.get("categories") or ()
+    return max([MAX_TEXT_CHARS, *(len(c) for c in categories if isinstance(c, str))])
+
+
 def _is_null(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -279,8 +305,10 @@ def _expected(spec: dict[str, Any]) -> str:
 def _check_value(value: Any, spec: dict[str, Any], where: str) -> Any:
     if _is_null(value):
         if not spec.get("nullable"):
+            what = "null" if value is None else "NaN"
             raise InputError(
-                "null in a feature that is never null", location=where, expected=_expected(spec)
+                f"{what} in a feature that is never null", location=where,
+                expected=_expected(spec),
             )
         return None
     if spec["kind"] == "numeric":
@@ -306,7 +334,8 @@ def _check_value(value: Any, spec: dict[str, Any], where: str) -> Any:
                 )
             if not INT64_MIN <= number < INT64_LIMIT:
                 raise InputError(
-                    f"integer out of range: {value!r}", location=where, expected="a 64-bit integer"
+                    f"integer out of range: {shorten(repr(value), 40)}", location=where,
+                    expected="a 64-bit integer",
                 )
             return int(number)
         return number
@@ -319,6 +348,12 @@ def _check_value(value: Any, spec: dict[str, Any], where: str) -> Any:
     if not isinstance(value, str):
         raise InputError(
             f"wrong type {type(value).__name__}", location=where, expected=_expected(spec)
+        )
+    limit = text_limit(spec)
+    if len(value) > limit:
+        raise InputError(
+            f"text of {len(value)} characters", location=where,
+            expected=f"a string of at most {limit} characters",
         )
     return value
 
@@ -365,9 +400,12 @@ def _fast_column(values: list[Any], spec: dict[str, Any]) -> np.ndarray | pd.Ser
     if nullable:
         if not all(v is None or type(v) is kind for v in values):
             return None
-        values = [np.nan if v is None else v for v in values]
     elif not all(type(v) is kind for v in values):
         return None
+    if kind is str and max(map(len, filter(None, values)), default=0) > text_limit(spec):
+        return None  # a text longer than a category: the checked path names it
+    if nullable:
+        values = [np.nan if v is None else v for v in values]
     return pd.Series(values, dtype=object)  # a bare object array would be inferred as str
 
 
@@ -422,7 +460,7 @@ def rows_to_frame(schema: dict[str, Any], records: Any) -> pd.DataFrame:
             if key not in specs:
                 raise InputError(
                     "unknown field",
-                    location=f"rows[{i}].{key}",
+                    location=f"rows[{i}].{shorten(str(key))}",
                     expected="one of " + ", ".join(features),
                 )
         for name in features:

@@ -340,3 +340,19 @@ def test_an_unreadable_log_file_does_not_stop_logging(tmp_path: Path) -> None:
     assert log.written == 2 and log._thread.is_alive() is False
     own = tmp_path / "predictions-2026-03-01-v1.0.csv"
     assert len(pd.read_csv(own)) == 2
+
+
+def test_deep_nesting_is_a_400_not_a_server_error(package: Path) -> None:
+    """A body nested far beyond the JSON parser's recursion (RecursionError inside
+    ``json.loads``) is the client's error: 400 naming the body, counted as validation."""
+    from deployready.artifacts import load_package
+    from deployready.serve import PredictionService
+
+    service = PredictionService(load_package(package), ServeOptions())
+    depth = 50_000
+    for body in (b"[" * depth + b"]" * depth, b'{"rows": ' + b"[" * depth + b"]" * depth + b"}"):
+        sent = _drive(service, "/predict", [{"type": "http.request", "body": body}])
+        assert sent[0]["status"] == 400
+        answer = json.loads(sent[1]["body"])
+        assert answer["field"] == "body" and "nested too deeply" in answer["error"]
+    assert service.stats.errors == {"validation": 2}

@@ -395,3 +395,123 @@ def test_request_rows_int_schema(count: Any, flag: Any) -> None:
     from deployready.versioning import rows_to_frame
 
     allowed(lambda: rows_to_frame(INT_SCHEMA, [{"count": count, "flag": flag}]))
+
+
+# --------------------------------------------------------------------------- /predict bodies
+
+#: JSON tokens json.dumps never writes, nesting, text that is not UTF-8 or not Unicode.
+RAW_TOKENS: list[bytes] = [
+    b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400", b"1e-400", b"-0", b"1.5e308",
+    b"9" * 5000, b"1" + b"0" * 400, b'"\\ud800"', b'"\\udc00\\ud800"', b'"\\ud83d\\ude00"',
+    b'"\xff"', b'"\xed\xa0\x80"', b'"12:30"', b'"\\u0000"', b'"a\\"b"', b"[]", b"{}",
+    b'{"a": 1, "a": 2}', b"true", b"null", b'""', b'"' + b"x" * 5000 + b'"',
+]
+HOSTILE_KEYS = st.sampled_from(["x", "", "rows", ":", "a:b", "\u00e9", "k" * 5000]) | st.text(
+    max_size=8)
+PLACEHOLDER = "@@{}@@"
+
+
+@st.composite
+def predict_bodies(draw: st.DrawFn, good: dict[str, Any]) -> bytes:
+    """A /predict body: random bytes or JSON, or the good row broken in one or more ways
+    — hostile values and keys, raw tokens, deep nesting, repeated keys, a truncated or
+    re-encoded body."""
+    shape = draw(st.sampled_from(["rows", "rows", "rows", "json", "bytes"]))
+    if shape == "bytes":
+        return draw(st.binary(max_size=300))
+    if shape == "json":
+        return _dumps(draw(JSON)).encode("utf-8")
+    names = sorted(good)
+    raws: list[bytes] = []
+
+    def value() -> Any:
+        if draw(st.booleans()):
+            return draw(JSON)
+        token = draw(st.sampled_from(RAW_TOKENS))
+        depth = draw(st.sampled_from([0, 0, 1, 50, 900, 3000, 50_000]))
+        bracket = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")]))
+        raws.append(bracket[0] * depth + token + bracket[1] * depth)
+        return PLACEHOLDER.format(len(raws) - 1)
+
+    rows = []
+    for _ in range(draw(st.integers(0, 3))):
+        row = {k: v for k, v in good.items() if draw(st.integers(0, 9))}  # drop ~1 in 10
+        for key in draw(st.lists(st.sampled_from(names) | HOSTILE_KEYS, max_size=3)):
+            row[key] = value()
+        rows.append(row)
+    top: dict[str, Any] = {"rows": rows if draw(st.integers(0, 5)) else value()}
+    for key in draw(st.lists(HOSTILE_KEYS, max_size=1)):
+        top[key] = value()
+    body = json.dumps(top).encode("utf-8")
+    for i, raw in enumerate(raws):
+        body = body.replace(f'"{PLACEHOLDER.format(i)}"'.encode(), raw)
+    if draw(st.integers(0, 4)) == 0:  # a repeated key, in the body or in a row
+        key = draw(st.sampled_from(["rows", *names]))
+        at = draw(st.sampled_from([b'{"', b'[{"']))
+        body = body.replace(at, at + json.dumps(key).encode()[1:] + b': 1, "', 1)
+    edit = draw(st.sampled_from(["none", "none", "none", "truncate", "utf-16", "bom"]))
+    if edit == "truncate":
+        body = body[: draw(st.integers(0, max(0, len(body) - 1)))]
+    elif edit == "utf-16":
+        body = body.decode("utf-8", "replace").encode("utf-16")
+    elif edit == "bom":
+        body = b"\xef\xbb\xbf" + body
+    return body
+
+
+def assert_4xx(exc: Any) -> None:
+    """A refusal as the server sends it: 4xx, small, naming a field and what was expected."""
+    from deployready.serve import RequestError
+
+    assert isinstance(exc, RequestError), exc
+    assert 400 <= exc.status < 500, exc.body
+    payload = exc.body_bytes()
+    assert len(payload) < 1024, payload[:300]
+    answer = json.loads(payload)
+    assert answer["error"] and answer["field"] and answer["expected"], answer
+
+
+@pytest.fixture(scope="module")
+def serving_package(hostile_master: Path) -> Any:
+    from deployready.artifacts import load_package
+
+    return load_package(hostile_master / "models" / "v1.0")
+
+
+@settings(FUZZ, max_examples=150)
+@given(data=st.data())
+def test_predict_body_parser(serving_package: Any, data: st.DataObject) -> None:
+    """Parsing then checking a /predict body: rows for the model, or a 4xx — never another
+    exception (the server would answer it 500)."""
+    from deployready.errors import InputError
+    from deployready.serve import RequestError, parse_predict_body, request_error
+
+    good = serving_package.request_rows(1)[0]
+    body = data.draw(predict_bodies(good))
+    try:
+        rows = parse_predict_body(body, max_rows=1000)
+    except RequestError as exc:
+        assert_4xx(exc)
+        return
+    try:
+        frame = serving_package.validate_rows(rows)
+    except InputError as exc:
+        assert_4xx(request_error(exc))
+        return
+    assert len(frame) == len(rows)
+    assert all(isinstance(v, str) and len(v) <= 1000
+               for name in ("channel", "region", "device") for v in frame[name].dropna())
+
+
+@FUZZ
+@given(value=st.binary(max_size=80) | st.sampled_from([
+    b"application/json", b"APPLICATION/JSON ; charset=utf-8", b"application/x+json",
+    b"text/plain", b"", b";", b"application/", b"application/jsonx", b"x" * 5000]))
+def test_predict_content_type(value: bytes) -> None:
+    from deployready.serve import RequestError, check_content_type
+
+    try:
+        check_content_type(value)
+    except RequestError as exc:
+        assert exc.status == 415
+        assert_4xx(exc)
