@@ -5,9 +5,18 @@
 over exactly the bins of ``reference_profile.json`` (see :mod:`deployready.profile`):
 numeric features use the stored reference-quantile edges, bins closed on the right, the
 outer ones open, NaN as the last bin; categorical features one bin per reference
-category, then ``other`` (unseen categories), then NaN. Edges are never refitted on
+category, then the bin of unseen categories, then NaN. Edges are never refitted on
 current data, so a result is reproducible from what it stores: the edges (or
 categories), the reference and the current proportions of every bin.
+
+**Bin identity.** A bin is known by its position in the profile, never by a label:
+:func:`bin_keys` spells it out (``{"kind": "range", "low", "high"}``,
+``{"kind": "category", "value"}``, ``{"kind": "unseen"}``, ``{"kind": "missing"}``), and
+:func:`bin_labels` names it for people, one to one: the two extra bins are
+``(unseen)`` and ``(missing)``, a category is shown as itself unless it could be read as
+another label (empty, padded with spaces, or starting with ``(`` or ``"``), then
+JSON-quoted; range edges get as many significant digits as it takes to tell them apart.
+A real category named ``other``, ``NaN`` or ``(unseen)`` keeps its own bin and label.
 
 **Epsilon.** An empty bin would make the log infinite. Both proportions of every bin are
 floored at ``policy.drift.epsilon`` (default 1e-4) — ``p → max(p, ε)`` — and *not*
@@ -28,7 +37,10 @@ of ``x``) and is several times faster than ``searchsorted`` + ``bincount``.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -167,6 +179,20 @@ class FeatureDrift:
     edges: list[float] | None = None  # numeric
     categories: list[str] | None = None  # categorical
 
+    @property
+    def bin_keys(self) -> list[dict[str, Any]]:
+        """What each bin holds (see :func:`bin_keys`), in the order of ``bins``."""
+        spec = self._spec()
+        return bin_keys(spec) if spec is not None else []
+
+    def _spec(self) -> dict[str, Any] | None:
+        """The profile spec this result's bins come from, when it says it."""
+        if self.kind == "numeric" and self.edges is not None:
+            return {"kind": "numeric", "edges": self.edges}
+        if self.kind == "categorical" and self.categories is not None:
+            return {"kind": "categorical", "categories": self.categories}
+        return None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -183,7 +209,10 @@ class FeatureDrift:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureDrift:
-        return cls(
+        """The result :meth:`as_dict` wrote. Labels are named again from the edges or
+        categories: results stored before labels were one to one (a category ``other``
+        beside the ``other`` bin of unseen categories) read unambiguously."""
+        out = cls(
             name=str(data["name"]),
             kind=str(data["kind"]),
             psi=data.get("psi"),
@@ -195,6 +224,12 @@ class FeatureDrift:
             edges=data.get("edges"),
             categories=data.get("categories"),
         )
+        spec = out._spec()
+        if spec is not None:
+            labels = bin_labels(spec)
+            if len(labels) == len(out.reference) and labels != out.bins:
+                out = dataclasses.replace(out, bins=labels)
+        return out
 
 
 @dataclass(frozen=True)
@@ -247,16 +282,58 @@ class DriftResult:
         )
 
 
+#: Labels of the bin of categories the reference never saw and of the missing values
+#: (None, NaN). No category label starts with "(" (see :func:`category_label`).
+UNSEEN_LABEL = "(unseen)"
+MISSING_LABEL = "(missing)"
+
+
+def category_label(value: str) -> str:
+    """A reference category as a bin label: the category itself, or JSON-quoted when it
+    could be read as another bin's label — empty, padded with spaces, or starting with
+    ``(`` (the extra bins) or ``"`` (a quoted category). One to one."""
+    if value and value[0] not in '("' and value == value.strip():
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _range_labels(edges: tuple[float, ...]) -> tuple[str, ...]:
+    """Labels of the value bins of ``edges``: 4 significant digits, more when two edges
+    would print alike (up to 17, which tells any two doubles apart)."""
+    if not edges:
+        return ("all values",)
+    for digits in range(4, 18):
+        shown = [f"{e:.{digits}g}" for e in edges]
+        if len(set(shown)) == len(shown):
+            break
+    labels = [f"≤ {shown[0]}"]
+    labels += [f"({a}, {b}]" for a, b in itertools.pairwise(shown)]
+    labels.append(f"> {shown[-1]}")
+    return tuple(labels)
+
+
 def bin_labels(spec: Mapping[str, Any]) -> list[str]:
+    """One distinct label per bin of ``spec``, in count order (see :func:`bin_keys`)."""
     if spec["kind"] == "numeric":
-        edges = [float(e) for e in spec["edges"]]
-        if not edges:
-            return ["all values", "NaN"]
-        labels = [f"≤ {edges[0]:.4g}"]
-        labels += [f"({a:.4g}, {b:.4g}]" for a, b in itertools.pairwise(edges)]
-        labels.append(f"> {edges[-1]:.4g}")
-        return [*labels, "NaN"]
-    return [*map(str, spec["categories"]), "other", "NaN"]
+        edges = tuple(float(e) for e in spec["edges"])
+        return [*_range_labels(edges), MISSING_LABEL]
+    return [*map(category_label, map(str, spec["categories"])), UNSEEN_LABEL, MISSING_LABEL]
+
+
+def bin_keys(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What each bin of ``spec`` holds, in count order: ``{"kind": "range", "low",
+    "high"}`` (``low < x <= high``, None for an open end), ``{"kind": "category",
+    "value"}``, ``{"kind": "unseen"}`` (a category the reference never saw) and
+    ``{"kind": "missing"}`` (None or NaN)."""
+    missing = {"kind": "missing"}
+    if spec["kind"] == "numeric":
+        bounds: list[float | None] = [None, *(float(e) for e in spec["edges"]), None]
+        ranges = [{"kind": "range", "low": lo, "high": hi}
+                  for lo, hi in itertools.pairwise(bounds)]
+        return [*ranges, missing]
+    categories = [{"kind": "category", "value": str(c)} for c in spec["categories"]]
+    return [*categories, {"kind": "unseen"}, missing]
 
 
 def feature_drift(

@@ -8,10 +8,17 @@ Numeric feature: ``edges`` are the reference quantiles at i/bins (i = 1..bins-1)
 de-duplicated. A value ``x`` falls in bin ``#{e in edges : e < x}`` — bins are closed on
 the right, the outer ones open (-inf, e1] ... (e_last, +inf). NaN has its own bin.
 
-Categorical feature: one bin per reference category (in ``categories`` order), then one
-``other`` bin for unseen categories, then the NaN bin.
+Categorical feature: one bin per reference category (in ``categories`` order, each
+category once), then one bin for unseen categories, then the NaN bin.
 
 ``proportions`` holds the reference share of every bin, NaN bin last; it sums to 1.
+
+Bins are identified by position, never by a name: a category literally called
+``other``, ``NaN`` or ``nan`` is a category like any other (its own bin, counted by
+value), distinct from the unseen-category bin and from the NaN bin (None/NaN values).
+The labels people see come from :func:`deployready.drift.bin_labels`, one to one. So
+this format (1) has no name that can collide and reads unchanged; a profile repeating a
+category, whose bins could not be told apart, is refused by :func:`check_profile`.
 """
 
 from __future__ import annotations
@@ -132,6 +139,12 @@ def _check_spec(spec: Any, key: str, source: str | Path) -> None:
         categories = spec.get("categories")
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
             fail("missing or invalid", f"{key}.categories", "a list of strings")
+        seen: set[str] = set()
+        for category in categories:
+            if category in seen:
+                fail(f"category {category[:80]!r} listed twice", f"{key}.categories",
+                     "each category once")
+            seen.add(category)
         bins = len(categories) + 2
     else:
         fail(f"unknown kind {kind!r}", f"{key}.kind", "'numeric' or 'categorical'")

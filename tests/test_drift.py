@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from deployready.drift import (
+    DriftResult,
+    FeatureDrift,
+    bin_keys,
+    bin_labels,
     categorical_counts_fast,
     compute_drift,
     feature_drift,
@@ -20,8 +26,9 @@ from deployready.drift import (
     psi,
     status_of,
 )
+from deployready.errors import PackageError
 from deployready.policy import DriftPolicy
-from deployready.profile import categorical_counts, fit_profile, numeric_counts
+from deployready.profile import categorical_counts, check_profile, fit_profile, numeric_counts
 
 EPS = DriftPolicy().epsilon
 
@@ -129,7 +136,7 @@ def test_nan_has_its_own_bin() -> None:
     cur = pd.DataFrame({"x": np.r_[np.arange(50.0), [np.nan] * 50]})
     f = compute_drift(profile, cur).features["x"]
     assert f.current[-1] == 0.5 and f.reference[-1] == 0.0
-    assert f.bins[-1] == "NaN"
+    assert f.bins[-1] == "(missing)"
     assert f.psi is not None and f.psi > 0.25
 
 
@@ -142,7 +149,8 @@ def test_result_stores_edges_and_proportions() -> None:
     assert x.reference == profile["features"]["x"]["proportions"]
     assert len(x.current) == len(x.edges) + 2 and sum(x.current) == pytest.approx(1.0)
     c = result.features["c"]
-    assert c.categories == ["a", "b", "c"] and c.bins == ["a", "b", "c", "other", "NaN"]
+    assert c.categories == ["a", "b", "c"]
+    assert c.bins == ["a", "b", "c", "(unseen)", "(missing)"]
     assert result.as_dict()["features"]["x"]["edges"] == x.edges
     assert type(result).from_dict(result.as_dict()) == result
 
@@ -176,3 +184,118 @@ def test_fast_reference_fit_equals_profile_fit(seed: int, n: int) -> None:
     data = frames(seed, n)
     preds = np.random.default_rng(seed).random(n)
     assert fit_reference(data, preds, bins=10) == fit_profile(data, preds, bins=10)
+
+
+# --------------------------------------------------------------------------- bin identity
+
+#: Real categories spelled like the other bins' labels, or like each other once printed.
+LOOKALIKES = ["other", "NaN", "nan", "None", "", " other", "(unseen)", "(missing)",
+              '"other"', "≤ 1", "null"]
+
+
+def test_categories_named_like_the_other_bins_keep_their_own_bins() -> None:
+    ref = pd.DataFrame({"c": pd.array(LOOKALIKES * 10 + [None] * 10, dtype="string")})
+    profile = fit_profile(ref)
+    cur = pd.DataFrame({"c": pd.array(["other"] * 10 + ["brand-new"] * 20 + [None] * 6
+                                      + ["NaN"] * 4, dtype="string")})
+    f = compute_drift(profile, cur).features["c"]
+    assert len(set(f.bins)) == len(f.bins) == len(LOOKALIKES) + 2
+    share = {json.dumps(k, sort_keys=True): c for k, c in zip(f.bin_keys, f.current, strict=True)}
+    assert share[json.dumps({"kind": "category", "value": "other"})] == 10 / 40
+    assert share[json.dumps({"kind": "category", "value": "NaN"})] == 4 / 40
+    assert share[json.dumps({"kind": "unseen"})] == 20 / 40
+    assert share[json.dumps({"kind": "missing"})] == 6 / 40
+    label = dict(zip(map(json.dumps, f.bin_keys), f.bins, strict=True))
+    unseen, missing = label[json.dumps({"kind": "unseen"})], label[json.dumps({"kind": "missing"})]
+    category_labels = [lb for k, lb in label.items() if '"category"' in k]
+    assert unseen not in category_labels and missing not in category_labels
+    assert label[json.dumps({"kind": "category", "value": "other"})] == "other"  # plain stays
+    assert f.psi == pytest.approx(direct_psi(profile["features"]["c"], cur["c"], EPS),
+                                  rel=1e-12, abs=1e-12)
+    assert FeatureDrift.from_dict(f.as_dict()) == f
+
+
+def test_category_labels_are_one_to_one() -> None:
+    spec = {"kind": "categorical", "categories": LOOKALIKES, "proportions": [0.0] * 13}
+    labels = bin_labels(spec)
+    assert len(set(labels)) == len(labels)
+    keys = bin_keys(spec)
+    assert keys[:-2] == [{"kind": "category", "value": c} for c in LOOKALIKES]
+    assert keys[-2:] == [{"kind": "unseen"}, {"kind": "missing"}]
+
+
+def test_numeric_bin_labels_tell_close_edges_apart() -> None:
+    spec = {"kind": "numeric", "edges": [1.0, 1.00001, 1.00002, 1e6, 1000001.0],
+            "proportions": [0.0] * 7}
+    labels = bin_labels(spec)
+    assert len(set(labels)) == len(labels) == 7
+    assert labels[0] == "≤ 1" and labels[-1] == "(missing)"
+    assert bin_keys(spec)[:2] == [{"kind": "range", "low": None, "high": 1.0},
+                                  {"kind": "range", "low": 1.0, "high": 1.00001}]
+    assert bin_keys(spec)[-2:] == [{"kind": "range", "low": 1000001.0, "high": None},
+                                   {"kind": "missing"}]
+
+
+def test_results_stored_with_the_old_labels_read_unambiguously() -> None:
+    """A daily check stored before bins had distinct labels: a category ``other`` beside
+    the ``other`` bin of unseen categories, and the NaN bin."""
+    stored = {"name": "device", "kind": "categorical", "psi": 0.01, "status": "ok",
+              "count": 40, "bins": ["desktop", "ios", "other", "other", "NaN"],
+              "reference": [0.3, 0.3, 0.4, 0.0, 0.0], "current": [0.25, 0.25, 0.5, 0.0, 0.0],
+              "edges": None, "categories": ["desktop", "ios", "other"]}
+    f = FeatureDrift.from_dict(stored)
+    assert f.bins == ["desktop", "ios", "other", "(unseen)", "(missing)"]
+    assert f.bin_keys[2] == {"kind": "category", "value": "other"}
+    result = DriftResult.from_dict({"epsilon": EPS, "psi_warn": 0.1, "psi_alert": 0.25,
+                                    "rows": 40, "features": {"device": stored},
+                                    "prediction": None})
+    assert result.features["device"].bins == f.bins
+
+
+def test_distribution_chart_has_one_bar_per_bin() -> None:
+    from deployready.charts.monitoring import distribution_bars
+
+    profile = fit_profile(pd.DataFrame({"c": pd.array(["other", "a"] * 5, dtype="string")}))
+    f = compute_drift(profile, pd.DataFrame({"c": pd.array(["zz", "a"], dtype="string")}))
+    fd = f.features["c"]
+    fig = distribution_bars(fd.bins, fd.reference, fd.current, title="c")
+    xs = list(fig.data[0].x)
+    assert len(set(xs)) == len(xs) == 4
+
+
+def test_profile_repeating_a_category_is_refused() -> None:
+    profile = fit_profile(pd.DataFrame({"c": pd.array(["a", "b"], dtype="string")}))
+    profile["features"]["c"]["categories"] = ["a", "a"]
+    with pytest.raises(PackageError) as err:
+        check_profile(profile, "reference_profile.json")
+    assert err.value.location == "features.c.categories"
+    assert "each category once" in str(err.value)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_logged_categories_named_like_missing_values_stay_categories(
+    tmp_path: Path, engine: str
+) -> None:
+    """Written by the server's prediction log and counted by either log engine, the
+    categories ``NaN``, ``nan``, ``None`` and ``other`` land in their own bins, a null in
+    the missing bin and an unseen category in the unseen bin."""
+    from deployready.logs import ProductionLogs
+    from deployready.serve import PredictionLog
+
+    names = ["NaN", "None", "nan", "other"]
+    ref = pd.DataFrame({"c": pd.array([*names, None], dtype="string")})
+    profile = fit_profile(ref)
+    assert profile["features"]["c"]["categories"] == names
+    log = PredictionLog(tmp_path, "v1.0", ["c"], flush_seconds=0.01)
+    ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
+    values = ["other", "other", "NaN", "nan", "None", None, None, None, "brand-new"]
+    log.add_request(ts, 1.0, [{"c": v} for v in values], [0.5] * len(values), "")
+    log.close()
+    logs = ProductionLogs(tmp_path, {"c": "categorical"}, engine)  # type: ignore[arg-type]
+    try:
+        (counts,) = logs.bin_counts(profile, "v1.0").values()
+    finally:
+        logs.close()
+    assert counts.features["c"].tolist() == [1.0, 1.0, 1.0, 2.0, 1.0, 3.0]
+    f = compute_drift(profile, pd.DataFrame({"c": pd.array(values, dtype="string")}))
+    assert f.features["c"].current == (counts.features["c"] / len(values)).tolist()

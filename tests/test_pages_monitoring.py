@@ -116,7 +116,10 @@ def test_drift_page_heatmap_and_distributions(ws: Workspace) -> None:
     at.selectbox(key="drift_feature").set_value("channel").run()
     assert not at.exception
     bars = next(s for s in charts(at) if s["data"][0]["type"] == "bar")
-    assert bars["data"][0]["x"][-2:] == ["other", "NaN"]
+    assert bars["data"][0]["x"][-2:] == ["(unseen)", "(missing)"]
+    at.selectbox(key="drift_feature").set_value("device").run()  # a real category "other"
+    x = next(s for s in charts(at) if s["data"][0]["type"] == "bar")["data"][0]["x"]
+    assert "other" in x and len(set(x)) == len(x) == 6
     assert "Prediction distribution stability" in json.dumps([s["layout"] for s in charts(at)])
 
 

@@ -537,6 +537,12 @@ PACKAGE_CASES: list[Case] = [
          ("reference_profile.json", "features.amount.edges", "sorted list of finite numbers")),
     Case("export-fails-midway", "package", nothing, failed_export, PackageError,
          ("models", "export failed, nothing was written", "model exploded")),
+    Case("profile-repeated-category", "package",
+         edit_json(PROFILE, lambda p: p["features"]["channel"].update(
+             categories=["web", "web", *p["features"]["channel"]["categories"][2:]])),
+         daily_action, PackageError,
+         ("reference_profile.json", "features.channel.categories", "each category once"),
+         cli=DAILY),
 ]
 
 
