@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.readiness import category_bars, score_gauge
 from deployready.checks import Check, format_value
 from deployready.score import Readiness
@@ -21,7 +21,7 @@ st.title("🏁 Readiness overview")
 if ws.is_empty():
     st.info(f"The workspace `{ws.root}` has no model packages and no certification history yet.")
     if st.button("Build the demo workspace here", type="primary"):
-        from deployready.demo import build_demo
+        from deployready.demo.build import build_demo
 
         with st.spinner("Training, certifying and exporting the demo models…"):
             done = ui.guarded(lambda: build_demo(ws.root), "Building the demo workspace")
@@ -116,7 +116,7 @@ def render(r: Readiness) -> None:
 
 def report_section(r: Readiness) -> None:
     try:
-        from deployready.report import build_report, render
+        from deployready.report.build import build_report, render
     except ModuleNotFoundError:
         return
     st.markdown("### Report")

@@ -9,14 +9,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
-from deployready.artifacts import (
+from dashboard import ui
+from deployready.charts.readiness import feature_bars
+from deployready.package.artifacts import (
     read_json_file,
     read_metadata,
     schema_diff,
     validate_package,
 )
-from deployready.charts.readiness import feature_bars
 
 ui.setup_page("Artifacts", "📦")
 ws, version = ui.sidebar()

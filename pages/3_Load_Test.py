@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.loadtest import cdf_overlay, live_latency, live_throughput, percentile_bars
 from deployready.checks import Evidence
 from deployready.loadtest import JobRegistry, JobSnapshot, LoadTestConfig, checks_from_result
 from deployready.loadtest.runs import RUN_SOURCE, list_runs, load_samples
-from deployready.manifest import package_sha256
+from deployready.package.manifest import package_sha256
 
 ui.setup_page("Load Test", "⚡")
 ws, version = ui.sidebar()

@@ -8,15 +8,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
-from deployready.alerts import list_alerts
+from dashboard import ui
 from deployready.charts.monitoring import (
     latency_drift_bars,
     latency_trend,
     sample_counts,
 )
-from deployready.latency import LatencyReport, latency_report
-from deployready.logs import ProductionLogs
+from deployready.monitoring.alerts import list_alerts
+from deployready.monitoring.latency import LatencyReport, latency_report
+from deployready.monitoring.logs import ProductionLogs
 
 ui.setup_page("Latency", "⏱️")
 ws, version = ui.sidebar(deployed=True)

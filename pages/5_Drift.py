@@ -8,16 +8,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.monitoring import (
     distribution_bars,
     prediction_shares,
     prediction_stability,
     psi_heatmap,
 )
-from deployready.daily import DailyRecord, drift_by_day, list_daily, run_daily
-from deployready.drift import DriftResult, FeatureDrift
-from deployready.logs import ProductionLogs
+from deployready.monitoring.daily import DailyRecord, drift_by_day, list_daily, run_daily
+from deployready.monitoring.drift import DriftResult, FeatureDrift
+from deployready.monitoring.logs import ProductionLogs
 
 ui.setup_page("Drift", "🌊")
 ws, version = ui.sidebar(deployed=True)

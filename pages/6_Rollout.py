@@ -8,9 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import rollout, ui
+from dashboard import ui
 from deployready.charts.rollout import rollout_timeline, stage_steps
-from deployready.rollout import (
+from deployready.rollout import events as rollout
+from deployready.rollout.events import (
     evaluate_gate,
     load_events,
     promote,

@@ -7,9 +7,9 @@ import os
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.rollout import daily_check_grid
-from deployready.reviews import DAILY_ITEMS, Checklists, PeriodReview, checklists, sign_off
+from deployready.rollout.reviews import DAILY_ITEMS, Checklists, PeriodReview, checklists, sign_off
 
 ui.setup_page("Monitoring", "🗓️")
 ws, version = ui.sidebar(deployed=True)

@@ -87,7 +87,7 @@ class FakeReadiness:
 
 
 def fake_scores(ws: Workspace, ready: dict[str, bool]) -> Any:
-    """A replacement for ``deployready.rollout.readiness_of``."""
+    """A replacement for ``deployready.rollout.events.readiness_of``."""
 
     def readiness_of(_ws: Workspace, version: str | None, _policy: Any) -> FakeReadiness:
         v = version or ws.latest_version() or ""
@@ -108,7 +108,7 @@ def add_daily(ws: Workspace, version: str, day: date | str, *, status: str = "ok
 
     ``status`` "alert" without ``failing`` turns the P99 item red.
     """
-    from deployready.daily import DailyItem, DailyRecord, store_record
+    from deployready.monitoring.daily import DailyItem, DailyRecord, store_record
 
     if status == "alert" and not failing:
         failing = ("p99",)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from deployready.drift import (
+from deployready.monitoring.drift import (
     categorical_counts_fast,
     compute_drift,
     feature_drift,
@@ -20,8 +20,8 @@ from deployready.drift import (
     psi,
     status_of,
 )
+from deployready.package.profile import categorical_counts, fit_profile, numeric_counts
 from deployready.policy import DriftPolicy
-from deployready.profile import categorical_counts, fit_profile, numeric_counts
 
 EPS = DriftPolicy().epsilon
 

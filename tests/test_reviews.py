@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rollout_support import add_daily, insert_event, make_workspace
 
 from deployready.errors import InputError
-from deployready.reviews import (
+from deployready.rollout.reviews import (
     checklists,
     current_signoffs,
     daily_reviews,

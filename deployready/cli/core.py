@@ -81,7 +81,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from deployready.demo import build_demo
+    from deployready.demo.build import build_demo
     from deployready.workspace import Workspace
 
     if args.if_missing and Workspace.open(args.dir).versions():
@@ -144,7 +144,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from deployready.artifacts import validate_package
+    from deployready.package.artifacts import validate_package
 
     if not args.path.is_dir():
         raise InputError("not a package folder", source=args.path, expected="a models/vX.Y folder")
@@ -177,7 +177,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import joblib
     import pandas as pd
 
-    from deployready.artifacts import export_package
+    from deployready.package.artifacts import export_package
 
     ws = workspace_of(args)
     objects = {}

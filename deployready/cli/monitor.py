@@ -53,7 +53,7 @@ def _print_record(r: Any) -> None:
 
 
 def cmd_daily(args: argparse.Namespace) -> int:
-    from deployready.daily import run_daily, run_daily_range
+    from deployready.monitoring.daily import run_daily, run_daily_range
 
     ws = workspace_of(args)
     if args.start:
@@ -73,7 +73,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
 
 def cmd_latency(args: argparse.Namespace) -> int:
     from deployready.cli.common import resolve_version
-    from deployready.latency import latency_report
+    from deployready.monitoring.latency import latency_report
 
     ws = workspace_of(args)
     version = resolve_version(ws, args.version)
@@ -97,7 +97,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from deployready.daily import drift_by_day, resolve_version_and_date
+    from deployready.monitoring.daily import drift_by_day, resolve_version_and_date
 
     ws = workspace_of(args)
     version, day = resolve_version_and_date(ws, args.version, args.date)

@@ -45,7 +45,7 @@ max_seconds = 120.0
 
 
 def dataset(seed: int = 1, rows: int = 400) -> tuple[pd.DataFrame, list[str]]:
-    from deployready.demo_data import make_dataset
+    from deployready.demo.data import make_dataset
 
     frame = make_dataset(rows, "2026-01-01", "2026-03-01", seed=seed)
     features = [c for c in frame.columns if c not in ("event_time", "target", "is_synthetic")]
@@ -56,7 +56,7 @@ def fitted(frame: pd.DataFrame, features: list[str], c: float = 1.0) -> tuple[An
     """A LogisticRegression and the default preprocessor, fitted on ``frame``."""
     from sklearn.linear_model import LogisticRegression
 
-    from deployready.training import default_preprocessor
+    from deployready.certification.training import default_preprocessor
 
     scaler = default_preprocessor(frame, features)
     x = scaler.fit_transform(frame[features])
@@ -66,7 +66,7 @@ def fitted(frame: pd.DataFrame, features: list[str], c: float = 1.0) -> tuple[An
 
 def export(models_dir: Path, model: Any, scaler: Any, frame: pd.DataFrame,
            features: list[str], *, shap_max_rows: int = 30) -> Any:
-    from deployready.artifacts import export_package
+    from deployready.package.artifacts import export_package
 
     return export_package(models_dir, model=model, scaler=scaler, train=frame,
                           features=features, target_column="target",
@@ -91,7 +91,7 @@ def day(i: int) -> str:
 
 def daily_record(i: int) -> Any:
     """A realistic daily record for day ``i``: two failing checks (two alerts), a spike list."""
-    from deployready.daily import DailyItem, DailyRecord
+    from deployready.monitoring.daily import DailyItem, DailyRecord
 
     checks = [
         DailyItem("p99", "fail", 80.0 + i, "< 50 ms", "P99 above target"),

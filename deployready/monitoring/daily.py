@@ -42,12 +42,18 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from deployready import alerts as alerts_mod
-from deployready.alerts import Alert
-from deployready.drift import DriftResult, drift_from_counts
 from deployready.errors import DeployReadyError, PackageError
-from deployready.latency import Baseline, drift_of, find_spikes, package_sha, resolve_baseline
-from deployready.logs import (
+from deployready.monitoring import alerts as alerts_mod
+from deployready.monitoring.alerts import Alert
+from deployready.monitoring.drift import DriftResult, drift_from_counts
+from deployready.monitoring.latency import (
+    Baseline,
+    drift_of,
+    find_spikes,
+    package_sha,
+    resolve_baseline,
+)
+from deployready.monitoring.logs import (
     ProductionLogs,
     as_date,
     day_bounds,
@@ -55,8 +61,8 @@ from deployready.logs import (
     utc_today,
     window_delta,
 )
+from deployready.package.profile import PROFILE_FILE, check_profile
 from deployready.policy import Policy
-from deployready.profile import PROFILE_FILE, check_profile
 from deployready.store import dumps, utcnow
 from deployready.workspace import Workspace, parse_version
 

@@ -147,7 +147,7 @@ def check_profile(profile: Any, source: str | Path) -> dict[str, Any]:
             "no 'features' table",
             source=source,
             location="features",
-            expected="a reference profile (deployready.profile format)",
+            expected="a reference profile (deployready.package.profile format)",
         )
     for name, spec in profile["features"].items():
         _check_spec(spec, f"features.{name}", source)

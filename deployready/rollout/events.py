@@ -8,7 +8,7 @@ Rules
 -----
 - **Promotions are gated**: entering the first stage needs READY, each later stage a
   bake time of green daily checks on the rollout's package hash; the gate is defined in
-  :mod:`deployready.gate` (its names are re-exported here).
+  :mod:`deployready.rollout.gate` (its names are re-exported here).
 - **One version in rollout at a time.** The version at 100 % is the *stable* version;
   a version between 0 and 100 % is the *canary*. Promoting a new version to the first
   stage while another is stable is the normal "next version" flow: the stable version
@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployready.errors import InputError
-from deployready.gate import (
+from deployready.policy import Policy
+from deployready.rollout.gate import (
     GREEN_STATUSES,
     GateCheck,
     GateDecision,
@@ -45,7 +46,6 @@ from deployready.gate import (
     _readiness_for,
     evaluate_gate,
 )
-from deployready.policy import Policy
 from deployready.store import dumps, utcnow
 from deployready.workspace import Workspace
 
@@ -251,7 +251,7 @@ def default_version(ws: Workspace, policy: Policy | None = None) -> str | None:
 def readiness_of(ws: Workspace, version: str | None, policy: Policy) -> ReadinessLike:
     """The readiness of ``version`` (:func:`deployready.score.compute_score`).
 
-    :mod:`deployready.gate` looks this name up here at call time, so replacing it
+    :mod:`deployready.rollout.gate` looks this name up here at call time, so replacing it
     replaces the score every gate and promotion sees.
     """
     from deployready.score import compute_score

@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 
 from deployready import __version__
 from deployready.policy import Policy
-from deployready.rollout import ReadinessLike
+from deployready.rollout.events import ReadinessLike
 from deployready.store import utcnow
 from deployready.workspace import Workspace
 
@@ -91,8 +91,8 @@ def build_report(
     ``readiness`` is the version's score when the caller already has it (the Overview
     page); otherwise it is computed.
     """
-    from deployready.reviews import checklists
-    from deployready.rollout import evaluate_gate, load_events, readiness_of, rollout_state
+    from deployready.rollout.events import evaluate_gate, load_events, readiness_of, rollout_state
+    from deployready.rollout.reviews import checklists
 
     policy = policy or ws.policy()
     if readiness is None:

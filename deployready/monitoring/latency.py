@@ -38,7 +38,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status
-from deployready.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
+from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
 from deployready.policy import LatencyPolicy, Policy
 from deployready.workspace import Workspace, parse_version
 

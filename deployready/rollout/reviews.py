@@ -1,7 +1,7 @@
 """Review checklists: daily items from the daily check, weekly and monthly sign-offs.
 
 - **Daily** items are automated: each day's stored daily check record
-  (:mod:`deployready.daily`) is read back as four items — P99 latency, error-rate
+  (:mod:`deployready.monitoring.daily`) is read back as four items — P99 latency, error-rate
   spike, prediction distribution (PSI) and feature drift (PSI below the alert
   threshold) — each green or red for that day, exactly as the record says.
 - **Weekly** and **monthly** items come from ``policy.reviews``. A person signs a
@@ -32,7 +32,7 @@ from deployready.store import dumps, utcnow
 from deployready.workspace import Workspace
 
 if TYPE_CHECKING:
-    from deployready.daily import DailyRecord
+    from deployready.monitoring.daily import DailyRecord
 
 Kind = Literal["weekly", "monthly"]
 KINDS: tuple[Kind, ...] = ("weekly", "monthly")
@@ -361,7 +361,7 @@ def daily_reviews(
     days: int | None = 30,
 ) -> list[DailyReview]:
     """The newest ``days`` stored daily checks (newest first), optionally of one version."""
-    from deployready.daily import list_daily
+    from deployready.monitoring.daily import list_daily
 
     start = None
     if days is not None:

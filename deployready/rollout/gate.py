@@ -1,8 +1,8 @@
 """Promotion gates of the staged rollout: would promoting a version be allowed?
 
-A gate decision is read-only; :func:`deployready.rollout.promote` takes it and records
+A gate decision is read-only; :func:`deployready.rollout.events.promote` takes it and records
 it (allowed or refused) in the same store transaction. The rollout state it decides on
-is derived by :mod:`deployready.rollout`.
+is derived by :mod:`deployready.rollout.events`.
 
 Rules
 -----
@@ -17,7 +17,7 @@ Rules
 - **Stages cannot be skipped**; asking for a stage at or below the current one is
   allowed (nothing to do).
 
-The readiness is computed by ``deployready.rollout.readiness_of``, looked up at call
+The readiness is computed by ``deployready.rollout.events.readiness_of``, looked up at call
 time, so replacing that attribute replaces the score the gate sees.
 """
 
@@ -36,9 +36,10 @@ from deployready.store import utcnow
 from deployready.workspace import Workspace
 
 if TYPE_CHECKING:
-    from deployready.rollout import VersionState
+    from deployready.rollout.events import VersionState
 
-#: Daily-check statuses that count as green: ``ok`` (as ``deployready.daily.DailyRecord.green``);
+#: Daily-check statuses that count as green: ``ok``
+#: (as ``deployready.monitoring.daily.DailyRecord.green``);
 #: ``alert`` and ``no_data`` are red.
 GREEN_STATUSES = frozenset({"ok"})
 
@@ -222,8 +223,8 @@ def _decide(
     current_sha: str | None,
 ) -> GateDecision:
     """The gate for moving ``version`` to ``target`` (default: its next stage)."""
-    # deferred: deployready.rollout imports this module
-    from deployready.rollout import _events, derive_state
+    # deferred: deployready.rollout.events imports this module
+    from deployready.rollout.events import _events, derive_state
 
     stages = policy.rollout.stages
     state = derive_state(_events(rows), stages)
@@ -323,8 +324,8 @@ def _check_version(ws: Workspace, version: str) -> None:
 def _readiness_for(
     ws: Workspace, version: str, policy: Policy
 ) -> tuple[ReadinessLike | None, str | None]:
-    # looked up at call time: deployready.rollout.readiness_of may be replaced
-    from deployready.rollout import readiness_of
+    # looked up at call time: deployready.rollout.events.readiness_of may be replaced
+    from deployready.rollout.events import readiness_of
 
     try:
         return readiness_of(ws, version, policy), None
@@ -345,7 +346,7 @@ def evaluate_gate(
     Read-only: nothing is recorded. The score (computed unless given) is reported at
     every stage, but only gates entry into the first stage.
     """
-    from deployready.rollout import default_version  # deferred: rollout imports this module
+    from deployready.rollout.events import default_version  # deferred: rollout imports this module
 
     policy = policy or ws.policy()
     version = version or default_version(ws, policy)
