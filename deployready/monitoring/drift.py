@@ -142,14 +142,22 @@ def psi(
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def status_of(value: float | None, policy: DriftPolicy) -> DriftStatus:
+def psi_level(value: float | None, warn: float, alert: float) -> DriftStatus:
+    """The PSI decision: ``alert`` at or above ``alert``, else ``warn`` at or above
+    ``warn``, else ``ok``; ``no_data`` without a value. Features, predictions, the daily
+    check and the charts all ask this."""
     if value is None:
         return "no_data"
-    if value >= policy.psi_alert:
+    if value >= alert:
         return "alert"
-    if value >= policy.psi_warn:
+    if value >= warn:
         return "warn"
     return "ok"
+
+
+def status_of(value: float | None, policy: DriftPolicy) -> DriftStatus:
+    """:func:`psi_level` at the policy's ``psi_warn`` and ``psi_alert``."""
+    return psi_level(value, policy.psi_warn, policy.psi_alert)
 
 
 @dataclass(frozen=True)

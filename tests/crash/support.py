@@ -91,13 +91,15 @@ def day(i: int) -> str:
 
 def daily_record(i: int) -> Any:
     """A realistic daily record for day ``i``: two failing checks (two alerts), a spike list."""
-    from deployready.monitoring.daily import DailyItem, DailyRecord
+    from deployready.checks import Category, Check, Status
+    from deployready.monitoring.daily import DailyRecord
 
+    daily, fail, ok = Category.DAILY, Status.FAIL, Status.PASS
     checks = [
-        DailyItem("p99", "fail", 80.0 + i, "< 50 ms", "P99 above target"),
-        DailyItem("error_spike", "fail", 0.05, "<= 3x trailing", "error spike"),
-        DailyItem("prediction_psi", "pass", 0.01, "< 0.25", "ok"),
-        DailyItem("feature_psi", "pass", 0.02, "< 0.25", "ok"),
+        Check("p99", daily, fail, 80.0 + i, "< 50 ms", "P99 above target"),
+        Check("error_spike", daily, fail, 0.05, "<= 3x trailing", "error spike"),
+        Check("prediction_psi", daily, ok, 0.01, "< 0.25", "ok"),
+        Check("feature_psi", daily, ok, 0.02, "< 0.25", "ok"),
     ]
     spikes = [{"timestamp": f"{day(i)}T{h % 24:02d}:00:00+00:00", "latency_ms": 100.0 + h}
               for h in range(300)]
