@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from deployready.checks import status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -445,7 +446,7 @@ def cmd_reviews(args: argparse.Namespace) -> int:
     if not lists.daily:
         print("  none stored (run 'deployready daily')")
     for d in lists.daily:
-        marks = "  ".join(f"{'✓' if i.status == 'pass' else '✗'} {i.key}" for i in d.items)
+        marks = "  ".join(f"{status_mark(i.status)} {i.name}" for i in d.items)
         print(f"  {d.date} {d.version:<8} {marks}")
     for review in (lists.weekly, lists.monthly):
         s = review.signoff

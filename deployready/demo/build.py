@@ -28,7 +28,7 @@ from deployready.certification.checks import RunResult, record_run
 from deployready.demo.data import make_dataset
 from deployready.package.artifacts import PackageInfo, export_package
 from deployready.policy import POLICY_FILE, Policy, write_policy
-from deployready.store import dumps
+from deployready.rollout.events import PROMOTE, append_event
 from deployready.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -101,19 +101,17 @@ def _record_rollout(ws: Workspace, version: str, sha: str, end: date) -> None:
     previous = 0
     with ws.store.transaction() as conn:
         for i, pct in enumerate(stages):
-            conn.execute(
-                "INSERT INTO rollout_events (created_at, version, action, from_pct, to_pct, "
-                "allowed, "
-                "actor, reason, evidence_json) VALUES (?, ?, 'promote', ?, ?, 1, ?, ?, ?)",
-                (
-                    _iso(entered + timedelta(days=4 * i), 9),
-                    version,
-                    previous,
-                    pct,
-                    "release-manager",
-                    f"demo history: {version} promoted to {pct} %",
-                    dumps({"package_sha256": sha, "source": "demo history"}),
-                ),
+            append_event(
+                conn,
+                version=version,
+                action=PROMOTE,
+                from_pct=previous,
+                to_pct=pct,
+                allowed=True,
+                actor="release-manager",
+                reason=f"demo history: {version} promoted to {pct} %",
+                evidence={"package_sha256": sha, "source": "demo history"},
+                created_at=_iso(entered + timedelta(days=4 * i), 9),
             )
             previous = pct
 

@@ -1,14 +1,19 @@
 """Staged rollout (5 % → 25 % → 100 % of traffic) governed by evidence.
 
 State is never stored as a mutable field: it is derived from the append-only event log
-(table ``rollout_events``). Every promotion, rollback and refusal is an event with the
-actor, the reason and the evidence the decision was made on.
+(table ``rollout_events``, owned by :mod:`deployready.rollout.state`). Every promotion,
+rollback and refusal is an event with the actor, the reason and the evidence the
+decision was made on. This module is the rollout's public face: the actions, the gate
+entry point and the names of :mod:`~deployready.rollout.state` and
+:mod:`~deployready.rollout.gate`.
 
 Rules
 -----
 - **Promotions are gated**: entering the first stage needs READY, each later stage a
   bake time of green daily checks on the rollout's package hash; the gate is defined in
-  :mod:`deployready.rollout.gate` (its names are re-exported here).
+  :mod:`deployready.rollout.gate`. The readiness it is given is computed by
+  :func:`readiness_of`, looked up here at call time, so replacing that attribute
+  replaces the score every gate and promotion sees.
 - **One version in rollout at a time.** The version at 100 % is the *stable* version;
   a version between 0 and 100 % is the *canary*. Promoting a new version to the first
   stage while another is stable is the normal "next version" flow: the stable version
@@ -26,27 +31,39 @@ Rules
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployready.errors import InputError
+from deployready.errors import DeployReadyError, InputError
+from deployready.monitoring.daily_store import GREEN_STATUSES
 from deployready.policy import Policy
 from deployready.rollout.gate import (
-    GREEN_STATUSES,
-    GateCheck,
     GateDecision,
     ReadinessLike,
-    Rows,
-    _check_version,
-    _decide,
-    _package_sha,
-    _readiness_for,
-    evaluate_gate,
+    check_version,
+    decide,
+    gate_check,
+    package_sha,
 )
-from deployready.store import dumps, utcnow
+from deployready.rollout.state import (
+    ACTIONS,
+    PROMOTE,
+    RESTORE,
+    ROLLBACK,
+    SUPERSEDE,
+    RolloutEvent,
+    RolloutState,
+    VersionState,
+    append_event,
+    default_version,
+    derive_state,
+    first_allowed_at,
+    load_events,
+    rollout_state,
+    state_of,
+)
+from deployready.store import Rows, reader, utcnow
 from deployready.workspace import Workspace
 
 __all__ = [
@@ -57,192 +74,24 @@ __all__ = [
     "ROLLBACK",
     "SUPERSEDE",
     "ActionResult",
-    "GateCheck",
     "GateDecision",
     "ReadinessLike",
     "RolloutEvent",
     "RolloutState",
     "Rows",
     "VersionState",
+    "append_event",
     "default_version",
     "derive_state",
     "evaluate_gate",
+    "first_allowed_at",
+    "gate_check",
     "load_events",
     "promote",
     "readiness_of",
     "rollback",
     "rollout_state",
 ]
-
-PROMOTE = "promote"
-ROLLBACK = "rollback"
-SUPERSEDE = "supersede"
-RESTORE = "restore"
-ACTIONS = (PROMOTE, ROLLBACK, SUPERSEDE, RESTORE)
-
-
-# --------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class RolloutEvent:
-    id: int
-    created_at: str
-    version: str
-    action: str
-    from_pct: int | None
-    to_pct: int | None
-    allowed: bool
-    actor: str
-    reason: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> RolloutEvent:
-        try:
-            evidence = json.loads(row["evidence_json"] or "{}")
-        except json.JSONDecodeError:
-            evidence = {"unreadable": row["evidence_json"]}
-        return cls(
-            id=int(row["id"]),
-            created_at=str(row["created_at"]),
-            version=str(row["version"]),
-            action=str(row["action"]),
-            from_pct=None if row["from_pct"] is None else int(row["from_pct"]),
-            to_pct=None if row["to_pct"] is None else int(row["to_pct"]),
-            allowed=bool(row["allowed"]),
-            actor=str(row["actor"]),
-            reason=str(row["reason"]),
-            evidence=evidence if isinstance(evidence, dict) else {"value": evidence},
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "created_at": self.created_at,
-            "version": self.version,
-            "action": self.action,
-            "from_pct": self.from_pct,
-            "to_pct": self.to_pct,
-            "allowed": self.allowed,
-            "actor": self.actor,
-            "reason": self.reason,
-            "evidence": self.evidence,
-        }
-
-
-_EVENT_SQL = (
-    "SELECT id, created_at, version, action, from_pct, to_pct, allowed, actor, reason, "
-    "evidence_json FROM rollout_events"
-)
-
-
-def _events(rows: Rows, version: str | None = None) -> list[RolloutEvent]:
-    if version is None:
-        found = rows(f"{_EVENT_SQL} ORDER BY id", ())
-    else:
-        found = rows(f"{_EVENT_SQL} WHERE version = ? ORDER BY id", (version,))
-    return [RolloutEvent.from_row(r) for r in found]
-
-
-def load_events(ws: Workspace, version: str | None = None) -> list[RolloutEvent]:
-    """The event log (oldest first), optionally of one version; refusals included."""
-    return _events(ws.store.query, version)
-
-
-# --------------------------------------------------------------------------- state
-
-
-@dataclass(frozen=True)
-class VersionState:
-    """Where one version stands, derived from its allowed events."""
-
-    version: str
-    pct: int
-    entered_at: str | None  # when the current stage was entered
-    package_sha256: str | None  # the rollout's hash, fixed when entering the first stage
-    superseded_by: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "pct": self.pct,
-            "entered_at": self.entered_at,
-            "package_sha256": self.package_sha256,
-            "superseded_by": self.superseded_by,
-        }
-
-
-@dataclass(frozen=True)
-class RolloutState:
-    stages: list[int]
-    versions: dict[str, VersionState]
-    events: list[RolloutEvent]
-
-    def stage_of(self, version: str) -> int:
-        state = self.versions.get(version)
-        return state.pct if state else 0
-
-    @property
-    def canary(self) -> str | None:
-        """The version in rollout (between 0 and 100 %), if any."""
-        for name, st in self.versions.items():
-            if 0 < st.pct < 100:
-                return name
-        return None
-
-    @property
-    def stable(self) -> str | None:
-        """The version serving at 100 % (the rest of the traffic during a rollout)."""
-        for name, st in self.versions.items():
-            if st.pct >= 100:
-                return name
-        return None
-
-    def next_stage(self, version: str) -> int | None:
-        current = self.stage_of(version)
-        return next((s for s in self.stages if s > current), None)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "stages": list(self.stages),
-            "canary": self.canary,
-            "stable": self.stable,
-            "versions": {k: v.as_dict() for k, v in self.versions.items()},
-        }
-
-
-def derive_state(events: Sequence[RolloutEvent], stages: Sequence[int]) -> RolloutState:
-    """Fold the allowed events (oldest first) into each version's stage."""
-    versions: dict[str, VersionState] = {}
-    for ev in events:
-        if not ev.allowed or ev.to_pct is None:
-            continue
-        prev = versions.get(ev.version)
-        sha = prev.package_sha256 if prev else None
-        if ev.action in (PROMOTE, RESTORE) and (ev.from_pct or 0) == 0:
-            sha = ev.evidence.get("package_sha256") or sha
-        superseded_by = ev.evidence.get("superseded_by") if ev.action == SUPERSEDE else None
-        versions[ev.version] = VersionState(
-            version=ev.version,
-            pct=int(ev.to_pct),
-            entered_at=ev.created_at,
-            package_sha256=sha if ev.to_pct > 0 else None,
-            superseded_by=superseded_by,
-        )
-    live = {k: v for k, v in versions.items() if v.pct > 0}
-    return RolloutState(stages=list(stages), versions=live, events=list(events))
-
-
-def rollout_state(ws: Workspace, policy: Policy | None = None) -> RolloutState:
-    policy = policy or ws.policy()
-    return derive_state(load_events(ws), policy.rollout.stages)
-
-
-def default_version(ws: Workspace, policy: Policy | None = None) -> str | None:
-    """The version in rollout, else the newest package."""
-    state = rollout_state(ws, policy)
-    return state.canary or ws.latest_version()
 
 
 # --------------------------------------------------------------------------- readiness
@@ -251,12 +100,64 @@ def default_version(ws: Workspace, policy: Policy | None = None) -> str | None:
 def readiness_of(ws: Workspace, version: str | None, policy: Policy) -> ReadinessLike:
     """The readiness of ``version`` (:func:`deployready.score.compute_score`).
 
-    :mod:`deployready.rollout.gate` looks this name up here at call time, so replacing it
-    replaces the score every gate and promotion sees.
+    Looked up here at call time by :func:`evaluate_gate` and :func:`promote`, so
+    replacing this attribute replaces the score every gate and promotion sees.
     """
     from deployready.score import compute_score
 
     return compute_score(ws, version, policy=policy)
+
+
+def _readiness_for(
+    ws: Workspace, version: str, policy: Policy
+) -> tuple[ReadinessLike | None, str | None]:
+    try:
+        return readiness_of(ws, version, policy), None
+    except DeployReadyError as exc:
+        return None, str(exc)
+
+
+def _unscored(decision: GateDecision, error: str) -> GateDecision:
+    """The first-stage decision when the readiness could not be computed: refused."""
+    checks = [c for c in decision.checks if c.name != "readiness"]
+    checks.append(
+        gate_check("readiness", False, None, "READY", f"readiness could not be computed: {error}")
+    )
+    return GateDecision(
+        allowed=False, version=decision.version, current_stage=decision.current_stage,
+        next_stage=decision.next_stage, target_stage=decision.target_stage, checks=checks,
+        score=None, package_sha256=decision.package_sha256,
+    )
+
+
+def evaluate_gate(
+    ws: Workspace,
+    version: str | None = None,
+    stage: int | None = None,
+    *,
+    policy: Policy | None = None,
+    readiness: ReadinessLike | None = None,
+) -> GateDecision:
+    """Would promoting ``version`` to ``stage`` (default: its next stage) be allowed?
+
+    Read-only: nothing is recorded. The score (computed unless given) is reported at
+    every stage, but only gates entry into the first stage.
+    """
+    policy = policy or ws.policy()
+    version = version or default_version(ws, policy)
+    if version is None:
+        raise InputError("no model packages", source=ws.models_dir, expected="a package vX.Y")
+    check_version(ws, version)
+    error: str | None = None
+    if readiness is None:
+        readiness, error = _readiness_for(ws, version, policy)
+    decision = decide(
+        ws.store.query, version, policy, target=stage, readiness=readiness,
+        current_sha=package_sha(ws, version),
+    )
+    if error is not None and decision.current_stage == 0:
+        return _unscored(decision, error)
+    return decision
 
 
 # --------------------------------------------------------------------------- actions
@@ -267,36 +168,6 @@ def _require(value: str | None, what: str, flag: str) -> str:
     if not text:
         raise InputError(f"{what} is required", location=flag, expected=f"a non-empty {what}")
     return text
-
-
-def _insert(
-    conn: sqlite3.Connection,
-    *,
-    version: str,
-    action: str,
-    from_pct: int | None,
-    to_pct: int | None,
-    allowed: bool,
-    actor: str,
-    reason: str,
-    evidence: dict[str, Any],
-    created_at: str,
-) -> RolloutEvent:
-    cur = conn.execute(
-        "INSERT INTO rollout_events (created_at, version, action, from_pct, to_pct, allowed, "
-        "actor, reason, evidence_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (created_at, version, action, from_pct, to_pct, int(allowed), actor, reason,
-         dumps(evidence)),
-    )
-    row = conn.execute(f"{_EVENT_SQL} WHERE id = ?", (cur.lastrowid,)).fetchone()
-    return RolloutEvent.from_row(row)
-
-
-def _conn_rows(conn: sqlite3.Connection) -> Rows:
-    def rows(sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
-        return list(conn.execute(sql, params).fetchall())
-
-    return rows
 
 
 @dataclass(frozen=True)
@@ -339,59 +210,61 @@ def promote(
     version = version or default_version(ws, policy)
     if version is None:
         raise InputError("no model packages", source=ws.models_dir, expected="a package vX.Y")
-    _check_version(ws, version)
+    check_version(ws, version)
     pre_state = rollout_state(ws, policy)
     readiness: ReadinessLike | None = None
     score_error: str | None = None
     if pre_state.stage_of(version) == 0:
         readiness, score_error = _readiness_for(ws, version, policy)
-    current_sha = _package_sha(ws, version)
+    current_sha = package_sha(ws, version)
     reason = reason.strip()
     with ws.store.transaction() as conn:
-        rows = _conn_rows(conn)
-        decision = _decide(rows, version, policy, target=None, readiness=readiness,
-                           current_sha=current_sha)
+        rows = reader(conn)
+        decision = decide(rows, version, policy, target=None, readiness=readiness,
+                          current_sha=current_sha)
         if decision.current_stage == 0 and readiness is None and pre_state.stage_of(version) != 0:
             # rolled back to 0 % between the two reads: the score was not computed
             decision = GateDecision(
                 allowed=False, version=version, current_stage=0,
                 next_stage=decision.next_stage, target_stage=decision.next_stage,
-                checks=[GateCheck("state", False, None, "unchanged",
-                                  "the rollout changed during the decision; try again")],
+                checks=[gate_check("state", False, None, "unchanged",
+                                   "the rollout changed during the decision; try again")],
             )
         if score_error is not None and decision.current_stage == 0:
-            decision = GateDecision(
-                allowed=False, version=version, current_stage=0,
-                next_stage=decision.next_stage, target_stage=decision.next_stage,
-                checks=[*[c for c in decision.checks if c.name != "readiness"],
-                        GateCheck("readiness", False, None, "READY",
-                                  f"readiness could not be computed: {score_error}")],
-            )
+            decision = _unscored(decision, score_error)
         now = utcnow()
         evidence = decision.as_dict()
         if decision.package_sha256:
             evidence["package_sha256"] = decision.package_sha256
         text = reason or ("; ".join(decision.reasons) if not decision.allowed else
                           f"gate passed for {decision.next_stage} %")
-        event = _insert(
+        event = append_event(
             conn, version=version, action=PROMOTE, from_pct=decision.current_stage,
             to_pct=decision.next_stage, allowed=decision.allowed, actor=actor, reason=text,
             evidence=evidence, created_at=now,
         )
         side: list[RolloutEvent] = []
         if decision.allowed and decision.next_stage is not None and decision.next_stage >= 100:
-            state = derive_state(_events(rows), policy.rollout.stages)
-            for other, st in state.versions.items():
-                if other != version and st.pct >= 100:
-                    side.append(_insert(
-                        conn, version=other, action=SUPERSEDE, from_pct=st.pct, to_pct=0,
-                        allowed=True, actor=actor,
-                        reason=f"superseded by {version} at 100 %",
-                        evidence={"superseded_by": version, "by_event": event.id,
-                                  "package_sha256": st.package_sha256},
-                        created_at=now,
-                    ))
+            side = _supersede(conn, state_of(rows, policy.rollout.stages), event, actor)
     return ActionResult(event=event, decision=decision, side_events=side)
+
+
+def _supersede(
+    conn: sqlite3.Connection, state: RolloutState, event: RolloutEvent, actor: str
+) -> list[RolloutEvent]:
+    """Record every other version at 100 % as superseded by the one ``event`` promoted."""
+    version = event.version
+    return [
+        append_event(
+            conn, version=other, action=SUPERSEDE, from_pct=st.pct, to_pct=0,
+            allowed=True, actor=actor, reason=f"superseded by {version} at 100 %",
+            evidence={"superseded_by": version, "by_event": event.id,
+                      "package_sha256": st.package_sha256},
+            created_at=event.created_at,
+        )
+        for other, st in state.versions.items()
+        if other != version and st.pct >= 100
+    ]
 
 
 def rollback(
@@ -413,8 +286,7 @@ def rollback(
     policy = policy or ws.policy()
     stages = policy.rollout.stages
     with ws.store.transaction() as conn:
-        rows = _conn_rows(conn)
-        state = derive_state(_events(rows), stages)
+        state = state_of(reader(conn), stages)
         if version is None:
             version = state.canary or state.stable
             if version is None:
@@ -439,7 +311,7 @@ def rollback(
                 location="--to", expected="0, or roll the other version back first")
         st = state.versions[version]
         now = utcnow()
-        event = _insert(
+        event = append_event(
             conn, version=version, action=ROLLBACK, from_pct=current, to_pct=to_pct,
             allowed=True, actor=actor, reason=reason,
             evidence={"package_sha256": st.package_sha256, "stage_entered_at": st.entered_at,
@@ -448,7 +320,7 @@ def rollback(
         )
         side: list[RolloutEvent] = []
         if restore is not None:
-            side.append(_insert(
+            side.append(append_event(
                 conn, version=restore.version, action=RESTORE, from_pct=0, to_pct=100,
                 allowed=True, actor=actor, reason=f"restored by the rollback of {version}",
                 evidence={"rollback_event": event.id, "package_sha256": restore.package_sha256},
