@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import ui
 from deployready.charts.readiness import category_bars, score_gauge
-from deployready.checks import Check, format_value
+from deployready.checks import Check, format_value, status_glyph, status_label
 from deployready.score import Readiness
 
 ui.setup_page("Overview", "🏁")
@@ -44,9 +44,9 @@ def checks_table(checks: list[Check]) -> pd.DataFrame:
         ev = c.evidence
         rows.append(
             {
-                "": ui.STATUS_ICON[str(c.status)],
+                "": status_glyph(c.status),
                 "check": c.name,
-                "status": str(c.status),
+                "status": status_label(c.status),
                 "value": format_value(c.value),
                 "threshold": c.threshold,
                 "finding": c.message,
@@ -100,7 +100,7 @@ def render(r: Readiness) -> None:
             groups.append((*key, [c.name]))
     for i, (category, status, message, names) in enumerate(groups, 1):
         st.markdown(
-            f"{i}. {ui.STATUS_ICON[status]} **{category.replace('_', ' ')} · "
+            f"{i}. {status_glyph(status)} **{category.replace('_', ' ')} · "
             f"{', '.join(names)}** — {message}"
         )
 

@@ -147,9 +147,6 @@ def require_versions(ws: Workspace) -> None:
         st.stop()
 
 
-STATUS_ICON = {"pass": "✅", "fail": "❌", "pending": "⏳", "stale": "🕰️"}
-
-
 # --------------------------------------------------------------------------- caching
 #
 # Engine reads are pure functions of files. The cached helpers below take a signature of

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import ui
 from deployready.charts.readiness import cv_folds, feature_bars, metric_trajectory, streak_strip
-from deployready.checks import format_value
+from deployready.checks import format_value, pass_fail, status_glyph
 from deployready.policy import Policy
 
 ui.setup_page("Certification", "🎓")
@@ -193,7 +193,7 @@ st.dataframe(
     pd.DataFrame(
         [
             {
-                "": ui.STATUS_ICON[str(c.status)],
+                "": status_glyph(c.status),
                 "check": c.name,
                 "value": format_value(c.value),
                 "threshold": c.threshold,
@@ -211,7 +211,7 @@ table = pd.DataFrame(
     {
         "run": run_ids,
         "trained at": times,
-        "green": ["✅" if g else "❌" for g in green],
+        "green": [status_glyph(pass_fail(g)) for g in green],
         "failing": ["; ".join(c.name for c in e.checks if not c.passed) for e in evaluations],
     }
 )

@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import ui
 from deployready.charts.readiness import feature_bars
+from deployready.checks import pass_fail, status_glyph
 from deployready.package.artifacts import (
     read_json_file,
     read_metadata,
@@ -38,7 +39,7 @@ for v in versions:
     rows.append(
         {
             "version": v,
-            "valid": "✅" if report.valid else "❌",
+            "valid": status_glyph(pass_fail(report.valid)),
             "bump": meta.get("bump", ""),
             "created": meta.get("created_at", ""),
             "run": meta.get("run_id", ""),

@@ -15,6 +15,7 @@ from deployready.charts.monitoring import (
     prediction_stability,
     psi_heatmap,
 )
+from deployready.checks import format_value, status_glyph
 from deployready.monitoring.daily import DailyRecord, drift_by_day, list_daily, run_daily
 from deployready.monitoring.drift import DriftResult, FeatureDrift
 from deployready.monitoring.logs import ProductionLogs
@@ -67,8 +68,8 @@ if flash and flash.get("version") == version:
             f"{result.rows} requests, {result.errors} errors, {len(result.alerts)} alert(s).")
     {"ok": st.success, "alert": st.error}.get(result.status, st.warning)(text)
     st.dataframe(pd.DataFrame([{
-        "": {"pass": "✅", "fail": "❌", "pending": "⏳"}[c.status], "check": c.name,
-        "value": "" if c.value is None else str(c.value), "threshold": c.threshold,
+        "": status_glyph(c.status), "check": c.name,
+        "value": format_value(c.value), "threshold": c.threshold,
         "finding": c.message} for c in result.checks]), hide_index=True, width="stretch")
     if result.alerts:
         st.dataframe(pd.DataFrame(result.alerts), hide_index=True, width="stretch")

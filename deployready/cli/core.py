@@ -8,7 +8,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from deployready.checks import Status, format_value
+from deployready.checks import format_value, status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -17,13 +17,6 @@ from deployready.cli.common import (
     workspace_of,
 )
 from deployready.errors import InputError
-
-STATUS_MARK = {
-    Status.PASS: "PASS",
-    Status.FAIL: "FAIL",
-    Status.PENDING: "PENDING",
-    Status.STALE: "STALE",
-}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -133,7 +126,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             )
             for c in cat.checks:
                 value = "" if c.value is None else f" = {format_value(c.value)}"
-                print(f"  [{STATUS_MARK[c.status]:7}] {c.name}{value}  {c.threshold}".rstrip())
+                print(f"  [{status_mark(c.status):7}] {c.name}{value}  {c.threshold}".rstrip())
                 if not c.passed:
                     print(f"            {c.message}")
         if readiness.blockers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from deployready.checks import status_mark
 from deployready.cli.common import add_json_arg, add_workspace_arg, print_json, workspace_of
 from deployready.errors import DeployReadyError
 
@@ -44,8 +45,7 @@ def register(sub: Any) -> None:
 def _print_record(r: Any) -> None:
     print(f"{r.date}  {r.version}  {r.status.upper()}  {r.rows} requests, {r.errors} errors")
     for c in r.checks:
-        mark = {"pass": "ok  ", "fail": "FAIL", "pending": "--  "}[c.status]
-        print(f"  {mark} {c.name:<15} {c.message}")
+        print(f"  {status_mark(c.status):<7} {c.name:<15} {c.message}")
     for a in r.alerts:
         state = "existing" if not a.get("new") else (
             "sent" if a.get("delivered") else "delivery failed")
