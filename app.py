@@ -8,9 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.readiness import category_bars, score_gauge
-from deployready.checks import Check, format_value
+from deployready.checks import Check, format_value, status_glyph, status_label
 from deployready.score import Readiness
 
 ui.setup_page("Overview", "🏁")
@@ -21,7 +21,7 @@ st.title("🏁 Readiness overview")
 if ws.is_empty():
     st.info(f"The workspace `{ws.root}` has no model packages and no certification history yet.")
     if st.button("Build the demo workspace here", type="primary"):
-        from deployready.demo import build_demo
+        from deployready.demo.build import build_demo
 
         with st.spinner("Training, certifying and exporting the demo models…"):
             done = ui.guarded(lambda: build_demo(ws.root), "Building the demo workspace")
@@ -44,9 +44,9 @@ def checks_table(checks: list[Check]) -> pd.DataFrame:
         ev = c.evidence
         rows.append(
             {
-                "": ui.STATUS_ICON[str(c.status)],
+                "": status_glyph(c.status),
                 "check": c.name,
-                "status": str(c.status),
+                "status": status_label(c.status),
                 "value": format_value(c.value),
                 "threshold": c.threshold,
                 "finding": c.message,
@@ -100,7 +100,7 @@ def render(r: Readiness) -> None:
             groups.append((*key, [c.name]))
     for i, (category, status, message, names) in enumerate(groups, 1):
         st.markdown(
-            f"{i}. {ui.STATUS_ICON[status]} **{category.replace('_', ' ')} · "
+            f"{i}. {status_glyph(status)} **{category.replace('_', ' ')} · "
             f"{', '.join(names)}** — {message}"
         )
 
@@ -116,7 +116,7 @@ def render(r: Readiness) -> None:
 
 def report_section(r: Readiness) -> None:
     try:
-        from deployready.report import build_report, render
+        from deployready.report.build import build_report, render
     except ModuleNotFoundError:
         return
     st.markdown("### Report")

@@ -1,14 +1,28 @@
-"""Checks as data: every box of the readiness checklist is a :class:`Check`.
+"""Checks as data: every verdict deployready gives is a :class:`Check`.
 
-A check never decides anything after it is built: the dashboard, the CLI and the
-report render ``status``, ``value``, ``threshold``, ``message`` and ``evidence`` as
-they are.
+One record for every kind of verdict: the boxes of the readiness checklist, the items
+of a day's daily check, the items of the daily review and the conditions of a rollout
+gate (``category`` says which). A check never decides anything after it is built: the
+dashboard, the CLI and the report render ``status``, ``value``, ``threshold``,
+``message`` (the one-sentence finding) and ``evidence`` as they are, through the one
+formatting table below (:data:`STATUS_STYLES`, :func:`format_value`).
+
+Statuses
+--------
+``pass`` and ``fail`` are verdicts on evidence; ``pending`` means there is no evidence
+yet (it can still come); ``stale`` means evidence exists but for another version or
+package hash. ``missing`` is for a stored record that does not carry a check it should:
+a daily record written before that check existed has no evidence for it and never will,
+which is neither "not yet" (pending) nor "another package" (stale). Only ``pass`` passes.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 
@@ -17,6 +31,7 @@ class Status(StrEnum):
     FAIL = "fail"
     PENDING = "pending"  # no evidence yet
     STALE = "stale"  # evidence exists, but for another version or package hash
+    MISSING = "missing"  # a stored record lacks this check (written before it existed)
 
 
 class Category(StrEnum):
@@ -24,6 +39,9 @@ class Category(StrEnum):
     ARTIFACTS = "artifacts"
     LOAD_TEST = "load_test"
     LATENCY = "latency"
+    DAILY = "daily"  # an item of one day's daily check (production monitoring)
+    REVIEW = "review"  # an item of the daily review checklist
+    GATE = "gate"  # a condition of a rollout promotion gate
 
 
 #: Order in which blockers are listed: certification gates everything else.
@@ -39,6 +57,9 @@ CATEGORY_LABELS: dict[Category, str] = {
     Category.ARTIFACTS: "Artifacts",
     Category.LOAD_TEST: "Load test",
     Category.LATENCY: "Latency",
+    Category.DAILY: "Daily check",
+    Category.REVIEW: "Daily review",
+    Category.GATE: "Rollout gate",
 }
 
 
@@ -51,28 +72,64 @@ class Evidence:
     package_sha256: str | None = None  # the package the evidence was measured on
     detail: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
+        return cls(
+            source=str(data.get("source") or ""),
+            time=data.get("time"),
+            package_sha256=data.get("package_sha256"),
+            detail=dict(data.get("detail") or {}),
+        )
+
+
+Value = float | int | str | bool | None
+
 
 @dataclass(frozen=True)
 class Check:
-    """One box of the checklist."""
+    """One verdict: a box of the checklist, a daily item, a review item or a gate condition."""
 
     name: str
     category: Category
     status: Status
-    value: float | int | str | bool | None
+    value: Value
     threshold: str  # human-readable rule, e.g. "<= 50 ms"
-    message: str  # one sentence: what was found, or what evidence is missing
+    message: str  # the finding, one sentence: what was found, or what evidence is missing
     evidence: Evidence | None = None
+
+    def __post_init__(self) -> None:
+        # a status or category given as its text (a stored record) becomes the enum;
+        # an unknown one is a ValueError naming it
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "category", Category(self.category))
 
     @property
     def passed(self) -> bool:
         return self.status is Status.PASS
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
+        """Every field (``category`` and ``status`` as text), or only ``keys`` in that order."""
         data = asdict(self)
         data["category"] = str(self.category)
         data["status"] = str(self.status)
-        return data
+        return data if keys is None else {k: data[k] for k in keys}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, category: Category | None = None) -> Check:
+        """A check from its serialized form; ``category`` when the form does not carry one."""
+        evidence = data.get("evidence")
+        return cls(
+            name=str(data["name"]),
+            category=Category(data.get("category") or str(category)),
+            status=Status(data["status"]),
+            value=data.get("value"),
+            threshold=str(data.get("threshold") or ""),
+            message=str(data.get("message") or ""),
+            evidence=Evidence.from_dict(evidence) if isinstance(evidence, Mapping) else None,
+        )
+
+
+# --------------------------------------------------------------------------- deciding
 
 
 def compare(value: float, op: str, threshold: float) -> bool:
@@ -88,12 +145,79 @@ def compare(value: float, op: str, threshold: float) -> bool:
     raise ValueError(f"unknown comparison {op!r}")
 
 
-def format_value(value: float | int | str | bool | None) -> str:
-    """A check value as people read it: floats to 4 significant digits."""
+def pass_fail(ok: bool) -> Status:
+    """``pass`` when ``ok``, else ``fail``: the one way a condition becomes a status."""
+    return Status.PASS if ok else Status.FAIL
+
+
+def verdict(value: float | None, op: str, threshold: float) -> Status:
+    """``pending`` without a value, else ``pass`` when ``value op threshold`` holds."""
     if value is None:
-        return ""
+        return Status.PENDING
+    return pass_fail(compare(value, op, threshold))
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+@dataclass(frozen=True)
+class StatusStyle:
+    """How a status is shown: a glyph (dashboard, Markdown report) and a word."""
+
+    glyph: str
+    label: str  # plain text (HTML report, tables); in capitals it is the terminal's mark
+
+
+#: The one formatting table: every status → glyph and label.
+STATUS_STYLES: Mapping[Status, StatusStyle] = MappingProxyType(
+    {
+        Status.PASS: StatusStyle("✅", "pass"),
+        Status.FAIL: StatusStyle("❌", "fail"),
+        Status.PENDING: StatusStyle("⏳", "pending"),
+        Status.STALE: StatusStyle("🕰️", "stale"),
+        Status.MISSING: StatusStyle("⬜", "missing"),
+    }
+)
+
+#: How a value that is not there shows, everywhere.
+MISSING_VALUE = "—"
+
+
+def status_style(status: Status | str) -> StatusStyle:
+    """The style of a status; text that is not a status shows as itself, without a glyph."""
+    try:
+        return STATUS_STYLES[Status(status)]
+    except ValueError:
+        return StatusStyle("", str(status))
+
+
+def status_glyph(status: Status | str) -> str:
+    return status_style(status).glyph
+
+
+def status_label(status: Status | str) -> str:
+    return status_style(status).label
+
+
+def status_text(status: Status | str) -> str:
+    """Glyph and word, e.g. ``✅ pass`` (Markdown)."""
+    style = status_style(status)
+    return f"{style.glyph} {style.label}".strip()
+
+
+def status_mark(status: Status | str) -> str:
+    """The terminal's mark, e.g. ``PASS``."""
+    return status_label(status).upper()
+
+
+def format_value(value: Any) -> str:
+    """A value as people read it: floats to 4 significant digits, a missing value as —."""
+    if value is None:
+        return MISSING_VALUE
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
     return str(value)

@@ -334,7 +334,7 @@ def _check_semantics(p: Policy, source: str | Path) -> None:
 def _check_times(lp: LatencyPolicy, source: str | Path) -> None:
     """The latency window and baseline bounds, checked here so errors name this file."""
     from deployready.errors import LogError
-    from deployready.logs import to_utc, window_delta
+    from deployready.monitoring.logs import to_utc, window_delta
 
     try:
         window_delta(lp.window)

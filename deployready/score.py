@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployready.artifacts import package_sha256, read_metadata, validate_package
 from deployready.checks import CATEGORY_LABELS, CATEGORY_ORDER, Category, Check, Status
 from deployready.errors import DeployReadyError, PackageError
+from deployready.package.artifacts import package_sha256, read_metadata, validate_package
 from deployready.policy import Policy
 from deployready.store import utcnow
 from deployready.workspace import Workspace
@@ -135,7 +135,7 @@ def _pending(category: Category, name: str, message: str) -> Check:
 
 
 def _certification(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
-    from deployready.certification import certification_checks
+    from deployready.certification.checks import certification_checks
 
     try:
         metadata = read_metadata(ws.package_path(version))
@@ -145,7 +145,7 @@ def _certification(ws: Workspace, version: str, sha: str | None, policy: Policy)
 
 
 def _artifacts(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
-    from deployready.artifacts import artifact_checks
+    from deployready.package.artifacts import artifact_checks
 
     return artifact_checks(ws.package_path(version), policy)
 
@@ -175,7 +175,7 @@ SOURCES: dict[Category, CheckSource] = {
         "deployready.loadtest", "loadtest_checks", Category.LOAD_TEST, "load test"
     ),
     Category.LATENCY: _optional(
-        "deployready.latency", "latency_checks", Category.LATENCY, "latency"
+        "deployready.monitoring.latency", "latency_checks", Category.LATENCY, "latency"
     ),
 }
 

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +98,21 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+#: A read: SQL and parameters in, rows out. ``Store.query`` is one; :func:`reader` of an
+#: open transaction is another, so a decision can read inside the transaction that
+#: records it.
+Rows = Callable[[str, tuple[Any, ...]], list[sqlite3.Row]]
+
+
+def reader(conn: sqlite3.Connection) -> Rows:
+    """Reads on an open connection (inside its transaction)."""
+
+    def rows(sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+        return list(conn.execute(sql, params).fetchall())
+
+    return rows
 
 
 def utcnow() -> str:

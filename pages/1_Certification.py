@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.readiness import cv_folds, feature_bars, metric_trajectory, streak_strip
-from deployready.checks import format_value
+from deployready.checks import format_value, pass_fail, status_glyph
 from deployready.policy import Policy
 
 ui.setup_page("Certification", "🎓")
@@ -31,7 +31,7 @@ if found is None:
 assert found is not None
 path: Path = found
 
-from deployready.certification import (  # noqa: E402
+from deployready.certification.checks import (  # noqa: E402
     RunEvaluation,
     history_evaluations,
     streak,
@@ -80,7 +80,7 @@ def _as_dict(value: Any) -> dict[str, float]:
 
 package_run = None
 if version:
-    from deployready.artifacts import read_metadata
+    from deployready.package.artifacts import read_metadata
 
     package = ws.package_path(version)
     meta = ui.guarded(lambda: read_metadata(package), "Reading package metadata")
@@ -193,7 +193,7 @@ st.dataframe(
     pd.DataFrame(
         [
             {
-                "": ui.STATUS_ICON[str(c.status)],
+                "": status_glyph(c.status),
                 "check": c.name,
                 "value": format_value(c.value),
                 "threshold": c.threshold,
@@ -211,7 +211,7 @@ table = pd.DataFrame(
     {
         "run": run_ids,
         "trained at": times,
-        "green": ["✅" if g else "❌" for g in green],
+        "green": [status_glyph(pass_fail(g)) for g in green],
         "failing": ["; ".join(c.name for c in e.checks if not c.passed) for e in evaluations],
     }
 )

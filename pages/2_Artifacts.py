@@ -9,14 +9,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
-from deployready.artifacts import (
+from dashboard import ui
+from deployready.charts.readiness import feature_bars
+from deployready.checks import pass_fail, status_glyph
+from deployready.package.artifacts import (
     read_json_file,
     read_metadata,
     schema_diff,
     validate_package,
 )
-from deployready.charts.readiness import feature_bars
 
 ui.setup_page("Artifacts", "📦")
 ws, version = ui.sidebar()
@@ -38,7 +39,7 @@ for v in versions:
     rows.append(
         {
             "version": v,
-            "valid": "✅" if report.valid else "❌",
+            "valid": status_glyph(pass_fail(report.valid)),
             "bump": meta.get("bump", ""),
             "created": meta.get("created_at", ""),
             "run": meta.get("run_id", ""),

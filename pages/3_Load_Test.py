@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.loadtest import cdf_overlay, live_latency, live_throughput, percentile_bars
-from deployready.checks import Evidence
+from deployready.checks import Evidence, Status, pass_fail, status_glyph
 from deployready.loadtest import JobRegistry, JobSnapshot, LoadTestConfig, checks_from_result
 from deployready.loadtest.runs import RUN_SOURCE, list_runs, load_samples
-from deployready.manifest import package_sha256
+from deployready.package.manifest import package_sha256
 
 ui.setup_page("Load Test", "⚡")
 ws, version = ui.sidebar()
@@ -146,7 +146,7 @@ def _show_result(row: dict[str, Any]) -> None:
         "PASS — every load-test check passes." if verdict else
         "FAIL — " + ", ".join(c.name for c in checks if not c.passed) + ".")
     st.dataframe(pd.DataFrame([{
-        "": ui.STATUS_ICON.get(str(c.status), ""), "check": c.name, "value": c.value,
+        "": status_glyph(c.status), "check": c.name, "value": c.value,
         "target": c.threshold, "status": str(c.status), "detail": c.message,
     } for c in checks]), hide_index=True, width="stretch", key=f"lt_checks_{row['id']}")
     lat = result["latency_ms"]
@@ -198,11 +198,11 @@ if all_runs:
         req = (r["result"] or {}).get("requests") or {}
         rows.append({
             "run": r["id"], "version": r["version"], "package": str(r["package_sha256"])[:12],
-            "this package": "✅" if r["package_sha256"] == sha else "",
+            "this package": status_glyph(Status.PASS) if r["package_sha256"] == sha else "",
             "mode": r["mode"], "status": r["status"], "started": r["started_at"],
             "P50 ms": lat.get("p50"), "P95 ms": lat.get("p95"), "P99 ms": lat.get("p99"),
             "errors": req.get("errors"),
-            "passed": "" if r["passed"] is None else ("✅" if r["passed"] else "❌"),
+            "passed": "" if r["passed"] is None else status_glyph(pass_fail(bool(r["passed"]))),
             "error": r["error"] or "",
         })
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="lt_history")

@@ -8,15 +8,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
-from deployready.alerts import list_alerts
+from dashboard import ui
 from deployready.charts.monitoring import (
     latency_drift_bars,
     latency_trend,
     sample_counts,
 )
-from deployready.latency import LatencyReport, latency_report
-from deployready.logs import ProductionLogs
+from deployready.checks import Status, format_value, pass_fail, status_glyph
+from deployready.monitoring.alerts import list_alerts
+from deployready.monitoring.latency import LatencyReport, latency_report
+from deployready.monitoring.logs import ProductionLogs
 
 ui.setup_page("Latency", "⏱️")
 ws, version = ui.sidebar(deployed=True)
@@ -42,8 +43,8 @@ if checks:
         str(kind), "no evidence yet")
     st.markdown(f"### Score evidence for {version}: {source}")
     st.dataframe(
-        pd.DataFrame([{"": ui.STATUS_ICON.get(str(c.status), ""), "check": c.name,
-                       "value": "" if c.value is None else str(c.value),
+        pd.DataFrame([{"": status_glyph(c.status), "check": c.name,
+                       "value": format_value(c.value),
                        "threshold": c.threshold, "finding": c.message} for c in checks]),
         hide_index=True, width="stretch",
     )
@@ -128,7 +129,7 @@ if report.spikes:
     st.error(f"{len(report.spikes)} spike window(s) in the period.", icon="🚨")
     st.dataframe(pd.DataFrame(report.spikes), hide_index=True, width="stretch")
 else:
-    st.success("No spikes in the period.", icon="✅")
+    st.success("No spikes in the period.", icon=status_glyph(Status.PASS))
 
 st.markdown("### Latency alerts")
 alerts = ui.guarded(lambda: list_alerts(ws, version=version, limit=200), "Reading alerts") or []
@@ -136,7 +137,8 @@ latency_alerts = [a for a in alerts if a.kind.startswith("latency")]
 if latency_alerts:
     st.dataframe(pd.DataFrame([{
         "time": a.created_at, "kind": a.kind, "severity": a.severity, "message": a.message,
-        "delivered": "✅" if a.delivered else "❌ " + ", ".join(a.failed_sinks),
+        "delivered": status_glyph(pass_fail(a.delivered))
+        + ("" if a.delivered else " " + ", ".join(a.failed_sinks)),
     } for a in latency_alerts]), hide_index=True, width="stretch")
 else:
     st.caption("No latency alerts stored for this version. Alerts are raised by the daily "

@@ -8,16 +8,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.monitoring import (
     distribution_bars,
     prediction_shares,
     prediction_stability,
     psi_heatmap,
 )
-from deployready.daily import DailyRecord, drift_by_day, list_daily, run_daily
-from deployready.drift import DriftResult, FeatureDrift
-from deployready.logs import ProductionLogs
+from deployready.checks import format_value, status_glyph
+from deployready.monitoring.daily import DailyRecord, drift_by_day, list_daily, run_daily
+from deployready.monitoring.drift import DriftResult, FeatureDrift
+from deployready.monitoring.logs import ProductionLogs
 
 ui.setup_page("Drift", "🌊")
 ws, version = ui.sidebar(deployed=True)
@@ -67,8 +68,8 @@ if flash and flash.get("version") == version:
             f"{result.rows} requests, {result.errors} errors, {len(result.alerts)} alert(s).")
     {"ok": st.success, "alert": st.error}.get(result.status, st.warning)(text)
     st.dataframe(pd.DataFrame([{
-        "": {"pass": "✅", "fail": "❌", "pending": "⏳"}[c.status], "check": c.name,
-        "value": "" if c.value is None else str(c.value), "threshold": c.threshold,
+        "": status_glyph(c.status), "check": c.name,
+        "value": format_value(c.value), "threshold": c.threshold,
         "finding": c.message} for c in result.checks]), hide_index=True, width="stretch")
     if result.alerts:
         st.dataframe(pd.DataFrame(result.alerts), hide_index=True, width="stretch")

@@ -8,9 +8,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from deployready import rollout, ui
+from dashboard import ui
 from deployready.charts.rollout import rollout_timeline, stage_steps
-from deployready.rollout import (
+from deployready.checks import format_value, status_text
+from deployready.rollout import events as rollout
+from deployready.rollout.events import (
     evaluate_gate,
     load_events,
     promote,
@@ -83,8 +85,8 @@ if gate is not None:
     for reason in gate.reasons:
         st.markdown(f"- {reason}")
     st.dataframe(
-        pd.DataFrame([{"check": c.name, "status": c.as_dict()["status"],
-                       "value": str(c.value) if c.value is not None else "",
+        pd.DataFrame([{"check": c.name, "status": status_text(c.status),
+                       "value": format_value(c.value),
                        "threshold": c.threshold, "finding": c.message} for c in gate.checks]),
         hide_index=True, width="stretch",
     )

@@ -7,9 +7,17 @@ import os
 import pandas as pd
 import streamlit as st
 
-from deployready import ui
+from dashboard import ui
 from deployready.charts.rollout import daily_check_grid
-from deployready.reviews import DAILY_ITEMS, Checklists, PeriodReview, checklists, sign_off
+from deployready.checks import format_value, status_glyph
+from deployready.rollout.reviews import (
+    DAILY_ITEMS,
+    ITEM_LABELS,
+    Checklists,
+    PeriodReview,
+    checklists,
+    sign_off,
+)
 
 ui.setup_page("Monitoring", "🗓️")
 ws, version = ui.sidebar(deployed=True)
@@ -48,15 +56,14 @@ else:
 # --------------------------------------------------------------------------- daily
 
 st.subheader("Daily checks (automated)")
-MARK = {"pass": "✅", "fail": "❌", "pending": "⏳", "missing": "⬜"}
 if not lists.daily:
     st.info("No daily checks stored yet. Run `deployready daily` (cron) or the button on the "
             "Drift page.")
 else:
     oldest_first = list(reversed(lists.daily))
     labels = [label for _, label in DAILY_ITEMS]
-    statuses = [[next(i.status for i in d.items if i.label == label) for d in oldest_first]
-                for label in labels]
+    statuses = [[next(str(i.status) for i in d.items if i.name == key) for d in oldest_first]
+                for key, _ in DAILY_ITEMS]
     st.plotly_chart(
         daily_check_grid([f"{d.date} {d.version}" for d in oldest_first], labels, statuses),
         width="stretch", key="daily_grid",
@@ -65,9 +72,7 @@ else:
     for d in lists.daily:
         row: dict[str, str] = {"date": d.date, "version": d.version, "status": d.status}
         for item in d.items:
-            value = "" if item.value is None else f" {item.value:.4g}" if isinstance(
-                item.value, float) else f" {item.value}"
-            row[item.label] = f"{MARK.get(item.status, item.status)}{value}"
+            row[ITEM_LABELS[item.name]] = f"{status_glyph(item.status)} {format_value(item.value)}"
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 

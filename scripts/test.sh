@@ -9,8 +9,8 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
 fi
 echo "== ruff" >&2
-ruff check deployready pages app.py tests bench
+ruff check deployready dashboard pages app.py tests bench
 echo "== mypy" >&2
-mypy deployready pages app.py
+mypy deployready dashboard pages app.py
 echo "== pytest" >&2
 exec python -m pytest "$@"

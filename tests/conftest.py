@@ -19,7 +19,7 @@ os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
 @pytest.fixture(scope="session")
 def demo_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo workspace, built once. Treat as read-only: copy it to change it."""
-    from deployready.demo import build_demo
+    from deployready.demo.build import build_demo
 
     root = tmp_path_factory.mktemp("demo-master")
     build_demo(root)

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deployready.demo_data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
-from deployready.profile import fit_profile
+from deployready.demo.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
+from deployready.package.profile import fit_profile
 from deployready.workspace import Workspace
 
 FEATURES = [*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]

@@ -87,7 +87,7 @@ class FakeReadiness:
 
 
 def fake_scores(ws: Workspace, ready: dict[str, bool]) -> Any:
-    """A replacement for ``deployready.rollout.readiness_of``."""
+    """A replacement for ``deployready.rollout.events.readiness_of``."""
 
     def readiness_of(_ws: Workspace, version: str | None, _policy: Any) -> FakeReadiness:
         v = version or ws.latest_version() or ""
@@ -108,13 +108,15 @@ def add_daily(ws: Workspace, version: str, day: date | str, *, status: str = "ok
 
     ``status`` "alert" without ``failing`` turns the P99 item red.
     """
-    from deployready.daily import DailyItem, DailyRecord, store_record
+    from deployready.checks import Category, Check, Status
+    from deployready.monitoring.daily import DailyRecord, store_record
 
     if status == "alert" and not failing:
         failing = ("p99",)
     sha = sha or package_hash(ws, version)
     day_text = day if isinstance(day, str) else day.isoformat()
-    checks = [DailyItem(key, "fail" if key in failing else "pass", value, threshold, label)
+    checks = [Check(key, Category.DAILY, Status.FAIL if key in failing else Status.PASS, value,
+                    threshold, label)
               for key, (label, value, threshold) in ITEMS.items()]
     record = DailyRecord(
         date=day_text, version=version, package_sha256=sha, status=status,  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from monitoring_support import new_workspace
 
-from deployready.alerts import Alert, fire, list_alerts, redeliver, send_webhook
+from deployready.monitoring.alerts import Alert, fire, list_alerts, redeliver, send_webhook
 from deployready.policy import AlertsPolicy
 from deployready.workspace import Workspace
 

@@ -19,8 +19,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from deployready import artifacts, manifest
-from deployready.artifacts import (
+from deployready.checks import Category, Status
+from deployready.errors import InputError, IntegrityError, PackageError
+from deployready.package import artifacts, manifest
+from deployready.package.artifacts import (
     PackageInfo,
     artifact_checks,
     export_package,
@@ -29,10 +31,8 @@ from deployready.artifacts import (
     schema_diff,
     validate_package,
 )
-from deployready.checks import Category, Status
-from deployready.errors import InputError, IntegrityError, PackageError
-from deployready.manifest import PACKAGE_FILES, sha256_file
-from deployready.versioning import decide_bump, next_version, rows_to_frame
+from deployready.package.manifest import PACKAGE_FILES, sha256_file
+from deployready.package.versioning import decide_bump, next_version, rows_to_frame
 from deployready.workspace import Workspace, format_version, parse_version
 
 FEATURES = ["amount", "age", "region", "channel"]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 from sklearn.linear_model import LogisticRegression
 
-from deployready.certification import (
+from deployready.certification.checks import (
     RunEvaluation,
     append_run,
     certification_checks,
@@ -25,10 +25,7 @@ from deployready.certification import (
     record_run,
     streak,
 )
-from deployready.checks import Category, Status
-from deployready.demo_data import make_dataset
-from deployready.errors import HistoryError, InputError, PolicyError
-from deployready.metrics import (
+from deployready.certification.metrics import (
     METRIC_NAMES,
     compute_metrics,
     expected_calibration_error,
@@ -37,6 +34,9 @@ from deployready.metrics import (
     synthetic_noise,
     synthetic_ratio,
 )
+from deployready.checks import Category, Status
+from deployready.demo.data import make_dataset
+from deployready.errors import HistoryError, InputError, PolicyError
 from deployready.policy import CertificationPolicy, CVPolicy, MetricRule, Policy
 from deployready.workspace import Workspace
 
@@ -366,7 +366,7 @@ def test_history_missing_policy_metric(tmp_path: Path) -> None:
         load_history(path, POLICY)
     df = load_history(path)
     with pytest.raises(HistoryError, match=r"history\.csv: column roc_auc"):
-        from deployready.certification import evaluate_history
+        from deployready.certification.checks import evaluate_history
 
         evaluate_history(df, POLICY)
 
@@ -621,7 +621,7 @@ def test_evaluate_run_refuses_non_numeric_row_values() -> None:
 def test_history_evaluations_are_remembered_until_the_file_changes(tmp_path: Path) -> None:
     import os
 
-    from deployready.certification import history_evaluations
+    from deployready.certification.checks import history_evaluations
     from deployready.policy import Policy
 
     policy = Policy()

@@ -10,7 +10,8 @@ import pytest
 from monitoring_support import crafted_logs, make_package, new_workspace, write_csv
 
 from deployready.cli import main
-from deployready.daily import (
+from deployready.demo.logs import write_demo_logs
+from deployready.monitoring.daily import (
     CHECK_NAMES,
     daily_status,
     drift_by_day,
@@ -18,7 +19,6 @@ from deployready.daily import (
     run_daily,
     run_daily_range,
 )
-from deployready.demo_logs import write_demo_logs
 from deployready.workspace import Workspace
 
 END = "2026-03-20"

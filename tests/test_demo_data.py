@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deployready.demo_data import (
+from deployready.certification.metrics import synthetic_noise
+from deployready.demo.data import (
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
     make_dataset,
 )
 from deployready.errors import InputError
-from deployready.metrics import synthetic_noise
 
 START, END = "2024-01-01", "2024-03-31"
 

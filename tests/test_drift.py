@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from deployready.drift import (
+from deployready.errors import PackageError
+from deployready.monitoring.drift import (
     DriftResult,
     FeatureDrift,
     bin_keys,
@@ -26,9 +27,13 @@ from deployready.drift import (
     psi,
     status_of,
 )
-from deployready.errors import PackageError
+from deployready.package.profile import (
+    categorical_counts,
+    check_profile,
+    fit_profile,
+    numeric_counts,
+)
 from deployready.policy import DriftPolicy
-from deployready.profile import categorical_counts, check_profile, fit_profile, numeric_counts
 
 EPS = DriftPolicy().epsilon
 
@@ -279,8 +284,8 @@ def test_logged_categories_named_like_missing_values_stay_categories(
     """Written by the server's prediction log and counted by either log engine, the
     categories ``NaN``, ``nan``, ``None`` and ``other`` land in their own bins, a null in
     the missing bin and an unseen category in the unseen bin."""
-    from deployready.logs import ProductionLogs
-    from deployready.serve import PredictionLog
+    from deployready.monitoring.logs import ProductionLogs
+    from deployready.serving.app import PredictionLog
 
     names = ["NaN", "None", "nan", "other"]
     ref = pd.DataFrame({"c": pd.array([*names, None], dtype="string")})

@@ -16,8 +16,8 @@ from monitoring_support import (
 )
 
 from deployready.checks import Status
-from deployready.latency import latency_checks, latency_report, loadtest_percentiles
-from deployready.logs import ProductionLogs
+from deployready.monitoring.latency import latency_checks, latency_report, loadtest_percentiles
+from deployready.monitoring.logs import ProductionLogs
 from deployready.workspace import Workspace
 
 

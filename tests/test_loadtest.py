@@ -25,7 +25,7 @@ from deployready.loadtest import JobRegistry, LoadTestConfig, loadtest_checks
 from deployready.loadtest.loadgen import NOT_SENT, OK, TIMEOUT, Samples, schedule
 from deployready.loadtest.results import consistency, latency_summary, phase_summary
 from deployready.loadtest.runs import child_env, claim, finish, mark_interrupted, run_dir
-from deployready.manifest import package_sha256
+from deployready.package.manifest import package_sha256
 from deployready.store import dumps
 from deployready.workspace import Workspace
 

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from monitoring_support import crafted_logs, make_package, new_workspace, write_csv
 
-from deployready.daily import read_profile
-from deployready.demo_logs import write_demo_logs
+from deployready.demo.logs import write_demo_logs
 from deployready.errors import LogError
-from deployready.logs import ProductionLogs, features_of
+from deployready.monitoring.daily import read_profile
+from deployready.monitoring.logs import ProductionLogs, features_of
 from deployready.workspace import Workspace
 
 ENGINES = ["pandas", "duckdb"]
@@ -315,7 +315,7 @@ def test_duckdb_and_pandas_agree(mixed_ws: Workspace) -> None:
 
 
 def test_bin_counts_match_the_profile_function(mixed_ws: Workspace) -> None:
-    from deployready.profile import categorical_counts, numeric_counts
+    from deployready.package.profile import categorical_counts, numeric_counts
 
     pandas_logs, _ = both(mixed_ws)
     profile = read_profile(mixed_ws, "v1.0")
@@ -344,7 +344,7 @@ def test_version_filter_and_iteration(mixed_ws: Workspace) -> None:
 def _rollout_logs(directory: Path) -> tuple[Path, Path]:
     """v1.0 (features a, b) and v2.0 (a, b, c: a major version) serving the same day, each
     through the server's own log writer."""
-    from deployready.serve import PredictionLog
+    from deployready.serving.app import PredictionLog
 
     ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
     for version, features in (("v1.0", ["a", "b"]), ("v2.0", ["a", "b", "c"])):
@@ -406,7 +406,7 @@ def load_error_in(directory: Path, engine: str, features: dict) -> LogError:
 
 def test_two_servers_of_one_version_never_interleave_in_one_file(tmp_path: Path) -> None:
     """Replicas: the second writer finds the day's file locked and writes its own."""
-    from deployready.serve import PredictionLog
+    from deployready.serving.app import PredictionLog
 
     ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
     logs = [PredictionLog(tmp_path, "v1.0", ["a"], flush_seconds=0.01) for _ in range(2)]

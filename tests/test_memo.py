@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from monitoring_support import crafted_logs, new_workspace, write_csv
 
-from deployready.logs import FILE_FRAMES, ProductionLogs
 from deployready.memo import FileMemo, file_signature
+from deployready.monitoring.logs import FILE_FRAMES, ProductionLogs
 
 
 def _bump(path: Path) -> None:

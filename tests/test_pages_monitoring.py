@@ -25,9 +25,9 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from deployready.artifacts import export_package
-    from deployready.demo_data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
-    from deployready.demo_logs import write_demo_logs
+    from deployready.demo.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
+    from deployready.demo.logs import write_demo_logs
+    from deployready.package.artifacts import export_package
 
     root = tmp_path_factory.mktemp("monitoring-pages")
     ws = Workspace.open(root)

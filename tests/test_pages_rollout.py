@@ -10,9 +10,9 @@ import pytest
 from rollout_support import add_daily, fake_scores, insert_event, make_workspace
 from streamlit.testing.v1 import AppTest
 
-from deployready import rollout
-from deployready.reviews import current_signoffs, period_of
-from deployready.rollout import load_events, rollout_state
+from deployready.rollout import events as rollout
+from deployready.rollout.events import load_events, rollout_state
+from deployready.rollout.reviews import current_signoffs, period_of
 from deployready.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent

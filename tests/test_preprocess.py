@@ -20,8 +20,8 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from deployready import preprocess
-from deployready.preprocess import compile_preprocessor
+from deployready.package import preprocess
+from deployready.package.preprocess import compile_preprocessor
 
 NUMERIC = ["amount", "age", "score"]
 CATEGORICAL = ["channel", "region"]

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from rollout_support import add_daily, fake_scores, make_workspace
 
-from deployready import rollout
 from deployready.cli import main
-from deployready.report import build_report, render
-from deployready.reviews import sign_off
-from deployready.rollout import promote
+from deployready.report.build import build_report, render
+from deployready.rollout import events as rollout
+from deployready.rollout.events import promote
+from deployready.rollout.reviews import sign_off
 from deployready.workspace import Workspace
 
 

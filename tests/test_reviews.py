@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rollout_support import add_daily, insert_event, make_workspace
 
 from deployready.errors import InputError
-from deployready.reviews import (
+from deployready.rollout.reviews import (
     checklists,
     current_signoffs,
     daily_reviews,
@@ -161,7 +161,7 @@ def test_daily_items_come_from_the_daily_records(ws: Workspace) -> None:
     add_daily(ws, "v1.1", "2026-11-21", status="alert", failing=("feature_psi",))
     reviews = daily_reviews(ws, "v1.1")
     assert [r.date for r in reviews] == ["2026-11-21", "2026-11-20"]
-    newest = {i.key: i.status for i in reviews[0].items}
+    newest = {i.name: i.status for i in reviews[0].items}
     assert newest == {"p99": "pass", "error_spike": "pass", "prediction_psi": "pass",
                       "feature_psi": "fail"}
     assert not reviews[0].green and reviews[1].green

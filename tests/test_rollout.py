@@ -25,9 +25,9 @@ from rollout_support import (
     write_package,
 )
 
-from deployready import rollout
 from deployready.errors import InputError
-from deployready.rollout import (
+from deployready.rollout import events as rollout
+from deployready.rollout.events import (
     evaluate_gate,
     load_events,
     promote,

@@ -23,7 +23,7 @@ from loadtest_models import FEATURES, make_workspace
 
 from deployready.errors import InputError
 from deployready.loadtest.runs import child_env
-from deployready.serve import MicroBatcher, RequestError, ServeOptions, Stats, is_loopback
+from deployready.serving.app import MicroBatcher, RequestError, ServeOptions, Stats, is_loopback
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,7 +88,7 @@ def _rows(package: Path, n: int = 3) -> list[dict[str, Any]]:
 
 
 def test_health_reports_the_package(server: Server, package: Path) -> None:
-    from deployready.manifest import package_sha256
+    from deployready.package.manifest import package_sha256
 
     status, body = server.call("/health")
     assert status == 200
@@ -252,7 +252,7 @@ def test_batcher_model_failure_fails_its_batch() -> None:
 
 def test_serve_env_has_no_threads_leak() -> None:
     # the server limits BLAS/OpenMP to one thread per worker; the variables are set
-    from deployready.serve import THREAD_ENV, limit_threads
+    from deployready.serving.app import THREAD_ENV, limit_threads
 
     saved = {k: os.environ.get(k) for k in THREAD_ENV}
     try:
@@ -287,8 +287,8 @@ def _drive(service: Any, path: str, messages: list[dict[str, Any]]) -> list[dict
 
 def test_hot_path_bug_answers_500_and_counts_it(package: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from deployready.artifacts import load_package
-    from deployready.serve import PredictionService
+    from deployready.package.artifacts import load_package
+    from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())
 
@@ -304,8 +304,8 @@ def test_hot_path_bug_answers_500_and_counts_it(package: Path,
 
 
 def test_hot_path_client_gone_gets_no_answer(package: Path) -> None:
-    from deployready.artifacts import load_package
-    from deployready.serve import PredictionService
+    from deployready.package.artifacts import load_package
+    from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())
     body = {"type": "http.request", "body": b'{"rows":', "more_body": True}
@@ -316,8 +316,8 @@ def test_hot_path_client_gone_gets_no_answer(package: Path) -> None:
 
 
 def test_noop_refuses_an_oversized_body_like_predict(package: Path) -> None:
-    from deployready.artifacts import load_package
-    from deployready.serve import PredictionService
+    from deployready.package.artifacts import load_package
+    from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions(max_body_bytes=1024))
     big = [{"type": "http.request", "body": b"x" * 2048}]
@@ -328,7 +328,7 @@ def test_noop_refuses_an_oversized_body_like_predict(package: Path) -> None:
 
 
 def test_an_unreadable_log_file_does_not_stop_logging(tmp_path: Path) -> None:
-    from deployready.serve import PredictionLog
+    from deployready.serving.app import PredictionLog
 
     ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
     (tmp_path / "predictions-2026-03-01.csv").write_bytes(
@@ -345,8 +345,8 @@ def test_an_unreadable_log_file_does_not_stop_logging(tmp_path: Path) -> None:
 def test_deep_nesting_is_a_400_not_a_server_error(package: Path) -> None:
     """A body nested far beyond the JSON parser's recursion (RecursionError inside
     ``json.loads``) is the client's error: 400 naming the body, counted as validation."""
-    from deployready.artifacts import load_package
-    from deployready.serve import PredictionService
+    from deployready.package.artifacts import load_package
+    from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())
     depth = 50_000

@@ -38,9 +38,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from deployready.drift import compute_drift, fit_reference  # noqa: E402
+from deployready.monitoring.drift import compute_drift, fit_reference  # noqa: E402
+from deployready.package.profile import fit_profile  # noqa: E402
 from deployready.policy import DriftPolicy  # noqa: E402
-from deployready.profile import fit_profile  # noqa: E402
 
 FEATURES = 20
 

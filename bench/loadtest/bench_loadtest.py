@@ -46,8 +46,8 @@ sys.path.insert(0, str(HERE))
 
 from bench_models import STALL_ENV, StallOnce  # noqa: E402
 
-from deployready.artifacts import export_package, load_package  # noqa: E402
 from deployready.loadtest import JobRegistry, LoadTestConfig  # noqa: E402
+from deployready.package.artifacts import export_package, load_package  # noqa: E402
 from deployready.workspace import Workspace  # noqa: E402
 
 NUMERIC = [f"x{i}" for i in range(10)]
@@ -91,8 +91,8 @@ def build_package(root: Path, wrap: bool) -> Workspace:
 def build_demo_packages(root: Path) -> tuple[Workspace, Workspace]:
     """The demo workspace (its v1.0), and a workspace whose v1.0 is the same fitted
     model and preprocessing wrapped in ``StallOnce``."""
-    from deployready.demo import build_demo
-    from deployready.demo_data import make_dataset
+    from deployready.demo.build import build_demo
+    from deployready.demo.data import make_dataset
 
     build_demo(root / "demo", loadtest=False)
     plain = Workspace(root / "demo")

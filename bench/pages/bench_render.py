@@ -2,7 +2,7 @@
 
 Workspaces (built under ``--root``, reused when present):
 
-- ``demo``: ``deployready.demo.build_demo``.
+- ``demo``: ``deployready.demo.build.build_demo``.
 - ``scale``: a copy of the demo plus (a) a certification history of 10,000 earlier
   retrain runs (rows derived from the demo's real rows: metrics, CV fold scores and
   windows, entropy perturbed; unique run ids; trained_at increasing, hourly) and (b) a
@@ -11,7 +11,7 @@ Workspaces (built under ``--root``, reused when present):
   365 days of production logs for it (a few hundred requests a day, slow seasonal drift
   in some signals, a step change in others) in the daily files the demo already has
   (one file per UTC day, both versions' rows, union of the feature columns) and the
-  daily checks backfilled with ``deployready.daily.run_daily_range``.
+  daily checks backfilled with ``deployready.monitoring.daily.run_daily_range``.
 
 Measurements:
 
@@ -90,7 +90,7 @@ SEED = 11
 
 
 def build_demo_ws(root: Path) -> Path:
-    from deployready.demo import build_demo
+    from deployready.demo.build import build_demo
 
     target = root / "demo"
     if (target / "models").is_dir() and (target / ".bench-complete").exists():
@@ -163,7 +163,7 @@ def _signals(base: pd.DataFrame, n_extra: int, day_index: np.ndarray | None) -> 
     drift: slow seasonal drift (signals 0-4), a step change half-way (5-7), a gradual
     trend over the last quarter (8-9).
     """
-    from deployready.demo_data import NUMERIC_FEATURES
+    from deployready.demo.data import NUMERIC_FEATURES
 
     rng = np.random.default_rng(SEED + 1)
     # a fixed projection (the same for training and production)
@@ -196,12 +196,12 @@ def _signals(base: pd.DataFrame, n_extra: int, day_index: np.ndarray | None) -> 
 def build_scale_ws(root: Path, demo: Path) -> Path:
     from sklearn.linear_model import LogisticRegression
 
-    from deployready.artifacts import export_package, load_package
-    from deployready.daily import run_daily_range
-    from deployready.demo_data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
-    from deployready.demo_logs import _latency, _timestamps
-    from deployready.history import load_history
-    from deployready.training import record_run
+    from deployready.certification.history import load_history
+    from deployready.certification.training import record_run
+    from deployready.demo.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
+    from deployready.demo.logs import _latency, _timestamps
+    from deployready.monitoring.daily import run_daily_range
+    from deployready.package.artifacts import export_package, load_package
     from deployready.workspace import Workspace
 
     target = root / "scale"

@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from deployready.monitoring.drift import psi_level
+from deployready.monitoring.latency import is_spike
+
 GREEN = "#16a34a"
 AMBER = "#f59e0b"
 RED = "#dc2626"
@@ -41,7 +44,7 @@ def latency_trend(
                           "<extra></extra>",
         ))
     if len(windows):
-        spikes = windows[windows["p99"] > spike_ms]
+        spikes = windows[[is_spike(v, spike_ms) for v in windows["p99"].tolist()]]
         if len(spikes):
             fig.add_trace(go.Scatter(
                 x=spikes["window_start"], y=spikes["p99"], name=f"spike (P99 > {spike_ms:g} ms)",
@@ -93,6 +96,10 @@ def latency_drift_bars(day_drift: pd.DataFrame, max_drift: float) -> go.Figure:
 MAX_LABELLED_CELLS = 1500
 
 
+#: PSI level → heatmap colour band (green, amber, red).
+_LEVEL_CODE = {"ok": 0, "warn": 1, "alert": 2}
+
+
 def psi_heatmap(
     days: Sequence[str],
     features: Sequence[str],
@@ -108,10 +115,8 @@ def psi_heatmap(
     # arrays, not nested lists: plotly validates list items one by one (100 × 365 cells)
     values = np.array([[np.nan if v is None else float(v) for v in row] for row in psi],
                       dtype=np.float64).reshape(len(psi), -1)
-    codes = np.where(values >= alert, 2, np.where(values >= warn, 1, 0)).tolist()
-    missing = np.isnan(values).tolist()
-    level = [[None if m else c for c, m in zip(crow, mrow, strict=True)]
-             for crow, mrow in zip(codes, missing, strict=True)]
+    level = [[None if v != v else _LEVEL_CODE[psi_level(v, warn, alert)] for v in row]
+             for row in values.tolist()]
     # cell labels only while they can be read; the hover always shows the PSI
     labelled = values.size <= MAX_LABELLED_CELLS
     text = np.where(np.isnan(values), "", np.char.mod("%.2f", np.nan_to_num(values)))
@@ -150,8 +155,8 @@ def prediction_stability(
     days: Sequence[str], psi: Sequence[float | None], *, warn: float, alert: float
 ) -> go.Figure:
     """Prediction-distribution PSI per day with the warn and alert levels."""
-    colors = [GREY if v is None else RED if v >= alert else AMBER if v >= warn else GREEN
-              for v in psi]
+    color = {"no_data": GREY, "ok": GREEN, "warn": AMBER, "alert": RED}
+    colors = [color[psi_level(v, warn, alert)] for v in psi]
     fig = go.Figure(go.Scatter(x=list(days), y=list(psi), mode="lines+markers", name="PSI",
                                marker={"color": colors, "size": 9}, line={"color": GREY}))
     fig.add_hline(y=warn, line={"color": AMBER, "dash": "dash"}, annotation_text=f"warn {warn:g}")

@@ -8,7 +8,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from deployready.checks import Status, format_value
+from deployready.checks import format_value, status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -17,13 +17,6 @@ from deployready.cli.common import (
     workspace_of,
 )
 from deployready.errors import InputError
-
-STATUS_MARK = {
-    Status.PASS: "PASS",
-    Status.FAIL: "FAIL",
-    Status.PENDING: "PENDING",
-    Status.STALE: "STALE",
-}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,7 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from deployready.demo import build_demo
+    from deployready.demo.build import build_demo
     from deployready.workspace import Workspace
 
     if args.if_missing and Workspace.open(args.dir).versions():
@@ -133,7 +126,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             )
             for c in cat.checks:
                 value = "" if c.value is None else f" = {format_value(c.value)}"
-                print(f"  [{STATUS_MARK[c.status]:7}] {c.name}{value}  {c.threshold}".rstrip())
+                print(f"  [{status_mark(c.status):7}] {c.name}{value}  {c.threshold}".rstrip())
                 if not c.passed:
                     print(f"            {c.message}")
         if readiness.blockers:
@@ -144,7 +137,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from deployready.artifacts import validate_package
+    from deployready.package.artifacts import validate_package
 
     if not args.path.is_dir():
         raise InputError("not a package folder", source=args.path, expected="a models/vX.Y folder")
@@ -177,7 +170,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import joblib
     import pandas as pd
 
-    from deployready.artifacts import export_package
+    from deployready.package.artifacts import export_package
 
     ws = workspace_of(args)
     objects = {}

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deployready.checks import Status
+from deployready.checks import Status, status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -16,9 +16,6 @@ from deployready.cli.common import (
     resolve_version,
     workspace_of,
 )
-
-STATUS_MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.PENDING: "PENDING",
-               Status.STALE: "STALE"}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -162,13 +159,13 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
             print(f"  open loop: target {o['target_rate_rps']} req/s, achieved "
                   f"{o['achieved_rate_rps']} req/s, late sends {o['late_sends']}")
         for c in checks:
-            print(f"  {STATUS_MARK[c.status]:<7} {c.name:<24} {c.threshold:<28} {c.message}")
+            print(f"  {status_mark(c.status):<7} {c.name:<24} {c.threshold:<28} {c.message}")
         print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from deployready.serve import ServeOptions, default_log_dir, serve
+    from deployready.serving.app import ServeOptions, default_log_dir, serve
 
     log_dir = None if args.no_log else (args.log_dir or default_log_dir(args.path))
     options = ServeOptions(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,

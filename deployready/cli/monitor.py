@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from deployready.checks import status_mark
 from deployready.cli.common import add_json_arg, add_workspace_arg, print_json, workspace_of
 from deployready.errors import DeployReadyError
 
@@ -44,8 +45,7 @@ def register(sub: Any) -> None:
 def _print_record(r: Any) -> None:
     print(f"{r.date}  {r.version}  {r.status.upper()}  {r.rows} requests, {r.errors} errors")
     for c in r.checks:
-        mark = {"pass": "ok  ", "fail": "FAIL", "pending": "--  "}[c.status]
-        print(f"  {mark} {c.name:<15} {c.message}")
+        print(f"  {status_mark(c.status):<7} {c.name:<15} {c.message}")
     for a in r.alerts:
         state = "existing" if not a.get("new") else (
             "sent" if a.get("delivered") else "delivery failed")
@@ -53,7 +53,7 @@ def _print_record(r: Any) -> None:
 
 
 def cmd_daily(args: argparse.Namespace) -> int:
-    from deployready.daily import run_daily, run_daily_range
+    from deployready.monitoring.daily import run_daily, run_daily_range
 
     ws = workspace_of(args)
     if args.start:
@@ -73,7 +73,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
 
 def cmd_latency(args: argparse.Namespace) -> int:
     from deployready.cli.common import resolve_version
-    from deployready.latency import latency_report
+    from deployready.monitoring.latency import latency_report
 
     ws = workspace_of(args)
     version = resolve_version(ws, args.version)
@@ -97,7 +97,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from deployready.daily import drift_by_day, resolve_version_and_date
+    from deployready.monitoring.daily import drift_by_day, resolve_version_and_date
 
     ws = workspace_of(args)
     version, day = resolve_version_and_date(ws, args.version, args.date)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from deployready.checks import status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -139,7 +140,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from deployready.rollout import evaluate_gate, rollout_state
+    from deployready.rollout.events import evaluate_gate, rollout_state
 
     ws = workspace_of(args)
     policy = ws.policy()
@@ -168,7 +169,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from deployready.rollout import promote
+    from deployready.rollout.events import promote
 
     ws = workspace_of(args)
     result = promote(ws, args.version, actor=_actor(args), reason=args.reason)
@@ -188,7 +189,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from deployready.rollout import rollback
+    from deployready.rollout.events import rollback
 
     ws = workspace_of(args)
     result = rollback(ws, args.version, actor=_actor(args), reason=args.reason, to_pct=args.to_pct)
@@ -203,7 +204,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from deployready.rollout import load_events
+    from deployready.rollout.events import load_events
 
     ws = workspace_of(args)
     events = load_events(ws, args.version)
@@ -218,7 +219,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from deployready.rollout import evaluate_gate
+    from deployready.rollout.events import evaluate_gate
 
     ws = workspace_of(args)
     if args.serve:
@@ -263,7 +264,7 @@ def make_gate_handler(
     them (Flagger's webhook payload), override the server's defaults. Errors: 400 for
     bad input, 500 otherwise, always as JSON with ``"allowed": false``.
     """
-    from deployready.rollout import evaluate_gate
+    from deployready.rollout.events import evaluate_gate
 
     class GateHandler(BaseHTTPRequestHandler):
         server_version = "deployready-gate"
@@ -385,7 +386,7 @@ def serve_gate(
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from deployready.report import build_report, render
+    from deployready.report.build import build_report, render
 
     ws = workspace_of(args)
     version = resolve_version(ws, args.version)
@@ -411,7 +412,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_signoff(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from deployready.reviews import period_of, policy_items, sign_off
+    from deployready.rollout.reviews import period_of, policy_items, sign_off
 
     ws = workspace_of(args)
     policy = ws.policy()
@@ -434,7 +435,7 @@ def cmd_signoff(args: argparse.Namespace) -> int:
 
 
 def cmd_reviews(args: argparse.Namespace) -> int:
-    from deployready.reviews import checklists
+    from deployready.rollout.reviews import checklists
 
     ws = workspace_of(args)
     lists = checklists(ws, args.version, days=args.days)
@@ -445,7 +446,7 @@ def cmd_reviews(args: argparse.Namespace) -> int:
     if not lists.daily:
         print("  none stored (run 'deployready daily')")
     for d in lists.daily:
-        marks = "  ".join(f"{'✓' if i.status == 'pass' else '✗'} {i.key}" for i in d.items)
+        marks = "  ".join(f"{status_mark(i.status)} {i.name}" for i in d.items)
         print(f"  {d.date} {d.version:<8} {marks}")
     for review in (lists.weekly, lists.monthly):
         s = review.signoff

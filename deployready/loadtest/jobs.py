@@ -205,7 +205,7 @@ class JobRegistry:
 
     def start(self, ws: Workspace, config: LoadTestConfig) -> tuple[LoadTestJob, bool]:
         """Start a run, or return the one already running: (job, started now)."""
-        from deployready.manifest import package_sha256
+        from deployready.package.manifest import package_sha256
 
         with self._lock:
             key = self._key(ws)

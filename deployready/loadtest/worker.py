@@ -48,7 +48,7 @@ from deployready.loadtest.results import (
     phase_summary,
 )
 from deployready.loadtest.runs import CANCEL_FILE, CONFIG_FILE, PROGRESS_FILE
-from deployready.serve import freeze_heap
+from deployready.serving.app import freeze_heap
 from deployready.workspace import Workspace
 
 SERVER_START_S = 120.0
@@ -357,7 +357,7 @@ async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str,
 
 def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
         should_stop: Any) -> None:
-    from deployready.artifacts import load_package
+    from deployready.package.artifacts import load_package
 
     policy = ws.policy()
     progress = Progress(folder / PROGRESS_FILE, run_id, config.requests)

@@ -7,8 +7,8 @@ Modes (each bounded in count and time, each line flushed as soon as it is true):
 - ``lock MODELS_DIR`` / ``claim MODELS_DIR``: take the export lock, or claim an export's
   temporary folder, print "locked" / "claimed <name>" and stay alive;
 - ``writes WORKSPACE HISTORY FIRST N``: N times, a daily record (with its two alerts, one
-  transaction) through :func:`deployready.daily.store_record`, "committed day <date>",
-  then a run through :func:`deployready.history.append_run`, "committed run <run_id>";
+  transaction) through :func:`deployready.monitoring.daily.store_record`, "committed day <date>",
+  then a run through :func:`deployready.certification.history.append_run`, "committed run <run_id>";
 - ``loadtest WORKSPACE MODE REQUESTS RATE``: starts a load test through a
   :class:`~deployready.loadtest.JobRegistry`, prints "started <run_id> <worker pid>" and
   stays alive (owning the registry and the worker) for at most ``HOLD_S``;
@@ -43,7 +43,7 @@ def export_loop(models_dir: Path, n: int, delay_s: float) -> None:
 
 
 def lock(models_dir: Path) -> None:
-    from deployready.artifacts import _export_lock
+    from deployready.package.artifacts import _export_lock
 
     models_dir.mkdir(parents=True, exist_ok=True)
     with _export_lock(models_dir):
@@ -52,7 +52,7 @@ def lock(models_dir: Path) -> None:
 
 
 def claim(models_dir: Path) -> None:
-    from deployready.artifacts import _claim_tmp
+    from deployready.package.artifacts import _claim_tmp
 
     models_dir.mkdir(parents=True, exist_ok=True)
     tmp, _fd = _claim_tmp(models_dir)  # as an export does before it builds the package
@@ -62,8 +62,8 @@ def claim(models_dir: Path) -> None:
 
 def write_loop(root: Path, history: Path, first: int, n: int) -> None:
     from crash.support import daily_record, history_row
-    from deployready.daily import store_record
-    from deployready.history import append_run
+    from deployready.certification.history import append_run
+    from deployready.monitoring.daily import store_record
     from deployready.workspace import Workspace
 
     ws = Workspace(root)

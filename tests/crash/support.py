@@ -45,7 +45,7 @@ max_seconds = 120.0
 
 
 def dataset(seed: int = 1, rows: int = 400) -> tuple[pd.DataFrame, list[str]]:
-    from deployready.demo_data import make_dataset
+    from deployready.demo.data import make_dataset
 
     frame = make_dataset(rows, "2026-01-01", "2026-03-01", seed=seed)
     features = [c for c in frame.columns if c not in ("event_time", "target", "is_synthetic")]
@@ -56,7 +56,7 @@ def fitted(frame: pd.DataFrame, features: list[str], c: float = 1.0) -> tuple[An
     """A LogisticRegression and the default preprocessor, fitted on ``frame``."""
     from sklearn.linear_model import LogisticRegression
 
-    from deployready.training import default_preprocessor
+    from deployready.certification.training import default_preprocessor
 
     scaler = default_preprocessor(frame, features)
     x = scaler.fit_transform(frame[features])
@@ -66,7 +66,7 @@ def fitted(frame: pd.DataFrame, features: list[str], c: float = 1.0) -> tuple[An
 
 def export(models_dir: Path, model: Any, scaler: Any, frame: pd.DataFrame,
            features: list[str], *, shap_max_rows: int = 30) -> Any:
-    from deployready.artifacts import export_package
+    from deployready.package.artifacts import export_package
 
     return export_package(models_dir, model=model, scaler=scaler, train=frame,
                           features=features, target_column="target",
@@ -91,13 +91,15 @@ def day(i: int) -> str:
 
 def daily_record(i: int) -> Any:
     """A realistic daily record for day ``i``: two failing checks (two alerts), a spike list."""
-    from deployready.daily import DailyItem, DailyRecord
+    from deployready.checks import Category, Check, Status
+    from deployready.monitoring.daily import DailyRecord
 
+    daily, fail, ok = Category.DAILY, Status.FAIL, Status.PASS
     checks = [
-        DailyItem("p99", "fail", 80.0 + i, "< 50 ms", "P99 above target"),
-        DailyItem("error_spike", "fail", 0.05, "<= 3x trailing", "error spike"),
-        DailyItem("prediction_psi", "pass", 0.01, "< 0.25", "ok"),
-        DailyItem("feature_psi", "pass", 0.02, "< 0.25", "ok"),
+        Check("p99", daily, fail, 80.0 + i, "< 50 ms", "P99 above target"),
+        Check("error_spike", daily, fail, 0.05, "<= 3x trailing", "error spike"),
+        Check("prediction_psi", daily, ok, 0.01, "< 0.25", "ok"),
+        Check("feature_psi", daily, ok, 0.02, "< 0.25", "ok"),
     ]
     spikes = [{"timestamp": f"{day(i)}T{h % 24:02d}:00:00+00:00", "latency_ms": 100.0 + h}
               for h in range(300)]

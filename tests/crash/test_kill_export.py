@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from crash.support import POLICY, child, dataset, export, fitted
-from deployready.artifacts import LOCK_FILE, TMP_PREFIX
-from deployready.manifest import package_sha256, validate_package
+from deployready.package.artifacts import LOCK_FILE, TMP_PREFIX
+from deployready.package.manifest import package_sha256, validate_package
+from deployready.package.versioning import next_version
 from deployready.score import compute_score
-from deployready.versioning import next_version
 from deployready.workspace import Workspace
 
 ATTEMPTS = 3

@@ -22,7 +22,7 @@ from crash.support import (
 from deployready.checks import Status
 from deployready.loadtest import JobRegistry, LoadTestConfig, loadtest_checks
 from deployready.loadtest.runs import PROGRESS_FILE, get_run, run_dir
-from deployready.manifest import package_sha256
+from deployready.package.manifest import package_sha256
 from deployready.workspace import Workspace
 
 START_S = 90.0  # worker + server start, generous for a loaded 2-core machine

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from crash.support import VERSION, child, daily_record, day, history_row
-from deployready.daily import alert_key, list_daily, store_record
-from deployready.history import append_run, load_history
+from deployready.certification.history import append_run, load_history
+from deployready.monitoring.daily import alert_key, list_daily, store_record
 from deployready.store import dumps
 from deployready.workspace import Workspace
 

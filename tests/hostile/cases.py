@@ -217,7 +217,7 @@ def history_path(ws: Workspace) -> Path:
 
 
 def load_history_action(ws: Workspace) -> Any:
-    from deployready.history import load_history
+    from deployready.certification.history import load_history
 
     return load_history(history_path(ws), ws.policy())
 
@@ -235,7 +235,7 @@ DROP = object()
 
 def append_action(**changes: Any) -> Action:
     def action(ws: Workspace) -> Any:
-        from deployready.history import append_run
+        from deployready.certification.history import append_run
 
         return append_run(ws.certification_dir / "history.csv", new_run(ws, **changes), ws.policy())
 
@@ -244,7 +244,7 @@ def append_action(**changes: Any) -> Action:
 
 def append_master_row(ws: Workspace) -> Any:
     """Append a well-formed run to a history that is itself broken."""
-    from deployready.history import append_run
+    from deployready.certification.history import append_run
 
     good = json.loads((ws.root / ".good_run.json").read_text(encoding="utf-8"))
     return append_run(ws.certification_dir / "history.csv", good, ws.policy())
@@ -261,7 +261,7 @@ def rename_history_txt(root: Path) -> None:
 
 
 def load_txt_history(ws: Workspace) -> Any:
-    from deployready.history import load_history
+    from deployready.certification.history import load_history
 
     return load_history(ws.certification_dir / "history.txt")
 
@@ -271,19 +271,19 @@ def policy_action(ws: Workspace) -> Any:
 
 
 def load_package_action(ws: Workspace) -> Any:
-    from deployready.artifacts import load_package
+    from deployready.package.artifacts import load_package
 
     return load_package(ws.package_path(VERSION))
 
 
 def daily_action(ws: Workspace) -> Any:
-    from deployready.daily import run_daily
+    from deployready.monitoring.daily import run_daily
 
     return run_daily(ws, VERSION, LOG_DAY, deliver=False)
 
 
 def daily_unknown_version(ws: Workspace) -> Any:
-    from deployready.daily import run_daily
+    from deployready.monitoring.daily import run_daily
 
     return run_daily(ws, "v9.9", LOG_DAY, deliver=False)
 
@@ -301,12 +301,12 @@ class Unpredictable:
 
 
 def failed_export(ws: Workspace) -> Any:
-    from deployready.artifacts import load_package
-    from deployready.demo_data import make_dataset
+    from deployready.demo.data import make_dataset
+    from deployready.package.artifacts import load_package
 
     loaded = load_package(ws.package_path(VERSION))
     data = make_dataset(80, "2026-01-01", "2026-02-01", seed=2)
-    from deployready.artifacts import export_package
+    from deployready.package.artifacts import export_package
 
     return export_package(
         ws,
@@ -320,7 +320,7 @@ def failed_export(ws: Workspace) -> Any:
 
 
 def load_renamed_package(ws: Workspace) -> Any:
-    from deployready.artifacts import load_package
+    from deployready.package.artifacts import load_package
 
     return load_package(ws.models_dir / "latest")
 

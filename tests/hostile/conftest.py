@@ -29,12 +29,12 @@ VERSION = "v1.0"
 def build_master(root: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from deployready.artifacts import export_package
-    from deployready.daily import run_daily
-    from deployready.demo_data import make_dataset
-    from deployready.demo_logs import write_demo_logs
+    from deployready.certification.training import record_run
+    from deployready.demo.data import make_dataset
+    from deployready.demo.logs import write_demo_logs
+    from deployready.monitoring.daily import run_daily
+    from deployready.package.artifacts import export_package
     from deployready.policy import write_policy
-    from deployready.training import record_run
 
     root.mkdir(parents=True, exist_ok=True)
     ws = Workspace.open(root)

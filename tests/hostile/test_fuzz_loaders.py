@@ -79,7 +79,7 @@ def _csv_line(cells: list[str]) -> str:
 @FUZZ
 @given(data=st.binary(max_size=600), fmt=st.sampled_from(["csv", "jsonl", "parquet"]))
 def test_history_random_bytes(scratch: Path, data: bytes, fmt: str) -> None:
-    from deployready.history import load_history
+    from deployready.certification.history import load_history
 
     path = scratch / f"history.{fmt}"
     path.write_bytes(data)
@@ -89,7 +89,7 @@ def test_history_random_bytes(scratch: Path, data: bytes, fmt: str) -> None:
 @FUZZ
 @given(data=st.data())
 def test_history_csvish(hostile_master: Path, scratch: Path, data: st.DataObject) -> None:
-    from deployready.history import load_history
+    from deployready.certification.history import load_history
 
     header = _history_header(hostile_master)
     good = (hostile_master / "data/certification/history.csv").read_text().splitlines()[1]
@@ -105,7 +105,7 @@ def test_history_csvish(hostile_master: Path, scratch: Path, data: st.DataObject
 @FUZZ
 @given(data=st.data())
 def test_history_jsonl(hostile_master: Path, scratch: Path, data: st.DataObject) -> None:
-    from deployready.history import load_history
+    from deployready.certification.history import load_history
     from tests.hostile.cases import history_records
 
     record = history_records(hostile_master)[0]
@@ -123,7 +123,7 @@ def test_history_append_random_run(
     hostile_master: Path, tmp_path: Path, data: st.DataObject
 ) -> None:
     """A rejected run leaves the history byte-for-byte as it was."""
-    from deployready.history import append_run
+    from deployready.certification.history import append_run
     from tests.hostile.cases import history_records
 
     path = tmp_path / "history.csv"
@@ -233,8 +233,8 @@ def _mutated_json(data: st.DataObject, original: Any) -> Any:
     "holdout_expected.json", "explainability_report.json",
 ]))
 def test_package_json(restore: Callable[[], Path], data: st.DataObject, name: str) -> None:
-    from deployready.artifacts import load_package, validate_package
-    from deployready.manifest import build_manifest, read_json_file, write_file
+    from deployready.package.artifacts import load_package, validate_package
+    from deployready.package.manifest import build_manifest, read_json_file, write_file
 
     folder = restore()
     original = json.loads((folder / name).read_text(encoding="utf-8"))
@@ -252,8 +252,8 @@ def test_package_json(restore: Callable[[], Path], data: st.DataObject, name: st
 @FUZZ
 @given(data=st.data())
 def test_manifest(restore: Callable[[], Path], data: st.DataObject) -> None:
-    from deployready.artifacts import validate_package
-    from deployready.manifest import parse_manifest
+    from deployready.package.artifacts import validate_package
+    from deployready.package.manifest import parse_manifest
 
     folder = restore()
     original = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))
@@ -274,7 +274,7 @@ def test_manifest(restore: Callable[[], Path], data: st.DataObject) -> None:
 @FUZZ
 @given(data=st.binary(max_size=400))
 def test_manifest_random_bytes(restore: Callable[[], Path], data: bytes) -> None:
-    from deployready.artifacts import validate_package
+    from deployready.package.artifacts import validate_package
 
     folder = restore()
     (folder / "MANIFEST.json").write_bytes(data)
@@ -284,7 +284,7 @@ def test_manifest_random_bytes(restore: Callable[[], Path], data: bytes) -> None
 @FUZZ
 @given(data=st.data())
 def test_reference_profile(data: st.DataObject, hostile_master: Path) -> None:
-    from deployready.profile import check_profile
+    from deployready.package.profile import check_profile
 
     original = json.loads(
         (hostile_master / "models/v1.0/reference_profile.json").read_text(encoding="utf-8"))
@@ -311,7 +311,7 @@ def test_logs_csvish(
     hostile_master: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
     engine: str,
 ) -> None:
-    from deployready.logs import ProductionLogs
+    from deployready.monitoring.logs import ProductionLogs
 
     header = _log_header(hostile_master)
     folder = tmp_path_factory.mktemp("logs")
@@ -343,7 +343,7 @@ def _exercise(logs: Any) -> None:
 def test_logs_random_bytes(
     tmp_path_factory: pytest.TempPathFactory, data: bytes, engine: str, suffix: str
 ) -> None:
-    from deployready.logs import ProductionLogs
+    from deployready.monitoring.logs import ProductionLogs
 
     folder = tmp_path_factory.mktemp("logs")
     (folder / f"predictions-2026-03-10{suffix}").write_bytes(data)
@@ -360,7 +360,7 @@ def test_logs_random_bytes(
 @FUZZ
 @given(data=st.data())
 def test_request_rows(hostile_master: Path, data: st.DataObject) -> None:
-    from deployready.versioning import rows_to_frame
+    from deployready.package.versioning import rows_to_frame
 
     schema = json.loads(
         (hostile_master / "models/v1.0/feature_schema.json").read_text(encoding="utf-8"))
@@ -392,7 +392,7 @@ INT_SCHEMA = {
 @given(count=JSON | st.integers(min_value=-(10**40), max_value=10**40), flag=JSON)
 def test_request_rows_int_schema(count: Any, flag: Any) -> None:
     """Integer features: out-of-int64 values are a named InputError, never an OverflowError."""
-    from deployready.versioning import rows_to_frame
+    from deployready.package.versioning import rows_to_frame
 
     allowed(lambda: rows_to_frame(INT_SCHEMA, [{"count": count, "flag": flag}]))
 
@@ -461,7 +461,7 @@ def predict_bodies(draw: st.DrawFn, good: dict[str, Any]) -> bytes:
 
 def assert_4xx(exc: Any) -> None:
     """A refusal as the server sends it: 4xx, small, naming a field and what was expected."""
-    from deployready.serve import RequestError
+    from deployready.serving.app import RequestError
 
     assert isinstance(exc, RequestError), exc
     assert 400 <= exc.status < 500, exc.body
@@ -473,7 +473,7 @@ def assert_4xx(exc: Any) -> None:
 
 @pytest.fixture(scope="module")
 def serving_package(hostile_master: Path) -> Any:
-    from deployready.artifacts import load_package
+    from deployready.package.artifacts import load_package
 
     return load_package(hostile_master / "models" / "v1.0")
 
@@ -484,7 +484,7 @@ def test_predict_body_parser(serving_package: Any, data: st.DataObject) -> None:
     """Parsing then checking a /predict body: rows for the model, or a 4xx — never another
     exception (the server would answer it 500)."""
     from deployready.errors import InputError
-    from deployready.serve import RequestError, parse_predict_body, request_error
+    from deployready.serving.app import RequestError, parse_predict_body, request_error
 
     good = serving_package.request_rows(1)[0]
     body = data.draw(predict_bodies(good))
@@ -508,7 +508,7 @@ def test_predict_body_parser(serving_package: Any, data: st.DataObject) -> None:
     b"application/json", b"APPLICATION/JSON ; charset=utf-8", b"application/x+json",
     b"text/plain", b"", b";", b"application/", b"application/jsonx", b"x" * 5000]))
 def test_predict_content_type(value: bytes) -> None:
-    from deployready.serve import RequestError, check_content_type
+    from deployready.serving.app import RequestError, check_content_type
 
     try:
         check_content_type(value)

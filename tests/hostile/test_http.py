@@ -348,9 +348,9 @@ def test_log_is_whole_and_readable_after_hostile_requests(server: Server,
     """Every row the server logged for the requests above (a megabyte value, nesting,
     text UTF-8 cannot store) is in the day's file, no value in it is longer than a
     category may be, and both log engines read it."""
-    from deployready.logs import ProductionLogs
-    from deployready.logs_schema import features_of
-    from deployready.versioning import MAX_TEXT_CHARS
+    from deployready.monitoring.logs import ProductionLogs
+    from deployready.monitoring.logs_schema import features_of
+    from deployready.package.versioning import MAX_TEXT_CHARS
 
     profile = json.loads((hostile_master / "models/v1.0/reference_profile.json").read_text())
     deadline = time.monotonic() + 20

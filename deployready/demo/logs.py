@@ -1,6 +1,6 @@
 """Production prediction logs for the demo workspace, made by the real model.
 
-``write_demo_logs`` draws a time-ordered dataset with :func:`deployready.demo_data.make_dataset`
+``write_demo_logs`` draws a time-ordered dataset with :func:`deployready.demo.data.make_dataset`
 (drift in a few numeric features from ``drift_days`` before the end), scores every row
 with the package's serving path (``LoadedPackage.predict``) and writes one CSV per UTC
 day, ``data/production/predictions-YYYY-MM-DD.csv``, in the format ``deployready serve``
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from deployready.logs import as_date, yesterday
+from deployready.monitoring.logs import as_date, yesterday
 from deployready.workspace import Workspace
 
 BASE_ERROR_RATE = 0.003
@@ -112,14 +112,14 @@ def write_demo_logs(
 ) -> DemoLogs:
     """Write ``days`` daily log files ending ``end_date`` (default: yesterday UTC).
 
-    ``package``: a package folder (loaded with :func:`deployready.artifacts.load_package`)
+    ``package``: a package folder (loaded with :func:`deployready.package.artifacts.load_package`)
     or an already loaded package. ``spike_day`` / ``error_spike_day``: a date, or a
     number of days before ``end_date``; None for none.
     """
-    from deployready.demo_data import make_dataset
+    from deployready.demo.data import make_dataset
 
     if isinstance(package, str | Path):
-        from deployready.artifacts import load_package
+        from deployready.package.artifacts import load_package
 
         loaded: Predictor = load_package(Path(package))
     else:

@@ -1,6 +1,6 @@
 """The production-log format: columns, limits, validation of one file, result shapes.
 
-Both engines of :mod:`deployready.logs` share what is here: the required columns, the
+Both engines of :mod:`deployready.monitoring.logs` share what is here: the required columns, the
 latency ceiling, the strict one-file reader used by the pandas engine (errors name the
 file, the 1-based data row and the column), and the empty/summary shapes of the
 aggregates so that the pandas and DuckDB paths return identical frames.

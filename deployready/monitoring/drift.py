@@ -2,7 +2,7 @@
 
     PSI = Σ_bins (cur − ref) · ln(cur / ref)
 
-over exactly the bins of ``reference_profile.json`` (see :mod:`deployready.profile`):
+over exactly the bins of ``reference_profile.json`` (see :mod:`deployready.package.profile`):
 numeric features use the stored reference-quantile edges, bins closed on the right, the
 outer ones open, NaN as the last bin; categorical features one bin per reference
 category, then the bin of unseen categories, then NaN. Edges are never refitted on
@@ -31,7 +31,7 @@ against ``profile["prediction"]``.
 
 Counting is vectorized: numeric columns are counted by chunked compare-and-count
 (``count_nonzero(chunk <= edge)`` per stored edge over 64K-value chunks), which gives
-exactly the counts of :func:`deployready.profile.numeric_counts` (``#{e < x}`` is the bin
+exactly the counts of :func:`deployready.package.profile.numeric_counts` (``#{e < x}`` is the bin
 of ``x``) and is several times faster than ``searchsorted`` + ``bincount``.
 """
 
@@ -61,7 +61,7 @@ DriftStatus = Literal["ok", "warn", "alert", "no_data"]
 def numeric_counts_fast(edges: Sequence[float] | np.ndarray, values: np.ndarray) -> np.ndarray:
     """Counts per bin (len(edges) + 1 value bins, then NaN) by chunked compare-and-count.
 
-    Identical to :func:`deployready.profile.numeric_counts`.
+    Identical to :func:`deployready.package.profile.numeric_counts`.
     """
     values = np.asarray(values, dtype=np.float64)
     edges_arr = np.asarray(edges, dtype=np.float64)
@@ -115,9 +115,9 @@ def count_frame(
 
 def fit_reference(frame: pd.DataFrame, predictions: np.ndarray | None = None, *,
                   bins: int = 10) -> dict[str, Any]:
-    """:func:`deployready.profile.fit_profile`, with the reference counted by
+    """:func:`deployready.package.profile.fit_profile`, with the reference counted by
     compare-and-count: the same profile (edges and proportions), faster."""
-    from deployready.profile import PROFILE_FORMAT, feature_kind, fit_categorical
+    from deployready.package.profile import PROFILE_FORMAT, feature_kind, fit_categorical
 
     qs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
 
@@ -154,14 +154,22 @@ def psi(
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def status_of(value: float | None, policy: DriftPolicy) -> DriftStatus:
+def psi_level(value: float | None, warn: float, alert: float) -> DriftStatus:
+    """The PSI decision: ``alert`` at or above ``alert``, else ``warn`` at or above
+    ``warn``, else ``ok``; ``no_data`` without a value. Features, predictions, the daily
+    check and the charts all ask this."""
     if value is None:
         return "no_data"
-    if value >= policy.psi_alert:
+    if value >= alert:
         return "alert"
-    if value >= policy.psi_warn:
+    if value >= warn:
         return "warn"
     return "ok"
+
+
+def status_of(value: float | None, policy: DriftPolicy) -> DriftStatus:
+    """:func:`psi_level` at the policy's ``psi_warn`` and ``psi_alert``."""
+    return psi_level(value, policy.psi_warn, policy.psi_alert)
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,9 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import DeployReadyError, InputError
-from deployready.versioning import shorten
+from deployready.package.versioning import shorten
 
-LOG = logging.getLogger("deployready.serve")
+LOG = logging.getLogger("deployready.serving.app")
 
 #: A directory: when set, the server runs cProfile on its event-loop thread and on its
 #: predict thread and writes ``serve-<pid>-loop.prof`` / ``serve-<pid>-predict.prof``
@@ -965,7 +965,7 @@ def serve(package_path: str | Path, *, host: str = "127.0.0.1", port: int = 8080
     """Load the package (verified manifest), bind, warm up and serve until stopped."""
     import uvicorn
 
-    from deployready.artifacts import load_package
+    from deployready.package.artifacts import load_package
 
     options = options or ServeOptions()
     options.check()

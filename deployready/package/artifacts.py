@@ -1,7 +1,7 @@
 """Model packages: validate, load (safely), export, and the artifact checks.
 
-A package is a folder ``models/vMAJOR.MINOR[.PATCH]/`` (see :mod:`deployready.manifest`
-for the file list and :mod:`deployready.versioning` for how versions are derived).
+A package is a folder ``models/vMAJOR.MINOR[.PATCH]/`` (see :mod:`deployready.package.manifest`
+for the file list and :mod:`deployready.package.versioning` for how versions are derived).
 
 Safety: pickles are only ever unpickled from bytes that were read into memory and
 matched against ``MANIFEST.json`` first, and only when *every* pickle of the package
@@ -29,8 +29,8 @@ import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status
 from deployready.errors import DeployReadyError, InputError, IntegrityError, PackageError
-from deployready.explain import explain_model, render_model_card
-from deployready.manifest import (
+from deployready.package.explain import explain_model, render_model_card
+from deployready.package.manifest import (
     CARD_FILE,
     EXPECTED_FILE,
     HOLDOUT_FILE,
@@ -58,10 +58,9 @@ from deployready.manifest import (
     validate_package,
     write_file,
 )
-from deployready.policy import Policy
-from deployready.preprocess import Preprocessor, compile_preprocessor
-from deployready.profile import fit_profile
-from deployready.versioning import (
+from deployready.package.preprocess import Preprocessor, compile_preprocessor
+from deployready.package.profile import fit_profile
+from deployready.package.versioning import (
     BUMP_REASONS,
     Bump,
     SchemaDiff,
@@ -75,6 +74,7 @@ from deployready.versioning import (
     schema_model_problems,
     schema_sha256,
 )
+from deployready.policy import Policy
 from deployready.workspace import Workspace, parse_version
 
 TMP_PREFIX = ".tmp-"
@@ -144,7 +144,8 @@ class LoadedPackage:
 
     def serving_predictor(self) -> tuple[Callable[[pd.DataFrame], np.ndarray], Preprocessor]:
         """``predict`` with the preprocessing compiled when it verifies against the holdout
-        rows as the server sees them (``deployready.preprocess``), else exactly ``predict``."""
+        rows as the server sees them (``deployready.package.preprocess``), else exactly
+        ``predict``."""
         try:
             sample = self.validate_rows(self.request_rows(256))
         except InputError:  # a holdout that does not fit its own schema: verify nothing

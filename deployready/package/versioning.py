@@ -12,7 +12,7 @@ previous (highest) one in ``models/``:
 "Same model and scaler" means byte-identical joblib files (``model_sha256``,
 ``scaler_sha256``) or — because a fitted transformer can pickle differently after being
 loaded in another process — identical predictions on the previous package's verified
-holdout rows (:func:`deployready.artifacts.export_package` checks this). A retrain never
+holdout rows (:func:`deployready.package.artifacts.export_package` checks this). A retrain never
 reproduces those predictions to the last bit, so it is always a minor bump.
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import InputError
-from deployready.profile import feature_kind
+from deployready.package.profile import feature_kind
 from deployready.workspace import format_version, parse_version
 
 SCHEMA_FORMAT = 1
@@ -224,7 +224,7 @@ def predict_frame(model: Any, scaler: Any, features: list[str], frame: pd.DataFr
     """The serving path: ``model.predict_proba(scaler.transform(frame[features]))[:, 1]``.
 
     ``transform``: a verified replacement for ``scaler.transform(frame[features])`` (see
-    ``deployready.preprocess``)."""
+    ``deployready.package.preprocess``)."""
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise InputError(

@@ -1,9 +1,12 @@
 """Review checklists: daily items from the daily check, weekly and monthly sign-offs.
 
 - **Daily** items are automated: each day's stored daily check record
-  (:mod:`deployready.daily`) is read back as four items — P99 latency, error-rate
-  spike, prediction distribution (PSI) and feature drift (PSI below the alert
-  threshold) — each green or red for that day, exactly as the record says.
+  (:mod:`deployready.monitoring.daily_store`) is read back as four items — P99 latency,
+  error-rate spike, prediction distribution (PSI) and feature drift (PSI below the alert
+  threshold) — each a :class:`~deployready.checks.Check` of category ``review`` with the
+  record's own status. An item the record does not carry (a record written before the
+  check existed) is ``missing``. A day is green exactly when its record is
+  (:func:`deployready.monitoring.daily_store.is_green`).
 - **Weekly** and **monthly** items come from ``policy.reviews``. A person signs a
   period off with their name, the time and a note; the period is an ISO week
   (``2026-W47``) or a month (``2026-11``).
@@ -24,15 +27,15 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from deployready.checks import Category, Check, Status
 from deployready.errors import InputError
+from deployready.monitoring.daily_store import DailyRecord, first_daily_date, is_green, newest_daily
 from deployready.policy import Policy
+from deployready.rollout.state import first_allowed_at
 from deployready.store import dumps, utcnow
 from deployready.workspace import Workspace
-
-if TYPE_CHECKING:
-    from deployready.daily import DailyRecord
 
 Kind = Literal["weekly", "monthly"]
 KINDS: tuple[Kind, ...] = ("weekly", "monthly")
@@ -250,13 +253,8 @@ class Overdue:
 
 def tracking_start(ws: Workspace) -> date | None:
     """The first day with production evidence: an allowed rollout event or a daily check."""
-    found: list[date] = []
-    for row in ws.store.query("SELECT MIN(created_at) AS t FROM rollout_events WHERE allowed = 1"):
-        if row["t"]:
-            found.append(datetime.fromisoformat(str(row["t"])).date())
-    for row in ws.store.query("SELECT MIN(date) AS d FROM daily_checks"):
-        if row["d"]:
-            found.append(date.fromisoformat(str(row["d"])[:10]))
+    first_event = first_allowed_at(ws)
+    found = [d for d in (first_event.date() if first_event else None, first_daily_date(ws)) if d]
     return min(found) if found else None
 
 
@@ -303,18 +301,17 @@ DAILY_ITEMS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class DailyItem:
-    key: str
-    label: str
-    status: str  # "pass" | "fail" | "pending" | "missing"
-    value: Any = None
-    threshold: str = ""
-    message: str = ""
+#: Label of each daily review item, by name.
+ITEM_LABELS: dict[str, str] = dict(DAILY_ITEMS)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "label": self.label, "status": self.status,
-                "value": self.value, "threshold": self.threshold, "message": self.message}
+#: The keys of a daily review item in JSON (``reviews --json``, the report).
+_ITEM_KEYS = ("status", "value", "threshold", "message")
+
+
+def review_item_dict(item: Check) -> dict[str, Any]:
+    """A review item as serialized: its name as ``key``, with its ``label``."""
+    return {"key": item.name, "label": ITEM_LABELS.get(item.name, item.name),
+            **item.as_dict(_ITEM_KEYS)}
 
 
 @dataclass(frozen=True)
@@ -324,33 +321,33 @@ class DailyReview:
     package_sha256: str
     status: str
     created_at: str
-    items: list[DailyItem] = field(default_factory=list)
+    items: list[Check] = field(default_factory=list)
 
     @property
     def green(self) -> bool:
-        return all(i.status == "pass" for i in self.items)
+        return is_green(self.status)
 
     def as_dict(self) -> dict[str, Any]:
         return {"date": self.date, "version": self.version,
                 "package_sha256": self.package_sha256, "status": self.status,
                 "created_at": self.created_at, "green": self.green,
-                "items": [i.as_dict() for i in self.items]}
+                "items": [review_item_dict(i) for i in self.items]}
 
 
-def daily_items_of(record: DailyRecord) -> list[DailyItem]:
+def daily_items_of(record: DailyRecord) -> list[Check]:
     """The four review items of a stored daily check, with the record's own verdicts.
 
     An item the record does not have is ``missing``; ``pending`` (no evidence that day)
-    stays ``pending``. Only ``pass`` is green.
+    stays ``pending``.
     """
-    items: list[DailyItem] = []
-    for key, label in DAILY_ITEMS:
+    items: list[Check] = []
+    for key, _label in DAILY_ITEMS:
         c = record.check(key)
         if c is None:
-            items.append(DailyItem(key, label, "missing", message="not in the daily record"))
+            items.append(Check(key, Category.REVIEW, Status.MISSING, None, "",
+                               "not in the daily record"))
             continue
-        items.append(DailyItem(key, label, str(c.status), value=c.value,
-                               threshold=str(c.threshold), message=str(c.message)))
+        items.append(Check(key, Category.REVIEW, c.status, c.value, c.threshold, c.message))
     return items
 
 
@@ -361,29 +358,10 @@ def daily_reviews(
     days: int | None = 30,
 ) -> list[DailyReview]:
     """The newest ``days`` stored daily checks (newest first), optionally of one version."""
-    from deployready.daily import list_daily
-
-    start = None
-    if days is not None:
-        if days <= 0:
-            return []
-        # parse only the records that can be among the newest ``days``: from the date of
-        # the days-th newest (same order as list_daily, reversed)
-        sql, params = "SELECT date FROM daily_checks", list[Any]()
-        if version is not None:
-            sql += " WHERE version = ?"
-            params.append(version)
-        sql += " ORDER BY date DESC, version DESC LIMIT 1 OFFSET ?"
-        params.append(days - 1)
-        boundary = ws.store.query(sql, tuple(params))
-        start = boundary[0]["date"] if boundary else None
-    records = list(reversed(list_daily(ws, version, start=start)))
-    if days is not None:
-        records = records[: max(0, days)]
     return [
         DailyReview(date=r.date, version=r.version, package_sha256=r.package_sha256,
                     status=r.status, created_at=r.created_at, items=daily_items_of(r))
-        for r in records
+        for r in newest_daily(ws, version, days)
     ]
 
 

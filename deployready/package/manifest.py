@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import IntegrityError, PackageError
-from deployready.versioning import (
+from deployready.package.versioning import (
     predict_frame,
     schema_features,
     schema_model_problems,

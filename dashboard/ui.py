@@ -76,7 +76,7 @@ def workspace() -> Workspace:
 
 def _deployed_default(ws: Workspace) -> str | None:
     """The version serving traffic: stable (100 %), else the one in rollout."""
-    from deployready.rollout import rollout_state
+    from deployready.rollout.events import rollout_state
 
     try:
         state = rollout_state(ws)
@@ -147,9 +147,6 @@ def require_versions(ws: Workspace) -> None:
         st.stop()
 
 
-STATUS_ICON = {"pass": "✅", "fail": "❌", "pending": "⏳", "stale": "🕰️"}
-
-
 # --------------------------------------------------------------------------- caching
 #
 # Engine reads are pure functions of files. The cached helpers below take a signature of
@@ -213,14 +210,14 @@ def readiness(ws: Workspace, version: str) -> Readiness:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _cached_log_versions(directory: str, fingerprint: FileSignature) -> dict[str, dict[str, Any]]:
-    from deployready.logs import ProductionLogs
+    from deployready.monitoring.logs import ProductionLogs
 
     return ProductionLogs(Path(directory), {}).versions()
 
 
 def log_versions(ws: Workspace) -> dict[str, dict[str, Any]]:
     """``ProductionLogs(...).versions()`` of the workspace, cached until a log file changes."""
-    from deployready.logs import ProductionLogs
+    from deployready.monitoring.logs import ProductionLogs
 
     logs = ProductionLogs(ws.production_dir, {})
     if not logs:
@@ -230,7 +227,7 @@ def log_versions(ws: Workspace) -> dict[str, dict[str, Any]]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _cached_latency_checks(root: str, version: str, signature: FileSignature) -> list[Check]:
-    from deployready.latency import latency_checks, package_sha
+    from deployready.monitoring.latency import latency_checks, package_sha
 
     ws = Workspace.open(root)
     return latency_checks(ws, version, package_sha(ws, version), ws.policy())

@@ -16,7 +16,7 @@ category once), then one bin for unseen categories, then the NaN bin.
 Bins are identified by position, never by a name: a category literally called
 ``other``, ``NaN`` or ``nan`` is a category like any other (its own bin, counted by
 value), distinct from the unseen-category bin and from the NaN bin (None/NaN values).
-The labels people see come from :func:`deployready.drift.bin_labels`, one to one. So
+The labels people see come from :func:`deployready.monitoring.drift.bin_labels`, one to one. So
 this format (1) has no name that can collide and reads unchanged; a profile repeating a
 category, whose bins could not be told apart, is refused by :func:`check_profile`.
 """
@@ -160,7 +160,7 @@ def check_profile(profile: Any, source: str | Path) -> dict[str, Any]:
             "no 'features' table",
             source=source,
             location="features",
-            expected="a reference profile (deployready.profile format)",
+            expected="a reference profile (deployready.package.profile format)",
         )
     for name, spec in profile["features"].items():
         _check_spec(spec, f"features.{name}", source)

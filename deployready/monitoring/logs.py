@@ -32,8 +32,8 @@ Two engines compute the same aggregates:
 ``$DEPLOYREADY_LOG_ENGINE`` forces one. Latency aggregates are over successful rows
 (``error`` empty); errors are counted separately. Rows of other versions are ignored.
 
-The format and the one-file validation live in :mod:`deployready.logs_schema`, the
-DuckDB engine in :mod:`deployready.logs_duckdb`; their public names are re-exported here.
+The format and the one-file validation live in :mod:`deployready.monitoring.logs_schema`, the
+DuckDB engine in :mod:`deployready.monitoring.logs_duckdb`; their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import LogError
-from deployready.logs_duckdb import DuckLogs
-from deployready.logs_schema import (
+from deployready.memo import FileMemo
+from deployready.monitoring.logs_duckdb import DuckLogs
+from deployready.monitoring.logs_schema import (
     MAX_LATENCY_MS,
     PERCENTILES,
     REQUIRED_COLUMNS,
@@ -70,7 +71,6 @@ from deployready.logs_schema import (
     read_header,
     read_log_file,
 )
-from deployready.memo import FileMemo
 
 __all__ = [
     "DEFAULT_CACHE_BYTES",
@@ -444,7 +444,7 @@ class ProductionLogs:
         """Per UTC day: successful rows counted over the profile's bins."""
         if self.chosen == "duckdb":
             return self._con().bin_counts(profile, version, to_utc(start), to_utc(end))
-        from deployready.drift import count_frame
+        from deployready.monitoring.drift import count_frame
 
         out: dict[date, BinCounts] = {}
         for day, f in self.iter_days(version, start, end):

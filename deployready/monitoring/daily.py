@@ -14,8 +14,10 @@
 A check is ``pass``, ``fail`` or ``pending`` (no evidence — e.g. no baseline, no
 successful requests). The record's ``status`` is ``alert`` when any check fails, else
 ``ok``; ``no_data`` when the version has no log rows that day (which raises a
-``no_data`` warning alert). ``green`` (what rollout gates read) is ``status == "ok"``;
-amber features do not turn a day red.
+``no_data`` warning alert). ``green`` (what rollout gates, reviews and the CLI's exit
+code read) is :func:`deployready.monitoring.daily_store.is_green`: ``status == "ok"``;
+amber features do not turn a day red. The items are built in
+:mod:`deployready.monitoring.daily_items`.
 
 **Defaults.** ``version=None``: with no date, the newest package version with logs on
 the last logged day (the deployed one); with a date, the newest package version with log
@@ -24,8 +26,9 @@ before today (UTC) — normally yesterday for a cron job, and the last logged da
 static workspace; yesterday (UTC) when the version has no logs.
 
 **Storage.** The record (every number, the PSI bin edges and proportions, the baseline)
-goes to ``daily_checks`` with ``INSERT OR REPLACE`` in the same transaction as its
-alerts; re-running a day replaces the record. Alerts are keyed
+goes to ``daily_checks`` (owned by :mod:`deployready.monitoring.daily_store`) with
+``INSERT OR REPLACE`` in the same transaction as its alerts; re-running a day replaces
+the record. Alerts are keyed
 ``daily/<version>/<date>/<check>``: a re-run finds the existing alert and neither
 stores nor sends it again.
 """
@@ -35,19 +38,32 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from deployready import alerts as alerts_mod
-from deployready.alerts import Alert
-from deployready.drift import DriftResult, drift_from_counts
+from deployready.checks import Status
 from deployready.errors import DeployReadyError, PackageError
-from deployready.latency import Baseline, drift_of, find_spikes, package_sha, resolve_baseline
-from deployready.logs import (
+from deployready.monitoring import alerts as alerts_mod
+from deployready.monitoring.alerts import Alert
+from deployready.monitoring.daily_items import CHECK_NAMES, DayMeasures, as_number, daily_items
+from deployready.monitoring.daily_store import (
+    DailyRecord,
+    DailyStatus,
+    daily_status,
+    day_status,
+    list_daily,
+    write_record,
+)
+from deployready.monitoring.drift import DriftResult, drift_from_counts
+from deployready.monitoring.latency import (
+    Baseline,
+    find_spikes,
+    package_sha,
+    resolve_baseline,
+)
+from deployready.monitoring.logs import (
     ProductionLogs,
     as_date,
     day_bounds,
@@ -55,152 +71,30 @@ from deployready.logs import (
     utc_today,
     window_delta,
 )
+from deployready.package.profile import PROFILE_FILE, check_profile
 from deployready.policy import Policy
-from deployready.profile import PROFILE_FILE, check_profile
-from deployready.store import dumps, utcnow
+from deployready.store import utcnow
 from deployready.workspace import Workspace, parse_version
 
+__all__ = [
+    "CHECK_NAMES",
+    "TRAILING_DAYS",
+    "DailyRecord",
+    "DailyStatus",
+    "alert_key",
+    "alerts_of",
+    "daily_status",
+    "drift_by_day",
+    "list_daily",
+    "measure_day",
+    "read_profile",
+    "resolve_version_and_date",
+    "run_daily",
+    "run_daily_range",
+    "store_record",
+]
+
 TRAILING_DAYS = 7
-CHECK_NAMES = (
-    "p99",
-    "error_spike",
-    "prediction_psi",
-    "feature_psi",
-    "latency_spike",
-    "latency_drift",
-)
-DailyStatus = Literal["ok", "alert", "no_data"]
-ItemStatus = Literal["pass", "fail", "pending"]
-
-
-@dataclass(frozen=True)
-class DailyItem:
-    name: str
-    status: ItemStatus
-    value: Any
-    threshold: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "value": self.value,
-            "threshold": self.threshold,
-            "message": self.message,
-        }
-
-
-@dataclass(frozen=True)
-class DailyRecord:
-    """One day of one version: what was measured, what was decided, what was sent."""
-
-    date: str
-    version: str
-    package_sha256: str
-    status: DailyStatus
-    created_at: str
-    rows: int
-    errors: int
-    error_rate: float | None
-    trailing_error_rate: float | None
-    error_kinds: dict[str, int]
-    latency: dict[str, Any]
-    baseline: dict[str, Any]
-    spikes: list[dict[str, Any]]
-    checks: list[DailyItem]
-    drift: DriftResult | None
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    engine: str = "pandas"
-
-    @property
-    def green(self) -> bool:
-        return self.status == "ok"
-
-    def check(self, name: str) -> DailyItem | None:
-        return next((c for c in self.checks if c.name == name), None)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "date": self.date,
-            "version": self.version,
-            "package_sha256": self.package_sha256,
-            "status": self.status,
-            "green": self.green,
-            "created_at": self.created_at,
-            "rows": self.rows,
-            "errors": self.errors,
-            "error_rate": self.error_rate,
-            "trailing_error_rate": self.trailing_error_rate,
-            "error_kinds": self.error_kinds,
-            "latency": self.latency,
-            "baseline": self.baseline,
-            "spikes": self.spikes,
-            "checks": [c.as_dict() for c in self.checks],
-            "drift": self.drift.as_dict() if self.drift else None,
-            "alerts": self.alerts,
-            "engine": self.engine,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DailyRecord:
-        drift = data.get("drift")
-        return cls(
-            date=data["date"],
-            version=data["version"],
-            package_sha256=data["package_sha256"],
-            status=data["status"],
-            created_at=data["created_at"],
-            rows=data["rows"],
-            errors=data["errors"],
-            error_rate=data.get("error_rate"),
-            trailing_error_rate=data.get("trailing_error_rate"),
-            error_kinds=dict(data.get("error_kinds") or {}),
-            latency=dict(data.get("latency") or {}),
-            baseline=dict(data.get("baseline") or {}),
-            spikes=list(data.get("spikes") or []),
-            checks=[DailyItem(**c) for c in data.get("checks") or []],
-            drift=DriftResult.from_dict(drift) if drift else None,
-            alerts=list(data.get("alerts") or []),
-            engine=data.get("engine", "pandas"),
-        )
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _from_row(row: Any) -> DailyRecord:
-    return DailyRecord.from_dict(json.loads(row["record_json"]))
-
-
-def daily_status(ws: Workspace, version: str, day: str | date) -> DailyRecord | None:
-    """The stored record of one (date, version), or None."""
-    rows = ws.store.query(
-        "SELECT record_json FROM daily_checks WHERE date = ? AND version = ?",
-        (as_date(day).isoformat(), version),
-    )
-    return _from_row(rows[0]) if rows else None
-
-
-def list_daily(
-    ws: Workspace,
-    version: str | None = None,
-    start: str | date | None = None,
-    end: str | date | None = None,
-) -> list[DailyRecord]:
-    """Stored records, oldest first, optionally of one version and within [start, end]."""
-    sql, params = "SELECT record_json FROM daily_checks WHERE 1 = 1", []
-    if version is not None:
-        sql += " AND version = ?"
-        params.append(version)
-    if start is not None:
-        sql += " AND date >= ?"
-        params.append(as_date(start).isoformat())
-    if end is not None:
-        sql += " AND date <= ?"
-        params.append(as_date(end).isoformat())
-    sql += " ORDER BY date, version"
-    return [_from_row(r) for r in ws.store.query(sql, tuple(params))]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -262,165 +156,6 @@ def resolve_version_and_date(
         days = [d for d in logs.days(version) if d < today] if version in info else []
         the_day = days[-1] if days else today - timedelta(days=1)
     return version, the_day
-
-
-def _f(v: Any) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return None if v != v else v
-
-
-# --------------------------------------------------------------------------- the check
-
-
-def _items(
-    policy: Policy,
-    rows: int,
-    errors: int,
-    trailing: float | None,
-    latency: Mapping[str, Any],
-    spikes: list[dict[str, Any]],
-    baseline: Baseline,
-    drift: DriftResult | None,
-) -> list[DailyItem]:
-    lp, dp, daily = policy.latency, policy.drift, policy.daily
-    items: list[DailyItem] = []
-    p99 = _f(latency.get("p99"))
-    if p99 is None:
-        items.append(
-            DailyItem(
-                "p99", "pending", None, f"< {lp.p99_ms:g} ms", "No successful requests: no P99."
-            )
-        )
-    else:
-        items.append(
-            DailyItem(
-                "p99",
-                "pass" if p99 < lp.p99_ms else "fail",
-                round(p99, 3),
-                f"< {lp.p99_ms:g} ms",
-                f"P99 {p99:.1f} ms over {latency.get('count')} requests.",
-            )
-        )
-    rate = errors / rows if rows else None
-    limit = f"≤ {daily.max_error_rate:.2%} and ≤ {daily.error_spike_factor:g}× the 7-day median"
-    if rate is None:
-        items.append(DailyItem("error_spike", "pending", None, limit, "No requests."))
-    else:
-        spike_abs = rate > daily.max_error_rate
-        spike_rel = bool(trailing) and rate > daily.error_spike_factor * float(trailing or 0)
-        med = "n/a" if trailing is None else f"{trailing:.2%}"
-        items.append(
-            DailyItem(
-                "error_spike",
-                "fail" if spike_abs or spike_rel else "pass",
-                round(rate, 6),
-                limit,
-                f"{errors} errors in {rows} requests ({rate:.2%}); 7-day median {med}.",
-            )
-        )
-    pred = drift.prediction if drift else None
-    if pred is None or pred.psi is None:
-        items.append(
-            DailyItem(
-                "prediction_psi",
-                "pending",
-                None,
-                f"< {daily.prediction_psi_alert:g}",
-                "No predictions to compare.",
-            )
-        )
-    else:
-        items.append(
-            DailyItem(
-                "prediction_psi",
-                "fail" if pred.psi >= daily.prediction_psi_alert else "pass",
-                round(pred.psi, 6),
-                f"< {daily.prediction_psi_alert:g}",
-                f"Prediction PSI {pred.psi:.3f} over {pred.count} predictions.",
-            )
-        )
-    if drift is None or drift.max_psi is None:
-        items.append(
-            DailyItem(
-                "feature_psi",
-                "pending",
-                None,
-                f"< {dp.psi_alert:g}",
-                "No feature values to compare.",
-            )
-        )
-    else:
-        alert, warn = drift.alerting, drift.warning
-        parts = []
-        if alert:
-            parts.append("alert: " + ", ".join(f"{n} {drift.features[n].psi:.3f}" for n in alert))
-        if warn:
-            parts.append("amber: " + ", ".join(f"{n} {drift.features[n].psi:.3f}" for n in warn))
-        items.append(
-            DailyItem(
-                "feature_psi",
-                "fail" if alert else "pass",
-                round(drift.max_psi, 6),
-                f"< {dp.psi_alert:g} per feature",
-                (
-                    "; ".join(parts)
-                    if parts
-                    else f"All {len(drift.features)} features below {dp.psi_warn:g}"
-                )
-                + f" (max PSI {drift.max_psi:.3f}).",
-            )
-        )
-    if not latency.get("count"):
-        items.append(
-            DailyItem(
-                "latency_spike",
-                "pending",
-                0,
-                f"P99 ≤ {lp.spike_ms:g} ms per {lp.window}",
-                "No successful requests.",
-            )
-        )
-    else:
-        times = ", ".join(
-            f"{s['start'][11:16]}–{s['end'][11:16]} UTC (P99 {s['p99']:.0f} ms)"
-            for s in spikes[:12]
-        )
-        items.append(
-            DailyItem(
-                "latency_spike",
-                "fail" if spikes else "pass",
-                len(spikes),
-                f"P99 ≤ {lp.spike_ms:g} ms per {lp.window}",
-                f"{len(spikes)} window(s) above {lp.spike_ms:g} ms: {times}."
-                if spikes
-                else f"No {lp.window} window with P99 above {lp.spike_ms:g} ms.",
-            )
-        )
-    d = drift_of(latency, baseline)
-    if d.value is None:
-        items.append(
-            DailyItem(
-                "latency_drift",
-                "pending",
-                None,
-                f"≤ {lp.max_drift:.0%} slower",
-                f"No latency baseline: {baseline.message}.",
-            )
-        )
-    else:
-        items.append(
-            DailyItem(
-                "latency_drift",
-                "fail" if d.exceeds(lp.max_drift) else "pass",
-                round(d.value, 4),
-                f"≤ {lp.max_drift:.0%} slower",
-                f"P95 {d.p95_change:+.0%}, P99 {d.p99_change:+.0%} vs the {baseline.kind} baseline "
-                f"({baseline.source}).",
-            )
-        )
-    return items
 
 
 _SEVERITY: dict[str, alerts_mod.Severity] = {
@@ -491,15 +226,14 @@ def measure_day(
         if bins is not None and bins.rows
         else None
     )
-    items = _items(policy, rows, errors, trailing, latency, spikes, baseline, drift)
-    status: DailyStatus = (
-        "no_data" if rows == 0 else "alert" if any(i.status == "fail" for i in items) else "ok"
+    items = daily_items(
+        policy, DayMeasures(rows, errors, trailing, latency, spikes, baseline, drift)
     )
     return DailyRecord(
         date=day.isoformat(),
         version=version,
         package_sha256=sha,
-        status=status,
+        status=day_status(rows, items),
         created_at=utcnow(),
         rows=rows,
         errors=errors,
@@ -507,7 +241,8 @@ def measure_day(
         trailing_error_rate=trailing,
         error_kinds=logs.error_kinds(version, lo, hi) if errors else {},
         latency={
-            k: _f(v) if k not in ("requests", "errors", "count") else v for k, v in latency.items()
+            k: v if k in ("requests", "errors", "count") else as_number(v)
+            for k, v in latency.items()
         },
         baseline=baseline.as_dict(),
         spikes=spikes,
@@ -539,7 +274,7 @@ def alerts_of(record: DailyRecord) -> list[Alert]:
             alert_key(record.version, record.date, i.name),
         )
         for i in record.checks
-        if i.status == "fail"
+        if i.status is Status.FAIL
     ]
 
 
@@ -561,18 +296,7 @@ def store_record(
             for a in stored
         ]
         final = DailyRecord(**{**record.__dict__, "alerts": refs})
-        conn.execute(
-            "INSERT OR REPLACE INTO daily_checks (date, version, package_sha256, created_at, "
-            "status, record_json) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                final.date,
-                final.version,
-                final.package_sha256,
-                final.created_at,
-                final.status,
-                dumps(_clean(final.as_dict())),
-            ),
-        )
+        write_record(conn, final)
     if deliver:
         delivered = alerts_mod.deliver(
             ws, [a for a in stored if a.new], (policy or ws.policy()).alerts, backoff_s=backoff_s
@@ -581,19 +305,6 @@ def store_record(
         refs = [{**r, "delivered": ok.get(r["id"])} for r in refs]
         final = DailyRecord(**{**final.__dict__, "alerts": refs})
     return final
-
-
-def _clean(value: Any) -> Any:
-    """NaN/inf → None, numpy scalars → Python (the store writes strict JSON)."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    return value
 
 
 def run_daily(

@@ -30,15 +30,15 @@ another package hash makes them ``stale``. Nothing passes without evidence.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Literal
 
 import pandas as pd
 
-from deployready.checks import Category, Check, Evidence, Status
-from deployready.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
+from deployready.checks import Category, Check, Evidence, Status, pass_fail, verdict
+from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
 from deployready.policy import LatencyPolicy, Policy
 from deployready.workspace import Workspace, parse_version
 
@@ -188,9 +188,11 @@ class LatencyDrift:
         values = [v for v in (self.p95_change, self.p99_change) if v is not None]
         return max(values) if values else None
 
-    def exceeds(self, max_drift: float) -> bool:
+    def status(self, max_drift: float) -> Status:
+        """The drift decision: ``fail`` when slower than the baseline by more than
+        ``max_drift`` (a speed-up never fails), ``pending`` without a baseline."""
         v = self.value
-        return v is not None and v > max_drift
+        return Status.PENDING if v is None else pass_fail(not v > max_drift)
 
 
 def drift_of(stats: Mapping[str, Any], baseline: Baseline) -> LatencyDrift:
@@ -202,13 +204,25 @@ def drift_of(stats: Mapping[str, Any], baseline: Baseline) -> LatencyDrift:
     )
 
 
+def is_spike(p99: float | None, spike_ms: float) -> bool:
+    """The spike decision: a window (or a whole load test) whose P99 is above ``spike_ms``;
+    a window without a P99 (no successful request) is not a spike."""
+    return p99 is not None and p99 == p99 and p99 > spike_ms
+
+
+def spike_status(spikes: int | Sequence[object]) -> Status:
+    """A latency-spike check fails when there is any spike (a count or the spikes)."""
+    count = spikes if isinstance(spikes, int) else len(spikes)
+    return pass_fail(count == 0)
+
+
 def find_spikes(
     windows: pd.DataFrame, spike_ms: float, delta: pd.Timedelta
 ) -> list[dict[str, Any]]:
     """Windows whose P99 is above ``spike_ms``: start, end, p99, max, count."""
     if windows.empty:
         return []
-    hit = windows[windows["p99"].notna() & (windows["p99"] > spike_ms)]
+    hit = windows[[is_spike(v, spike_ms) for v in windows["p99"].tolist()]]
     return [
         {
             "start": r.window_start.isoformat(),
@@ -256,7 +270,7 @@ class LatencyReport:
         """What this report would alert on: spikes, drift, P99/P95 above target."""
         lp = self.policy
         out: list[dict[str, Any]] = []
-        if self.spikes:
+        if spike_status(self.spikes) is Status.FAIL:
             times = ", ".join(
                 f"{s['start']}–{s['end']} (P99 {s['p99']:.0f} ms)" for s in self.spikes[:10]
             )
@@ -269,7 +283,7 @@ class LatencyReport:
                     "detail": {"spikes": self.spikes},
                 }
             )
-        if self.drift.exceeds(lp.max_drift):
+        if self.drift.status(lp.max_drift) is Status.FAIL:
             out.append(
                 {
                     "kind": "latency_drift",
@@ -447,7 +461,7 @@ def _production_checks(
     checks = [
         _check(
             NAMES[0],
-            Status.PASS if s["p99"] < lp.p99_ms else Status.FAIL,
+            verdict(s["p99"], "<", lp.p99_ms),
             round(s["p99"], 3),
             t99,
             f"Production P99 {_fmt(s['p99'])} over {s['count']} requests, {span}.",
@@ -455,7 +469,7 @@ def _production_checks(
         ),
         _check(
             NAMES[1],
-            Status.PASS if s["p95"] < lp.p95_ms else Status.FAIL,
+            verdict(s["p95"], "<", lp.p95_ms),
             round(s["p95"], 3),
             t95,
             f"Production P95 {_fmt(s['p95'])} over {s['count']} requests, {span}.",
@@ -478,7 +492,7 @@ def _production_checks(
         checks.append(
             _check(
                 NAMES[2],
-                Status.FAIL if drift.exceeds(lp.max_drift) else Status.PASS,
+                drift.status(lp.max_drift),
                 round(drift.value, 4),
                 tdrift,
                 f"P95 {drift.p95_change:+.0%}, P99 {drift.p99_change:+.0%} vs "
@@ -492,7 +506,7 @@ def _production_checks(
         msg = f"{n} window(s) with P99 > {lp.spike_ms:g} ms in {span}, first {first['start']}."
     else:
         msg = f"No {lp.window} window with P99 > {lp.spike_ms:g} ms in {span}."
-    checks.append(_check(NAMES[3], Status.FAIL if n else Status.PASS, n, tspike, msg, evidence))
+    checks.append(_check(NAMES[3], spike_status(n), n, tspike, msg, evidence))
     return checks
 
 
@@ -529,7 +543,7 @@ def _loadtest_checks(
     checks = [
         _check(
             NAMES[0],
-            Status.PASS if p99 < lp.p99_ms else Status.FAIL,
+            verdict(p99, "<", lp.p99_ms),
             round(p99, 3),
             t99,
             f"P99 {_fmt(p99)} in {where}.",
@@ -537,7 +551,7 @@ def _loadtest_checks(
         ),
         _check(
             NAMES[1],
-            Status.PASS if p95 < lp.p95_ms else Status.FAIL,
+            verdict(p95, "<", lp.p95_ms),
             round(p95, 3),
             t95,
             f"P95 {_fmt(p95)} in {where}.",
@@ -569,7 +583,7 @@ def _loadtest_checks(
         checks.append(
             _check(
                 NAMES[2],
-                Status.FAIL if drift.exceeds(lp.max_drift) else Status.PASS,
+                drift.status(lp.max_drift),
                 None if value is None else round(value, 4),
                 tdrift,
                 f"P95 {drift.p95_change or 0:+.0%}, P99 {drift.p99_change or 0:+.0%} vs {pv}'s "
@@ -577,11 +591,11 @@ def _loadtest_checks(
                 ev,
             )
         )
-    spike = p99 > lp.spike_ms
+    spike = is_spike(p99, lp.spike_ms)
     checks.append(
         _check(
             NAMES[3],
-            Status.FAIL if spike else Status.PASS,
+            spike_status(int(spike)),
             int(spike),
             tspike,
             f"Load test P99 {_fmt(p99)} {'above' if spike else 'within'} the {lp.spike_ms:g} ms "

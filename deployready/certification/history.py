@@ -4,7 +4,8 @@ The history lives in ``data/certification/history.{csv,parquet,jsonl}``.
 :func:`load_history` reads and strictly validates any of the three formats;
 :func:`append_run` appends one run atomically (under a lock on the folder), keeping the
 file's format and columns. The rows are computed by
-:func:`deployready.training.record_run` and evaluated by :mod:`deployready.certification`.
+:func:`deployready.certification.training.record_run` and evaluated by
+:mod:`deployready.certification.checks`.
 
 History columns: ``run_id``, ``trained_at`` (ISO 8601; without a UTC offset it is read
 as UTC), ``model_version``, one column per metric, ``cv_metric``, ``cv_fold_scores``
@@ -30,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deployready.certification.metrics import METRIC_NAMES
 from deployready.errors import HistoryError, InputError
-from deployready.metrics import METRIC_NAMES
 from deployready.policy import Policy
 
 FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")

@@ -1,9 +1,9 @@
 """Training runs: fit, cross-validate and measure a model, and record the run as evidence.
 
 :func:`record_run` computes every number of a certification-history row (see
-:mod:`deployready.history`) from a model and a time-ordered dataset — nothing in the
+:mod:`deployready.certification.history`) from a model and a time-ordered dataset — nothing in the
 history is typed by hand — appends it atomically and evaluates it with
-:func:`deployready.certification.evaluate_run` (where the checks are defined).
+:func:`deployready.certification.checks.evaluate_run` (where the checks are defined).
 
 Definitions:
 
@@ -45,9 +45,13 @@ from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from deployready.errors import InputError
-from deployready.history import append_run, column_order, parse_time, resolve_history_path
-from deployready.metrics import (
+from deployready.certification.history import (
+    append_run,
+    column_order,
+    parse_time,
+    resolve_history_path,
+)
+from deployready.certification.metrics import (
     compute_metrics,
     feature_entropy,
     get_metric,
@@ -56,10 +60,11 @@ from deployready.metrics import (
     synthetic_ratio,
     validate_policy_metrics,
 )
+from deployready.errors import InputError
 from deployready.policy import Policy
 
 if TYPE_CHECKING:
-    from deployready.certification import RunEvaluation
+    from deployready.certification.checks import RunEvaluation
 
 
 @dataclass
@@ -149,11 +154,11 @@ def record_run(
 
     ``data`` must already be sorted by ``time_column`` (InputError otherwise). ``scaler``
     None uses :func:`default_preprocessor`. CV folds and the final fit run on ``n_jobs``
-    threads. See this module's docstring and :mod:`deployready.certification` for every
+    threads. See this module's docstring and :mod:`deployready.certification.checks` for every
     definition.
     """
-    # deferred: deployready.certification re-exports this module's names
-    from deployready.certification import evaluate_run
+    # deferred: deployready.certification.checks re-exports this module's names
+    from deployready.certification.checks import evaluate_run
 
     policy = policy or Policy()
     cert = policy.certification

@@ -24,8 +24,10 @@ from typing import Any
 import plotly.graph_objects as go
 
 from deployready import __version__
+from deployready.checks import MISSING_VALUE, Status, status_label, status_text
+from deployready.checks import format_value as _fmt
 from deployready.policy import Policy
-from deployready.rollout import ReadinessLike
+from deployready.rollout.events import ReadinessLike
 from deployready.store import utcnow
 from deployready.workspace import Workspace
 
@@ -91,8 +93,8 @@ def build_report(
     ``readiness`` is the version's score when the caller already has it (the Overview
     page); otherwise it is computed.
     """
-    from deployready.reviews import checklists
-    from deployready.rollout import evaluate_gate, load_events, readiness_of, rollout_state
+    from deployready.rollout.events import evaluate_gate, load_events, readiness_of, rollout_state
+    from deployready.rollout.reviews import checklists
 
     policy = policy or ws.policy()
     if readiness is None:
@@ -146,18 +148,6 @@ def render_json(report: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- shared text
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
 def _evidence_text(evidence: Any) -> str:
     if not isinstance(evidence, Mapping):
         return _fmt(evidence)
@@ -166,24 +156,16 @@ def _evidence_text(evidence: Any) -> str:
         parts.append(f"at {evidence['time']}")
     if evidence.get("package_sha256"):
         parts.append(f"package {str(evidence['package_sha256'])[:12]}")
-    return " ".join(p for p in parts if p) or "—"
-
-
-STATUS_MARK = {"pass": "✅ pass", "fail": "❌ fail", "pending": "⏳ pending", "stale": "🕰️ stale",
-               "missing": "⬜ missing"}
-
-
-def _mark(status: Any) -> str:
-    return STATUS_MARK.get(str(status), str(status))
+    return " ".join(p for p in parts if p) or MISSING_VALUE
 
 
 def _rows_for_checks(
     checks: Sequence[Mapping[str, Any]], *, marks: bool = True
 ) -> list[list[str]]:
     """Table rows; ``marks`` adds emoji to the status (Markdown), plain words otherwise."""
-    status = _mark if marks else str
-    return [[str(c.get("name")), status(c.get("status")), _fmt(c.get("value")),
-             str(c.get("threshold") or "—"), str(c.get("message") or ""),
+    status = status_text if marks else status_label
+    return [[str(c.get("name")), status(str(c.get("status"))), _fmt(c.get("value")),
+             str(c.get("threshold") or MISSING_VALUE), str(c.get("message") or ""),
              _evidence_text(c.get("evidence"))] for c in checks]
 
 
@@ -206,8 +188,8 @@ def _daily_table(
         row = [str(d["date"]), str(d["version"]), str(d["status"])]
         for label in labels:
             item = by_label.get(label)
-            status = _mark(item["status"]) if item and marks else item and item["status"]
-            row.append(f"{status} {_fmt(item.get('value'))}" if item else "—")
+            status = (status_text if marks else status_label)(item["status"]) if item else ""
+            row.append(f"{status} {_fmt(item.get('value'))}" if item else MISSING_VALUE)
         rows.append(row)
     return header, rows
 
@@ -367,7 +349,7 @@ def figures(report: Mapping[str, Any]) -> list[go.Figure]:
     daily = list(reversed(report["monitoring"]["daily_checks"]))
     if daily:
         labels = [i["label"] for i in daily[0]["items"]]
-        statuses = [[next((i["status"] for i in d["items"] if i["label"] == label), "missing")
+        statuses = [[next((i["status"] for i in d["items"] if i["label"] == label), Status.MISSING)
                      for d in daily] for label in labels]
         figs.append(daily_check_grid([d["date"] for d in daily], labels, statuses))
     return figs
@@ -407,7 +389,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         parts.append(f"<h3>{_h(cat.get('label', cat['name']))} — {_h(_fmt(cat['score']))} / "
                      f"{_h(_fmt(cat['weight']))}</h3>")
         parts.append(_html_table(CHECK_HEADER, _rows_for_checks(checks, marks=False),
-                                 ["" if c.get("status") == "pass" else "fail" for c in checks]))
+                                 ["" if c.get("status") == Status.PASS else "fail"
+                                  for c in checks]))
     parts.append("<h2>Load test</h2>")
     parts.append(_html_table(LOADTEST_HEADER, _loadtest_rows(report["load_test"]["runs"])))
     parts.append("<h2>Monitoring: daily checks</h2>")

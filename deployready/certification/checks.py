@@ -1,16 +1,18 @@
 """Certification: the checks computed from recorded retrain runs.
 
 A *retrain run* is one row of ``data/certification/history.{csv,parquet,jsonl}``
-(read and written by :mod:`deployready.history`).
-:func:`~deployready.training.record_run` computes every number of a row from a model and
+(read and written by :mod:`deployready.certification.history`).
+:func:`~deployready.certification.training.record_run` computes every number of a row
+from a model and
 a time-ordered dataset — nothing in the history is typed by hand — and appends it
 atomically. :func:`certification_checks` turns the row of the run a package was trained
 in (its ``model_metadata.json`` ``run_id``) into the certification checks of the
 readiness score. This module re-exports the history and training names it used to
 define (:data:`__all__`).
 
-Definitions (the metrics themselves are defined in :mod:`deployready.metrics`, the test
-split and the CV folds in :mod:`deployready.training`):
+Definitions (the metrics themselves are defined in
+:mod:`deployready.certification.metrics`, the test
+split and the CV folds in :mod:`deployready.certification.training`):
 
 - **Metric checks.** Every policy metric, computed on the real rows of the run's test
   split, against its threshold.
@@ -33,7 +35,7 @@ split and the CV folds in :mod:`deployready.training`):
 - **Green run**: every check above passes. The streak of a run is the number of
   consecutive green runs (in ``trained_at`` order) ending at that run.
 
-The history columns are listed in :mod:`deployready.history`.
+The history columns are listed in :mod:`deployready.certification.history`.
 """
 
 from __future__ import annotations
@@ -48,9 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deployready.checks import Category, Check, Evidence, Status, compare
-from deployready.errors import HistoryError
-from deployready.history import (
+from deployready.certification.history import (
     FOLD_KEYS,
     FORMATS,
     HISTORY_STEM,
@@ -66,10 +66,17 @@ from deployready.history import (
     parse_time,
     resolve_history_path,
 )
+from deployready.certification.metrics import METRIC_NAMES, validate_policy_metrics
+from deployready.certification.training import (
+    RunResult,
+    dataset_sha256,
+    default_preprocessor,
+    record_run,
+)
+from deployready.checks import Category, Check, Evidence, Status, compare
+from deployready.errors import HistoryError
 from deployready.memo import FileMemo
-from deployready.metrics import METRIC_NAMES, validate_policy_metrics
 from deployready.policy import CVPolicy, Policy
-from deployready.training import RunResult, dataset_sha256, default_preprocessor, record_run
 from deployready.workspace import Workspace
 
 __all__ = [

@@ -1,7 +1,7 @@
-"""The DuckDB engine of :class:`deployready.logs.ProductionLogs`.
+"""The DuckDB engine of :class:`deployready.monitoring.logs.ProductionLogs`.
 
 Files are scanned in place (CSV read as text, values cast in SQL), so logs larger than
-memory work. Validation mirrors :func:`deployready.logs_schema.read_log_file` rule for
+memory work. Validation mirrors :func:`deployready.monitoring.logs_schema.read_log_file` rule for
 rule; percentiles are ``quantile_cont`` (numpy's default linear interpolation) and bin
 counts are compare-and-count against the stored edges, so the numbers match the pandas
 engine. ``duckdb`` itself is imported only when a :class:`DuckLogs` is created.
@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from deployready.errors import LogError
-from deployready.logs_schema import (
+from deployready.monitoring.logs_schema import (
     MAX_LATENCY_MS,
     WINDOW_COLUMNS,
     BinCounts,

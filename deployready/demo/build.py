@@ -1,10 +1,10 @@
 """The demo workspace: a model team's real workflow, run end to end on generated data.
 
 ``build_demo(DIR)`` writes the policy, trains and certifies eight retrain runs with
-:func:`~deployready.certification.record_run` (the first four fail for real reasons: an
+:func:`~deployready.certification.checks.record_run` (the first four fail for real reasons: an
 under-fitted model, a near-constant feature, too much synthetic data, too noisy
 augmentation; the last four are green), exports ``v1.0`` and the retrained ``v1.1``
-with :func:`~deployready.artifacts.export_package`, records ``v1.0``'s earlier rollout,
+with :func:`~deployready.package.artifacts.export_package`, records ``v1.0``'s earlier rollout,
 writes 30 days of production logs made by ``v1.0``'s real model on drifting data (drift
 in a few features over the last week, one latency-spike day, one error-spike day) and
 backfills the daily checks. Nothing is invented: every number comes from a model, a
@@ -24,11 +24,11 @@ from pathlib import Path
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from deployready.artifacts import PackageInfo, export_package
-from deployready.certification import RunResult, record_run
-from deployready.demo_data import make_dataset
+from deployready.certification.checks import RunResult, record_run
+from deployready.demo.data import make_dataset
+from deployready.package.artifacts import PackageInfo, export_package
 from deployready.policy import POLICY_FILE, Policy, write_policy
-from deployready.store import dumps
+from deployready.rollout.events import PROMOTE, append_event
 from deployready.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -101,19 +101,17 @@ def _record_rollout(ws: Workspace, version: str, sha: str, end: date) -> None:
     previous = 0
     with ws.store.transaction() as conn:
         for i, pct in enumerate(stages):
-            conn.execute(
-                "INSERT INTO rollout_events (created_at, version, action, from_pct, to_pct, "
-                "allowed, "
-                "actor, reason, evidence_json) VALUES (?, ?, 'promote', ?, ?, 1, ?, ?, ?)",
-                (
-                    _iso(entered + timedelta(days=4 * i), 9),
-                    version,
-                    previous,
-                    pct,
-                    "release-manager",
-                    f"demo history: {version} promoted to {pct} %",
-                    dumps({"package_sha256": sha, "source": "demo history"}),
-                ),
+            append_event(
+                conn,
+                version=version,
+                action=PROMOTE,
+                from_pct=previous,
+                to_pct=pct,
+                allowed=True,
+                actor="release-manager",
+                reason=f"demo history: {version} promoted to {pct} %",
+                evidence={"package_sha256": sha, "source": "demo history"},
+                created_at=_iso(entered + timedelta(days=4 * i), 9),
             )
             previous = pct
 
@@ -202,13 +200,13 @@ def build_demo(
         summary.append(_loadtest(ws, deployed.version, policy))
     _record_rollout(ws, deployed.version, deployed.sha256, end)
     say(f"writing {PRODUCTION_DAYS} days of production logs for {deployed.version}")
-    from deployready.demo_logs import write_demo_logs
+    from deployready.demo.logs import write_demo_logs
 
     logs = write_demo_logs(ws, deployed.path, days=PRODUCTION_DAYS, end_date=end, seed=seed)
     summary.append(f"production logs: {logs.rows} predictions, {logs.start} .. {logs.end}")
 
     say("backfilling the daily checks")
-    from deployready.daily import run_daily_range
+    from deployready.monitoring.daily import run_daily_range
 
     records = run_daily_range(ws, version=deployed.version, policy=policy, deliver=False)
     red = sum(1 for r in records if not r.green)
