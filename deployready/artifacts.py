@@ -61,6 +61,7 @@ from deployready.manifest import (
 from deployready.policy import Policy
 from deployready.preprocess import Preprocessor, compile_preprocessor
 from deployready.profile import fit_profile
+from deployready.training import MODEL_EXPECTED, scaler_expected, short_reason, split_pipeline
 from deployready.versioning import (
     BUMP_REASONS,
     Bump,
@@ -418,11 +419,36 @@ def _check_inputs(
         )
 
 
+def _check_fits(model: Any, scaler: Any, rows: pd.DataFrame) -> None:
+    """The scaler takes the training features and the model its output (on a few rows);
+    an InputError naming which one does not, and what to pass, instead of the library's
+    own ValueError or TypeError."""
+    sample = rows.head(20)
+    try:
+        transformed = scaler.transform(sample)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"the scaler {type(scaler).__name__} cannot transform the training features: "
+            f"{short_reason(exc)}",
+            location="scaler",
+            expected="the fitted " + scaler_expected(rows).removeprefix("a "),
+        ) from exc
+    try:
+        model.predict_proba(transformed)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"the model {type(model).__name__} cannot predict from the scaler's output: "
+            f"{short_reason(exc)}",
+            location="model",
+            expected="a fitted " + MODEL_EXPECTED.removeprefix("a "),
+        ) from exc
+
+
 def export_package(
     target: Workspace | str | Path,
     *,
     model: Any,
-    scaler: Any,
+    scaler: Any = None,
     train: pd.DataFrame,
     features: list[str],
     target_column: str,
@@ -439,6 +465,12 @@ def export_package(
 ) -> PackageInfo:
     """Write a new, immutable package version under ``models/`` and return it.
 
+    ``model`` is the fitted classifier and ``scaler`` the fitted preprocessing in front of
+    it — or ``model`` is the whole fitted scikit-learn ``Pipeline`` and ``scaler`` None:
+    it is split by :func:`~deployready.training.split_pipeline` (last step = model.pkl,
+    the steps before = scaler.pkl). A scaler that cannot transform the training features,
+    or a model that cannot predict from its output, is an InputError saying which.
+
     Builds everything in ``models/.tmp-<uuid>``, then (holding the export lock) derives
     the version from the highest existing package, writes the metadata, the model card
     and the manifest, and renames the folder into place. An existing version is never
@@ -446,7 +478,15 @@ def export_package(
     folders of exports that were killed are removed by the next export.
     """
     features = [str(f) for f in features]
+    model, scaler = split_pipeline(model, scaler)
     _check_inputs(model, train, features, target_column, holdout)
+    if scaler is None:
+        raise InputError(
+            "no scaler",
+            location="scaler",
+            expected="the fitted preprocessing the model was trained behind (RunResult.scaler "
+            "of record_run), or the whole fitted Pipeline as the model",
+        )
     models_dir = _models_dir(target)
     models_dir.mkdir(parents=True, exist_ok=True)
     created = created_at or datetime.now(UTC).isoformat(timespec="seconds")
@@ -504,6 +544,7 @@ def _build(
     profile_bins: int,
     created: str,
 ) -> PackageInfo:
+    _check_fits(model, scaler, train[features])
     schema = build_schema(train, features, target)
     write_file(tmp / SCHEMA_FILE, dumps_json(schema))
     model_bytes, scaler_bytes = _joblib_bytes(model), _joblib_bytes(scaler)

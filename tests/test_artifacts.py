@@ -622,3 +622,77 @@ def test_rows_nullable_feature() -> None:
     frame = rows_to_frame(schema, [{"x": None, "c": None}, {"x": 1, "c": "a"}])
     assert frame["x"].isna().tolist() == [True, False]
     assert frame["c"].isna().tolist() == [True, False]
+
+
+# --------------------------------------------------------------------------- whole pipelines
+
+
+def test_export_accepts_a_whole_fitted_pipeline(tmp_path: Path, fitted, data) -> None:
+    """The last step is the model, the steps before it the scaler (documented)."""
+    from sklearn.pipeline import Pipeline, make_pipeline
+
+    model, scaler = fitted
+    pipe = Pipeline([("prep", scaler), ("clf", model)])
+    info = export(tmp_path / "models", (pipe, None), data)
+    assert validate_package(info.path).valid
+    loaded = load_package(info.path)
+    assert loaded.model is not pipe and type(loaded.model) is LogisticRegression
+    assert type(loaded.scaler) is ColumnTransformer
+    rows = data.iloc[400:][FEATURES]
+    assert np.array_equal(loaded.predict(rows), pipe.predict_proba(rows)[:, 1])
+    meta = json.loads((info.path / "model_metadata.json").read_text())
+    assert meta["model_class"].endswith("LogisticRegression")
+    # several preprocessing steps: the scaler is the pipeline without its last step
+    numeric = data.iloc[:400][["amount", "age"]]
+    three = make_pipeline(StandardScaler(), StandardScaler(), LogisticRegression())
+    three.fit(numeric, data.iloc[:400]["target"])
+    info = export(tmp_path / "models", (three, None), data, features=["amount", "age"])
+    loaded = load_package(info.path)
+    assert type(loaded.scaler) is Pipeline and len(loaded.scaler.steps) == 2
+    assert np.array_equal(loaded.predict(numeric), three.predict_proba(numeric)[:, 1])
+
+
+def test_export_refuses_what_it_cannot_package_and_says_what_to_pass(
+    tmp_path: Path, fitted, data: pd.DataFrame
+) -> None:
+    from sklearn.pipeline import Pipeline
+
+    model, scaler = fitted
+    models = tmp_path / "models"
+    pipe = Pipeline([("prep", scaler), ("clf", model)])
+    with pytest.raises(InputError, match="a scaler as well") as info:
+        export(models, (pipe, scaler), data)
+    assert "whole Pipeline" in (info.value.expected or "")
+    no_clf = Pipeline([("prep", scaler), ("scale", StandardScaler())])
+    with pytest.raises(InputError, match="last step 'scale' is not a classifier"):
+        export(models, (no_clf, None), data)
+    with pytest.raises(InputError, match="no scaler") as info:
+        export(models, (model, None), data)
+    assert "whole fitted Pipeline" in (info.value.expected or "")
+    # a scaler fitted on the numbers only cannot take the text columns
+    numbers = StandardScaler().fit(data[["amount", "age"]])
+    with pytest.raises(InputError) as info:
+        export(models, (model, numbers), data)
+    assert info.value.location == "scaler" and "cannot transform" in info.value.message
+    assert "region, channel" in (info.value.expected or "")
+    # a model fitted on another width cannot predict from the scaler's output
+    narrow = LogisticRegression().fit(np.zeros((4, 2)) + np.arange(4)[:, None], [0, 1, 0, 1])
+    with pytest.raises(InputError) as info:
+        export(models, (narrow, scaler), data)
+    assert info.value.location == "model" and "cannot predict" in info.value.message
+    assert not models.exists() or leftovers(models) == []
+
+
+def test_cli_export_takes_a_pipeline_without_scaler(tmp_path: Path, fitted, data) -> None:
+    from sklearn.pipeline import Pipeline
+
+    from deployready.cli import main
+
+    model, scaler = fitted
+    joblib.dump(Pipeline([("prep", scaler), ("clf", model)]), tmp_path / "pipe.joblib")
+    data.iloc[:400][[*FEATURES, "target"]].to_csv(tmp_path / "train.csv", index=False)
+    ws = tmp_path / "ws"
+    code = main(["export", "-w", str(ws), "--model", str(tmp_path / "pipe.joblib"),
+                 "--train", str(tmp_path / "train.csv"), "--target", "target"])
+    assert code == 0 and Workspace(ws).versions() == ["v1.0"]
+    assert validate_package(Workspace(ws).package_path("v1.0")).valid
