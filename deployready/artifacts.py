@@ -47,11 +47,13 @@ from deployready.manifest import (
     build_manifest,
     dumps_json,
     fsync_dir,
+    is_regular_file,
     package_sha256,
     parse_manifest,
     read_json_file,
     read_manifest,
     read_metadata,
+    read_regular,
     read_verified,
     sha256_bytes,
     sha256_file,
@@ -192,7 +194,7 @@ def load_package(path: str | Path) -> LoadedPackage:
             source=path / first.file,
             location=first.code,
         )
-    manifest = parse_manifest((path / MANIFEST_FILE).read_bytes(), path / MANIFEST_FILE)
+    manifest = parse_manifest(read_regular(path / MANIFEST_FILE), path / MANIFEST_FILE)
     if manifest.sha256 != report.sha256:
         raise IntegrityError("MANIFEST.json changed while loading", source=path / MANIFEST_FILE)
     model_bytes = read_verified(path, manifest, MODEL_FILE)
@@ -695,8 +697,8 @@ def _check(
 
 def _card_missing_sections(path: Path) -> list[str] | None:
     try:
-        text = (path / CARD_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_regular(path / CARD_FILE).decode("utf-8")
+    except (OSError, UnicodeDecodeError, PackageError):
         return None
     headings = {
         line.lstrip("#").strip().lower() for line in text.splitlines() if line.startswith("#")
@@ -726,7 +728,7 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
         return "; ".join(f"{f.file}: {f.message}" for f in found)
 
     checks: list[Check] = []
-    missing = [n for n in REQUIRED_FILES if not (path / n).is_file()]
+    missing = [n for n in REQUIRED_FILES if not is_regular_file(path / n)]
     checks.append(
         _check(
             "required files present",
@@ -737,7 +739,9 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
             evidence(str(path.name), []),
         )
     )
-    bad = problems(("missing_file", "bad_manifest", "hash_mismatch", "size_mismatch"))
+    bad = problems(
+        ("missing_file", "bad_manifest", "hash_mismatch", "size_mismatch", "not_regular_file")
+    )
     checks.append(
         _check(
             "manifest verified (hashes)",
@@ -797,7 +801,7 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
     checks.append(
         _check(
             "SHAP report covers every feature",
-            not bad and (path / SHAP_FILE).is_file(),
+            not bad and is_regular_file(path / SHAP_FILE),
             None,
             "every schema feature has a SHAP importance",
             "Every schema feature has a global SHAP importance." if not bad else say(bad) + ".",
@@ -830,7 +834,7 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
             profile_ok = isinstance(profile.get("features"), dict) and "prediction" in profile
         except PackageError:
             profile_ok = False
-    ok = not bad and profile_ok and all((path / n).is_file() for n in files)
+    ok = not bad and profile_ok and all(is_regular_file(path / n) for n in files)
     checks.append(
         _check(
             "drift reference profile and holdout present",

@@ -19,6 +19,10 @@ class 1 — and returns a float. scikit-learn computes them wherever it can:
                               thresholds of ``roc_curve``
 ============================  ===============================================================
 
+Every metric lies in ``[0, 1]`` except ``log_loss`` in ``[0, inf)``
+(:attr:`MetricSpec.bounds`); the certification history refuses a recorded value outside
+its metric's interval.
+
 Feature entropy (normalized Shannon entropy, natural log, in [0, 1]):
 
 - numeric feature: ``numpy.histogram`` of the finite values into ``bins`` equal-width bins
