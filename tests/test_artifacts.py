@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import threading
@@ -622,3 +623,192 @@ def test_rows_nullable_feature() -> None:
     frame = rows_to_frame(schema, [{"x": None, "c": None}, {"x": 1, "c": "a"}])
     assert frame["x"].isna().tolist() == [True, False]
     assert frame["c"].isna().tolist() == [True, False]
+
+
+# --------------------------------------------------------------------------- whole pipelines
+
+
+def test_export_accepts_a_whole_fitted_pipeline(tmp_path: Path, fitted, data) -> None:
+    """The last step is the model, the steps before it the scaler (documented)."""
+    from sklearn.pipeline import Pipeline, make_pipeline
+
+    model, scaler = fitted
+    pipe = Pipeline([("prep", scaler), ("clf", model)])
+    info = export(tmp_path / "models", (pipe, None), data)
+    assert validate_package(info.path).valid
+    loaded = load_package(info.path)
+    assert loaded.model is not pipe and type(loaded.model) is LogisticRegression
+    assert type(loaded.scaler) is ColumnTransformer
+    rows = data.iloc[400:][FEATURES]
+    assert np.array_equal(loaded.predict(rows), pipe.predict_proba(rows)[:, 1])
+    meta = json.loads((info.path / "model_metadata.json").read_text())
+    assert meta["model_class"].endswith("LogisticRegression")
+    # several preprocessing steps: the scaler is the pipeline without its last step
+    numeric = data.iloc[:400][["amount", "age"]]
+    three = make_pipeline(StandardScaler(), StandardScaler(), LogisticRegression())
+    three.fit(numeric, data.iloc[:400]["target"])
+    info = export(tmp_path / "models", (three, None), data, features=["amount", "age"])
+    loaded = load_package(info.path)
+    assert type(loaded.scaler) is Pipeline and len(loaded.scaler.steps) == 2
+    assert np.array_equal(loaded.predict(numeric), three.predict_proba(numeric)[:, 1])
+
+
+def test_export_refuses_what_it_cannot_package_and_says_what_to_pass(
+    tmp_path: Path, fitted, data: pd.DataFrame
+) -> None:
+    from sklearn.pipeline import Pipeline
+
+    model, scaler = fitted
+    models = tmp_path / "models"
+    pipe = Pipeline([("prep", scaler), ("clf", model)])
+    with pytest.raises(InputError, match="a scaler as well") as info:
+        export(models, (pipe, scaler), data)
+    assert "whole Pipeline" in (info.value.expected or "")
+    no_clf = Pipeline([("prep", scaler), ("scale", StandardScaler())])
+    with pytest.raises(InputError, match="last step 'scale' is not a classifier"):
+        export(models, (no_clf, None), data)
+    with pytest.raises(InputError, match="no scaler") as info:
+        export(models, (model, None), data)
+    assert "whole fitted Pipeline" in (info.value.expected or "")
+    # a scaler fitted on the numbers only cannot take the text columns
+    numbers = StandardScaler().fit(data[["amount", "age"]])
+    with pytest.raises(InputError) as info:
+        export(models, (model, numbers), data)
+    assert info.value.location == "scaler" and "cannot transform" in info.value.message
+    assert "region, channel" in (info.value.expected or "")
+    # a model fitted on another width cannot predict from the scaler's output
+    narrow = LogisticRegression().fit(np.zeros((4, 2)) + np.arange(4)[:, None], [0, 1, 0, 1])
+    with pytest.raises(InputError) as info:
+        export(models, (narrow, scaler), data)
+    assert info.value.location == "model" and "cannot predict" in info.value.message
+    assert not models.exists() or leftovers(models) == []
+
+
+def test_cli_export_takes_a_pipeline_without_scaler(tmp_path: Path, fitted, data) -> None:
+    from sklearn.pipeline import Pipeline
+
+    from deployready.cli import main
+
+    model, scaler = fitted
+    joblib.dump(Pipeline([("prep", scaler), ("clf", model)]), tmp_path / "pipe.joblib")
+    data.iloc[:400][[*FEATURES, "target"]].to_csv(tmp_path / "train.csv", index=False)
+    ws = tmp_path / "ws"
+    code = main(["export", "-w", str(ws), "--model", str(tmp_path / "pipe.joblib"),
+                 "--train", str(tmp_path / "train.csv"), "--target", "target"])
+    assert code == 0 and Workspace(ws).versions() == ["v1.0"]
+    assert validate_package(Workspace(ws).package_path("v1.0")).valid
+
+
+# --------------------------------------------------------------------------- regular files only
+
+
+def _within(seconds: float, call: Any) -> Any:
+    """``call()``, failing the test instead of hanging (a pipe blocks a plain read)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed back to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "blocked reading the package"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _link_inside(pkg: Path) -> str:
+    """README.md becomes a link to the same bytes kept under another name in the package."""
+    (pkg / "README.md").rename(pkg / ".card.md")
+    (pkg / "README.md").symlink_to(".card.md")
+    return "README.md"
+
+
+def _link_to_other_package(pkg: Path) -> str:
+    other = pkg.parent / "v0.9"
+    shutil.copytree(pkg, other)
+    (pkg / "holdout.parquet").unlink()
+    (pkg / "holdout.parquet").symlink_to(other / "holdout.parquet")
+    return "holdout.parquet"
+
+
+def _link_outside(pkg: Path) -> str:
+    outside = pkg.parent.parent / "elsewhere"
+    outside.mkdir()
+    shutil.copy(pkg / "model.pkl", outside / "model.pkl")
+    (pkg / "model.pkl").unlink()
+    (pkg / "model.pkl").symlink_to(outside / "model.pkl")
+    return "model.pkl"
+
+
+def _link_manifest(pkg: Path) -> str:
+    shutil.copy(pkg / "MANIFEST.json", pkg.parent / "MANIFEST.json")
+    (pkg / "MANIFEST.json").unlink()
+    (pkg / "MANIFEST.json").symlink_to(pkg.parent / "MANIFEST.json")
+    return "MANIFEST.json"
+
+
+def _fifo(pkg: Path) -> str:
+    (pkg / "README.md").unlink()
+    os.mkfifo(pkg / "README.md")
+    return "README.md"
+
+
+def _fifo_json(pkg: Path) -> str:
+    (pkg / "reference_profile.json").unlink()
+    os.mkfifo(pkg / "reference_profile.json")
+    return "reference_profile.json"
+
+
+def _folder_for_file(pkg: Path) -> str:
+    (pkg / "holdout_expected.json").unlink()
+    (pkg / "holdout_expected.json").mkdir()
+    return "holdout_expected.json"
+
+
+def _extra_folder(pkg: Path) -> str:
+    (pkg / "extra").mkdir()
+    (pkg / "extra" / "notes.txt").write_text("hi")
+    return "extra"
+
+
+def _extra_link(pkg: Path) -> str:
+    (pkg / "notes.json").symlink_to("model_metadata.json")
+    return "notes.json"
+
+
+NOT_REGULAR = {
+    "link-inside": (_link_inside, "a symbolic link to .card.md"),
+    "link-other-package": (_link_to_other_package, "a symbolic link to "),
+    "link-outside": (_link_outside, "a symbolic link to "),
+    "link-manifest": (_link_manifest, "a symbolic link to "),
+    "fifo": (_fifo, "a named pipe (FIFO)"),
+    "fifo-json": (_fifo_json, "a named pipe (FIFO)"),
+    "folder-for-file": (_folder_for_file, "a folder"),
+    "extra-folder": (_extra_folder, "a folder"),
+    "extra-link": (_extra_link, "a symbolic link to model_metadata.json"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_REGULAR))
+def test_a_package_holds_regular_files_only(pkg: Path, case: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    make, kind = NOT_REGULAR[case]
+    name = make(pkg)
+    for deep in (False, True):
+        report = _within(10, lambda d=deep: validate_package(pkg, deep=d))
+        assert not report.valid and report.unpickled is False
+        found = [f for f in report.errors if f.code == "not_regular_file"]
+        assert [f.file for f in found] == [name], report.findings
+        assert kind in found[0].message and "regular files only" in found[0].message
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: pytest.fail("unpickled"))
+    with pytest.raises(PackageError) as info:
+        _within(10, lambda: load_package(pkg))
+    assert name in str(info.value) and "regular files only" in str(info.value)
+    checks = {c.name: c for c in _within(10, lambda: artifact_checks(pkg))}
+    assert checks["manifest verified (hashes)"].status is Status.FAIL
+    assert name in checks["manifest verified (hashes)"].message

@@ -440,6 +440,205 @@ def test_append_never_overwrites_a_malformed_history(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]  # no temp file left
 
 
+# --------------------------------------------------------------------------- history values
+
+ALL_METRICS = {"log_loss": 0.4, "accuracy": 0.8, "f1": 0.6, "precision": 0.7, "recall": 0.5}
+
+
+def _bad_values() -> list[tuple[str, Any]]:
+    """Every numeric column just outside its interval, both ways where there is a bound."""
+    from deployready.certification.metrics import REGISTRY
+
+    cases: list[tuple[str, Any]] = []
+    for name, spec in REGISTRY.items():
+        low, high = spec.bounds
+        cases.append((name, low - 0.25))
+        if np.isfinite(high):
+            cases.append((name, 5.0 if name == "roc_auc" else high + 0.25))
+    cases += [
+        ("synthetic_ratio", 0.5),
+        ("synthetic_ratio", -1.2),
+        ("noise", -0.5),
+        ("noise", -1e-9),
+        ("feature_entropy", {"amount": 1.5, "channel": 0.9}),
+        ("feature_entropy", {"amount": -0.1, "channel": 0.9}),
+        ("cv_fold_scores", [0.85, 1.3, 0.84, 0.87, 0.85]),
+        ("cv_fold_scores", [0.85, -0.2, 0.84, 0.87, 0.85]),
+        ("cv_folds", [{**f, "score": 7.0} for f in _folds()]),
+        ("cv_folds", [{**f, "n_test": -3} for f in _folds()]),
+        ("n_real", -1),
+        ("n_train", 2.5),
+    ]
+    return cases
+
+
+BAD_VALUES = _bad_values()
+
+
+def _tamper(path: Path, row: int, column: str, value: Any) -> None:
+    """Set one cell of a history file directly (append_run would refuse the value)."""
+    fmt = path.suffix.lstrip(".")
+    if fmt == "jsonl":
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        records[row - 1][column] = value
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return
+    frame = (
+        pd.read_csv(path, dtype=str, keep_default_na=False)
+        if fmt == "csv"
+        else pd.read_parquet(path)
+    )
+    frame[column] = frame[column].astype(object)
+    frame.at[row - 1, column] = json.dumps(value) if isinstance(value, list | dict) else value
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame[column] = frame[column].astype(str)
+        frame.to_parquet(path, index=False)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+@pytest.mark.parametrize(("column", "value"), BAD_VALUES, ids=lambda v: str(v)[:20])
+def test_history_refuses_a_value_outside_its_range(
+    tmp_path: Path, fmt: str, column: str, value: Any
+) -> None:
+    path = _write(tmp_path / f"history.{fmt}", [_row(i, **ALL_METRICS) for i in (1, 2, 3)])
+    _tamper(path, 2, column, value)
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    assert info.value.source == str(path)
+    assert info.value.location == f"row 2, column {column}", str(info.value)
+    assert "bad value" in info.value.message
+
+
+@pytest.mark.parametrize(("column", "value"), BAD_VALUES, ids=lambda v: str(v)[:20])
+def test_append_refuses_a_run_outside_a_range(
+    tmp_path: Path, column: str, value: Any
+) -> None:
+    path = _write(tmp_path / "history.csv", [_row(1, **ALL_METRICS)])
+    before = path.read_bytes()
+    with pytest.raises(HistoryError) as info:
+        append_run(path, _row(2, **{**ALL_METRICS, column: value}))
+    assert info.value.location == f"new run 'run-2', column {column}"
+    assert path.read_bytes() == before
+
+
+def test_a_negative_noise_no_longer_turns_a_red_run_green(tmp_path: Path) -> None:
+    """Noise 0.5 fails max_noise; written as -0.5 it used to pass and extend the streak."""
+    ws = Workspace(tmp_path)
+    path = _write(ws.certification_dir / "history.csv",
+                  [_row(1), _row(2, noise=0.5), _row(3), _row(4)])
+    assert certification_checks(ws, "v1.0", None, {"run_id": "run-4"}, POLICY)[5].value == 2
+    _tamper(path, 2, "noise", -0.5)
+    with pytest.raises(HistoryError, match=r"row 2, column noise: bad value '-0\.5'.*>= 0"):
+        certification_checks(ws, "v1.1", None, {"run_id": "run-4"}, POLICY)
+    with pytest.raises(HistoryError, match=r"run run-2, column noise.*out of range"):
+        evaluate_run(_row(2, noise=-0.5), POLICY)
+    with pytest.raises(HistoryError, match=r"column roc_auc.*in \[0, 1\]"):
+        evaluate_run(_row(2, roc_auc=5), POLICY)
+
+
+def _dup_column(path: Path, column: str, value: str) -> None:
+    fmt = path.suffix.lstrip(".")
+    if fmt == "csv":
+        lines = path.read_text().splitlines()
+        lines = [lines[0] + f",{column}"] + [line + f",{value}" for line in lines[1:]]
+        path.write_text("\n".join(lines) + "\n")
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        table = pa.Table.from_arrays(
+            [*table.columns, pa.array([value] * table.num_rows)],
+            names=[*table.column_names, column],
+        )
+        pq.write_table(table, path)
+    else:
+        lines = path.read_text().splitlines()
+        path.write_text("".join(line[:-1] + f', "{column}": {value}}}\n' for line in lines))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_history_refuses_a_duplicated_column(tmp_path: Path, fmt: str) -> None:
+    """A second noise column (0, green) used to be dropped or win silently."""
+    path = _write(tmp_path / f"history.{fmt}", [_row(1, noise=0.5), _row(2)])
+    _dup_column(path, "noise", "0.0")
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    assert "duplicated" in info.value.message and "noise" in info.value.message
+    assert info.value.location == ("line 1" if fmt == "jsonl" else "header")
+
+
+def test_history_refuses_a_duplicated_key_inside_a_json_cell(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    _edit(path, '""amount"": 0.4', '""amount"": 0.01, ""amount"": 0.4', line=1)
+    with pytest.raises(HistoryError, match=r"row 1, column feature_entropy.*duplicated key"):
+        load_history(path)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+@pytest.mark.parametrize("value", [1714557600, 1714557600.0, 1714557600123456789, True])
+def test_history_refuses_a_number_as_trained_at(tmp_path: Path, fmt: str, value: Any) -> None:
+    path = _write(tmp_path / f"history.{fmt}", [_row(1), _row(2)])
+    if fmt == "jsonl":
+        _tamper(path, 1, "trained_at", value)
+    else:
+        frame = pd.read_parquet(path)
+        frame["trained_at"] = [value, value]
+        frame.to_parquet(path, index=False)
+    with pytest.raises(HistoryError, match=r"row 1, column trained_at.*not a time.*ISO 8601"):
+        load_history(path)
+
+
+def test_history_refuses_a_number_as_a_fold_bound(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    folds = _folds()
+    folds[2]["test_end"] = 1714557600
+    _tamper(path, 3, "cv_folds", folds)
+    with pytest.raises(HistoryError, match=r"row 3, column cv_folds.*fold 3 test_end.*not a time"):
+        load_history(path)
+
+
+def test_history_reads_naive_trained_at_as_utc_among_offset_times(tmp_path: Path) -> None:
+    """Naive and offset times may mix (naive = UTC, documented): the order is by instant."""
+    rows = [_row(1, trained_at="2024-05-01T12:00:00+02:00"),  # 10:00 UTC
+            _row(2, trained_at="2024-05-01T11:00:00"),  # 11:00 UTC
+            _row(3, trained_at="2024-05-01T09:30:00Z")]
+    for fmt in ("csv", "jsonl"):
+        df = load_history(_write(tmp_path / f"history.{fmt}", rows))
+        assert list(df["run_id"]) == ["run-3", "run-1", "run-2"]
+
+
+def test_record_run_refuses_a_numeric_time_column(tmp_path: Path) -> None:
+    """pandas reads an integer as nanoseconds since 1970: the folds would be dated 1970."""
+    data = _data(n=400)
+    seconds = data["event_time"].astype("int64") // 10**9
+    for column in (seconds, seconds.astype(float), data["target"].astype(bool),
+                   seconds.astype(object)):
+        with pytest.raises(InputError) as info:
+            record_run(tmp_path / "h.csv", _model(), data.assign(event_time=column),
+                       target="target", time_column="event_time")
+        assert "event_time" in (info.value.location or "")
+        assert "nanoseconds" in (info.value.expected or "")
+    assert not (tmp_path / "h.csv").exists()
+
+
+def test_record_run_takes_mixed_naive_and_offset_time_text(tmp_path: Path) -> None:
+    data = _data(n=400)
+    data["event_time"] = data["event_time"].dt.floor("s")
+    text = data["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+    text.iloc[::2] = text.iloc[::2] + "+00:00"
+    text.iloc[1::4] = (data["event_time"].iloc[1::4] + pd.Timedelta(hours=2)).dt.strftime(
+        "%Y-%m-%dT%H:%M:%S+02:00")
+    run = record_run(tmp_path / "h.csv", _model(), data.assign(event_time=text),
+                     target="target", time_column="event_time", n_jobs=1)
+    plain = record_run(tmp_path / "g.csv", _model(), data, target="target",
+                       time_column="event_time", n_jobs=1)
+    assert run.row["cv_folds"] == plain.row["cv_folds"]
+    assert run.row["cv_folds"][0]["train_start"].startswith("2024-01-01")
+
+
 # --------------------------------------------------------------------------- record_run
 
 
@@ -545,6 +744,60 @@ def test_record_run_refuses_unsorted_and_bad_input(tmp_path: Path) -> None:
         record_run(tmp_path / "h.csv", _model(), bad, target="target", time_column="event_time")
     with pytest.raises(InputError, match="unknown history format"):
         record_run(tmp_path / "h.xlsx", _model(), data, target="target", time_column="event_time")
+    assert not (tmp_path / "h.csv").exists()
+
+
+def test_record_run_accepts_a_whole_pipeline(tmp_path: Path) -> None:
+    """The pipeline's last step is the model, the steps before it the scaler."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    data = _data(n=600)
+    text = ["channel", "region", "device"]
+    numbers = [c for c in data.columns if c not in (*text, "event_time", "target",
+                                                     "is_synthetic")]
+    prep = make_column_transformer(
+        (make_pipeline(SimpleImputer(), StandardScaler()), numbers),
+        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), text),
+    )
+    pipe = Pipeline([("prep", prep), ("clf", _model())])
+    run = record_run(tmp_path / "h.csv", pipe, data, target="target", time_column="event_time",
+                     trained_at="2024-05-01T00:00:00Z", n_jobs=1)
+    same = record_run(tmp_path / "g.csv", _model(), data, scaler=prep, target="target",
+                      time_column="event_time", trained_at="2024-05-01T00:00:00Z", n_jobs=1)
+    assert run.row == same.row
+    assert type(run.model) is LogisticRegression and type(run.scaler) is type(prep)
+    assert run.scaler is not prep  # fitted clones, the objects passed in stay unfitted
+    with pytest.raises(InputError, match="a scaler as well"):
+        record_run(tmp_path / "h.csv", pipe, data, scaler=prep, target="target",
+                   time_column="event_time")
+
+
+def test_record_run_names_a_scaler_that_cannot_take_text_columns(tmp_path: Path) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = _data(n=600)
+    for model, scaler in ((_model(), StandardScaler()),
+                          (make_pipeline(StandardScaler(), _model()), None)):
+        with pytest.raises(InputError) as info:
+            record_run(tmp_path / "h.csv", model, data, scaler=scaler, target="target",
+                       time_column="event_time", n_jobs=1)
+        err = info.value
+        assert err.location == "scaler" and "StandardScaler cannot be fitted" in err.message
+        assert "channel, region, device" in (err.expected or "")
+        assert "scaler=None" in (err.expected or "") and "Pipeline" in (err.expected or "")
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    only_channel = make_column_transformer((OneHotEncoder(), ["channel"]),
+                                           remainder="passthrough")
+    with pytest.raises(InputError) as info:
+        record_run(tmp_path / "h.csv", make_pipeline(only_channel, _model()), data,
+                   target="target", time_column="event_time", n_jobs=1)
+    assert info.value.location == "model" and "scaler's output" in info.value.message
     assert not (tmp_path / "h.csv").exists()
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,19 +40,49 @@ def good(n: int = 5) -> pd.DataFrame:
     return crafted_logs("2026-03-01", [1.0 + i for i in range(n)])
 
 
+def no_rows_yet(ws: Workspace, engine: str, features: dict | None = None) -> ProductionLogs:
+    """A reader of the folder that validates, holding the rows of b.csv only."""
+    write_csv(ws, "b.csv", good())
+    logs = ProductionLogs(ws.production_dir, features, engine)  # type: ignore[arg-type]
+    logs.validate()
+    assert logs.versions()["v1.0"]["rows"] == 5
+    assert logs.day_counts("v1.0")["rows"].tolist() == [5]
+    assert logs.latency_summary("v1.0")["count"] == 5
+    return logs
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-def test_empty_file(ws: Workspace, engine: str) -> None:
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_zero_byte_file_holds_no_rows_yet(ws: Workspace, engine: str, suffix: str) -> None:
+    """serve creates the day's file and flushes up to a second later: not an error."""
     ws.production_dir.mkdir(parents=True)
-    (ws.production_dir / "a.csv").write_text("")
-    err = load_error(ws, engine)
-    assert err.source and err.source.endswith("a.csv") and "empty file" in err.message
+    (ws.production_dir / f"a{suffix}").write_text("")
+    logs = no_rows_yet(ws, engine)
+    assert logs.empty == {ws.production_dir / f"a{suffix}": "0 bytes: no rows yet"}
+    assert ws.production_dir / f"a{suffix}" not in logs.files
+    logs.close()
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_header_only_file_has_no_rows(ws: Workspace, engine: str) -> None:
-    write_csv(ws, "a.csv", good().iloc[:0])
+@pytest.mark.parametrize("form", ["csv", "csv-without-line-end", "parquet"])
+def test_a_header_only_file_holds_no_rows_yet(ws: Workspace, engine: str, form: str) -> None:
+    if form == "parquet":
+        ws.production_dir.mkdir(parents=True)
+        good().iloc[:0].to_parquet(ws.production_dir / "a.parquet")
+    else:
+        header = ",".join(good().columns)
+        csv_text(ws, header + ("\n" if form == "csv" else ""))
+    logs = no_rows_yet(ws, engine, {})
+    assert logs.empty == {} and len(logs.files) == 2
+    logs.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_header_only_file_with_a_bad_header_is_still_an_error(ws: Workspace,
+                                                                 engine: str) -> None:
+    csv_text(ws, "timestamp,version,latency_ms,error\n")
     err = load_error(ws, engine)
-    assert "no rows" in err.message
+    assert err.location == "header" and "missing column(s) prediction" in err.message
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -413,6 +447,9 @@ def test_two_servers_of_one_version_never_interleave_in_one_file(tmp_path: Path)
     for i in range(50):
         for n, log in enumerate(logs):
             log.add_request(ts + i, 1.0, [{"a": float(n)}], [0.5], "")
+    # both have claimed a file before either closes (one closed first frees the shared
+    # file, and the other would rightly append to it)
+    wait_until(lambda: all(log.written == 50 for log in logs))
     for log in logs:
         log.close()
     files = sorted(tmp_path.iterdir())
@@ -463,3 +500,199 @@ def test_a_row_with_extra_fields_reads_the_same_in_both_engines(ws: Workspace,
     a, b = load_error(ws, "pandas"), load_error(ws, "duckdb")
     assert str(a) == str(b)
     assert b.location == "row 2" and "where the header has 5" in b.message
+
+
+# --------------------------------------------------------------------------- live writers
+
+
+def wait_until(condition: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def held(path: Path) -> Iterator[Any]:
+    """``path`` open for appending under the lock ``deployready serve`` takes."""
+    from deployready.serving.app import _try_lock
+
+    with path.open("a", encoding="utf-8") as fh:
+        assert _try_lock(fh)
+        yield fh
+
+
+def partial_text() -> tuple[str, str]:
+    """(finished lines, the first half of one more line)."""
+    lines = good_text(4)
+    return "\n".join(lines[:4]) + "\n", lines[4][: len(lines[4]) // 2]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_live_writers_unfinished_last_line_is_left_out(ws: Workspace, engine: str) -> None:
+    done, half = partial_text()
+    csv_text(ws, "")
+    path = ws.production_dir / "a.csv"
+    with held(path) as fh:
+        fh.write(done + half)
+        fh.flush()
+        logs = ProductionLogs(ws.production_dir, {}, engine)  # type: ignore[arg-type]
+        assert logs.states[path].live and logs.states[path].readable == len(done)
+        assert logs.day_counts("v1.0")["rows"].tolist() == [3]
+        fh.write("x" * 0)  # the writer goes on: this reader keeps its snapshot
+        fh.write(good_text(4)[4][len(half):] + "\n")
+        fh.flush()
+        assert logs.latency_summary("v1.0")["count"] == 3
+        logs.close()
+    after = ProductionLogs(ws.production_dir, {}, engine)  # type: ignore[arg-type]
+    assert after.day_counts("v1.0")["rows"].tolist() == [4] and not after.states[path].live
+    after.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_live_writers_unfinished_first_line_is_no_rows_yet(ws: Workspace, engine: str) -> None:
+    csv_text(ws, "")
+    path = ws.production_dir / "a.csv"
+    with held(path) as fh:
+        fh.write("timestamp,version,lat")
+        fh.flush()
+        logs = no_rows_yet(ws, engine)
+        assert "first line" in logs.empty[path]
+        logs.close()
+    err = load_error(ws, engine)  # the writer is gone: a header no one will finish
+    assert err.source == str(path) and "missing column(s)" in err.message
+
+
+def test_a_half_written_last_line_without_a_writer_is_an_error_naming_the_row(
+    ws: Workspace,
+) -> None:
+    """A writer that died mid-line left a corrupt file: both engines say where."""
+    done, half = partial_text()
+    csv_text(ws, done + half)
+    err = both_errors(ws, {})
+    assert err.source is not None and err.source.endswith("a.csv")
+    assert err.location in ("row 4", "row 4, column prediction", "row 4, column latency_ms")
+    # a complete last line without a line end is a row, as many tools write it
+    csv_text(ws, done + good_text(4)[4])
+    for engine in ENGINES:
+        logs = ProductionLogs(ws.production_dir, {}, engine)  # type: ignore[arg-type]
+        assert logs.day_counts("v1.0")["rows"].tolist() == [4]
+        logs.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_running_prediction_log_is_never_read_as_broken(tmp_path: Path, engine: str) -> None:
+    """serve's own writer: 0 bytes, then lines flushed by a full buffer (ending anywhere
+    in a line), then closed. Every read in between validates and counts finished rows."""
+    from deployready.serving.app import PredictionLog
+
+    ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
+    log = PredictionLog(tmp_path, "v1.0", ["note"], flush_seconds=3600)
+    path = tmp_path / "predictions-2026-03-01.csv"
+    try:
+        log.add_request(ts, 1.0, [{"note": "first"}], [0.5], "")
+        wait_until(lambda: log.written == 1)
+        assert path.stat().st_size == 0
+        logs = ProductionLogs(tmp_path, {}, engine)  # type: ignore[arg-type]
+        logs.validate()
+        assert logs.versions() == {} and path in logs.empty
+        logs.close()
+        for i in range(1, 300):
+            log.add_request(ts + i, 1.0 + i, [{"note": "n" * 40 + str(i)}], [0.5], "")
+        wait_until(lambda: log.written == 300)
+        assert path.stat().st_size > 0
+        text = path.read_bytes()
+        finished = text[: text.rfind(b"\n") + 1].count(b"\n") - 1
+        logs = ProductionLogs(tmp_path, {}, engine)  # type: ignore[arg-type]
+        assert logs.states[path].live is (not text.endswith(b"\n"))
+        assert logs.versions()["v1.0"]["rows"] == finished > 0
+        logs.close()
+    finally:
+        log.close()
+    logs = ProductionLogs(tmp_path, {}, engine)  # type: ignore[arg-type]
+    assert logs.versions()["v1.0"]["rows"] == 300
+    logs.close()
+
+
+# --------------------------------------------------------------------------- impossible values
+
+
+def future(**delta: float) -> str:
+    when = pd.Timestamp.now(tz="UTC") + pd.Timedelta(**delta)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize("stamp", ["2031-03-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_a_timestamp_years_ahead_is_an_error(ws: Workspace, stamp: str) -> None:
+    frame = good().astype({"timestamp": object})
+    frame.loc[2, "timestamp"] = stamp
+    write_csv(ws, "a.csv", frame)
+    err = both_errors(ws)
+    assert err.location == "row 3, column timestamp"
+    assert err.message == f"timestamp in the future: {stamp!r}"
+    assert err.expected == "a time at most 24 h after the current time (UTC)"
+
+
+def test_the_future_tolerance_is_24_hours(ws: Workspace) -> None:
+    frame = good().astype({"timestamp": object})
+    frame.loc[1, "timestamp"] = future(hours=23)
+    write_csv(ws, "a.csv", frame)
+    for engine in ENGINES:
+        logs = ProductionLogs(ws.production_dir, {}, engine)  # type: ignore[arg-type]
+        logs.validate()
+        logs.close()
+    frame.loc[3, "timestamp"] = future(hours=25)
+    write_csv(ws, "a.csv", frame)
+    assert both_errors(ws).location == "row 4, column timestamp"
+
+
+def test_a_stored_future_timestamp_reads_the_same_in_both_engines(ws: Workspace) -> None:
+    stamps = pd.to_datetime(["2026-03-01T00:00:00Z", "2040-01-02T03:04:05.250Z",
+                             "2041-01-01T00:00:00.000Z"], utc=True, format="ISO8601")
+    for unit, tz in (("us", "UTC"), ("ns", None), ("ms", "Europe/Paris")):
+        values = pa.array(stamps.tz_convert(tz).tz_localize(None) if tz is None
+                          else stamps.tz_convert(tz), pa.timestamp(unit, tz=tz))
+        ws.production_dir.mkdir(parents=True, exist_ok=True)
+        pq.write_table(with_column("timestamp", values), ws.production_dir / "a.parquet")
+        err = both_errors(ws)
+        assert err.location == "row 2, column timestamp"
+        assert err.message == ("timestamp in the future: '2040-01-02T03:04:05.250000+00:00' "
+                               "(2 rows in all)")
+
+
+PREDICTIONS = [("1.5", "'1.5'"), ("-0.25", "'-0.25'"), ("100", "'100'"), ("1.0000001", None)]
+
+
+@pytest.mark.parametrize(("value", "shown"), PREDICTIONS)
+def test_a_prediction_outside_0_1_is_an_error(ws: Workspace, value: str,
+                                              shown: str | None) -> None:
+    frame = good().astype({"prediction": object})
+    frame.loc[1, "prediction"] = value
+    write_csv(ws, "a.csv", frame)
+    err = both_errors(ws)
+    assert err.location == "row 2, column prediction"
+    assert err.message == f"prediction outside [0, 1]: {shown or repr(value)}"
+    assert err.expected == "a probability in [0, 1] (of class 1), or empty on error"
+
+
+@pytest.mark.parametrize("values", [pa.array([0.5, 1.5, 2.0]), pa.array([0, 1, 7]),
+                                    pa.array([0.5, -1.0, 0.5], pa.float32())])
+def test_a_stored_prediction_outside_0_1_reads_the_same_in_both_engines(
+    ws: Workspace, values: pa.Array
+) -> None:
+    ws.production_dir.mkdir(parents=True)
+    pq.write_table(with_column("prediction", values), ws.production_dir / "a.parquet")
+    err = both_errors(ws)
+    assert err.location is not None and err.location.endswith("column prediction")
+    assert err.message.startswith("prediction outside [0, 1]: ")
+    assert "'" not in err.message  # a stored number is shown as a number
+
+
+def test_predictions_at_the_bounds_and_empty_on_error_are_fine(ws: Workspace) -> None:
+    frame = crafted_logs("2026-03-01", [1.0, 2.0, 3.0, 4.0], errors=["", "", "", "timeout"],
+                         predictions=np.array([0.0, 1.0, 0.5, np.nan]))
+    write_csv(ws, "a.csv", frame)
+    for engine in ENGINES:
+        logs = ProductionLogs(ws.production_dir, {}, engine)  # type: ignore[arg-type]
+        assert logs.day_counts("v1.0")["rows"].tolist() == [4]
+        logs.close()

@@ -61,7 +61,9 @@ from deployready.certification.history import (
     append_run,
     as_json,
     as_number,
+    bounds_of,
     column_order,
+    in_bounds,
     load_history,
     parse_time,
     resolve_history_path,
@@ -169,14 +171,16 @@ def _get(row: Mapping[str, Any] | pd.Series, column: str, source: str | None) ->
 
 def _num(row: Mapping[str, Any] | pd.Series, column: str, source: str | None) -> float:
     value = _get(row, column, source)
+    bounds = bounds_of(column)
     try:
-        return as_number(value)
+        return in_bounds(as_number(value), bounds)
     except (ValueError, TypeError) as exc:
         raise HistoryError(
             f"bad value {value!r}: {exc}",
             source=source,
             location=f"run {row.get('run_id', '?')}, column {column}",
-            expected="a finite number",
+            expected="a finite number"
+            + (f" in [{bounds[0]:g}, {bounds[1]:g}]" if bounds else ""),
         ) from None
 
 

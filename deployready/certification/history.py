@@ -14,11 +14,27 @@ as UTC), ``model_version``, one column per metric, ``cv_metric``, ``cv_fold_scor
 ``n_synthetic``, ``dataset_sha256``, ``notes``. In CSV and Parquet the JSON columns hold
 JSON text, in JSONL native lists and objects. Rows are numbered 1, 2, ... in file order
 (the first data row is row 1), which is how errors and evidence name them.
+
+Every value is checked against what :func:`~deployready.certification.training.record_run` can
+compute, so a hand-edited or foreign row cannot turn a check green:
+
+- each metric column lies in its metric's interval (:attr:`MetricSpec.bounds
+  <deployready.certification.metrics.MetricSpec.bounds>`: ``[0, 1]``, ``log_loss``
+  ``[0, inf)``), and
+  so does every CV fold score (the interval of the row's ``cv_metric``, also for a
+  fold object's own ``score``);
+- ``synthetic_ratio >= 1``, ``noise >= 0``, every ``feature_entropy`` value in
+  ``[0, 1]``, the counts whole numbers ``>= 0``;
+- ``trained_at`` and every fold bound are ISO 8601 text or a stored timestamp — a bare
+  number (seconds? nanoseconds?) or a boolean is refused;
+- a column may appear once: a duplicated CSV/Parquet column name or JSON key (also
+  inside a JSON cell) is refused, never silently dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import math
 import os
@@ -31,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deployready.certification.metrics import METRIC_NAMES
+from deployready.certification.metrics import METRIC_NAMES, REGISTRY
 from deployready.errors import HistoryError, InputError
 from deployready.policy import Policy
 
@@ -59,6 +75,13 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
 JSON_COLUMNS: tuple[str, ...] = ("cv_fold_scores", "cv_folds", "feature_entropy")
 INT_COLUMNS: tuple[str, ...] = ("n_train", "n_test", "n_real", "n_synthetic")
 FOLD_KEYS: tuple[str, ...] = ("train_start", "train_end", "test_start", "test_end")
+#: The closed interval of each evidence column (each value, for ``feature_entropy``);
+#: the metric columns and fold scores take theirs from the metric registry.
+EVIDENCE_BOUNDS: dict[str, tuple[float, float]] = {
+    "synthetic_ratio": (1.0, math.inf),  # (real + synthetic) / real training rows
+    "noise": (0.0, math.inf),  # a median distance
+    "feature_entropy": (0.0, 1.0),  # normalized entropy
+}
 
 
 def column_order(metrics: Sequence[str] = METRIC_NAMES) -> list[str]:
@@ -83,13 +106,16 @@ def column_order(metrics: Sequence[str] = METRIC_NAMES) -> list[str]:
 
 
 def parse_time(value: Any) -> datetime:
-    """An ISO 8601 time as an aware datetime (naive = UTC); ValueError otherwise."""
+    """An ISO 8601 time as an aware datetime (naive = UTC); ValueError otherwise — also
+    for a number, which could be seconds, milliseconds or nanoseconds since 1970."""
     if value is pd.NaT:
         raise ValueError("missing time (NaT)")
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, datetime):
         parsed = value
+    elif isinstance(value, bool | int | float | np.number):
+        raise ValueError(f"a bare number is not a time: {value!r} (seconds? nanoseconds?)")
     elif isinstance(value, str) and value.strip():
         parsed = datetime.fromisoformat(value.strip())
     else:
@@ -123,9 +149,50 @@ def as_number(value: Any) -> float:
     return number
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice (``json`` would silently keep the last)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"duplicated key {key!r}")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
+def loads_strict(text: str) -> Any:
+    """``json.loads`` that refuses a key repeated in any object (DuplicateKeyError)."""
+    return json.loads(text, object_pairs_hook=_unique_object)
+
+
 def as_json(value: Any) -> Any:
     """A JSON cell as Python: text is parsed (CSV, Parquet), anything else is as read."""
-    return json.loads(value) if isinstance(value, str) else value
+    return loads_strict(value) if isinstance(value, str) else value
+
+
+def bounds_of(column: str) -> tuple[float, float] | None:
+    """The closed interval of a numeric history column (None: not range-checked here)."""
+    if column in REGISTRY:
+        return REGISTRY[column].bounds
+    return EVIDENCE_BOUNDS.get(column)
+
+
+def _bounds_text(bounds: tuple[float, float]) -> str:
+    low, high = bounds
+    return f">= {low:g}" if math.isinf(high) else f"in [{low:g}, {high:g}]"
+
+
+def in_bounds(number: float, bounds: tuple[float, float] | None) -> float:
+    """``number`` when inside ``bounds`` (closed); ValueError saying so otherwise."""
+    if bounds is not None and not bounds[0] <= number <= bounds[1]:
+        raise ValueError(f"out of range: not {_bounds_text(bounds)}")
+    return number
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
@@ -144,16 +211,24 @@ def _read_raw(path: Path) -> pd.DataFrame:
         )
     if suffix == "csv":
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
         except pd.errors.EmptyDataError:
             raise HistoryError(
                 "empty file", source=path, expected="a header and one row per retrain run"
             ) from None
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise HistoryError(f"not readable as CSV: {exc}", source=path) from exc
+        _refuse_duplicates(path, _csv_header(path))  # pandas renames them noise.1, ...
+        return frame
     if suffix == "parquet":
         try:
+            import pyarrow.parquet as pq
+
+            names = [str(n) for n in pq.read_schema(path).names]
+            _refuse_duplicates(path, names)
             return pd.read_parquet(path)
+        except HistoryError:
+            raise
         except Exception as exc:  # pyarrow raises several unrelated types
             raise HistoryError(
                 f"not readable as Parquet: {exc}", source=path, expected="a Parquet file"
@@ -167,13 +242,20 @@ def _read_raw(path: Path) -> pd.DataFrame:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_unique_object)
         except json.JSONDecodeError as exc:
             raise HistoryError(
                 f"malformed JSON: {exc.msg}",
                 source=path,
                 location=f"line {number}",
                 expected="one JSON object per line",
+            ) from None
+        except DuplicateKeyError as exc:
+            raise HistoryError(
+                f"duplicated key {exc.key!r}",
+                source=path,
+                location=f"line {number}",
+                expected="each column once per run (and each key once per JSON object)",
             ) from None
         if not isinstance(record, dict):
             raise HistoryError(
@@ -189,6 +271,28 @@ def _read_raw(path: Path) -> pd.DataFrame:
     for record in records:
         columns.update(dict.fromkeys(record))
     return pd.DataFrame.from_records(records, columns=list(columns))
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header row of a CSV file as written (pandas renames a repeated name)."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        for row in csv.reader(fh):
+            if any(cell.strip() for cell in row):
+                return row
+    return []
+
+
+def _refuse_duplicates(path: Path, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    repeated = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    if repeated:
+        shown = ", ".join(dict.fromkeys(repeated))
+        raise HistoryError(
+            f"duplicated column(s) {shown}",
+            source=path,
+            location="header",
+            expected="each column once",
+        )
 
 
 def _check_json(column: str, value: Any) -> Any:
@@ -208,11 +312,65 @@ def _check_json(column: str, value: Any) -> Any:
             for key in FOLD_KEYS:
                 if key not in fold:
                     raise ValueError(f"fold {i} has no {key}")
-                parse_time(fold[key])
+                try:
+                    parse_time(fold[key])
+                except ValueError as exc:
+                    raise ValueError(f"fold {i} {key}: {exc}") from None
+            for key in ("n_train", "n_test"):
+                if key in fold:
+                    try:
+                        _count(fold[key])
+                    except ValueError as exc:
+                        raise ValueError(f"fold {i} {key}: {exc}") from None
+            if "score" in fold:
+                try:
+                    as_number(fold["score"])
+                except ValueError as exc:
+                    raise ValueError(f"fold {i} score: {exc}") from None
         return parsed
     if not isinstance(parsed, dict):
         raise ValueError("not a JSON object")
-    return {str(k): as_number(v) for k, v in parsed.items()}
+    bounds = EVIDENCE_BOUNDS["feature_entropy"]
+    out: dict[str, float] = {}
+    for key, v in parsed.items():
+        try:
+            out[str(key)] = in_bounds(as_number(v), bounds)
+        except ValueError as exc:
+            raise ValueError(f"feature {key!r}: {exc}") from None
+    return out
+
+
+def _count(value: Any) -> int:
+    number = as_number(value)
+    if number < 0 or number != int(number):
+        raise ValueError("not a count")
+    return int(number)
+
+
+def _check_scores(values: Mapping[str, Any], path: Path, where: str) -> None:
+    """The fold scores of a validated run lie in its ``cv_metric``'s interval."""
+    metric = values.get("cv_metric")
+    if metric not in REGISTRY:
+        return
+    bounds = REGISTRY[metric].bounds
+    scores = values.get("cv_fold_scores") or []
+    folds = values.get("cv_folds") or []
+    found = [("cv_fold_scores", f"score {i}", s) for i, s in enumerate(scores, start=1)]
+    found += [
+        ("cv_folds", f"fold {i} score", as_number(f["score"]))
+        for i, f in enumerate(folds, start=1)
+        if isinstance(f, dict) and "score" in f
+    ]
+    for column, which, score in found:
+        try:
+            in_bounds(score, bounds)
+        except ValueError as exc:
+            raise HistoryError(
+                f"bad value {score!r}: {which} is {exc} for cv_metric {metric}",
+                source=path,
+                location=f"{where}, column {column}",
+                expected=f"{metric} scores {_bounds_text(bounds)}",
+            ) from None
 
 
 def load_history(path: str | Path, policy: Policy | None = None) -> pd.DataFrame:
@@ -252,6 +410,7 @@ def load_history(path: str | Path, policy: Policy | None = None) -> pd.DataFrame
             if column == "trained_at":
                 times.append(parse_time(value))
             out[column].append(value)
+        _check_scores({c: out[c][-1] for c in columns}, path, f"row {i}")
         run_id = out["run_id"][-1]
         if run_id in seen:
             raise HistoryError(
@@ -278,14 +437,11 @@ def _cell_value(column: str, value: Any, path: Path, where: str) -> Any:
         if column in METRIC_NAMES or column in ("synthetic_ratio", "noise"):
             if _is_missing(value):
                 raise ValueError("missing value")
-            return as_number(value)
+            return in_bounds(as_number(value), bounds_of(column))
         if column in INT_COLUMNS:
             if _is_missing(value):
                 return None
-            number = as_number(value)
-            if number < 0 or number != int(number):
-                raise ValueError("not a count")
-            return int(number)
+            return _count(value)
         if column in JSON_COLUMNS:
             return _check_json(column, value)
         if column == "trained_at":
@@ -314,7 +470,8 @@ def _cell_value(column: str, value: Any, path: Path, where: str) -> Any:
 
 def _expected(column: str) -> str:
     if column in METRIC_NAMES or column in ("synthetic_ratio", "noise"):
-        return "a finite number"
+        bounds = bounds_of(column)
+        return "a finite number" + (f" {_bounds_text(bounds)}" if bounds else "")
     if column in INT_COLUMNS:
         return "a whole number >= 0"
     if column == "trained_at":
@@ -322,9 +479,9 @@ def _expected(column: str) -> str:
     if column == "cv_fold_scores":
         return "a JSON list of numbers"
     if column == "cv_folds":
-        return "a JSON list of objects with " + ", ".join(FOLD_KEYS)
+        return "a JSON list of objects with " + ", ".join(FOLD_KEYS) + " (ISO 8601 times)"
     if column == "feature_entropy":
-        return "a JSON object feature -> number"
+        return "a JSON object feature -> number in [0, 1], each feature once"
     if column == "cv_metric":
         return "one of " + ", ".join(METRIC_NAMES)
     return "a non-empty string"
@@ -478,8 +635,11 @@ def _check_new_run(path: Path, row: Mapping[str, Any], policy: Policy | None) ->
             location=where,
             expected="at least one of " + ", ".join(METRIC_NAMES),
         )
-    for column, value in row.items():
-        _cell_value(str(column), value, path, f"{where}, column {column}")
+    checked = {
+        str(column): _cell_value(str(column), value, path, f"{where}, column {column}")
+        for column, value in row.items()
+    }
+    _check_scores(checked, path, where)
     try:
         json.dumps({str(k): v for k, v in row.items()}, allow_nan=False, default=_json_default)
     except (ValueError, TypeError) as exc:

@@ -19,6 +19,10 @@ class 1 — and returns a float. scikit-learn computes them wherever it can:
                               thresholds of ``roc_curve``
 ============================  ===============================================================
 
+Every metric lies in ``[0, 1]`` except ``log_loss`` in ``[0, inf)``
+(:attr:`MetricSpec.bounds`); the certification history refuses a recorded value outside
+its metric's interval.
+
 Feature entropy (normalized Shannon entropy, natural log, in [0, 1]):
 
 - numeric feature: ``numpy.histogram`` of the finite values into ``bins`` equal-width bins
@@ -41,6 +45,7 @@ Data expansion:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,10 +96,19 @@ class MetricSpec:
     fn: MetricFn
     direction: str  # "higher" or "lower" is better
     description: str
+    #: the closed interval every value of the metric lies in (a recorded value outside
+    #: it was not computed by the metric: the history refuses it)
+    bounds: tuple[float, float] = (0.0, 1.0)
 
 
-def _spec(name: str, fn: MetricFn, direction: str, description: str) -> MetricSpec:
-    return MetricSpec(name, fn, direction, description)
+def _spec(
+    name: str,
+    fn: MetricFn,
+    direction: str,
+    description: str,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> MetricSpec:
+    return MetricSpec(name, fn, direction, description, bounds)
 
 
 REGISTRY: dict[str, MetricSpec] = {
@@ -109,7 +123,11 @@ REGISTRY: dict[str, MetricSpec] = {
         ),
         _spec("brier", lambda y, p: float(skm.brier_score_loss(y, p)), "lower", "Brier score"),
         _spec(
-            "log_loss", lambda y, p: float(skm.log_loss(y, p, labels=[0, 1])), "lower", "log loss"
+            "log_loss",
+            lambda y, p: float(skm.log_loss(y, p, labels=[0, 1])),
+            "lower",
+            "log loss",
+            (0.0, math.inf),
         ),
         _spec(
             "accuracy",

@@ -19,6 +19,20 @@ Definitions:
   at the boundary, e.g. a synthetic copy and its source), and only real rows are scored
   with ``cv.metric``. Every fold's bounds (``train_start``, ``train_end``,
   ``test_start``, ``test_end``, ISO 8601) are stored.
+- **Model and scaler.** ``model`` is a binary classifier with ``predict_proba`` and
+  ``scaler`` the preprocessing in front of it (None: :func:`default_preprocessor`).
+  A whole scikit-learn ``Pipeline`` may be passed as ``model`` instead (then no
+  ``scaler``): :func:`split_pipeline` takes its last step as the model and the steps
+  before it as the scaler — the one transformer itself, or ``pipeline[:-1]`` when there
+  are several — so a package stores them as ``model.pkl`` and ``scaler.pkl`` like any
+  other. A pipeline of only a classifier means the default preprocessor. A scaler or
+  model that cannot be fitted on the training features (a ``StandardScaler`` given
+  text columns, a ``ColumnTransformer`` selecting columns the scaler's output no longer
+  names) is an :class:`~deployready.errors.InputError` naming which of the two failed
+  and what to pass instead.
+- **Time column.** Datetimes (naive = UTC) or ISO 8601 text (without an offset read as
+  UTC, so naive and offset times may mix); numbers and booleans are refused — pandas
+  would read an integer as nanoseconds since 1970.
 - ``dataset_sha256``: SHA-256 of the used column names (JSON) followed by
   ``pandas.util.hash_pandas_object(frame[columns], index=False)`` of the frame passed to
   ``record_run`` (time column, features, target, synthetic marker).
@@ -103,6 +117,91 @@ def default_preprocessor(frame: pd.DataFrame, features: Sequence[str]) -> Column
     )
 
 
+PIPELINE_EXPECTED = (
+    "either a whole Pipeline (preprocessing steps, then the classifier) as the model and "
+    "no scaler, or the classifier as the model and its preprocessing as the scaler"
+)
+
+
+def split_pipeline(model: Any, scaler: Any) -> tuple[Any, Any]:
+    """(model, scaler) of what was passed: a scikit-learn ``Pipeline`` as ``model`` is
+    split into its final estimator and the steps before it (the single transformer, or
+    ``model[:-1]``; None when there is none); anything else is returned unchanged.
+
+    InputError when a Pipeline comes with a scaler too, or does not end in a classifier
+    with ``predict_proba``."""
+    if not isinstance(model, Pipeline):
+        return model, scaler
+    if scaler is not None:
+        raise InputError(
+            "a whole Pipeline was passed as the model, and a scaler as well",
+            location="scaler",
+            expected=PIPELINE_EXPECTED,
+        )
+    name, final = model.steps[-1]
+    if final is None or isinstance(final, str) or not hasattr(final, "predict_proba"):
+        raise InputError(
+            f"the Pipeline's last step {name!r} is not a classifier with predict_proba",
+            location="model",
+            expected="a Pipeline ending in a binary classifier",
+        )
+    before = [step for _, step in model.steps[:-1] if step is not None and step != "passthrough"]
+    if not before:
+        return final, None
+    if len(model.steps) == 2:
+        return final, before[0]
+    return final, model[:-1]
+
+
+def _categorical_names(frame: pd.DataFrame) -> list[str]:
+    return [str(c) for c in frame.columns if is_categorical(frame[c])]
+
+
+def scaler_expected(frame: pd.DataFrame) -> str:
+    """What a scaler must be, naming the text columns of ``frame``."""
+    text = _categorical_names(frame)
+    named = f" (here {', '.join(text[:6])}{', ...' if len(text) > 6 else ''})" if text else ""
+    return (
+        "a transformer taking every feature column as it is, text columns included"
+        f"{named} — scaler=None for the default preprocessor (impute and standardize the "
+        "numbers, one-hot encode the text), a ColumnTransformer that encodes the text "
+        "columns, or the whole Pipeline as the model"
+    )
+
+
+MODEL_EXPECTED = "a binary classifier with predict_proba that takes the scaler's output"
+
+
+def _fit_pipeline(pipe: Pipeline, x: pd.DataFrame, y: np.ndarray) -> None:
+    """``pipe.fit`` (scaler, then model), with an InputError naming the step that cannot
+    be fitted instead of the library's own ValueError or TypeError."""
+    scaler, model = pipe.named_steps["scaler"], pipe.named_steps["model"]
+    try:
+        transformed = scaler.fit_transform(x, y)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"the scaler {type(scaler).__name__} cannot be fitted on the training features: "
+            f"{short_reason(exc)}",
+            location="scaler",
+            expected=scaler_expected(x),
+        ) from exc
+    try:
+        model.fit(transformed, y)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"the model {type(model).__name__} cannot be fitted on the scaler's output: "
+            f"{short_reason(exc)}",
+            location="model",
+            expected=MODEL_EXPECTED,
+        ) from exc
+
+
+def short_reason(exc: BaseException) -> str:
+    """An exception message on one line, at most 300 characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def dataset_sha256(frame: pd.DataFrame, columns: Sequence[str]) -> str:
     digest = hashlib.sha256(json.dumps(list(columns)).encode("utf-8"))
     hashed = pd.util.hash_pandas_object(frame[list(columns)], index=False).to_numpy()
@@ -118,7 +217,7 @@ def _fit_score(
     y_test: np.ndarray | None,
     metric: str,
 ) -> tuple[Pipeline, float]:
-    pipe.fit(x_train, y_train)
+    _fit_pipeline(pipe, x_train, y_train)
     if x_test is None or y_test is None:
         return pipe, math.nan
     if np.unique(y_test).size != 2:
@@ -126,6 +225,41 @@ def _fit_score(
             "a CV test window holds only one class", expected="both classes in every fold"
         )
     return pipe, float(get_metric(metric).fn(y_test, pipe.predict_proba(x_test)[:, 1]))
+
+
+TIME_EXPECTED = (
+    "datetimes or ISO 8601 text (without a UTC offset read as UTC); a bare number could "
+    "be seconds, milliseconds or nanoseconds since 1970"
+)
+
+
+def _times(column: pd.Series, name: str) -> pd.Series:
+    """The time column as UTC timestamps (NaT where a value is not a time).
+
+    Datetime columns (naive = UTC) and ISO 8601 text are times; numbers and booleans are
+    refused (pandas would read an integer as nanoseconds since 1970)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return pd.to_datetime(column, utc=True)
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        raise InputError(
+            f"a {column.dtype} column is not a time column",
+            source="data",
+            location=f"column {name}",
+            expected=TIME_EXPECTED,
+        )
+    values = column.to_numpy(dtype=object)
+    for i, value in enumerate(values):
+        if value is not None and not isinstance(value, str | datetime | np.datetime64):
+            if isinstance(value, float) and math.isnan(value):
+                continue  # missing: reported as "not a time" below
+            raise InputError(
+                f"not a time: {value!r}",
+                source="data",
+                location=f"row {i + 1}, column {name}",
+                expected=TIME_EXPECTED,
+            )
+    return pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce",
+                          format="ISO8601")
 
 
 def _iso(ns: int) -> str:
@@ -153,9 +287,11 @@ def record_run(
     """Train, cross-validate and evaluate ``model`` on time-ordered ``data``; append the run.
 
     ``data`` must already be sorted by ``time_column`` (InputError otherwise). ``scaler``
-    None uses :func:`default_preprocessor`. CV folds and the final fit run on ``n_jobs``
-    threads. See this module's docstring and :mod:`deployready.certification.checks` for every
-    definition.
+    None uses :func:`default_preprocessor`; ``model`` may be a whole scikit-learn
+    ``Pipeline`` instead (see :func:`split_pipeline`; the result's ``model`` and
+    ``scaler`` are then its fitted last step and the steps before it). CV folds and the
+    final fit run on ``n_jobs`` threads. See this module's docstring and
+    :mod:`deployready.certification.checks` for every definition.
     """
     # deferred: deployready.certification.checks re-exports this module's names
     from deployready.certification.checks import evaluate_run
@@ -164,6 +300,13 @@ def record_run(
     cert = policy.certification
     validate_policy_metrics(cert.metrics, cert.cv.metric)
     path = resolve_history_path(history_path)
+    model, scaler = split_pipeline(model, scaler)
+    if not hasattr(model, "fit") or not hasattr(model, "predict_proba"):
+        raise InputError(
+            f"{type(model).__name__} has no fit and predict_proba",
+            location="model",
+            expected="a binary classifier (or a whole Pipeline ending in one)",
+        )
     for column in (target, time_column):
         if column not in data.columns:
             raise InputError(
@@ -192,14 +335,14 @@ def record_run(
             f"{len(data)} rows", source="data", expected="enough rows for the CV folds"
         )
 
-    times = pd.to_datetime(data[time_column], utc=True, errors="coerce")
+    times = _times(data[time_column], time_column)
     if times.isna().any():
         bad = int(np.flatnonzero(times.isna().to_numpy())[0])
         raise InputError(
             f"not a time: {data[time_column].iloc[bad]!r}",
             source="data",
             location=f"row {bad + 1}, column {time_column}",
-            expected="ISO 8601 times",
+            expected=TIME_EXPECTED,
         )
     t = times.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     if t.size > 1 and (np.diff(t) < 0).any():

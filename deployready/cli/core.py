@@ -7,6 +7,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from deployready.checks import format_value, status_mark
 from deployready.cli.common import (
@@ -59,7 +60,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--model", type=Path, required=True, help="joblib/pickle file of the fitted model"
     )
     p.add_argument(
-        "--scaler", type=Path, required=True, help="joblib/pickle file of the fitted transformer"
+        "--scaler",
+        type=Path,
+        default=None,
+        help="joblib/pickle file of the fitted transformer (omit when --model is a whole "
+        "fitted scikit-learn Pipeline: its last step is the model, the steps before it the "
+        "scaler)",
     )
     p.add_argument("--train", type=Path, required=True, help="training data (.csv or .parquet)")
     p.add_argument("--target", required=True, help="target column of the training data")
@@ -173,9 +179,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from deployready.package.artifacts import export_package
 
     ws = workspace_of(args)
-    objects = {}
+    objects: dict[str, Any] = {"scaler": None}
     for name in ("model", "scaler"):
-        path: Path = getattr(args, name)
+        path: Path | None = getattr(args, name)
+        if path is None:
+            continue
         if not path.exists():
             raise InputError("file not found", source=path, expected=f"a saved {name}")
         try:

@@ -4,17 +4,24 @@ Format (see the contracts): ``timestamp`` (ISO 8601, UTC when no offset is given
 ``version``, ``latency_ms`` (float >= 0), ``prediction`` (empty on error), ``error``
 (empty when the request succeeded, else its kind), then one column per schema feature.
 
+A file a live writer is still writing is read as far as its writer has finished it: 0
+bytes or only a header means no rows yet (never an error), a last line still being
+written is left out; each reader reads every file up to the size it had when the reader
+was created (see :mod:`deployready.monitoring.logs_schema`; such files are listed in ``empty``).
+
 Validation is strict and names the file, the row (1-based data row, the header is not
 counted) and the column:
 
-- an empty file, a file without data rows, missing required columns;
+- missing required columns;
 - a duplicated column (names compared without regard to case, as SQL does), a nested
   (list, struct, map) column type, a CSV row whose number of fields is not the header's
   (both engines name the same file, row or column);
-- a missing or unparseable timestamp, a missing version;
+- a missing or unparseable timestamp, one more than 24 h after the current time
+  (:data:`MAX_FUTURE`), a missing version;
 - a latency that is missing, not a number, infinite, negative or above one hour
   (:data:`MAX_LATENCY_MS`);
-- a prediction that is not a number, or missing on a row without error;
+- a prediction that is not a number, missing on a row without error, or outside
+  ``[0, 1]`` (every deployready model outputs the probability of class 1);
 - a numeric feature that is not a number on a row without error (a failed request may
   carry the very value that made it fail, so error rows are not type-checked).
 
@@ -54,17 +61,20 @@ from deployready.errors import LogError
 from deployready.memo import FileMemo
 from deployready.monitoring.logs_duckdb import DuckLogs
 from deployready.monitoring.logs_schema import (
+    MAX_FUTURE,
     MAX_LATENCY_MS,
     PERCENTILES,
     REQUIRED_COLUMNS,
     SUFFIXES,
     WINDOW_COLUMNS,
     BinCounts,
+    FileState,
     Kind,
     _empty_counts,
     _empty_windows,
     _summary,
     features_of,
+    file_state,
     file_versions,
     log_files,
     read_empty,
@@ -76,6 +86,7 @@ __all__ = [
     "DEFAULT_CACHE_BYTES",
     "DEFAULT_DUCKDB_THRESHOLD",
     "FILE_FRAMES",
+    "MAX_FUTURE",
     "MAX_LATENCY_MS",
     "PERCENTILES",
     "REQUIRED_COLUMNS",
@@ -84,12 +95,14 @@ __all__ = [
     "BinCounts",
     "DuckLogs",
     "Engine",
+    "FileState",
     "Kind",
     "ProductionLogs",
     "TimeLike",
     "as_date",
     "day_bounds",
     "features_of",
+    "file_state",
     "log_files",
     "read_empty",
     "read_log_file",
@@ -184,6 +197,10 @@ class ProductionLogs:
     version: str | None = None
     files: list[Path] = field(init=False)
     excluded: dict[Path, str] = field(init=False, default_factory=dict)
+    #: files without rows yet (0 bytes, or a live writer's unfinished first line), why
+    empty: dict[Path, str] = field(init=False, default_factory=dict)
+    #: how much of each file this reader reads (taken once, when it is created)
+    states: dict[Path, FileState] = field(init=False, default_factory=dict)
     total_bytes: int = field(init=False)
     chosen: Literal["pandas", "duckdb"] = field(init=False)
     _frames: dict[Path, pd.DataFrame] = field(init=False, default_factory=dict, repr=False)
@@ -198,8 +215,15 @@ class ProductionLogs:
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
-        self.files = self._own_files(log_files(self.directory))
-        self.total_bytes = sum(p.stat().st_size for p in self.files)
+        found = []
+        for path in log_files(self.directory):
+            state = self.states[path] = file_state(path)
+            if state.blank:
+                self.empty[path] = state.note
+            else:
+                found.append(path)
+        self.files = self._own_files(found)
+        self.total_bytes = sum(self.states[p].readable for p in self.files)
         engine = os.environ.get("DEPLOYREADY_LOG_ENGINE", "") or self.engine
         if engine not in ("auto", "pandas", "duckdb"):
             raise LogError(
@@ -228,7 +252,7 @@ class ProductionLogs:
                 kept.append(path)  # the full read reports it
                 continue
             missing = [f for f in self.features if f not in names]
-            held = file_versions(path) if missing else None
+            held = file_versions(path, self.states[path]) if missing else None
             if held is not None and self.version not in held:
                 self.excluded[path] = (
                     f"no rows of {self.version}; written by {', '.join(sorted(held))} "
@@ -273,8 +297,11 @@ class ProductionLogs:
         frame = self._frames.get(path)
         if frame is None:
             wanted = None if self.features is None else tuple(self.features.items())
-            key, frame = FILE_FRAMES.compute_keyed([path], wanted,
-                                                   lambda: read_log_file(path, self.features))
+            state = self.states[path]
+            # the bytes read are part of the key: a live file's unfinished line is not
+            key, frame = FILE_FRAMES.compute_keyed(
+                [path], (wanted, state.readable),
+                lambda: read_log_file(path, self.features, state))
             self._frames[path] = frame
             self._frame_keys[path] = key
             ts = frame["timestamp"]
@@ -326,7 +353,8 @@ class ProductionLogs:
     # ------------------------------------------------------------------ duckdb
     def _con(self) -> Any:
         if self._duck is None:
-            self._duck = DuckLogs(self.files, self.features)
+            self._duck = DuckLogs(self.files, self.features,
+                                  {p: self.states[p] for p in self.files})
         return self._duck
 
     # ------------------------------------------------------------------ aggregates

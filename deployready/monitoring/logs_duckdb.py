@@ -5,12 +5,21 @@ memory work. Validation mirrors :func:`deployready.monitoring.logs_schema.read_l
 rule; percentiles are ``quantile_cont`` (numpy's default linear interpolation) and bin
 counts are compare-and-count against the stored edges, so the numbers match the pandas
 engine. ``duckdb`` itself is imported only when a :class:`DuckLogs` is created.
+
+A CSV file a live writer holds (:class:`~deployready.monitoring.logs_schema.FileState` ``live``)
+can grow while DuckDB scans it, and DuckDB cannot be told to stop at a byte offset: its
+finished lines (``readable`` bytes) are copied into a private temporary folder and the
+copy is scanned — errors still name the original file. Only the files of running
+servers are copied (one day's file each); the folder goes when the reader is closed or
+collected.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -22,15 +31,23 @@ import pyarrow as pa
 
 from deployready.errors import LogError
 from deployready.monitoring.logs_schema import (
+    FUTURE_EXPECTED,
+    INSTANT_FORMAT,
     MAX_LATENCY_MS,
+    PREDICTION_EXPECTED,
+    PREDICTION_RANGE,
+    TIMESTAMP_PATTERN,
     WINDOW_COLUMNS,
     BinCounts,
+    FileState,
     Kind,
     _empty_counts,
     _empty_windows,
+    _is_number,
     _summary,
     check_header,
     csv_read_error,
+    future_limit,
     read_header,
 )
 
@@ -71,17 +88,59 @@ def _placeholder(i: int, taken: set[str]) -> str:
     return name
 
 
+def _copy_prefix(source: Path, target: Path, size: int) -> None:
+    """The first ``size`` bytes of ``source`` as ``target``."""
+    with source.open("rb") as src, target.open("wb") as dst:
+        left = size
+        while left > 0:
+            block = src.read(min(left, 1 << 20))
+            if not block:
+                break
+            dst.write(block)
+            left -= len(block)
+
+
+def _timestamp(dtype: pa.DataType) -> str:
+    """The timestamp column as TIMESTAMPTZ: a stored timestamp as it is, anything else
+    only when its text has the syntax both engines read alike (TIMESTAMP_PATTERN)."""
+    if pa.types.is_timestamp(dtype):
+        return "TRY_CAST(timestamp AS TIMESTAMPTZ)"
+    text = "CAST(timestamp AS VARCHAR)"
+    return (f"CASE WHEN regexp_full_match({text}, {_lit(TIMESTAMP_PATTERN)}) "
+            f"THEN TRY_CAST({text} AS TIMESTAMPTZ) END")
+
+
+def _raw(name: str, dtype: pa.DataType) -> str:
+    """A column as the pandas engine shows its value in an error: text as text, numbers
+    and booleans as themselves, a stored timestamp as nothing (it is shown formatted)."""
+    if pa.types.is_timestamp(dtype) and name == "timestamp":
+        return "NULL"
+    if _is_number(dtype):
+        return _q(name)
+    return f"CAST({_q(name)} AS VARCHAR)"
+
+
 class DuckLogs:
     """The DuckDB engine: files scanned in place, one typed view over all of them."""
 
-    def __init__(self, files: Sequence[Path], features: Mapping[str, Kind] | None) -> None:
+    def __init__(self, files: Sequence[Path], features: Mapping[str, Kind] | None,
+                 states: Mapping[Path, FileState] | None = None) -> None:
         import duckdb
 
         self.files = list(files)
         self.features = dict(features or {})
         self._error: type[Exception] = duckdb.Error
+        #: the file DuckDB scans for each log file: itself, or a copy of what a live
+        #: writer has finished
+        self._scanned: dict[Path, Path] = {p: p for p in self.files}
+        self._snapshots: Path | None = None
+        self._cleanup: Any = None
         self.con = duckdb.connect()
         try:
+            for i, path in enumerate(self.files):
+                state = (states or {}).get(path)
+                if state is not None and state.live and path.suffix.lower() != ".parquet":
+                    self._scanned[path] = self._snapshot(path, state, i)
             self.con.execute("SET TimeZone = 'UTC'")
             self.con.execute(f"SET temp_directory = {_lit(tempfile.gettempdir())}")
             self._views: dict[Path, str] = {}
@@ -94,12 +153,25 @@ class DuckLogs:
                 union = " UNION ALL ".join(f"SELECT * FROM {v}" for v in self._views.values())
                 self.con.execute(f"CREATE VIEW logs AS {union}")
         except BaseException:
-            self.con.close()
+            self.close()
             raise
         self._validated = False
 
+    def _snapshot(self, path: Path, state: FileState, i: int) -> Path:
+        if self._snapshots is None:
+            self._snapshots = Path(tempfile.mkdtemp(prefix="deployready-live-logs-"))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._snapshots, True)
+        copy = self._snapshots / f"{i}-{path.name}"
+        try:
+            _copy_prefix(path, copy, state.readable)
+        except OSError as exc:
+            raise LogError(f"cannot read: {exc}", source=path, expected="CSV") from exc
+        return copy
+
     def close(self) -> None:
         self.con.close()
+        if self._cleanup is not None:
+            self._cleanup()
 
     def _fetch(self, path: Path | None, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run ``sql``; a DuckDB error (a CSV row it cannot parse...) becomes a LogError."""
@@ -112,7 +184,8 @@ class DuckLogs:
         text = str(exc)
         if path is None:  # a query over every file: DuckDB names the file it could not read
             named = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
-            found = [p for p in self.files if named and str(p) == named.group(1).strip()]
+            found = [p for p in self.files
+                     if named and str(self._scanned[p]) == named.group(1).strip()]
             path = found[0] if found else (self.files[0].parent if self.files else None)
         line = re.search(r"CSV Error on Line: (\d+)", text)
         row = int(line.group(1)) - 1 if line and int(line.group(1)) > 1 else None
@@ -135,23 +208,23 @@ class DuckLogs:
         if path.suffix.lower() == ".parquet":
             source = f"read_parquet({_lit(str(path))})"
         else:
-            source = _csv_source(path, fields)
+            source = _csv_source(self._scanned[path], fields)
         parts = [
             f"{_lit(str(path))} AS file",
-            "TRY_CAST(timestamp AS TIMESTAMPTZ) AS ts",
-            "CAST(timestamp AS VARCHAR) AS raw_timestamp",
+            f"{_timestamp(cols['timestamp'])} AS ts",
+            f"{_raw('timestamp', cols['timestamp'])} AS raw_timestamp",
             "CAST(version AS VARCHAR) AS version",
             "TRY_CAST(latency_ms AS DOUBLE) AS latency",
-            "CAST(latency_ms AS VARCHAR) AS raw_latency_ms",
+            f"{_raw('latency_ms', cols['latency_ms'])} AS raw_latency_ms",
             "TRY_CAST(prediction AS DOUBLE) AS prediction",
-            "CAST(prediction AS VARCHAR) AS raw_prediction",
+            f"{_raw('prediction', cols['prediction'])} AS raw_prediction",
             "coalesce(CAST(error AS VARCHAR), '') AS error",
         ]
         for i, name in enumerate(wanted):
             q = _q(name)
             if self.features[name] == "numeric":
                 parts.append(f"TRY_CAST({q} AS DOUBLE) AS f{i}")
-                parts.append(f"CAST({q} AS VARCHAR) AS raw_f{i}")
+                parts.append(f"{_raw(name, cols[name])} AS raw_f{i}")
             elif pa.types.is_boolean(cols[name]):
                 parts.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS f{i}")
             else:
@@ -168,7 +241,8 @@ class DuckLogs:
             rows = self._fetch(
                 path,
                 f"SELECT rn FROM (SELECT row_number() OVER () AS rn, * FROM "
-                f"{_csv_source(path, fields, extra=True)}) WHERE {_q(EXTRA_COLUMN)} IS NOT NULL "
+                f"{_csv_source(self._scanned[path], fields, extra=True)}) "
+                f"WHERE {_q(EXTRA_COLUMN)} IS NOT NULL "
                 "ORDER BY rn LIMIT 1",
             )
         except LogError as exc:  # even more fields: count the header without our column
@@ -181,6 +255,8 @@ class DuckLogs:
     # ---------------------------------------------------------------- validation
     def _rules(self) -> list[tuple[str, str, str, str, str]]:
         """(condition, column, raw column, message, expected), in the pandas order."""
+        limit = future_limit().strftime(INSTANT_FORMAT)
+        low, high = PREDICTION_RANGE
         rules = [
             (
                 "ts IS NULL",
@@ -188,6 +264,13 @@ class DuckLogs:
                 "raw_timestamp",
                 "missing or unparseable timestamp",
                 "ISO 8601, e.g. 2026-01-31T12:00:00Z",
+            ),
+            (
+                f"ts > CAST({_lit(limit)} AS TIMESTAMPTZ)",
+                "timestamp",
+                f"coalesce(raw_timestamp, strftime(ts, {_lit(INSTANT_FORMAT)}))",
+                "timestamp in the future",
+                FUTURE_EXPECTED,
             ),
             (
                 "version IS NULL OR version = ''",
@@ -252,6 +335,13 @@ class DuckLogs:
                 "infinite prediction",
                 "a finite number",
             ),
+            (
+                f"isfinite(prediction) AND (prediction < {low!r} OR prediction > {high!r})",
+                "prediction",
+                "raw_prediction",
+                "prediction outside [0, 1]",
+                PREDICTION_EXPECTED,
+            ),
         ]
         for i, name in enumerate(self.features):
             if self.features[name] == "numeric":
@@ -281,8 +371,6 @@ class DuckLogs:
                 if row is not None:
                     n = len(self._headers[path])
                     raise csv_read_error(path, f"Expected {n} columns, got {n + 1}", row)
-            if counts[0] == 0:
-                raise LogError("no rows", source=path, expected="at least one data row")
             for i, (cond, column, raw, message, expected) in enumerate(rules):
                 n = counts[1 + i]
                 if n:

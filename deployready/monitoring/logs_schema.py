@@ -1,14 +1,41 @@
 """The production-log format: columns, limits, validation of one file, result shapes.
 
 Both engines of :mod:`deployready.monitoring.logs` share what is here: the required columns, the
-latency ceiling, the strict one-file reader used by the pandas engine (errors name the
-file, the 1-based data row and the column), and the empty/summary shapes of the
-aggregates so that the pandas and DuckDB paths return identical frames.
+latency ceiling, the future-time tolerance and the prediction interval, how much of a
+file a live writer has finished (:func:`file_state`), the strict one-file reader used by
+the pandas engine (errors name the file, the 1-based data row and the column), and the
+empty/summary shapes of the aggregates so that the pandas and DuckDB paths return
+identical frames.
+
+**Files a writer is still writing.** ``deployready serve`` creates the day's file, holds
+an exclusive ``flock`` on it while it serves, and flushes rows at least every second, so
+a reader can meet the file with 0 bytes, with only its header, or ending in half a line.
+
+- A file of 0 bytes, or with a header and no data row, holds **no rows yet**: it is
+  never an error (a crash before the first flush looks the same, and it holds no
+  evidence either way). Its header, when complete, is still checked.
+- A file whose last line has no line end is probed for the writer's lock (a shared,
+  non-blocking ``flock``, released at once). Held: that line is still being written and
+  is left out (a file with no complete line at all holds no rows yet). Not held: no one
+  will finish it, so the file is read as it is — a last line that parses is a row (many
+  tools end a CSV without a line end), one that does not is an error naming the file
+  and the row, as for any corrupt file.
+- A reader reads each file up to the size it had when it was looked at: rows flushed
+  while a check runs wait for the next check, and both engines see the same rows.
+
+**Values no writer can produce.** A timestamp more than :data:`MAX_FUTURE` (24 h) after
+the reading machine's clock — a broken clock or a unit mistake, like the years-ahead rows
+of a millisecond/second mix-up; 24 h covers clock skew and a writer logging local time
+without an offset (read as UTC; the largest offset is +14 h). A prediction outside
+``[0, 1]``: every deployready model outputs the probability of class 1
+(``predict_proba(X)[:, 1]``; ``feature_schema.json`` ``prediction.kind`` is
+``"probability"``), so any other number did not come from one.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +53,25 @@ from deployready.errors import LogError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("timestamp", "version", "latency_ms", "prediction", "error")
 MAX_LATENCY_MS = 3_600_000.0  # one hour: anything above is a broken clock or unit, not a latency
+#: How far past the reading machine's clock a row's timestamp may lie (see above).
+MAX_FUTURE = pd.Timedelta(hours=24)
+FUTURE_EXPECTED = "a time at most 24 h after the current time (UTC)"
+#: The text of a timestamp both engines read the same way: an ISO 8601 date, optionally
+#: a time (``T`` or a space; hours 00-23; seconds and up to 9 fraction digits optional)
+#: and a UTC offset (``Z``, ``+HH``, ``+HHMM``, ``+HH:MM``; none = UTC), spaces around.
+#: Anything else — a bare number (seconds? milliseconds?), a year alone, ``24:00``,
+#: ``UTC`` spelled out — is not a timestamp, whichever engine reads it. The same
+#: pattern is a Python and an RE2 (DuckDB) regular expression.
+TIMESTAMP_PATTERN = (
+    r" *[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)? *"
+)
+#: The interval of a logged prediction: the probability of class 1.
+PREDICTION_RANGE = (0.0, 1.0)
+PREDICTION_EXPECTED = "a probability in [0, 1] (of class 1), or empty on error"
+#: How a shown timestamp that is not text is formatted (both engines).
+INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 PERCENTILES: tuple[float, ...] = (0.50, 0.95, 0.99)
 SUFFIXES = (".csv", ".parquet")
 HEADER_EXPECTED = "a header and data rows"
@@ -39,6 +85,103 @@ def log_files(directory: str | Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+
+
+# --------------------------------------------------------------------------- live writers
+
+
+@dataclass(frozen=True)
+class FileState:
+    """How much of a log file a reader reads (see the module docstring)."""
+
+    #: bytes when looked at
+    size: int
+    #: bytes to read from the start: ``size``, or up to the last line end when a live
+    #: writer is finishing the last line
+    readable: int
+    #: a writer holds the file's lock (probed only when the last line has no line end)
+    live: bool
+
+    @property
+    def blank(self) -> bool:
+        """No rows yet: 0 bytes, or a live writer has not finished its first line."""
+        return self.readable == 0
+
+    @property
+    def note(self) -> str:
+        if self.size == 0:
+            return "0 bytes: no rows yet"
+        return "a live writer has not finished its first line: no rows yet"
+
+
+def writer_holds(path: Path) -> bool:
+    """Whether another open file holds an exclusive ``flock`` on ``path`` (a running
+    ``deployready serve`` holds its day file). Probed with a shared lock taken without
+    waiting and released at once; False where the platform has no ``flock``."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _last_line_end(path: Path, size: int) -> int:
+    """The number of bytes up to and including the last ``\\n`` before ``size`` (0: none)."""
+    chunk = 1 << 16
+    with path.open("rb") as fh:
+        end = size
+        while end > 0:
+            start = max(0, end - chunk)
+            fh.seek(start)
+            block = fh.read(end - start)
+            found = block.rfind(b"\n")
+            if found >= 0:
+                return start + found + 1
+            end = start
+    return 0
+
+
+def file_state(path: str | Path) -> FileState:
+    """What to read of ``path`` now (see the module docstring); Parquet files are read
+    whole. LogError when the file cannot be looked at."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return FileState(0, 0, False)
+        if path.suffix.lower() == ".parquet":
+            return FileState(size, size, False)
+        with path.open("rb") as fh:
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return FileState(size, size, False)
+        if not writer_holds(path):
+            return FileState(size, size, False)
+        return FileState(size, _last_line_end(path, size), True)
+    except OSError as exc:
+        raise LogError(f"cannot read: {exc}", source=path, expected="CSV or Parquet") from exc
+
+
+def csv_source(path: Path, state: FileState | None) -> Any:
+    """What pyarrow reads a CSV log from: the file's first ``state.readable`` bytes
+    (memory-mapped, not copied), or the path when no state is given."""
+    if state is None:
+        return path
+    return pa.BufferReader(pa.memory_map(str(path)).read_buffer(state.readable))
 
 
 @dataclass(frozen=True)
@@ -71,6 +214,12 @@ def _raise_rows(
         location=f"row {i + 1}, column {column}",
         expected=expected,
     )
+
+
+def _is_number(dtype: pa.DataType) -> bool:
+    """Stored numbers and booleans: errors show them as they are, in both engines."""
+    return bool(pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
+                or pa.types.is_boolean(dtype))
 
 
 def _as_float(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
@@ -114,7 +263,7 @@ def read_header(path: Path) -> list[Field]:
     return [(name, pa.string()) for name in header]
 
 
-def file_versions(path: Path) -> set[str] | None:
+def file_versions(path: Path, state: FileState | None = None) -> set[str] | None:
     """The versions a log file holds rows of, reading only its ``version`` column; None
     when that cannot be read (the full read then reports what is wrong)."""
     try:
@@ -123,7 +272,8 @@ def file_versions(path: Path) -> set[str] | None:
         else:
             convert = pacsv.ConvertOptions(include_columns=["version"],
                                            column_types={"version": pa.string()})
-            column = pacsv.read_csv(path, convert_options=convert).column("version")
+            column = pacsv.read_csv(csv_source(path, state),
+                                    convert_options=convert).column("version")
     except (pa.ArrowException, OSError, KeyError):
         return None
     return {str(v) for v in pc.unique(column).to_pylist() if v is not None}
@@ -199,12 +349,14 @@ def csv_read_error(path: Path, reason: str, row: int | None) -> LogError:
     )
 
 
-def _csv_parse_error(path: Path, options: pacsv.ConvertOptions, exc: Exception) -> LogError:
+def _csv_parse_error(path: Path, options: pacsv.ConvertOptions, exc: Exception,
+                     state: FileState | None = None) -> LogError:
     """Re-read single-threaded (which numbers the rows) to name the row pyarrow refused."""
     text, row = str(exc), None
     try:
         pacsv.read_csv(
-            path, read_options=pacsv.ReadOptions(use_threads=False), convert_options=options
+            csv_source(path, state), read_options=pacsv.ReadOptions(use_threads=False),
+            convert_options=options,
         )
     except pa.ArrowException as again:
         found = re.search(r"Row #(\d+)", str(again))
@@ -213,9 +365,10 @@ def _csv_parse_error(path: Path, options: pacsv.ConvertOptions, exc: Exception) 
     return csv_read_error(path, text, row)
 
 
-def _read_table(path: Path, names: Sequence[str], columns: Sequence[str] | None = None
-                ) -> pa.Table:
-    """The file's ``columns`` (all when None), read as text (CSV) or as stored (Parquet).
+def _read_table(path: Path, names: Sequence[str], columns: Sequence[str] | None = None,
+                state: FileState | None = None) -> pa.Table:
+    """The file's ``columns`` (all when None), read as text (CSV) or as stored (Parquet);
+    a CSV only up to ``state.readable`` bytes when a state is given.
 
     Columns not asked for are not converted (a 105-column log read for its latency
     columns costs a third); every row's field count is still checked against the header.
@@ -235,10 +388,10 @@ def _read_table(path: Path, names: Sequence[str], columns: Sequence[str] | None 
         include_columns=wanted if columns is not None else None,
     )
     try:
-        table = pacsv.read_csv(path, convert_options=options)
+        table = pacsv.read_csv(csv_source(path, state), convert_options=options)
     except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, pa.ArrowInvalid):
-            raise _csv_parse_error(path, options, exc) from exc
+            raise _csv_parse_error(path, options, exc, state) from exc
         raise LogError(f"cannot read: {exc}", source=path, expected=CSV_EXPECTED) from exc
     if table.column_names != wanted:
         raise LogError(
@@ -259,14 +412,20 @@ def _text(path: Path, name: str, col: pa.ChunkedArray) -> list[Any]:
         ) from exc
 
 
-def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) -> pd.DataFrame:
+def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None,
+                  state: FileState | None = None) -> pd.DataFrame:
     """Read and validate one log file; raise :class:`LogError` naming file, row and column.
 
     Returns columns timestamp (UTC), version, latency_ms, prediction, error ('' when ok),
     then the ``features`` (numeric as float64, categorical as strings with NA), or every
-    other column as text when ``features`` is None.
+    other column as text when ``features`` is None. ``state`` (default: the file as it is
+    now, :func:`file_state`) says how much to read; a file without rows yet gives an
+    empty frame of those columns.
     """
     path = Path(path)
+    state = state if state is not None else file_state(path)
+    if state.blank:
+        return read_empty(features)
     fields = read_header(path)
     names = [name for name, _ in fields]
     check_header(path, fields, list(features or ()))
@@ -275,9 +434,16 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
         if features is not None
         else [c for c in names if c not in REQUIRED_COLUMNS]
     )
-    table = _read_table(path, names, None if features is None else [*REQUIRED_COLUMNS, *wanted])
+    if path.suffix.lower() == ".parquet" or _last_line_end(path, state.readable) > 0:
+        table = _read_table(path, names,
+                            None if features is None else [*REQUIRED_COLUMNS, *wanted], state)
+    else:  # one line without a line end: the header (pyarrow cannot read it alone)
+        table = pa.table({name: pa.array([], pa.string()) for name in names})
     if table.num_rows == 0:
-        raise LogError("no rows", source=path, expected="at least one data row")
+        empty = read_empty(features)
+        for name in wanted if features is None else ():
+            empty[name] = pd.Series([], dtype="string")
+        return empty
 
     ts_col = table.column("timestamp")
     if pa.types.is_timestamp(ts_col.type):
@@ -285,9 +451,13 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
         ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
         ts_raw: list[Any] = [None] * len(ts)
     else:
-        ts_raw = _text(path, "timestamp", ts_col)
+        # a stored number is shown as one (its text is never a timestamp's)
+        ts_raw = ts_col.to_pylist() if _is_number(ts_col.type) else _text(
+            path, "timestamp", ts_col)
+        syntax = re.compile(TIMESTAMP_PATTERN)
+        text = [r if isinstance(r, str) and syntax.fullmatch(r) else None for r in ts_raw]
         ts = pd.to_datetime(
-            pd.Series(ts_raw, dtype=object), utc=True, format="ISO8601", errors="coerce"
+            pd.Series(text, dtype=object), utc=True, format="ISO8601", errors="coerce"
         )
     _raise_rows(
         path,
@@ -297,6 +467,12 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
         ts_raw,
         "ISO 8601, e.g. 2026-01-31T12:00:00Z",
     )
+    future = (ts > future_limit()).to_numpy()
+    if future.any():
+        shown = [r if r is not None else t.strftime(INSTANT_FORMAT)
+                 for r, t in zip(ts_raw, ts, strict=True)]
+        _raise_rows(path, future, "timestamp", "timestamp in the future", shown,
+                    FUTURE_EXPECTED)
 
     version_raw = _text(path, "version", table.column("version"))
     version_missing = np.array([v is None or v == "" for v in version_raw])
@@ -340,6 +516,11 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
     _raise_rows(
         path, np.isinf(prediction), "prediction", "infinite prediction", raw, "a finite number"
     )
+    low, high = PREDICTION_RANGE
+    with np.errstate(invalid="ignore"):
+        outside = np.isfinite(prediction) & ((prediction < low) | (prediction > high))
+    _raise_rows(path, outside, "prediction", "prediction outside [0, 1]", raw,
+                PREDICTION_EXPECTED)
 
     out: dict[str, Any] = {
         "timestamp": ts.reset_index(drop=True),
@@ -362,6 +543,11 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None) 
         else:
             out[name] = pd.array(_text(path, name, col), dtype="string")
     return pd.DataFrame(out)
+
+
+def future_limit() -> pd.Timestamp:
+    """The latest timestamp a row may have when read now (:data:`MAX_FUTURE` ahead)."""
+    return pd.Timestamp.now(tz="UTC") + MAX_FUTURE
 
 
 # --------------------------------------------------------------------------- shapes

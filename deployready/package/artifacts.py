@@ -27,6 +27,12 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from deployready.certification.training import (
+    MODEL_EXPECTED,
+    scaler_expected,
+    short_reason,
+    split_pipeline,
+)
 from deployready.checks import Category, Check, Evidence, Status
 from deployready.errors import DeployReadyError, InputError, IntegrityError, PackageError
 from deployready.package.explain import explain_model, render_model_card
@@ -47,11 +53,13 @@ from deployready.package.manifest import (
     build_manifest,
     dumps_json,
     fsync_dir,
+    is_regular_file,
     package_sha256,
     parse_manifest,
     read_json_file,
     read_manifest,
     read_metadata,
+    read_regular,
     read_verified,
     sha256_bytes,
     sha256_file,
@@ -192,7 +200,7 @@ def load_package(path: str | Path) -> LoadedPackage:
             source=path / first.file,
             location=first.code,
         )
-    manifest = parse_manifest((path / MANIFEST_FILE).read_bytes(), path / MANIFEST_FILE)
+    manifest = parse_manifest(read_regular(path / MANIFEST_FILE), path / MANIFEST_FILE)
     if manifest.sha256 != report.sha256:
         raise IntegrityError("MANIFEST.json changed while loading", source=path / MANIFEST_FILE)
     model_bytes = read_verified(path, manifest, MODEL_FILE)
@@ -419,11 +427,36 @@ def _check_inputs(
         )
 
 
+def _check_fits(model: Any, scaler: Any, rows: pd.DataFrame) -> None:
+    """The scaler takes the training features and the model its output (on a few rows);
+    an InputError naming which one does not, and what to pass, instead of the library's
+    own ValueError or TypeError."""
+    sample = rows.head(20)
+    try:
+        transformed = scaler.transform(sample)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"the scaler {type(scaler).__name__} cannot transform the training features: "
+            f"{short_reason(exc)}",
+            location="scaler",
+            expected="the fitted " + scaler_expected(rows).removeprefix("a "),
+        ) from exc
+    try:
+        model.predict_proba(transformed)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"the model {type(model).__name__} cannot predict from the scaler's output: "
+            f"{short_reason(exc)}",
+            location="model",
+            expected="a fitted " + MODEL_EXPECTED.removeprefix("a "),
+        ) from exc
+
+
 def export_package(
     target: Workspace | str | Path,
     *,
     model: Any,
-    scaler: Any,
+    scaler: Any = None,
     train: pd.DataFrame,
     features: list[str],
     target_column: str,
@@ -440,6 +473,12 @@ def export_package(
 ) -> PackageInfo:
     """Write a new, immutable package version under ``models/`` and return it.
 
+    ``model`` is the fitted classifier and ``scaler`` the fitted preprocessing in front of
+    it — or ``model`` is the whole fitted scikit-learn ``Pipeline`` and ``scaler`` None:
+    it is split by :func:`~deployready.certification.training.split_pipeline` (last step =
+    model.pkl, the steps before = scaler.pkl). A scaler that cannot transform the training features,
+    or a model that cannot predict from its output, is an InputError saying which.
+
     Builds everything in ``models/.tmp-<uuid>``, then (holding the export lock) derives
     the version from the highest existing package, writes the metadata, the model card
     and the manifest, and renames the folder into place. An existing version is never
@@ -447,7 +486,15 @@ def export_package(
     folders of exports that were killed are removed by the next export.
     """
     features = [str(f) for f in features]
+    model, scaler = split_pipeline(model, scaler)
     _check_inputs(model, train, features, target_column, holdout)
+    if scaler is None:
+        raise InputError(
+            "no scaler",
+            location="scaler",
+            expected="the fitted preprocessing the model was trained behind (RunResult.scaler "
+            "of record_run), or the whole fitted Pipeline as the model",
+        )
     models_dir = _models_dir(target)
     models_dir.mkdir(parents=True, exist_ok=True)
     created = created_at or datetime.now(UTC).isoformat(timespec="seconds")
@@ -505,6 +552,7 @@ def _build(
     profile_bins: int,
     created: str,
 ) -> PackageInfo:
+    _check_fits(model, scaler, train[features])
     schema = build_schema(train, features, target)
     write_file(tmp / SCHEMA_FILE, dumps_json(schema))
     model_bytes, scaler_bytes = _joblib_bytes(model), _joblib_bytes(scaler)
@@ -655,8 +703,8 @@ def _check(
 
 def _card_missing_sections(path: Path) -> list[str] | None:
     try:
-        text = (path / CARD_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_regular(path / CARD_FILE).decode("utf-8")
+    except (OSError, UnicodeDecodeError, PackageError):
         return None
     headings = {
         line.lstrip("#").strip().lower() for line in text.splitlines() if line.startswith("#")
@@ -686,7 +734,7 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
         return "; ".join(f"{f.file}: {f.message}" for f in found)
 
     checks: list[Check] = []
-    missing = [n for n in REQUIRED_FILES if not (path / n).is_file()]
+    missing = [n for n in REQUIRED_FILES if not is_regular_file(path / n)]
     checks.append(
         _check(
             "required files present",
@@ -697,7 +745,9 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
             evidence(str(path.name), []),
         )
     )
-    bad = problems(("missing_file", "bad_manifest", "hash_mismatch", "size_mismatch"))
+    bad = problems(
+        ("missing_file", "bad_manifest", "hash_mismatch", "size_mismatch", "not_regular_file")
+    )
     checks.append(
         _check(
             "manifest verified (hashes)",
@@ -757,7 +807,7 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
     checks.append(
         _check(
             "SHAP report covers every feature",
-            not bad and (path / SHAP_FILE).is_file(),
+            not bad and is_regular_file(path / SHAP_FILE),
             None,
             "every schema feature has a SHAP importance",
             "Every schema feature has a global SHAP importance." if not bad else say(bad) + ".",
@@ -790,7 +840,7 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
             profile_ok = isinstance(profile.get("features"), dict) and "prediction" in profile
         except PackageError:
             profile_ok = False
-    ok = not bad and profile_ok and all((path / n).is_file() for n in files)
+    ok = not bad and profile_ok and all(is_regular_file(path / n) for n in files)
     checks.append(
         _check(
             "drift reference profile and holdout present",

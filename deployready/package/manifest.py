@@ -17,15 +17,24 @@ were hashed.
 The manifest protects against accidental or partial changes (truncation, a swapped or
 replaced file); someone able to rewrite both a file and the manifest changes the package
 hash, which every piece of evidence is bound to.
+
+A package holds regular files only. A symbolic link (to another package's holdout, to a
+file outside the package, even to a file of the same package), a folder, a named pipe,
+a socket or a device is refused by name (finding ``not_regular_file``): its bytes would
+be whatever the link points to today, and a pipe would block the reader. Package files
+are opened without following a final symbolic link and checked on the open file, so a
+file swapped for a link after the check is refused too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -78,6 +87,76 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
 
+def _kind(mode: int) -> str | None:
+    """What a file of ``mode`` is when it is not a regular file (None when it is)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def not_regular(path: Path) -> str | None:
+    """Why ``path`` is not a regular file — "a symbolic link to X", "a folder", ... —
+    without following a link; None for a regular file or nothing at all."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    kind = _kind(mode)
+    if kind == "a symbolic link":
+        with contextlib.suppress(OSError):
+            kind = f"a symbolic link to {os.readlink(path)}"
+    return kind
+
+
+def is_regular_file(path: Path) -> bool:
+    """A regular file, not a link to one (``Path.is_file`` follows links)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _not_regular_error(path: Path, kind: str) -> PackageError:
+    return PackageError(
+        f"{kind}, not a regular file; a package holds regular files only",
+        source=path,
+        expected="a regular file",
+    )
+
+
+def read_regular(path: str | Path) -> bytes:
+    """The bytes of a regular file, opened without following a final symbolic link and
+    without blocking on a pipe; PackageError naming it when it is anything else.
+    FileNotFoundError (and other OSErrors) as ``Path.read_bytes`` raises them."""
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        kind = not_regular(path)
+        if kind is not None and os.path.lexists(path):
+            raise _not_regular_error(path, kind) from None
+        raise
+    try:
+        kind = _kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise _not_regular_error(path, not_regular(path) or kind)
+        chunks = []
+        while chunk := os.read(fd, _CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -94,7 +173,7 @@ def package_sha256(path: str | Path) -> str:
     """SHA-256 of the package's ``MANIFEST.json`` bytes (PackageError if unreadable)."""
     manifest = Path(path) / MANIFEST_FILE
     try:
-        return sha256_bytes(manifest.read_bytes())
+        return sha256_bytes(read_regular(manifest))
     except FileNotFoundError as exc:
         raise PackageError("no MANIFEST.json", source=manifest, expected="a model package") from exc
     except OSError as exc:
@@ -105,7 +184,7 @@ def read_json_file(path: str | Path, name: str | None = None) -> dict[str, Any]:
     """Read a JSON object from ``path`` (or ``path/name``); PackageError naming the file."""
     file = Path(path) / name if name is not None else Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_regular(file).decode("utf-8")
     except FileNotFoundError as exc:
         raise PackageError("missing file", source=file, expected="a JSON file") from exc
     except UnicodeDecodeError as exc:
@@ -235,7 +314,7 @@ def parse_manifest(data: bytes, source: Path) -> Manifest:
 def read_manifest(path: str | Path) -> Manifest:
     source = Path(path) / MANIFEST_FILE
     try:
-        data = source.read_bytes()
+        data = read_regular(source)
     except FileNotFoundError as exc:
         raise PackageError("missing file", source=source, expected="a model package") from exc
     except OSError as exc:
@@ -274,7 +353,7 @@ def read_verified(path: str | Path, manifest: Manifest, name: str) -> bytes:
     """
     source = Path(path) / name
     try:
-        data = source.read_bytes()
+        data = read_regular(source)
     except FileNotFoundError as exc:
         raise PackageError("missing file", source=source, expected="a file of the package") from exc
     except OSError as exc:
@@ -287,7 +366,7 @@ def build_manifest(folder: Path, version: str, created_at: str) -> bytes:
     """Manifest bytes for every regular file in ``folder`` (except the manifest)."""
     files: dict[str, dict[str, Any]] = {}
     for file in sorted(folder.iterdir()):
-        if file.name == MANIFEST_FILE or not file.is_file():
+        if file.name == MANIFEST_FILE or not is_regular_file(file):
             continue
         files[file.name] = {"sha256": sha256_file(file), "size": file.stat().st_size}
     return dumps_json(
@@ -364,11 +443,13 @@ class ValidationReport:
 def _check_manifest(path: Path, report: ValidationReport) -> Manifest | None:
     source = path / MANIFEST_FILE
     try:
-        data = source.read_bytes()
+        data = read_regular(source)
     except FileNotFoundError:
         report.add(
             "missing_file", MANIFEST_FILE, "MANIFEST.json is missing: no file can be verified"
         )
+        return None
+    except PackageError:  # reported by _check_regular
         return None
     except OSError as exc:
         report.add("bad_manifest", MANIFEST_FILE, f"cannot read: {exc}")
@@ -391,7 +472,7 @@ def _check_manifest(path: Path, report: ValidationReport) -> Manifest | None:
 def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> None:
     for name in PACKAGE_FILES:
         if name not in manifest.files:
-            if (path / name).exists():
+            if os.path.lexists(path / name):
                 report.add("bad_manifest", name, f"{name} is not listed in MANIFEST.json")
             else:
                 report.add("missing_file", name, f"{name} is missing (and not in the manifest)")
@@ -400,7 +481,9 @@ def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> N
         if name not in PACKAGE_FILES:
             report.add("unexpected_file", name, f"{name} is not a package file", "warning")
         try:
-            data = file.read_bytes()
+            data = read_regular(file)
+        except PackageError:  # reported by _check_regular
+            continue
         except FileNotFoundError:
             report.add("missing_file", name, f"{name} is listed in MANIFEST.json but missing")
             continue
@@ -424,7 +507,7 @@ def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> N
             report.verified.append(name)
     for file in sorted(path.iterdir()):
         listed = file.name == MANIFEST_FILE or file.name in manifest.files
-        if not listed and file.name not in PACKAGE_FILES:
+        if not listed and file.name not in PACKAGE_FILES and not_regular(file) is None:
             report.add(
                 "unexpected_file",
                 file.name,
@@ -433,10 +516,23 @@ def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> N
             )
 
 
+def _check_regular(path: Path, report: ValidationReport) -> None:
+    """Every entry of the package folder is a regular file (see the module docstring)."""
+    for entry in sorted(path.iterdir()):
+        kind = not_regular(entry)
+        if kind is not None:
+            report.add(
+                "not_regular_file",
+                entry.name,
+                f"{entry.name} is {kind}, not a regular file: a package holds regular "
+                "files only",
+            )
+
+
 def _read_jsons(path: Path, report: ValidationReport) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in (SCHEMA_FILE, METADATA_FILE, SHAP_FILE, PROFILE_FILE, EXPECTED_FILE):
-        if not (path / name).is_file():
+        if not is_regular_file(path / name):
             continue
         try:
             out[name] = read_json_file(path, name)
@@ -515,10 +611,10 @@ def _check_metadata(
 def _read_holdout(
     path: Path, features: list[str], expected: dict[str, Any] | None, report: ValidationReport
 ) -> tuple[pd.DataFrame, np.ndarray] | None:
-    if not (path / HOLDOUT_FILE).is_file() or expected is None:
+    if not is_regular_file(path / HOLDOUT_FILE) or expected is None:
         return None
     try:
-        frame = pd.read_parquet(path / HOLDOUT_FILE)
+        frame = pd.read_parquet(io.BytesIO(read_regular(path / HOLDOUT_FILE)))
     except Exception as exc:  # pyarrow raises several types for a bad file
         report.add("bad_holdout", HOLDOUT_FILE, f"holdout.parquet is not readable Parquet: {exc}")
         return None
@@ -574,10 +670,11 @@ def validate_package(path: str | Path, deep: bool = True) -> ValidationReport:
     if not path.is_dir():
         report.add("missing_file", path.name, f"{path} is not a package folder")
         return report
+    _check_regular(path, report)
     manifest = _check_manifest(path, report)
     if manifest is None:
         for name in PACKAGE_FILES:
-            if not (path / name).exists():
+            if not os.path.lexists(path / name):
                 report.add("missing_file", name, f"{name} is missing")
     else:
         if manifest.version != path.name:

@@ -1,15 +1,20 @@
 """The hostile-input corpus: malformed files and requests, one data-driven case each.
 
-Categories (the inputs the product reads) and the number of cases in each — 88 in all:
+Categories (the inputs the product reads) and the number of cases in each — 113 in all:
 
-- ``history``  — certification history (CSV, Parquet, JSON lines; reading and appending): 20
+- ``history``  — certification history (CSV, Parquet, JSON lines; reading and appending),
+  values out of range, duplicated columns, numbers as times: 33
 - ``policy``   — ``deployready.toml``: 10
 - ``package``  — feature_schema.json, model_metadata.json, MANIFEST.json (malformed JSON,
   wrong types, ``../x`` and absolute names, missing entries), pickles (truncated,
   swapped, a hostile pickle that would create a marker file, with and without a
   rewritten manifest), holdout.parquet, reference_profile.json, README.md, a folder
-  that is not a version, an export that fails midway: 19
-- ``logs``     — production prediction logs, each case on both engines (pandas, DuckDB): 17
+  that is not a version, an export that fails midway, symbolic links (inside the
+  package, to another package, outside), a pipe or a folder where a file belongs: 26
+- ``logs``     — production prediction logs, each case on both engines (pandas, DuckDB),
+  including timestamps in the future, predictions outside [0, 1] and a half-written last
+  line no writer will finish (a 0-byte, header-only or live file is not an error:
+  ``test_files.py`` checks those are read as no rows yet): 22
 - ``http``     — requests to ``deployready serve``, listed in ``test_http.py``: 22
 
 Plus ``test_fuzz_loaders.py``: property-based fuzzing (hypothesis) of every loader.
@@ -178,6 +183,33 @@ def as_parquet(edit: Callable[[pd.DataFrame], pd.DataFrame]) -> Mutate:
     return mutate
 
 
+def duplicate_column(column: str, value: str) -> Mutate:
+    """history.csv gets a second ``column`` holding ``value`` in every row."""
+
+    def mutate(root: Path) -> None:
+        lines = (root / HISTORY).read_text(encoding="utf-8").splitlines()
+        lines = [lines[0] + f",{column}"] + [line + f",{value}" for line in lines[1:]]
+        (root / HISTORY).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    return mutate
+
+
+def parquet_duplicate(column: str) -> Mutate:
+    """history.parquet gets a second copy of ``column``."""
+
+    def mutate(root: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = root / "data/certification/history.parquet"
+        table = pq.read_table(path)
+        table = pa.Table.from_arrays([*table.columns, table.column(column)],
+                                     names=[*table.column_names, column])
+        pq.write_table(table, path)
+
+    return mutate
+
+
 def nothing(root: Path) -> None:
     """The input is the call itself (e.g. the row handed to ``append_run``)."""
 
@@ -332,6 +364,55 @@ def copy_package_as(name: str) -> Mutate:
     return mutate
 
 
+def rename_to(rel: str, new: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        (root / rel).rename(root / new)
+
+    return mutate
+
+
+def remove(rel: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        (root / rel).unlink()
+
+    return mutate
+
+
+def symlink(rel: str, target: str) -> Mutate:
+    """``rel`` becomes a symbolic link to ``target`` (relative to its folder)."""
+
+    def mutate(root: Path) -> None:
+        (root / rel).symlink_to(target)
+
+    return mutate
+
+
+def copy_out(rel: str, to: str) -> Mutate:
+    """A copy of a workspace file, the same bytes, at ``to`` outside the workspace."""
+
+    def mutate(root: Path) -> None:
+        target = root.parent / to
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / rel, target)
+
+    return mutate
+
+
+def fifo(rel: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        os.mkfifo(root / rel)
+
+    return mutate
+
+
+def folder(rel: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        (root / rel).mkdir()
+        (root / rel / "notes.txt").write_text("not a package file", encoding="utf-8")
+
+    return mutate
+
+
 # --------------------------------------------------------------------------- history
 
 SCORE = ("score", "-w", "{ws}", "--version", VERSION)
@@ -399,6 +480,52 @@ HISTORY_CASES: list[Case] = [
     Case("history-append-duplicate-run", "history", nothing,
          lambda ws: append_action(run_id=history_records(ws.root)[0]["run_id"])(ws),
          HistoryError, ("history.csv", "already recorded", "a new run id")),
+    Case("history-metric-above-range", "history", set_cell(HISTORY, "roc_auc", "5"),
+         load_history_action, HistoryError,
+         ("history.csv", "row 1, column roc_auc", "out of range", "in [0, 1]"),
+         cli=SCORE, cli_code=1),
+    Case("history-metric-below-range", "history", set_cell(HISTORY, "log_loss", "-0.2"),
+         load_history_action, HistoryError,
+         ("history.csv", "row 1, column log_loss", "out of range", ">= 0")),
+    Case("history-negative-noise", "history", set_cell(HISTORY, "noise", "-0.5"),
+         load_history_action, HistoryError,
+         ("history.csv", "row 1, column noise", "out of range", ">= 0"), cli=SCORE, cli_code=1),
+    Case("history-ratio-below-one", "history", set_cell(HISTORY, "synthetic_ratio", "0.5"),
+         load_history_action, HistoryError,
+         ("history.csv", "row 1, column synthetic_ratio", "out of range", ">= 1")),
+    Case("history-entropy-above-one", "history",
+         set_cell(HISTORY, "feature_entropy", '{"amount": 1.5}'), load_history_action,
+         HistoryError, ("history.csv", "row 1, column feature_entropy", "feature 'amount'",
+                        "in [0, 1]")),
+    Case("history-fold-score-out-of-range", "history",
+         set_cell(HISTORY, "cv_fold_scores", "[0.8, 1.7, 0.8, 0.8, 0.8]"), load_history_action,
+         HistoryError, ("history.csv", "row 1, column cv_fold_scores", "score 2",
+                        "roc_auc scores in [0, 1]")),
+    Case("history-duplicate-column-csv", "history", duplicate_column("noise", "0.0"),
+         load_history_action, HistoryError,
+         ("history.csv", "header", "duplicated column(s) noise", "each column once"),
+         cli=SCORE, cli_code=1),
+    Case("history-duplicate-column-parquet", "history",
+         chain(as_parquet(lambda f: f), parquet_duplicate("roc_auc")), load_history_action,
+         HistoryError, ("history.parquet", "header", "duplicated column(s) roc_auc")),
+    Case("history-duplicate-key-jsonl", "history",
+         as_jsonl(lambda recs: [json.dumps(recs[0])[:-1] + ', "noise": 0.0}']),
+         load_history_action, HistoryError,
+         ("history.jsonl", "line 1", "duplicated key 'noise'")),
+    Case("history-number-as-time-jsonl", "history",
+         as_jsonl(lambda recs: [json.dumps({**recs[0], "trained_at": 1772431200})]),
+         load_history_action, HistoryError,
+         ("history.jsonl", "row 1, column trained_at", "a bare number is not a time",
+          "ISO 8601")),
+    Case("history-number-as-time-parquet", "history",
+         as_parquet(lambda f: f.assign(trained_at=[1.7724312e18] * len(f))),
+         load_history_action, HistoryError,
+         ("history.parquet", "row 1, column trained_at", "a bare number is not a time")),
+    Case("history-append-negative-noise", "history", nothing, append_action(noise=-0.01),
+         HistoryError, ("history.csv", "new run 'run-new'", "column noise", "out of range")),
+    Case("history-append-metric-above-range", "history", nothing,
+         append_action(ks=1.5), HistoryError,
+         ("history.csv", "new run 'run-new'", "column ks", "in [0, 1]")),
 ]
 
 
@@ -543,6 +670,41 @@ PACKAGE_CASES: list[Case] = [
          daily_action, PackageError,
          ("reference_profile.json", "features.channel.categories", "each category once"),
          cli=DAILY),
+    Case("package-symlink-inside", "package",
+         chain(rename_to(f"{PKG}/README.md", f"{PKG}/.card.md"),
+               symlink(f"{PKG}/README.md", ".card.md")),
+         load_package_action, PackageError,
+         ("README.md", "a symbolic link to .card.md", "regular files only"),
+         finding_file="README.md", cli=VALIDATE, cli_code=1),
+    Case("package-symlink-to-other-package", "package",
+         chain(copy_package_as("v0.9"), remove(f"{PKG}/holdout.parquet"),
+               symlink(f"{PKG}/holdout.parquet", "../v0.9/holdout.parquet")),
+         load_package_action, PackageError,
+         ("holdout.parquet", "a symbolic link to ../v0.9/holdout.parquet", "regular files only"),
+         finding_file="holdout.parquet", cli=VALIDATE, cli_code=1),
+    Case("package-symlink-outside", "package",
+         chain(copy_out(f"{PKG}/model.pkl", "outside/model.pkl"), remove(f"{PKG}/model.pkl"),
+               symlink(f"{PKG}/model.pkl", "../../outside/model.pkl")),
+         load_package_action, PackageError,
+         ("model.pkl", "a symbolic link to ../../outside/model.pkl", "regular files only"),
+         finding_file="model.pkl", cli=SERVE),
+    Case("package-manifest-symlink", "package",
+         chain(copy_out(f"{PKG}/MANIFEST.json", "outside/MANIFEST.json"),
+               remove(f"{PKG}/MANIFEST.json"),
+               symlink(f"{PKG}/MANIFEST.json", "../../outside/MANIFEST.json")),
+         load_package_action, PackageError, ("MANIFEST.json", "a symbolic link"),
+         finding_file="MANIFEST.json"),
+    Case("package-fifo-for-a-file", "package",
+         chain(remove(f"{PKG}/README.md"), fifo(f"{PKG}/README.md")), load_package_action,
+         PackageError, ("README.md", "a named pipe (FIFO)", "regular files only"),
+         finding_file="README.md", cli=VALIDATE, cli_code=1),
+    Case("package-folder-for-a-file", "package",
+         chain(remove(f"{PKG}/holdout_expected.json"), folder(f"{PKG}/holdout_expected.json")),
+         load_package_action, PackageError,
+         ("holdout_expected.json", "a folder", "regular files only"),
+         finding_file="holdout_expected.json"),
+    Case("package-extra-subfolder", "package", folder(f"{PKG}/extra"), load_package_action,
+         PackageError, ("extra", "a folder", "regular files only"), finding_file="extra"),
 ]
 
 
@@ -603,6 +765,23 @@ def cell(column: str, value: str) -> Mutate:
     return set_cell(LOG_FILE, column, value, row=3)
 
 
+def parquet_future_row(root: Path) -> None:
+    """The day as Parquet with a stored timestamp column, row 4 twenty years ahead."""
+    frame = pd.read_csv(root / LOG_FILE)
+    stamps = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+    stamps.iloc[3] = pd.Timestamp("2036-03-10T00:00:00Z")
+    frame["timestamp"] = stamps
+    (root / LOG_FILE).unlink()
+    frame.to_parquet(root / LOG_FILE.replace(".csv", ".parquet"), index=False)
+
+
+def half_written_last_line(root: Path) -> None:
+    """A writer that died mid-line (no one holds the file): rows 1-4, half of row 5."""
+    lines = (root / LOG_FILE).read_text(encoding="utf-8").splitlines()
+    text = "\n".join(lines[:5]) + "\n" + lines[5][: len(lines[5]) // 2]
+    (root / LOG_FILE).write_text(text, encoding="utf-8")
+
+
 LAT = "row 4, column latency_ms"
 LOG_CASES: list[Case] = [
     Case("logs-latency-text", "logs", cell("latency_ms", "fast"), daily_action, LogError,
@@ -619,10 +798,6 @@ LOG_CASES: list[Case] = [
          (LOG_NAME, LAT, "infinite latency")),
     Case("logs-bad-timestamp", "logs", cell("timestamp", "yesterday noon"), daily_action,
          LogError, (LOG_NAME, "row 4, column timestamp", "ISO 8601"), cli=DAILY),
-    Case("logs-empty-file", "logs", log_text(""), daily_action, LogError,
-         (LOG_NAME, "empty file", HEADER_ONLY_NOTE)),
-    Case("logs-header-only", "logs", header_only, daily_action, LogError,
-         (LOG_NAME, "no rows", "at least one data row")),
     Case("logs-missing-column", "logs",
          edit_csv(LOG_FILE, lambda f: f.drop(columns=["latency_ms"])), daily_action, LogError,
          (LOG_NAME, "header", "missing column(s) latency_ms"), cli=DAILY),
@@ -646,6 +821,21 @@ LOG_CASES: list[Case] = [
     Case("logs-unknown-version", "logs", cell("version", "v9.9"), daily_unknown_version,
          DeployReadyError, ("no package v9.9", "v1.0"),
          cli=("daily", "-w", "{ws}", "--version", "v9.9", "--date", LOG_DAY)),
+    Case("logs-timestamp-years-ahead", "logs", cell("timestamp", "2031-03-10T00:00:00Z"),
+         daily_action, LogError,
+         (LOG_NAME, "row 4, column timestamp", "timestamp in the future: '2031-03-10T00:00:00Z'",
+          "at most 24 h after the current time"), cli=DAILY),
+    Case("logs-stored-timestamp-years-ahead", "logs", parquet_future_row, daily_action, LogError,
+         (f"predictions-{LOG_DAY}.parquet", "row 4, column timestamp",
+          "timestamp in the future: '2036-03-10T00:00:00.000000+00:00'")),
+    Case("logs-prediction-above-one", "logs", cell("prediction", "1.5"), daily_action, LogError,
+         (LOG_NAME, "row 4, column prediction", "prediction outside [0, 1]: '1.5'",
+          "a probability in [0, 1]"), cli=DAILY),
+    Case("logs-prediction-negative", "logs", cell("prediction", "-0.01"), daily_action,
+         LogError, (LOG_NAME, "row 4, column prediction", "prediction outside [0, 1]")),
+    Case("logs-half-written-last-line", "logs", half_written_last_line, daily_action,
+         LogError, (LOG_NAME, "row 5", "cannot read", "as many fields as the header"),
+         cli=DAILY),
 ]
 
 FILE_CASES: list[Case] = [*HISTORY_CASES, *POLICY_CASES, *PACKAGE_CASES, *LOG_CASES]

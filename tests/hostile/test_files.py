@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deployready.errors import DeployReadyError
 from deployready.workspace import Workspace
-from tests.hostile.cases import FILE_CASES, LOG_CASES, MARKER_ENV, Case
+from tests.hostile.cases import (
+    FILE_CASES,
+    LOG_CASES,
+    MARKER_ENV,
+    Case,
+    header_only,
+    log_text,
+)
 from tests.hostile.conftest import assert_untouched, run_cli, snapshot
 
 ENGINES = ("pandas", "duckdb")
@@ -141,3 +149,43 @@ def test_corpus_covers_every_input() -> None:
     assert categories == {"history", "policy", "package", "logs"}
     assert len(FILE_CASES) + len(HTTP_CASES) >= 30
     assert len({c.name for c in FILE_CASES}) == len(FILE_CASES)
+
+
+def _live_half_line(root: Path) -> Any:
+    """The day's file held by a writer (serve's lock) that is halfway through row 5."""
+    from deployready.serving.app import _try_lock
+    from tests.hostile.cases import LOG_FILE, half_written_last_line
+
+    half_written_last_line(root)
+    handle = (root / LOG_FILE).open("a", encoding="utf-8")
+    assert _try_lock(handle)
+    return handle
+
+
+NO_ROWS_YET = {
+    "zero-bytes": (lambda root: log_text("")(root), 0),
+    "header-only": (header_only, 0),
+    "live-writer-half-line": (_live_half_line, 4),
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("state", sorted(NO_ROWS_YET))
+def test_a_file_a_writer_is_writing_is_not_an_error(
+    state: str, engine: str, hws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0 bytes, only a header, or a live writer's unfinished line: no rows (yet), and the
+    daily check of that day runs on what is finished, for every version."""
+    from deployready.monitoring.daily import run_daily
+    from tests.hostile.cases import LOG_DAY, VERSION
+
+    monkeypatch.setenv("DEPLOYREADY_LOG_ENGINE", engine)
+    make, rows = NO_ROWS_YET[state]
+    handle = make(hws.root)
+    try:
+        record = run_daily(hws, VERSION, LOG_DAY, deliver=False)
+    finally:
+        if hasattr(handle, "close"):
+            handle.close()
+    assert record.rows == rows
+    assert (record.status == "no_data") is (rows == 0)

@@ -515,3 +515,318 @@ def test_predict_content_type(value: bytes) -> None:
     except RequestError as exc:
         assert exc.status == 415
         assert_4xx(exc)
+# --------------------------------------------------------------------------- value classes
+
+
+def _numeric_columns() -> dict[str, tuple[float, float]]:
+    from deployready.certification.history import EVIDENCE_BOUNDS
+    from deployready.certification.metrics import REGISTRY
+
+    out = {name: spec.bounds for name, spec in REGISTRY.items()}
+    out.update({k: v for k, v in EVIDENCE_BOUNDS.items() if k != "feature_entropy"})
+    return out
+
+
+def _outside(data: st.DataObject, bounds: tuple[float, float]) -> float:
+    """A finite number just or far outside ``bounds``, below or above."""
+    low, high = bounds
+    sides = ["below"] + (["above"] if high != float("inf") else [])
+    side = data.draw(st.sampled_from(sides))
+    gap = data.draw(st.sampled_from([1e-9, 1e-3, 0.5, 4.0, 1e6]))
+    return low - gap if side == "below" else high + gap
+
+
+def _write_history(path: Path, records: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    fmt = path.suffix.lstrip(".")
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        return
+    flat = [{k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in r.items()}
+            for r in records]
+    frame = pd.DataFrame(flat)
+    for column in frame.columns:  # a column of numbers and text is stored as text
+        kinds = {type(v) for v in frame[column]}
+        if len(kinds) > 1 and str in kinds:
+            frame[column] = frame[column].map(str)
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+FORMATS = st.sampled_from(["csv", "parquet", "jsonl"])
+
+
+@FUZZ
+@given(data=st.data(), fmt=FORMATS)
+def test_history_every_number_out_of_its_range(
+    hostile_master: Path, scratch: Path, data: st.DataObject, fmt: str
+) -> None:
+    """Every metric and evidence column, and every fold score and feature entropy, just
+    or far outside its interval, below or above, in any row: refused naming it."""
+    from deployready.certification.history import load_history
+    from deployready.errors import HistoryError
+    from tests.hostile.cases import history_records
+
+    record = history_records(hostile_master)[0]
+    records = [{**record, "run_id": f"r{i}"} for i in range(3)]
+    row = data.draw(st.integers(0, 2))
+    kind = data.draw(st.sampled_from(["column", "entropy", "fold score"]))
+    if kind == "column":
+        column, bounds = data.draw(st.sampled_from(sorted(_numeric_columns().items())))
+        records[row][column] = _outside(data, bounds)
+    elif kind == "entropy":
+        column = "feature_entropy"
+        feature = data.draw(st.sampled_from(sorted(record["feature_entropy"])))
+        records[row][column] = {**record[column], feature: _outside(data, (0.0, 1.0))}
+    else:
+        column = "cv_fold_scores"
+        scores = list(record[column])
+        scores[data.draw(st.integers(0, len(scores) - 1))] = _outside(data, (0.0, 1.0))
+        records[row][column] = scores
+    path = scratch / f"history.{fmt}"
+    _write_history(path, records)
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    assert info.value.location == f"row {row + 1}, column {column}", str(info.value)
+    assert "out of range" in info.value.message
+
+
+@FUZZ
+@given(data=st.data(), fmt=FORMATS)
+def test_history_a_duplicated_column_is_refused(
+    hostile_master: Path, scratch: Path, data: st.DataObject, fmt: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from deployready.certification.history import load_history
+    from deployready.errors import HistoryError
+    from tests.hostile.cases import history_records
+
+    record = history_records(hostile_master)[0]
+    column = data.draw(st.sampled_from(sorted(record)))
+    path = scratch / f"history.{fmt}"
+    _write_history(path, [record])
+    if fmt == "csv":
+        lines = path.read_text(encoding="utf-8").splitlines()
+        path.write_text(f"{lines[0]},{column}\n{lines[1]},x\n", encoding="utf-8")
+    elif fmt == "parquet":
+        table = pq.read_table(path)
+        pq.write_table(pa.Table.from_arrays([*table.columns, table.column(column)],
+                                            names=[*table.column_names, column]), path)
+    else:
+        text = json.dumps(record)
+        path.write_text(text[:-1] + f", {json.dumps(column)}: 1}}\n", encoding="utf-8")
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    assert "duplicated" in info.value.message and column in info.value.message
+
+
+TIME_NUMBERS = (st.integers(-(2**63), 2**63 - 1)
+                | st.floats(allow_nan=False, allow_infinity=False) | st.booleans())
+GARBAGE_TIMES = st.sampled_from(["", " ", "yesterday", "1714557600", "2026-13-45",
+                                 "2026-03-10T25:00:00", "now", "null", "10/03/2026"])
+
+
+@FUZZ
+@given(data=st.data(), fmt=st.sampled_from(["parquet", "jsonl"]))
+def test_history_a_time_that_is_a_number_or_garbage_is_refused(
+    hostile_master: Path, scratch: Path, data: st.DataObject, fmt: str
+) -> None:
+    from deployready.certification.history import load_history
+    from deployready.errors import HistoryError
+    from tests.hostile.cases import history_records
+
+    record = history_records(hostile_master)[0]
+    value = data.draw(TIME_NUMBERS | GARBAGE_TIMES)
+    # Parquet: a whole column of them (stored as numbers); JSONL: the second row only
+    first = value if fmt == "parquet" else record["trained_at"]
+    records = [{**record, "run_id": "a", "trained_at": first},
+               {**record, "run_id": "b", "trained_at": value}]
+    path = scratch / f"history.{fmt}"
+    _write_history(path, records)
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    row = 1 if fmt == "parquet" else 2
+    assert info.value.location == f"row {row}, column trained_at", str(info.value)
+
+
+ZONES = {None: 0, "Z": 0, "+00:00": 0, "+02:00": 120, "-05:30": -330, "+14:00": 840}
+
+
+@FUZZ
+@given(offsets=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(list(ZONES))),
+                        min_size=2, max_size=6),
+       fmt=st.sampled_from(["csv", "jsonl"]))
+def test_history_naive_and_offset_times_mix_ordered_by_instant(
+    hostile_master: Path, scratch: Path, offsets: list[tuple[int, str | None]], fmt: str
+) -> None:
+    """Naive times are UTC (documented); a mix of naive and offset times orders runs by
+    the instant they name, the same as if each were written in UTC."""
+    import pandas as pd
+
+    from deployready.certification.history import load_history
+    from tests.hostile.cases import history_records
+
+    record = history_records(hostile_master)[0]
+    base = pd.Timestamp("2026-03-01T00:00:00Z")
+    records, instants = [], []
+    for i, (minutes, zone) in enumerate(offsets):
+        instant = base + pd.Timedelta(minutes=minutes)
+        local = instant + pd.Timedelta(minutes=ZONES[zone])  # the wall clock at that offset
+        text = local.strftime("%Y-%m-%dT%H:%M:%S") + ("" if zone is None else zone)
+        records.append({**record, "run_id": f"r{i}", "trained_at": text})
+        instants.append((instant, i))
+    path = scratch / f"history.{fmt}"
+    _write_history(path, records)
+    frame = load_history(path)
+    expected = [f"r{i}" for _, i in sorted(instants, key=lambda t: (t[0], t[1]))]
+    assert list(frame["run_id"]) == expected
+
+
+# --------------------------------------------------------------------------- log classes
+
+LOG_ENGINES = ("pandas", "duckdb")
+
+
+def _outcomes(folder: Path) -> list[Any]:
+    """What each engine makes of a folder: the error text, or the per-day row counts."""
+    from deployready.errors import LogError
+    from deployready.monitoring.logs import ProductionLogs
+
+    out: list[Any] = []
+    for engine in LOG_ENGINES:
+        logs = ProductionLogs(folder, {}, engine)  # type: ignore[arg-type]
+        try:
+            counts = logs.day_counts()
+            out.append(("rows", [str(d) for d in counts.index], counts["rows"].tolist()))
+        except LogError as exc:
+            out.append(("error", str(exc)))
+        finally:
+            logs.close()
+    return out
+
+
+@FUZZ
+@given(hours=st.lists(st.integers(-24 * 400, 24 * 365 * 30), min_size=1, max_size=5),
+       predictions=st.lists(st.one_of(
+           st.floats(-1e6, 1e6, allow_nan=False), st.floats(0, 1),
+           st.sampled_from([0.0, 1.0, -0.0, 1.0000001, -1e-12])), min_size=1, max_size=5),
+       stored=st.booleans())
+def test_logs_future_times_and_predictions_out_of_0_1_both_engines(
+    tmp_path_factory: pytest.TempPathFactory, hours: list[int], predictions: list[float],
+    stored: bool,
+) -> None:
+    """A timestamp > 24 h ahead and a prediction outside [0, 1] are errors, on CSV text and
+    stored Parquet values alike, with the same text from both engines; anything else
+    reads, with the same counts."""
+    import pandas as pd
+
+    from deployready.monitoring.logs import MAX_FUTURE
+
+    n = max(len(hours), len(predictions))
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    stamps = [now + pd.Timedelta(hours=hours[i % len(hours)]) for i in range(n)]
+    preds = [predictions[i % len(predictions)] for i in range(n)]
+    frame = pd.DataFrame({"timestamp": stamps, "version": "v1.0", "latency_ms": 1.0,
+                          "prediction": preds, "error": ""})
+    folder = tmp_path_factory.mktemp("logs")
+    if stored:
+        frame.to_parquet(folder / "a.parquet", index=False)
+    else:
+        frame.assign(timestamp=[s.strftime("%Y-%m-%dT%H:%M:%SZ") for s in stamps]).to_csv(
+            folder / "a.csv", index=False)
+    a, b = _outcomes(folder)
+    assert a == b
+    # a margin around the tolerance: the clock moves while the test runs
+    far = [s > now + MAX_FUTURE + pd.Timedelta(minutes=5) for s in stamps]
+    near = [s > now + MAX_FUTURE - pd.Timedelta(minutes=5) for s in stamps]
+    bad_pred = [not 0.0 <= p <= 1.0 for p in preds]
+    if any(far) or any(bad_pred):
+        assert a[0] == "error", a
+        assert ("timestamp in the future" in a[1]) or ("outside [0, 1]" in a[1])
+    elif not any(near):
+        assert a[0] == "rows" and sum(a[2]) == n
+
+
+@FUZZ
+@given(data=st.data(), held=st.booleans())
+def test_logs_a_file_cut_anywhere_live_or_dead(
+    hostile_master: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
+    held: bool,
+) -> None:
+    """The day's file cut at any byte. Held by a writer (serve's lock): never an error, the
+    finished rows are read (0 bytes or a header: none). Not held: both engines agree,
+    and a cut inside a row is an error naming the file, or that row reads as it is."""
+    from deployready.serving.app import _try_lock
+
+    source = (hostile_master / "data/production/predictions-2026-03-10.csv").read_bytes()
+    cut = data.draw(st.integers(0, len(source)))
+    folder = tmp_path_factory.mktemp("logs")
+    path = folder / "predictions-2026-03-10.csv"
+    path.write_bytes(source[:cut])
+    finished = source[:cut][: source[:cut].rfind(b"\n") + 1].count(b"\n")
+    handle = path.open("a", encoding="utf-8") if held else None
+    try:
+        if handle is not None:
+            assert _try_lock(handle)
+        a, b = _outcomes(folder)
+    finally:
+        if handle is not None:
+            handle.close()
+    assert a == b
+    rows = max(0, finished - 1)
+    if held or cut == 0 or source[:cut].endswith(b"\n"):
+        assert a[0] == "rows" and sum(a[2]) == rows, a
+    elif a[0] == "error":
+        assert str(path) in a[1]
+    else:  # the cut left a row that still parses (or only the header)
+        assert sum(a[2]) in (rows, rows + 1)
+
+
+LOG_TIMES = (
+    st.integers(-(10**12), 10**19) | st.floats(-1e12, 1e12, allow_nan=False)
+    | GARBAGE_TIMES
+    | st.builds(lambda m, z: (pd_base() + pd_minutes(m)).strftime("%Y-%m-%dT%H:%M:%S")
+                + ("" if z is None else z),
+                st.integers(0, 10**5), st.sampled_from(list(ZONES)))
+)
+
+
+def pd_base() -> Any:
+    import pandas as pd
+
+    return pd.Timestamp("2026-03-01T00:00:00")
+
+
+def pd_minutes(m: int) -> Any:
+    import pandas as pd
+
+    return pd.Timedelta(minutes=m)
+
+
+@FUZZ
+@given(values=st.lists(LOG_TIMES, min_size=1, max_size=4), stored=st.booleans())
+def test_logs_timestamps_as_numbers_garbage_or_mixed_zones_both_engines(
+    tmp_path_factory: pytest.TempPathFactory, values: list[Any], stored: bool
+) -> None:
+    """Numbers and garbage are not times; naive and offset ISO times may mix (naive =
+    UTC). Either way both engines say the same: the same error, or the same days."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"timestamp": values, "version": "v1.0", "latency_ms": 1.0,
+                          "prediction": 0.5, "error": ""})
+    folder = tmp_path_factory.mktemp("logs")
+    kinds = {type(v) for v in values}
+    if stored and len(kinds) == 1:
+        frame.to_parquet(folder / "a.parquet", index=False)
+    else:
+        frame.assign(timestamp=frame["timestamp"].map(str)).to_csv(folder / "a.csv",
+                                                                    index=False)
+    a, b = _outcomes(folder)
+    assert a == b
+    if any(not isinstance(v, str) for v in values):
+        assert a[0] == "error" and "column timestamp" in a[1], a
