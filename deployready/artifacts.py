@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status
-from deployready.errors import DeployReadyError, InputError, IntegrityError, PackageError
+from deployready.errors import DeployReadyError, InputError, IntegrityError, PackageError, read_file
 from deployready.explain import explain_model, render_model_card
 from deployready.manifest import (
     CARD_FILE,
@@ -654,8 +654,8 @@ def _check(
 
 def _card_missing_sections(path: Path) -> list[str] | None:
     try:
-        text = (path / CARD_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_file(path / CARD_FILE, PackageError).decode("utf-8")
+    except (OSError, UnicodeDecodeError, PackageError):
         return None
     headings = {
         line.lstrip("#").strip().lower() for line in text.splitlines() if line.startswith("#")

@@ -49,10 +49,11 @@ import numpy as np
 import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status, compare
-from deployready.errors import HistoryError
+from deployready.errors import HistoryError, require_file
 from deployready.history import (
     FOLD_KEYS,
     FORMATS,
+    HISTORY_FILE_EXPECTED,
     HISTORY_STEM,
     INT_COLUMNS,
     JSON_COLUMNS,
@@ -312,6 +313,7 @@ def history_evaluations(path: Path, policy: Policy
         history = load_history(path, policy)
         return history, evaluate_history(history, policy)
 
+    require_file(path, HistoryError, expected=HISTORY_FILE_EXPECTED)
     return HISTORY_MEMO.compute([path], repr(policy.certification), build)
 
 

@@ -45,7 +45,7 @@ import pandas as pd
 from deployready import alerts as alerts_mod
 from deployready.alerts import Alert
 from deployready.drift import DriftResult, drift_from_counts
-from deployready.errors import DeployReadyError, PackageError
+from deployready.errors import DeployReadyError, PackageError, read_file
 from deployready.latency import Baseline, drift_of, find_spikes, package_sha, resolve_baseline
 from deployready.logs import (
     ProductionLogs,
@@ -209,7 +209,7 @@ def list_daily(
 def read_profile(ws: Workspace, version: str) -> dict[str, Any]:
     path = ws.package_path(version) / PROFILE_FILE
     try:
-        profile = json.loads(path.read_text(encoding="utf-8"))
+        profile = json.loads(read_file(path, PackageError, expected="a JSON file").decode("utf-8"))
     except FileNotFoundError as exc:
         raise PackageError(
             "missing reference profile",

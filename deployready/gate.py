@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from deployready.errors import DeployReadyError, InputError
+from deployready.errors import DeployReadyError, InputError, read_file
 from deployready.policy import Policy
 from deployready.store import utcnow
 from deployready.workspace import Workspace
@@ -129,8 +129,8 @@ def _score_summary(readiness: ReadinessLike) -> dict[str, Any]:
 def _package_sha(ws: Workspace, version: str) -> str | None:
     """The package hash: sha256 of the MANIFEST.json bytes (nothing is unpickled)."""
     try:
-        data = (ws.package_path(version) / "MANIFEST.json").read_bytes()
-    except OSError:
+        data = read_file(ws.package_path(version) / "MANIFEST.json")
+    except (OSError, DeployReadyError):
         return None
     return hashlib.sha256(data).hexdigest()
 

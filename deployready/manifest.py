@@ -34,7 +34,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from deployready.errors import IntegrityError, PackageError
+from deployready.errors import IntegrityError, PackageError, read_file
 from deployready.versioning import (
     predict_frame,
     schema_features,
@@ -94,7 +94,7 @@ def package_sha256(path: str | Path) -> str:
     """SHA-256 of the package's ``MANIFEST.json`` bytes (PackageError if unreadable)."""
     manifest = Path(path) / MANIFEST_FILE
     try:
-        return sha256_bytes(manifest.read_bytes())
+        return sha256_bytes(read_file(manifest, PackageError, expected="a model package"))
     except FileNotFoundError as exc:
         raise PackageError("no MANIFEST.json", source=manifest, expected="a model package") from exc
     except OSError as exc:
@@ -105,7 +105,7 @@ def read_json_file(path: str | Path, name: str | None = None) -> dict[str, Any]:
     """Read a JSON object from ``path`` (or ``path/name``); PackageError naming the file."""
     file = Path(path) / name if name is not None else Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_file(file, PackageError, expected="a JSON file").decode("utf-8")
     except FileNotFoundError as exc:
         raise PackageError("missing file", source=file, expected="a JSON file") from exc
     except UnicodeDecodeError as exc:
@@ -235,7 +235,7 @@ def parse_manifest(data: bytes, source: Path) -> Manifest:
 def read_manifest(path: str | Path) -> Manifest:
     source = Path(path) / MANIFEST_FILE
     try:
-        data = source.read_bytes()
+        data = read_file(source, PackageError, expected="a model package")
     except FileNotFoundError as exc:
         raise PackageError("missing file", source=source, expected="a model package") from exc
     except OSError as exc:
@@ -274,7 +274,7 @@ def read_verified(path: str | Path, manifest: Manifest, name: str) -> bytes:
     """
     source = Path(path) / name
     try:
-        data = source.read_bytes()
+        data = read_file(source, PackageError, expected="a file of the package")
     except FileNotFoundError as exc:
         raise PackageError("missing file", source=source, expected="a file of the package") from exc
     except OSError as exc:
@@ -364,11 +364,14 @@ class ValidationReport:
 def _check_manifest(path: Path, report: ValidationReport) -> Manifest | None:
     source = path / MANIFEST_FILE
     try:
-        data = source.read_bytes()
+        data = read_file(source, PackageError)
     except FileNotFoundError:
         report.add(
             "missing_file", MANIFEST_FILE, "MANIFEST.json is missing: no file can be verified"
         )
+        return None
+    except PackageError as exc:
+        report.add("bad_manifest", MANIFEST_FILE, f"MANIFEST.json {exc.message}")
         return None
     except OSError as exc:
         report.add("bad_manifest", MANIFEST_FILE, f"cannot read: {exc}")
@@ -400,9 +403,12 @@ def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> N
         if name not in PACKAGE_FILES:
             report.add("unexpected_file", name, f"{name} is not a package file", "warning")
         try:
-            data = file.read_bytes()
+            data = read_file(file, PackageError)
         except FileNotFoundError:
             report.add("missing_file", name, f"{name} is listed in MANIFEST.json but missing")
+            continue
+        except PackageError as exc:
+            report.add("missing_file", name, f"{name} {exc.message}")
             continue
         except OSError as exc:
             report.add("missing_file", name, f"{name} cannot be read: {exc}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from deployready.errors import PolicyError
+from deployready.errors import PolicyError, read_file
 
 POLICY_FILE = "deployready.toml"
 
@@ -181,18 +181,27 @@ class Policy:
 
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file. A missing file gives the defaults."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / POLICY_FILE
-    if not path.exists():
+    path = _policy_file(path)
+    try:
+        data = read_file(path, PolicyError, expected="a TOML file")
+    except FileNotFoundError:
         return Policy()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"not valid TOML: {exc}", source=path) from exc
     except UnicodeDecodeError as exc:
         raise PolicyError("not UTF-8 text", source=path) from exc
     return parse_policy(raw, source=path)
+
+
+def _policy_file(path: str | Path) -> Path:
+    """``path``, or the policy file in it when it is a workspace folder. A folder named
+    like a policy file (``deployready.toml/``) is not a workspace: it is an error."""
+    path = Path(path)
+    if path.suffix.lower() != ".toml" and path.is_dir():
+        return path / POLICY_FILE
+    return path
 
 
 def parse_policy(raw: dict[str, Any], *, source: str | Path = POLICY_FILE) -> Policy:
@@ -391,9 +400,9 @@ def policy_to_toml(policy: Policy) -> str:
 
 
 def write_policy(path: str | Path, policy: Policy | None = None) -> Path:
-    path = Path(path)
+    path = _policy_file(path)
     if path.is_dir():
-        path = path / POLICY_FILE
+        raise PolicyError("is a folder, not a file", source=path, expected="a TOML file")
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(policy_to_toml(policy or Policy()), encoding="utf-8")
     tmp.replace(path)

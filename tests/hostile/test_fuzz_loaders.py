@@ -11,6 +11,7 @@ request rows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -395,3 +396,96 @@ def test_request_rows_int_schema(count: Any, flag: Any) -> None:
     from deployready.versioning import rows_to_frame
 
     allowed(lambda: rows_to_frame(INT_SCHEMA, [{"count": count, "flag": flag}]))
+
+
+# --------------------------------------------------------------------------- file kinds
+
+
+def _kind_actions() -> dict[str, list[Callable[[Any], Any]]]:
+    """A file of every loader → the calls that open it."""
+    from deployready.artifacts import read_metadata, validate_package
+    from deployready.daily import read_profile
+    from deployready.logs import ProductionLogs
+    from tests.hostile import cases
+
+    def logs(engine: str) -> Callable[[Any], Any]:
+        def call(ws: Any) -> None:
+            found = ProductionLogs(ws.production_dir, None, engine)  # type: ignore[arg-type]
+            try:
+                found.validate()
+            finally:
+                found.close()
+
+        return call
+
+    package = [cases.load_package_action, lambda ws: read_metadata(ws.package_path("v1.0")),
+               lambda ws: validate_package(ws.package_path("v1.0"), deep=True)]
+    actions: dict[str, list[Callable[[Any], Any]]] = {
+        cases.POLICY: [cases.policy_action],
+        cases.HISTORY: [cases.score_history_action, cases.load_history_action],
+        cases.LOG_FILE: [logs("pandas"), logs("duckdb")],
+        cases.PROFILE: [lambda ws: read_profile(ws, "v1.0"), *package],
+    }
+    for name in ("MANIFEST.json", "model.pkl", "scaler.pkl", "feature_schema.json",
+                 "model_metadata.json", "holdout.parquet", "holdout_expected.json", "README.md"):
+        actions[f"{cases.PKG}/{name}"] = package
+    return actions
+
+
+FILE_KINDS = ("folder", "broken-link", "fifo", "empty", "bytes", "link-to-copy", "link-to-folder")
+
+
+@contextlib.contextmanager
+def _bounded(seconds: int) -> Iterator[None]:
+    """A read that blocks (a FIFO opened for reading) fails the example instead of the run."""
+    import signal
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"a loader blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@settings(FUZZ, max_examples=40)
+@given(data=st.data(), kind=st.sampled_from(FILE_KINDS), junk=st.binary(max_size=200))
+def test_any_loader_file_of_any_kind(
+    hostile_master: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
+    kind: str, junk: bytes,
+) -> None:
+    """Whatever is at a loader's file name — a folder, a broken link, a FIFO, nothing
+    readable, a link to the real file or to a folder — the loader parses it or raises a
+    DeployReadyError, within seconds."""
+    import os
+
+    from deployready.workspace import Workspace
+
+    actions = _kind_actions()
+    rel = data.draw(st.sampled_from(sorted(actions)))
+    root = tmp_path_factory.mktemp("kinds") / "ws"
+    shutil.copytree(hostile_master, root)
+    path = root / rel
+    original = path.read_bytes()
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "broken-link":
+        path.symlink_to(root / "gone" / path.name)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link-to-copy":
+        (root / "elsewhere").write_bytes(original)
+        path.symlink_to(root / "elsewhere")
+    elif kind == "link-to-folder":
+        path.symlink_to(root / "models")
+    else:
+        path.write_bytes(b"" if kind == "empty" else junk)
+    ws = Workspace.open(root)
+    for action in actions[rel]:
+        with _bounded(30):
+            allowed(functools.partial(action, ws))
