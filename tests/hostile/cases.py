@@ -645,6 +645,30 @@ LOG_CASES: list[Case] = [
          cli=("daily", "-w", "{ws}", "--version", "v9.9", "--date", LOG_DAY)),
 ]
 
+# Out-of-range values are refused when the policy loads, whichever command reads it
+# (every key: tests/test_policy.py, tests/hostile/test_fuzz_loaders.py).
+POLICY_CASES += [
+    Case("policy-negative-latency", "policy", policy_text("[latency]\np99_ms = -50\n"),
+         policy_action, PolicyError, (POLICY, "latency.p99_ms", "out of range", "> 0"),
+         cli=DAILY),
+    Case("policy-psi-warn-above-alert", "policy", policy_text("[drift]\npsi_warn = 0.3\n"),
+         policy_action, PolicyError, (POLICY, "drift.psi_warn", "drift.psi_alert")),
+    Case("policy-probability-threshold", "policy",
+         policy_text("[certification.metrics.ks]\ndirection = 'higher'\nthreshold = 1.5\n"),
+         policy_action, PolicyError,
+         (f"{POLICY}: certification.metrics.ks.threshold", "a number in [0, 1]"), cli=SCORE),
+    Case("policy-unknown-metric", "policy",
+         policy_text("[certification.metrics.gini]\ndirection = 'higher'\nthreshold = 0.5\n"),
+         policy_action, PolicyError,
+         (f"{POLICY}: certification.metrics.gini", "unknown metric", "roc_auc")),
+    Case("policy-zero-timeout", "policy", policy_text("[load_test]\ntimeout_ms = 0\n"),
+         policy_action, PolicyError, (f"{POLICY}: load_test.timeout_ms", "out of range"),
+         cli=SCORE),
+    Case("policy-negative-max-seconds", "policy", policy_text("[load_test]\nmax_seconds = -1\n"),
+         policy_action, PolicyError, (f"{POLICY}: load_test.max_seconds", "(0, 86400]")),
+]
+
+
 # --------------------------------------------------------------------------- not a file
 #
 # Every file a loader opens, made a folder, a broken symbolic link or a FIFO: each loader
