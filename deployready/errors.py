@@ -13,10 +13,16 @@ so the dashboard, the CLI and the report can show them without re-deciding anyth
   - :class:`LogError` — production prediction logs.
 - :class:`StoreError` — the SQLite store cannot be read or written.
 - :class:`JobError` — a background job cannot be started or controlled.
+
+Every loader opens its files through :func:`require_file` or :func:`read_file`, so a
+path that should be a file but is a folder, a broken symbolic link, a FIFO or device, or
+unreadable is one rule with one message, raised as the loader's own error class.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 
@@ -88,3 +94,119 @@ class StoreError(DeployReadyError):
 
 class JobError(DeployReadyError):
     """A background job cannot be started or controlled."""
+
+
+# --------------------------------------------------------------------------- files
+
+
+def file_problem(path: str | Path) -> str | None:
+    """What is at ``path`` instead of a readable regular file, or None.
+
+    None also when nothing is there at all: a missing file is each loader's own case (a
+    missing policy means the defaults, a missing history means pending checks). A
+    symbolic link counts as the file it points to. The path is opened (non-blocking, so
+    a FIFO cannot hang) and closed again: what it is and whether it is readable are
+    asked of the file itself.
+    """
+    try:
+        fd = _open(Path(path))
+    except FileNotFoundError:
+        return _missing_problem(Path(path))
+    except OSError as exc:
+        return _open_problem(Path(path), exc)
+    try:
+        return _kind_problem(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+
+
+def _missing_problem(path: Path) -> str | None:
+    if path.is_symlink():
+        return f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+    return None
+
+
+def _open_problem(path: Path, exc: OSError) -> str:
+    if isinstance(exc, NotADirectoryError):
+        parent = next(
+            (p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path.parent
+        )
+        return f"not reachable: {parent} is a file, not a folder"
+    if isinstance(exc, PermissionError):
+        return "not readable (permission denied)"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a file"
+    return f"not readable ({exc.strerror or exc})"  # a symbolic link loop, a name too long...
+
+
+def _kind_problem(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"not a regular file ({kind})"
+
+
+def require_file(
+    path: str | Path,
+    error: type[InputError] = InputError,
+    *,
+    expected: str = "a regular file",
+    missing_ok: bool = False,
+) -> bool:
+    """Check ``path`` before a reader opens it by name (pandas, pyarrow, DuckDB).
+
+    Raises ``error`` naming the path when something other than a readable regular file
+    is there — a folder would be a traceback, a FIFO would block the reader forever.
+    Returns True for a file; for nothing at all, False when ``missing_ok``, else
+    ``error`` "file not found".
+    """
+    problem = file_problem(path)
+    if problem is not None:
+        raise error(f"is {problem}", source=path, expected=expected)
+    if not os.path.lexists(path):
+        if missing_ok:
+            return False
+        raise error("file not found", source=path, expected=expected)
+    return True
+
+
+def read_file(
+    path: str | Path, error: type[InputError] = InputError, *, expected: str = "a regular file"
+) -> bytes:
+    """The bytes of the regular file at ``path``; ``error`` naming it otherwise.
+
+    The kind is checked on the opened descriptor, so what was checked is what is read.
+    A path with nothing at all there raises :class:`FileNotFoundError`, for callers that
+    treat a missing file as their own case.
+    """
+    path = Path(path)
+    try:
+        fd = _open(path)
+    except FileNotFoundError:
+        problem = _missing_problem(path)
+        if problem is not None:
+            raise error(f"is {problem}", source=path, expected=expected) from None
+        raise
+    except OSError as exc:
+        raise error(f"is {_open_problem(path, exc)}", source=path, expected=expected) from None
+    try:
+        problem = _kind_problem(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    if problem is not None:
+        os.close(fd)
+        raise error(f"is {problem}", source=path, expected=expected)
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise error(
+                f"cannot be read ({exc.strerror or exc})", source=path, expected=expected
+            ) from None

@@ -81,10 +81,17 @@ class Workspace:
         return load_policy(self.policy_path)
 
     def history_path(self) -> Path | None:
-        """The certification history file, whichever format it is in."""
+        """The certification history file, whichever format it is in.
+
+        Anything at a history file's name counts — a folder or a broken link too, so that
+        its loader says what is wrong instead of the history looking absent — and so does
+        a certification folder that is a file.
+        """
+        if os.path.lexists(self.certification_dir) and not self.certification_dir.is_dir():
+            return self.certification_dir / "history.csv"
         for suffix in ("csv", "parquet", "jsonl"):
             candidate = self.certification_dir / f"history.{suffix}"
-            if candidate.exists():
+            if os.path.lexists(candidate):
                 return candidate
         return None
 

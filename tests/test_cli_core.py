@@ -196,3 +196,30 @@ def test_python_m_and_help() -> None:
         "report",
     ):
         assert command in out.stdout
+
+
+def test_export_inputs_that_are_not_files(demo_ws: Path, tmp_path: Path) -> None:
+    """A folder, a FIFO or a broken link given as a model or data file: exit 2 naming it
+    (a FIFO would otherwise block the export forever)."""
+    import os
+
+    shutil.copy(demo_ws / "models" / "v1.1" / "scaler.pkl", tmp_path / "scaler.pkl")
+    pd.DataFrame({"a": [1.0, 2.0], "target": [0, 1]}).to_csv(tmp_path / "train.csv", index=False)
+    (tmp_path / "model.pkl").mkdir()
+    os.mkfifo(tmp_path / "fifo.csv")
+    (tmp_path / "gone.pkl").symlink_to(tmp_path / "nowhere.pkl")
+    cases = [
+        ("--model", tmp_path / "model.pkl", "is a folder, not a file"),
+        ("--train", tmp_path / "fifo.csv", "is not a regular file (a FIFO)"),
+        ("--scaler", tmp_path / "gone.pkl", "is a broken symbolic link"),
+    ]
+    for flag, path, says in cases:
+        args = {"--model": str(tmp_path / "scaler.pkl"), "--scaler": str(tmp_path / "scaler.pkl"),
+                "--train": str(tmp_path / "train.csv"), flag: str(path)}
+        out = cli("export", "--workspace", str(demo_ws), "--target", "target",
+                  *[item for pair in args.items() for item in pair])
+        assert out.returncode == 2, (flag, out.stderr)
+        assert f"deployready: error: {path}: {says}" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    assert sorted(p.name for p in (demo_ws / "models").iterdir() if p.name.startswith("v")) == [
+        "v1.0", "v1.1"]

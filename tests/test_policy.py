@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deployready.errors import PolicyError
-from deployready.policy import Policy, load_policy, parse_policy, policy_to_toml, write_policy
+from deployready.policy import (
+    METRICS,
+    RULES,
+    Policy,
+    load_policy,
+    parse_policy,
+    policy_to_toml,
+    write_policy,
+)
 
 
 def test_defaults_are_the_checklist() -> None:
@@ -116,3 +127,128 @@ def test_toml_rendering_reads_back_changed_values() -> None:
         )
     )
     assert parse_policy(tomllib.loads(policy_to_toml(p))) == p
+
+
+# --------------------------------------------------------------------------- ranges
+
+
+def policy_fields(cls: Any = Policy, prefix: str = "") -> list[str]:
+    """Every key of the policy, read from its dataclasses (not from the rules): a table
+    keyed by name (``certification.metrics``) is a key itself, its entries' fields are
+    ``<table>.*.<field>``."""
+    keys: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key, tp = f"{prefix}{f.name}", hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys += policy_fields(tp, f"{key}.")
+        elif typing.get_origin(tp) is dict:
+            keys.append(key)
+            keys += policy_fields(typing.get_args(tp)[1], f"{key}.*.")
+        else:
+            keys.append(key)
+    return keys
+
+
+def raw_with(key: str, value: Any) -> dict[str, Any]:
+    """A policy table setting ``key`` to ``value`` (a ``*`` is the metric roc_auc, whose
+    other fields keep their defaults)."""
+    parts = key.split(".")
+    if "*" in parts:
+        i = parts.index("*")
+        rule = {"direction": "higher", "threshold": 0.8, parts[i + 1]: value}
+        parts, value = [*parts[:i], "roc_auc"], rule
+    raw: dict[str, Any] = {}
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return raw
+
+
+KEYS = policy_fields()
+
+
+def test_every_policy_key_has_a_range_rule() -> None:
+    """A key added to the policy without a rule for its valid values fails here."""
+    assert [k for k in KEYS if k not in RULES] == []
+    assert sorted(set(RULES) - set(KEYS)) == []  # and no rule for a key that is gone
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_key_refuses_out_of_range_values_naming_it(key: str, tmp_path: Path) -> None:
+    source = tmp_path / "deployready.toml"
+    examples = RULES[key].invalid(key)
+    assert examples, f"{key}: its rule gives no out-of-range example"
+    for value in examples:
+        with pytest.raises(PolicyError) as info:
+            parse_policy(raw_with(key, value), source=source)
+        err = info.value
+        assert err.location is not None
+        assert err.location == key.replace("*", "roc_auc") or err.location.startswith(
+            (f"{key}.", f"{key}[")), (value, str(err))
+        assert f"deployready.toml: {err.location}: " in str(err), str(err)
+        assert err.expected, str(err)
+
+
+def test_defaults_and_range_edges_are_valid() -> None:
+    assert parse_policy({}) == Policy()
+    edges = {
+        "drift": {"psi_warn": 0.25, "psi_alert": 0.25, "epsilon": 1e-9},
+        "rollout": {"bake_days": 0, "stages": [100]},
+        "load_test": {"max_errors": 0, "warmup_requests": 0, "timeout_ms": 1,
+                      "max_seconds": 86400, "concurrency": 10000},
+        "certification": {"cv": {"metric": "log_loss", "min_fold_score": 3.0},
+                          "metrics": {"log_loss": {"direction": "lower", "threshold": 2.5}}},
+        "daily": {"max_error_rate": 1.0, "error_spike_factor": 1.0},
+        "alerts": {"webhook_url": "https://hooks.example.com/x?k=1", "retries": 0},
+        "reviews": {"weekly": []},
+    }
+    p = parse_policy(edges)
+    assert p.rollout.bake_days == 0 and p.drift.psi_warn == p.drift.psi_alert
+
+
+@pytest.mark.parametrize(
+    ("toml", "location", "expected"),
+    [
+        ("[latency]\np99_ms = -50\n", "latency.p99_ms", "a number > 0"),
+        ("[latency]\nspike_ms = 0\n", "latency.spike_ms", "a number > 0"),
+        ("[load_test]\np95_ms = -1.0\n", "load_test.p95_ms", "a number > 0"),
+        ("[drift]\npsi_warn = -0.1\n", "drift.psi_warn", "a number > 0"),
+        ("[drift]\npsi_warn = 0.3\n", "drift.psi_warn", "<= drift.psi_alert"),
+        ("[certification.metrics.roc_auc]\ndirection = 'higher'\nthreshold = 1.5\n",
+         "certification.metrics.roc_auc.threshold", "a number in [0, 1]"),
+        ("[certification.metrics.gini]\ndirection = 'higher'\nthreshold = 0.5\n",
+         "certification.metrics.gini", "one of roc_auc"),
+        ("[certification.metrics.brier]\ndirection = 'higher'\nthreshold = 0.1\n",
+         "certification.metrics.brier.direction", "'lower'"),
+        ("[certification.cv]\nmetric = 'gini'\n", "certification.cv.metric", "one of roc_auc"),
+        ("[certification.cv]\nmin_fold_score = 1.2\n", "certification.cv.min_fold_score",
+         "[0, 1]"),
+        ("[load_test]\ntimeout_ms = 0\n", "load_test.timeout_ms", "a number in [1, 600000]"),
+        ("[load_test]\nmax_seconds = -1\n", "load_test.max_seconds", "(0, 86400]"),
+        ("[load_test]\nrequests = 0\n", "load_test.requests", "an integer in 1..1000000"),
+        ("[alerts]\nwebhook_url = 'hooks.example.com/x'\n", "alerts.webhook_url", "http"),
+        ("[reviews]\nweekly = ['Check drift', '']\n", "reviews.weekly", "non-empty"),
+    ],
+)
+def test_out_of_range_names_file_section_and_key(
+    tmp_path: Path, toml: str, location: str, expected: str
+) -> None:
+    """The tracker's examples: each is refused when the policy loads, by every command."""
+    path = tmp_path / "deployready.toml"
+    path.write_text(toml)
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert info.value.location == location
+    assert str(info.value).startswith(f"{path}: {location}: "), str(info.value)
+    assert expected in str(info.value)
+
+
+def test_metric_table_matches_the_registry() -> None:
+    """The policy knows the metrics without importing scikit-learn; the registry is the truth."""
+    from deployready.certification.metrics import REGISTRY
+
+    assert {name: direction for name, (direction, _) in METRICS.items()} == {
+        name: spec.direction for name, spec in REGISTRY.items()
+    }

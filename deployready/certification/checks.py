@@ -53,6 +53,7 @@ import pandas as pd
 from deployready.certification.history import (
     FOLD_KEYS,
     FORMATS,
+    HISTORY_FILE_EXPECTED,
     HISTORY_STEM,
     INT_COLUMNS,
     JSON_COLUMNS,
@@ -76,7 +77,7 @@ from deployready.certification.training import (
     record_run,
 )
 from deployready.checks import Category, Check, Evidence, Status, compare
-from deployready.errors import HistoryError
+from deployready.errors import HistoryError, require_file
 from deployready.memo import FileMemo
 from deployready.policy import CVPolicy, Policy
 from deployready.workspace import Workspace
@@ -323,6 +324,7 @@ def history_evaluations(path: Path, policy: Policy
         history = load_history(path, policy)
         return history, evaluate_history(history, policy)
 
+    require_file(path, HistoryError, expected=HISTORY_FILE_EXPECTED)
     return HISTORY_MEMO.compute([path], repr(policy.certification), build)
 
 

@@ -48,11 +48,12 @@ import numpy as np
 import pandas as pd
 
 from deployready.certification.metrics import METRIC_NAMES, REGISTRY
-from deployready.errors import HistoryError, InputError
+from deployready.errors import HistoryError, InputError, require_file
 from deployready.policy import Policy
 
 FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
 HISTORY_STEM = "history"
+HISTORY_FILE_EXPECTED = "a history file: .csv, .parquet or .jsonl"
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "run_id",
     "trained_at",
@@ -203,8 +204,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
             source=path,
             expected="history.csv, history.parquet or history.jsonl",
         )
-    if not path.exists():
-        raise HistoryError("file not found", source=path)
+    require_file(path, HistoryError, expected=HISTORY_FILE_EXPECTED)
     if path.stat().st_size == 0:
         raise HistoryError(
             "empty file", source=path, expected="a header and one row per retrain run"
@@ -583,7 +583,7 @@ def append_run(path: str | Path, row: Mapping[str, Any], policy: Policy | None =
         _remove_stale_temps(path)
         rows: list[dict[str, Any]] = []
         columns = list(row)
-        if path.exists():
+        if os.path.lexists(path):  # a broken link or a folder is refused, never replaced
             existing = load_history(path).sort_index()
             if str(row["run_id"]) in set(existing["run_id"]):
                 raise HistoryError(

@@ -17,7 +17,7 @@ from deployready.cli.common import (
     resolve_version,
     workspace_of,
 )
-from deployready.errors import InputError
+from deployready.errors import InputError, require_file
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -160,8 +160,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _read_frame(path: Path) -> object:
     import pandas as pd
 
-    if not path.exists():
-        raise InputError("file not found", source=path, expected="a .csv or .parquet file")
+    require_file(path, expected="a .csv or .parquet file")
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
@@ -184,8 +183,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         path: Path | None = getattr(args, name)
         if path is None:
             continue
-        if not path.exists():
-            raise InputError("file not found", source=path, expected=f"a saved {name}")
+        require_file(path, expected=f"a saved {name}")
         try:
             objects[name] = joblib.load(path)
         except Exception as exc:  # unpickling a user's own file can fail in many ways

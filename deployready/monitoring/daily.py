@@ -44,7 +44,7 @@ from typing import Any
 import pandas as pd
 
 from deployready.checks import Status
-from deployready.errors import DeployReadyError, PackageError
+from deployready.errors import DeployReadyError, PackageError, read_file
 from deployready.monitoring import alerts as alerts_mod
 from deployready.monitoring.alerts import Alert
 from deployready.monitoring.daily_items import CHECK_NAMES, DayMeasures, as_number, daily_items
@@ -103,7 +103,7 @@ TRAILING_DAYS = 7
 def read_profile(ws: Workspace, version: str) -> dict[str, Any]:
     path = ws.package_path(version) / PROFILE_FILE
     try:
-        profile = json.loads(path.read_text(encoding="utf-8"))
+        profile = json.loads(read_file(path, PackageError, expected="a JSON file").decode("utf-8"))
     except FileNotFoundError as exc:
         raise PackageError(
             "missing reference profile",

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status, pass_fail, verdict
+from deployready.errors import DeployReadyError, read_file
 from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
 from deployready.policy import LatencyPolicy, Policy
 from deployready.workspace import Workspace, parse_version
@@ -382,8 +383,8 @@ def package_sha(ws: Workspace, version: str) -> str | None:
 
     manifest = ws.package_path(version) / "MANIFEST.json"
     try:
-        return hashlib.sha256(manifest.read_bytes()).hexdigest()
-    except OSError:
+        return hashlib.sha256(read_file(manifest)).hexdigest()
+    except (OSError, DeployReadyError):
         return None
 
 

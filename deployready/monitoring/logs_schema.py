@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from deployready.errors import LogError
+from deployready.errors import LogError, require_file
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("timestamp", "version", "latency_ms", "prediction", "error")
 MAX_LATENCY_MS = 3_600_000.0  # one hour: anything above is a broken clock or unit, not a latency
@@ -81,10 +81,18 @@ Kind = Literal["numeric", "categorical"]
 
 
 def log_files(directory: str | Path) -> list[Path]:
+    """Every log file under ``directory``; a log file's name on a folder, a broken link or
+    a FIFO is an error naming it, never a silently missing day."""
     directory = Path(directory)
     if not directory.is_dir():
+        if directory.exists():
+            raise LogError("is a file, not a folder", source=directory,
+                           expected="a folder of prediction logs")
         return []
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in SUFFIXES)
+    for path in files:
+        require_file(path, LogError, expected="a prediction log file (.csv or .parquet)")
+    return files
 
 
 # --------------------------------------------------------------------------- live writers

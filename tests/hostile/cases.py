@@ -17,6 +17,9 @@ Categories (the inputs the product reads) and the number of cases in each — 11
   ``test_files.py`` checks those are read as no rows yet): 22
 - ``http``     — requests to ``deployready serve``, listed in ``test_http.py``: 22
 
+Each category also holds its "not a file" cases: every file its loaders open made a
+folder, a broken symbolic link or a FIFO (unreadable files: ``test_not_a_file.py``).
+
 Plus ``test_fuzz_loaders.py``: property-based fuzzing (hypothesis) of every loader.
 
 Each file case names how the bad input is made (``mutate`` on a copy of the small master
@@ -837,5 +840,123 @@ LOG_CASES: list[Case] = [
          LogError, (LOG_NAME, "row 5", "cannot read", "as many fields as the header"),
          cli=DAILY),
 ]
+
+# Out-of-range values are refused when the policy loads, whichever command reads it
+# (every key: tests/test_policy.py, tests/hostile/test_fuzz_loaders.py).
+POLICY_CASES += [
+    Case("policy-negative-latency", "policy", policy_text("[latency]\np99_ms = -50\n"),
+         policy_action, PolicyError, (POLICY, "latency.p99_ms", "out of range", "> 0"),
+         cli=DAILY),
+    Case("policy-psi-warn-above-alert", "policy", policy_text("[drift]\npsi_warn = 0.3\n"),
+         policy_action, PolicyError, (POLICY, "drift.psi_warn", "drift.psi_alert")),
+    Case("policy-probability-threshold", "policy",
+         policy_text("[certification.metrics.ks]\ndirection = 'higher'\nthreshold = 1.5\n"),
+         policy_action, PolicyError,
+         (f"{POLICY}: certification.metrics.ks.threshold", "a number in [0, 1]"), cli=SCORE),
+    Case("policy-unknown-metric", "policy",
+         policy_text("[certification.metrics.gini]\ndirection = 'higher'\nthreshold = 0.5\n"),
+         policy_action, PolicyError,
+         (f"{POLICY}: certification.metrics.gini", "unknown metric", "roc_auc")),
+    Case("policy-zero-timeout", "policy", policy_text("[load_test]\ntimeout_ms = 0\n"),
+         policy_action, PolicyError, (f"{POLICY}: load_test.timeout_ms", "out of range"),
+         cli=SCORE),
+    Case("policy-negative-max-seconds", "policy", policy_text("[load_test]\nmax_seconds = -1\n"),
+         policy_action, PolicyError, (f"{POLICY}: load_test.max_seconds", "(0, 86400]")),
+]
+
+
+# --------------------------------------------------------------------------- not a file
+#
+# Every file a loader opens, made a folder, a broken symbolic link or a FIFO: each loader
+# refuses it with its own error naming the path — never a traceback, never a read that
+# blocks forever, never silently ignored (unreadable files: ``test_not_a_file.py``).
+
+
+def as_folder(rel: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        path = root / rel
+        path.unlink()
+        path.mkdir()
+        (path / "inside.txt").write_text("a folder where a file belongs\n", encoding="utf-8")
+
+    return mutate
+
+
+def as_broken_link(rel: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        path = root / rel
+        path.unlink()
+        path.symlink_to(root / "gone" / path.name)
+
+    return mutate
+
+
+def as_fifo(rel: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        path = root / rel
+        path.unlink()
+        os.mkfifo(path)
+
+    return mutate
+
+
+def folder_as_file(rel: str) -> Mutate:
+    def mutate(root: Path) -> None:
+        shutil.rmtree(root / rel)
+        (root / rel).write_text("a file where a folder belongs\n", encoding="utf-8")
+
+    return mutate
+
+
+#: kind → (how the path is made that kind, what every loader's message says)
+NOT_A_FILE: dict[str, tuple[Callable[[str], Mutate], str]] = {
+    "folder": (as_folder, "is a folder, not a file"),
+    "broken-link": (as_broken_link, "is a broken symbolic link"),
+    "fifo": (as_fifo, "is not a regular file (a FIFO)"),
+}
+
+
+def score_history_action(ws: Workspace) -> Any:
+    """What ``compute_score`` reads: the history found in the workspace, remembered."""
+    from deployready.certification.checks import history_evaluations
+
+    return history_evaluations(history_path(ws), ws.policy())
+
+
+for _kind, (_make, _says) in NOT_A_FILE.items():
+    HISTORY_CASES += [
+        Case(f"history-{_kind}", "history", _make(HISTORY), score_history_action, HistoryError,
+             ("history.csv", _says)),
+        Case(f"history-append-onto-{_kind}", "history", chain(save_good_run, _make(HISTORY)),
+             append_master_row, HistoryError, ("history.csv", _says)),
+    ]
+    POLICY_CASES.append(
+        Case(f"policy-{_kind}", "policy", _make(POLICY), policy_action, PolicyError,
+             (POLICY, _says), cli=SCORE))
+    for _name in ("MANIFEST.json", "model.pkl", "scaler.pkl", "feature_schema.json",
+                  "model_metadata.json", "explainability_report.json", "README.md",
+                  "reference_profile.json", "holdout.parquet", "holdout_expected.json"):
+        _cli: tuple[str, ...] | None = None
+        if _name == "model.pkl":
+            _cli = VALIDATE if _kind == "folder" else SERVE
+        PACKAGE_CASES.append(
+            Case(f"package-{_name}-{_kind}", "package", _make(f"{PKG}/{_name}"),
+                 load_package_action, PackageError, (_name, _says), finding_file=_name,
+                 cli=_cli, cli_code=1 if _cli == VALIDATE else 2))
+    PACKAGE_CASES.append(
+        Case(f"profile-{_kind}-daily", "package", _make(PROFILE), daily_action, PackageError,
+             ("reference_profile.json", _says), cli=DAILY))
+    LOG_CASES.append(
+        Case(f"logs-{_kind}", "logs", _make(LOG_FILE), daily_action, LogError,
+             (LOG_NAME, _says), cli=DAILY))
+
+HISTORY_CASES.append(
+    Case("history-folder-is-a-file", "history", folder_as_file("data/certification"),
+         score_history_action, HistoryError,
+         ("history.csv", "data/certification is a file, not a folder")))
+LOG_CASES.append(
+    Case("logs-folder-is-a-file", "logs", folder_as_file("data/production"), daily_action,
+         LogError, ("data/production", "is a file, not a folder"), cli=DAILY))
+
 
 FILE_CASES: list[Case] = [*HISTORY_CASES, *POLICY_CASES, *PACKAGE_CASES, *LOG_CASES]

@@ -11,6 +11,7 @@ request rows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -830,3 +831,179 @@ def test_logs_timestamps_as_numbers_garbage_or_mixed_zones_both_engines(
     assert a == b
     if any(not isinstance(v, str) for v in values):
         assert a[0] == "error" and "column timestamp" in a[1], a
+# --------------------------------------------------------------------------- file kinds
+
+
+def _kind_actions() -> dict[str, list[Callable[[Any], Any]]]:
+    """A file of every loader → the calls that open it."""
+    from deployready.monitoring.daily import read_profile
+    from deployready.monitoring.logs import ProductionLogs
+    from deployready.package.artifacts import read_metadata, validate_package
+    from tests.hostile import cases
+
+    def logs(engine: str) -> Callable[[Any], Any]:
+        def call(ws: Any) -> None:
+            found = ProductionLogs(ws.production_dir, None, engine)  # type: ignore[arg-type]
+            try:
+                found.validate()
+            finally:
+                found.close()
+
+        return call
+
+    package = [cases.load_package_action, lambda ws: read_metadata(ws.package_path("v1.0")),
+               lambda ws: validate_package(ws.package_path("v1.0"), deep=True)]
+    actions: dict[str, list[Callable[[Any], Any]]] = {
+        cases.POLICY: [cases.policy_action],
+        cases.HISTORY: [cases.score_history_action, cases.load_history_action],
+        cases.LOG_FILE: [logs("pandas"), logs("duckdb")],
+        cases.PROFILE: [lambda ws: read_profile(ws, "v1.0"), *package],
+    }
+    for name in ("MANIFEST.json", "model.pkl", "scaler.pkl", "feature_schema.json",
+                 "model_metadata.json", "holdout.parquet", "holdout_expected.json", "README.md"):
+        actions[f"{cases.PKG}/{name}"] = package
+    return actions
+
+
+FILE_KINDS = ("folder", "broken-link", "fifo", "empty", "bytes", "link-to-copy", "link-to-folder")
+
+
+@contextlib.contextmanager
+def _bounded(seconds: int) -> Iterator[None]:
+    """A read that blocks (a FIFO opened for reading) fails the example instead of the run."""
+    import signal
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"a loader blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@settings(FUZZ, max_examples=40)
+@given(data=st.data(), kind=st.sampled_from(FILE_KINDS), junk=st.binary(max_size=200))
+def test_any_loader_file_of_any_kind(
+    hostile_master: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
+    kind: str, junk: bytes,
+) -> None:
+    """Whatever is at a loader's file name — a folder, a broken link, a FIFO, nothing
+    readable, a link to the real file or to a folder — the loader parses it or raises a
+    DeployReadyError, within seconds."""
+    import os
+
+    from deployready.workspace import Workspace
+
+    actions = _kind_actions()
+    rel = data.draw(st.sampled_from(sorted(actions)))
+    root = tmp_path_factory.mktemp("kinds") / "ws"
+    shutil.copytree(hostile_master, root)
+    path = root / rel
+    original = path.read_bytes()
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "broken-link":
+        path.symlink_to(root / "gone" / path.name)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link-to-copy":
+        (root / "elsewhere").write_bytes(original)
+        path.symlink_to(root / "elsewhere")
+    elif kind == "link-to-folder":
+        path.symlink_to(root / "models")
+    else:
+        path.write_bytes(b"" if kind == "empty" else junk)
+    ws = Workspace.open(root)
+    for action in actions[rel]:
+        with _bounded(30):
+            allowed(functools.partial(action, ws))
+
+
+# --------------------------------------------------------------------------- policy values
+
+
+def _policy_value(data: st.DataObject, key: str) -> Any:
+    """A value for ``key``: its rule's out-of-range examples, its type's edges, or anything."""
+    from deployready.policy import RULES
+
+    anything = st.one_of(
+        st.integers(min_value=-(10**7), max_value=10**7),
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9),
+        st.sampled_from([0, 1, -1, 0.0, 1e-9, 0.5, 1.0, 1.5, 100, 600_000, 10**6]),
+        st.booleans(),
+        st.sampled_from(["", "1h", "15min", "7min", "window", "loadtest", "higher", "lower",
+                         "roc_auc", "log_loss", "gini", "2026-01-01", "soon",
+                         "http://127.0.0.1:9/x", "ftp://x"]),
+        st.lists(st.integers(min_value=-5, max_value=150), max_size=4),
+        st.lists(st.sampled_from(["a", "b", "", " "]), max_size=3),
+    )
+    examples = RULES[key].invalid(key)
+    return data.draw(st.sampled_from(examples) | anything if examples else anything)
+
+
+@FUZZ
+@given(data=st.data())
+def test_policy_values(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    """Any values for any keys: a valid Policy — one every command that reads it accepts —
+    or a PolicyError naming ``deployready.toml: section.key`` of a key that was set."""
+    import tomllib
+
+    from deployready.certification.metrics import validate_policy_metrics
+    from deployready.errors import PolicyError
+    from deployready.loadtest.config import LoadTestConfig
+    from deployready.monitoring.logs import window_delta
+    from deployready.policy import METRICS, Policy, load_policy, policy_to_toml
+    from tests.test_policy import policy_fields
+
+    keys = data.draw(st.lists(st.sampled_from(policy_fields()), min_size=1, max_size=4,
+                              unique=True))
+    raw: dict[str, Any] = tomllib.loads(policy_to_toml(Policy()))
+    written: set[str] = set()
+    for key in keys:
+        parts = key.split(".")
+        if "*" in parts:
+            parts[parts.index("*")] = data.draw(st.sampled_from([*METRICS, "gini"]))
+        node = raw
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[parts[-1]] = _policy_value(data, key)
+            written.add(".".join(parts))
+    path = tmp_path_factory.mktemp("policy") / "deployready.toml"
+    path.write_text(_toml(raw), encoding="utf-8")
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        location = exc.location or ""
+        assert str(exc).startswith(f"{path}: {location}: "), str(exc)
+        named = location.split("[")[0]
+        related = {"drift.psi_warn": "drift.psi_alert", "latency.baseline_start": "latency.",
+                   "latency.baseline_end": "latency.baseline_start", "score.weights": "score.",
+                   "certification.cv.min_fold_score": "certification.cv.metric"}
+        assert any(w == named or w.startswith(f"{named}.") or named.startswith(f"{w}.")
+                   or w.startswith(related.get(named, "\0")) for w in written), (location, written)
+        return
+    assert isinstance(policy, Policy)
+    LoadTestConfig.from_policy("v1.0", policy.load_test)
+    validate_policy_metrics(policy.certification.metrics, policy.certification.cv.metric)
+    window_delta(policy.latency.window)
+
+
+def _toml(table: dict[str, Any], prefix: str = "") -> str:
+    """A nested table as TOML (values as policy_to_toml writes them)."""
+    from deployready.policy import _toml_value
+
+    scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
+    lines = [f"[{prefix}]"] if prefix and scalars else []
+    lines += [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in scalars]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            lines.append(_toml(v, f"{prefix}.{json.dumps(k)}" if prefix else json.dumps(k)))
+    return "\n".join(lines) + "\n"
