@@ -88,6 +88,8 @@ class LoadTestPolicy:
     warmup_requests: int = 50
     consistency_tolerance: float = 1e-6
     max_seconds: float = 300.0  # hard bound on one run's wall time
+    # load profile: share of the measured span with >= concurrency requests in flight
+    min_time_at_concurrency: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,9 @@ def _check_semantics(p: Policy, source: str | Path) -> None:
         _fail(source, "certification.entropy.bins", "must be >= 2", "an integer >= 2")
     if p.load_test.concurrency < 1 or p.load_test.requests < 1:
         _fail(source, "load_test.concurrency", "must be >= 1", "positive integers")
+    if not 0 < p.load_test.min_time_at_concurrency <= 1:
+        _fail(source, "load_test.min_time_at_concurrency", "out of range",
+              "a fraction in (0, 1], e.g. 0.5")
     if p.drift.bins < 2:
         _fail(source, "drift.bins", "must be >= 2", "an integer >= 2")
     if not 0 < p.drift.epsilon < 0.01:
