@@ -20,7 +20,7 @@ from deployready.checks import Evidence
 from deployready.loadtest import JobRegistry, JobSnapshot, LoadTestConfig, checks_from_result
 from deployready.loadtest.concurrency import step_series
 from deployready.loadtest.loadgen import NOT_SENT
-from deployready.loadtest.results import profile_text, run_profile
+from deployready.loadtest.results import profile_text, run_profile, share_text
 from deployready.loadtest.runs import RUN_SOURCE, list_runs, load_samples
 from deployready.manifest import package_sha256
 
@@ -57,7 +57,7 @@ st.caption(
     "one BLAS/OpenMP thread — and drives it with an HTTP load generator. Open loop measures "
     "from the scheduled send time, so a stall is not hidden. The load profile passes only "
     f"when at least {lp.concurrency} requests were in flight for at least "
-    f"{lp.min_time_at_concurrency:.0%} of the run, in either mode (an open loop holds "
+    f"{share_text(lp.min_time_at_concurrency)} of the run, in either mode (an open loop holds "
     "rate × latency in flight)."
 )
 
@@ -169,10 +169,10 @@ def _show_result(row: dict[str, Any]) -> None:
     pc[0].metric("Mode", f"{profile['mode']} loop")
     pc[1].metric(f"Held ≥ {lp.concurrency} in flight",
                  "not measured" if profile["held_fraction"] is None
-                 else f"{profile['held_fraction']:.0%}",
+                 else share_text(profile["held_fraction"]),
                  help="share of the run (first send → last completion) with at least the "
                  f"policy's {lp.concurrency} requests in flight; the policy asks for "
-                 f"{lp.min_time_at_concurrency:.0%}")
+                 f"{share_text(lp.min_time_at_concurrency)}")
     pc[2].metric("Rate achieved", f"{profile['rate_rps']:.0f} req/s"
                  if profile["rate_rps"] is not None else "—")
     pc[3].metric("Duration", f"{profile['duration_s']:.2f} s")
@@ -241,7 +241,7 @@ if all_runs:
             "this package": "✅" if r["package_sha256"] == sha else "",
             "mode": r["mode"], "status": r["status"], "started": r["started_at"],
             f"held ≥{lp.concurrency}": ("not measured" if prof and held is None
-                                        else "" if held is None else f"{held:.0%}"),
+                                        else "" if held is None else share_text(held)),
             "in flight max": prof.get("in_flight_max"),
             "in flight mean": prof.get("in_flight_mean"),
             "req/s": prof.get("rate_rps"), "duration s": prof.get("duration_s"),

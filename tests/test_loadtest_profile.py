@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from deployready.loadtest.results import share_text
 from deployready.loadtest.runs import child_env
 from deployready.policy import parse_policy, policy_to_toml
 from deployready.store import dumps
@@ -138,7 +139,7 @@ def test_page_shows_the_profile_and_in_flight(open_loop_ws: tuple[Path, dict[str
     assert "**Load profile:** open loop at 200 req/s · 1000 req in" in text
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mode"] == "open loop"
-    assert metrics["Held ≥ 100 in flight"] == f"{run['profile']['held_fraction']:.0%}"
+    assert metrics["Held ≥ 100 in flight"] == share_text(run["profile"]["held_fraction"])
     assert metrics["Rate achieved"].endswith("req/s")
     history = next(df.value for df in at.dataframe if "run" in df.value.columns)
     cols = list(history.columns)

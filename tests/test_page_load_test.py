@@ -72,7 +72,7 @@ def test_run_progress_and_final_table(page: AppTest) -> None:
     assert "**Load profile:** closed loop · 400 req in" in text
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mode"] == "closed loop"
-    assert int(metrics["Held ≥ 5 in flight"].rstrip("%")) >= 50
+    assert float(metrics["Held ≥ 5 in flight"].rstrip("%")) >= 50
     assert at.get("plotly_chart"), "no chart of the requests in flight"
     table = next(df.value for df in at.dataframe if "check" in df.value.columns)
     assert {"P50 latency", "P95 latency", "P99 latency", "errors", "timeouts", "peak memory",

@@ -226,7 +226,7 @@ def checks_from_result(result: dict[str, Any], policy: LoadTestPolicy,
 
 def profile_threshold(policy: LoadTestPolicy) -> str:
     return (f">= {policy.requests} requests, >= {policy.concurrency} in flight for "
-            f">= {_pct(policy.min_time_at_concurrency)} of the run")
+            f">= {share_text(policy.min_time_at_concurrency)} of the run")
 
 
 def run_profile(result: dict[str, Any], concurrency: int) -> dict[str, Any]:
@@ -262,7 +262,7 @@ def run_profile(result: dict[str, Any], concurrency: int) -> dict[str, Any]:
     }
 
 
-def _pct(fraction: float) -> str:
+def share_text(fraction: float) -> str:
     """A share as a percentage rounded *down* to 0.1 %, so a share just under a
     threshold never reads as the threshold."""
     return f"{math.floor(fraction * 1000 + 1e-9) / 10:g}%"
@@ -280,7 +280,7 @@ def profile_text(result: dict[str, Any], concurrency: int) -> str:
     if not p["measured"]:
         return f"{head} · concurrency not measured"
     return (f"{head} · in flight max {p['in_flight_max']}, mean {p['in_flight_mean']:.1f}, "
-            f">= {concurrency} for {_pct(p['held_fraction'])} of the run")
+            f">= {concurrency} for {share_text(p['held_fraction'])} of the run")
 
 
 def load_profile_check(result: dict[str, Any], policy: LoadTestPolicy,
@@ -300,8 +300,8 @@ def load_profile_check(result: dict[str, Any], policy: LoadTestPolicy,
     if not enough_requests:
         why.append(f"only {p['requests']} requests sent, the policy asks for {policy.requests}")
     if not held:
-        why.append(f"{policy.concurrency} requests in flight for {_pct(p['held_fraction'])} "
-                   f"of the run, the policy asks for {_pct(policy.min_time_at_concurrency)}")
+        why.append(f"{policy.concurrency} requests in flight for {share_text(p['held_fraction'])} "
+                   f"of the run, the policy asks for {share_text(policy.min_time_at_concurrency)}")
         if (p["pool"] or 0) < policy.concurrency:
             why.append(f"the run had {p['pool']} connections")
     ok = enough_requests and held
