@@ -89,6 +89,8 @@ class LoadTestPolicy:
     warmup_requests: int = 50
     consistency_tolerance: float = 1e-6
     max_seconds: float = 300.0  # hard bound on one run's wall time
+    # load profile: share of the measured span with >= concurrency requests in flight
+    min_time_at_concurrency: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -557,6 +559,7 @@ RULES: dict[str, Rule] = {
     "load_test.warmup_requests": _int(0, 1_000_000),
     "load_test.consistency_tolerance": Range(0, 1, high_open=True),
     "load_test.max_seconds": Range(0, 86_400, low_open=True),
+    "load_test.min_time_at_concurrency": Range(0, 1, low_open=True),
     "latency.p99_ms": POSITIVE,
     "latency.p95_ms": POSITIVE,
     "latency.max_drift": NON_NEGATIVE,

@@ -9,9 +9,18 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import ui
-from deployready.charts.loadtest import cdf_overlay, live_latency, live_throughput, percentile_bars
+from deployready.charts.loadtest import (
+    cdf_overlay,
+    in_flight,
+    live_latency,
+    live_throughput,
+    percentile_bars,
+)
 from deployready.checks import Evidence, Status, pass_fail, status_glyph
 from deployready.loadtest import JobRegistry, JobSnapshot, LoadTestConfig, checks_from_result
+from deployready.loadtest.concurrency import step_series
+from deployready.loadtest.loadgen import NOT_SENT
+from deployready.loadtest.results import profile_text, run_profile, share_text
 from deployready.loadtest.runs import RUN_SOURCE, list_runs, load_samples
 from deployready.package.manifest import package_sha256
 
@@ -46,7 +55,10 @@ st.caption(
     f"Serves **{version}** ({(sha or '?')[:12]}) with `deployready serve` on 127.0.0.1 in a "
     "worker process separate from this dashboard — verified manifest, warm-up discarded, "
     "one BLAS/OpenMP thread — and drives it with an HTTP load generator. Open loop measures "
-    "from the scheduled send time, so a stall is not hidden."
+    "from the scheduled send time, so a stall is not hidden. The load profile passes only "
+    f"when at least {lp.concurrency} requests were in flight for at least "
+    f"{share_text(lp.min_time_at_concurrency)} of the run, in either mode (an open loop holds "
+    "rate × latency in flight)."
 )
 
 # --------------------------------------------------------------------------- form
@@ -109,11 +121,13 @@ def live() -> None:
     st.progress(now.fraction, text=f"{now.phase} {now.detail} · {now.done}/{now.total} requests "
                 f"· {now.elapsed_s:.0f} s")
     lat = now.latency_ms or {}
-    m1, m2, m3, m4 = st.columns(4)
+    m1, m2, m3, m4, m5 = st.columns(5)
     m1.metric("Completed", f"{now.done}/{now.total}")
-    m2.metric("Errors", now.errors)
-    m3.metric("P50 so far", f"{lat['p50']:.1f} ms" if lat.get("p50") is not None else "—")
-    m4.metric("P99 so far", f"{lat['p99']:.1f} ms" if lat.get("p99") is not None else "—")
+    m2.metric("In flight now", now.in_flight, help=f"the policy's load test holds "
+              f"{lp.concurrency}")
+    m3.metric("Errors", now.errors)
+    m4.metric("P50 so far", f"{lat['p50']:.1f} ms" if lat.get("p50") is not None else "—")
+    m5.metric("P99 so far", f"{lat['p99']:.1f} ms" if lat.get("p99") is not None else "—")
     if now.series:
         c1, c2 = st.columns(2)
         c1.plotly_chart(live_latency(now.series, _targets()), key="lt_live_latency")
@@ -149,6 +163,19 @@ def _show_result(row: dict[str, Any]) -> None:
         "": status_glyph(c.status), "check": c.name, "value": c.value,
         "target": c.threshold, "status": str(c.status), "detail": c.message,
     } for c in checks]), hide_index=True, width="stretch", key=f"lt_checks_{row['id']}")
+    profile = run_profile(result, lp.concurrency)
+    st.markdown(f"**Load profile:** {profile_text(result, lp.concurrency)}")
+    pc = st.columns(4)
+    pc[0].metric("Mode", f"{profile['mode']} loop")
+    pc[1].metric(f"Held ≥ {lp.concurrency} in flight",
+                 "not measured" if profile["held_fraction"] is None
+                 else share_text(profile["held_fraction"]),
+                 help="share of the run (first send → last completion) with at least the "
+                 f"policy's {lp.concurrency} requests in flight; the policy asks for "
+                 f"{share_text(lp.min_time_at_concurrency)}")
+    pc[2].metric("Rate achieved", f"{profile['rate_rps']:.0f} req/s"
+                 if profile["rate_rps"] is not None else "—")
+    pc[3].metric("Duration", f"{profile['duration_s']:.2f} s")
     lat = result["latency_ms"]
     cols = st.columns(4)
     cols[0].metric("Throughput", f"{result.get('throughput_rps') or 0:.0f} req/s")
@@ -162,10 +189,21 @@ def _show_result(row: dict[str, Any]) -> None:
         st.caption(f"Open loop: target {o['target_rate_rps']:g} req/s, achieved "
                    f"{o['achieved_rate_rps'] or 0:.1f} req/s, {o['late_sends']} sends later than "
                    f"{o['late_threshold_ms']:g} ms (max lag {o['max_send_lag_ms']} ms).")
+    data = ui.guarded(partial(load_samples, ws, row), f"Reading samples of #{row['id']}")
+    if data is not None and "main_send_us" in data:
+        sent = data["main_kind"] != NOT_SENT
+        series = step_series(data["main_send_us"][sent], data["main_end_us"][sent],
+                             pool=profile["pool"])
+        if series["t_s"]:
+            st.plotly_chart(in_flight(series, lp.concurrency), key=f"lt_in_flight_{row['id']}")
+    elif not profile["measured"]:
+        st.caption(f"Requests in flight: not measured — run #{row['id']} was stored before "
+                   "the load test recorded them; re-run it for load-profile evidence.")
     with st.expander("Details: counts, environment, server"):
         env = result.get("environment") or {}
         st.json({"requests": result.get("requests"), "errors_by_kind": result.get("errors_by_kind"),
-                 "latency_ms": lat, "consistency": result.get("consistency"),
+                 "latency_ms": lat, "concurrency": result.get("concurrency"),
+                 "consistency": result.get("consistency"),
                  "noise": result.get("noise"), "target": result.get("target"),
                  "server_stats": result.get("server_stats"),
                  "environment": env, "config": result.get("config")}, expanded=False)
@@ -196,10 +234,17 @@ if all_runs:
     for r in all_runs:
         lat = (r["result"] or {}).get("latency_ms") or {}
         req = (r["result"] or {}).get("requests") or {}
+        prof = run_profile(r["result"], lp.concurrency) if r["result"] else {}
+        held = prof.get("held_fraction")
         rows.append({
             "run": r["id"], "version": r["version"], "package": str(r["package_sha256"])[:12],
             "this package": status_glyph(Status.PASS) if r["package_sha256"] == sha else "",
             "mode": r["mode"], "status": r["status"], "started": r["started_at"],
+            f"held ≥{lp.concurrency}": ("not measured" if prof and held is None
+                                        else "" if held is None else share_text(held)),
+            "in flight max": prof.get("in_flight_max"),
+            "in flight mean": prof.get("in_flight_mean"),
+            "req/s": prof.get("rate_rps"), "duration s": prof.get("duration_s"),
             "P50 ms": lat.get("p50"), "P95 ms": lat.get("p95"), "P99 ms": lat.get("p99"),
             "errors": req.get("errors"),
             "passed": "" if r["passed"] is None else status_glyph(pass_fail(bool(r["passed"]))),
@@ -212,7 +257,7 @@ else:
 completed = [r for r in all_runs if r["result"] is not None and r["status"] == "completed"]
 if len(completed) >= 2:
     st.markdown("### Compare runs")
-    labels = {r["id"]: f"#{r['id']} {r['version']} {r['mode']} ({r['started_at']})"
+    labels = {r["id"]: f"#{r['id']} {r['version']} — {profile_text(r['result'], lp.concurrency)}"
               for r in completed}
     chosen = st.multiselect("Runs", list(labels), default=[r["id"] for r in completed[:2]],
                             format_func=lambda i: labels[i], max_selections=4, key="lt_compare")

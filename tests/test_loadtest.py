@@ -22,6 +22,7 @@ from loadtest_models import FAULTS_ENV, FailEvery, Noisy, StallOnce, make_worksp
 
 from deployready.checks import Status
 from deployready.loadtest import JobRegistry, LoadTestConfig, loadtest_checks
+from deployready.loadtest.concurrency import concurrency_profile, time_at_least
 from deployready.loadtest.loadgen import NOT_SENT, OK, TIMEOUT, Samples, schedule
 from deployready.loadtest.results import consistency, latency_summary, phase_summary
 from deployready.loadtest.runs import child_env, claim, finish, mark_interrupted, run_dir
@@ -138,6 +139,11 @@ def _result(p50: float = 5.0, p99: float = 20.0, errors: int = 0) -> dict[str, A
         "peak_rss_mb": 200.0,
         "consistency": {"consistent": True, "checked": 1000, "tolerance": 1e-6},
         "config": {"mode": "closed", "concurrency": 100, "timeout_ms": 1000.0},
+        "duration_s": 1.0,
+        # 100 in flight for 0.9 of the run's 1 s
+        "concurrency": {"measured": True, "requests": 1000, "pool": 100, "duration_s": 1.0,
+                        "duration_us": 1_000_000, "max": 100, "mean": 97.0,
+                        "max_outstanding": 100, "us_at_least": [1_000_000] * 99 + [900_000]},
     }
 
 
@@ -180,6 +186,16 @@ def test_loadtest_checks_pending_pass_fail_stale(tmp_path: Path) -> None:
     assert by_name["P99 latency"].status is Status.PASS
 
     assert {c.status for c in loadtest_checks(ws, "v1.0", None, policy)} == {Status.PENDING}
+
+    # a run stored before the requests in flight were recorded proves no load profile
+    old = _result()
+    del old["concurrency"]
+    _record(ws, "v1.0", "a" * 64, old)
+    by_name = {c.name: c for c in loadtest_checks(ws, "v1.0", "a" * 64, policy)}
+    assert by_name["load profile"].status is Status.PENDING
+    assert "concurrency not measured" in by_name["load profile"].message
+    assert "re-run the load test" in by_name["load profile"].message
+    assert by_name["P99 latency"].status is Status.PASS  # its percentiles still count
 
 
 def test_running_rows_of_dead_workers_become_interrupted(tmp_path: Path) -> None:
@@ -282,6 +298,13 @@ def test_closed_loop_run_is_evidence_for_its_package(plain_ws: Workspace) -> Non
     samples = np.load(plain_ws.root / row["samples_path"])
     assert samples["main_latency_us"].shape == (200,)
     assert samples["main_latency_us"].dtype == np.int64
+    # 10 clients back to back held 10 in flight; the stored measurement is the one the
+    # raw send/completion times give
+    conc = result["concurrency"]
+    assert conc["max"] == 10 and conc["pool"] == 10 and conc["requests"] == 200
+    assert time_at_least(conc, 10)[1] >= 0.5
+    assert concurrency_profile(samples["main_send_us"], samples["main_end_us"], pool=10) == conc
+    assert np.all(samples["main_latency_us"] >= 0) and np.all(samples["noise_latency_us"] >= 0)
     # the load test's prediction log is kept apart from production evidence
     assert not plain_ws.production_dir.exists()
     assert list((run_dir(plain_ws, row["id"]) / "predictions").glob("predictions-*.csv"))
@@ -389,6 +412,8 @@ def test_cli_loadtest_json_and_exit_codes(plain_ws: Workspace) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["passed"] is True and data["status"] == "completed"
+    assert data["profile"]["mode"] == "closed" and data["profile"]["in_flight_max"] == 10
+    assert data["profile"]["held_fraction"] >= 0.5
     assert {c["name"] for c in data["checks"]} >= {"P50 latency", "P99 latency", "errors"}
     assert "/200" in proc.stderr  # progress on stderr
     proc = subprocess.run([*cmd[:6], "--version", "v9.9"], capture_output=True, text=True,
@@ -399,3 +424,9 @@ def test_cli_loadtest_json_and_exit_codes(plain_ws: Workspace) -> None:
                           timeout=WAIT_S, env=child_env())
     assert proc.returncode == 1, proc.stderr  # fewer requests than the policy's load test
     assert "load profile" in proc.stdout
+    assert "only 50 requests sent" in proc.stdout
+    # the profile sits next to the percentiles
+    lines = proc.stdout.splitlines()
+    profile = next(i for i, line in enumerate(lines) if line.startswith("  profile: "))
+    assert lines[profile + 1].startswith("  latency ms: ")
+    assert "closed loop · 50 req in" in lines[profile] and "in flight max 10" in lines[profile]

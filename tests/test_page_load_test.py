@@ -53,18 +53,27 @@ def test_run_progress_and_final_table(page: AppTest) -> None:
     at.button(key="lt_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     saw_progress = False
+    in_flight_now: list[int] = []
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:  # run_every does not fire in AppTest: tick by hand
         if at.get("progress"):
             saw_progress = True
+        in_flight_now += [int(m.value) for m in at.metric if m.label == "In flight now"]
         if "PASS" in _texts(at) or "FAIL" in _texts(at):
             break
         time.sleep(0.3)
         at.run()
         assert not at.exception, [e.value for e in at.exception]
     assert saw_progress, "no progress bar while the job ran"
+    assert in_flight_now and all(0 <= n <= 5 for n in in_flight_now), in_flight_now
     text = _texts(at)
     assert "PASS — every load-test check passes." in text, text
+    # the run's profile beside its percentiles: 5 clients held the policy's 5 in flight
+    assert "**Load profile:** closed loop · 400 req in" in text
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Mode"] == "closed loop"
+    assert float(metrics["Held ≥ 5 in flight"].rstrip("%")) >= 50
+    assert at.get("plotly_chart"), "no chart of the requests in flight"
     table = next(df.value for df in at.dataframe if "check" in df.value.columns)
     assert {"P50 latency", "P95 latency", "P99 latency", "errors", "timeouts", "peak memory",
             "prediction consistency", "load profile"} <= set(table["check"])
@@ -72,6 +81,8 @@ def test_run_progress_and_final_table(page: AppTest) -> None:
     history = next(df.value for df in at.dataframe if "run" in df.value.columns)
     assert list(history["status"]) == ["completed"]
     assert list(history["passed"]) == ["✅"]
+    assert list(history["in flight max"]) == [5]
+    assert list(history.columns).index("held ≥5") < list(history.columns).index("P50 ms")
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")

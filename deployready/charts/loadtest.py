@@ -1,4 +1,5 @@
-"""Load-test figures: live latency and throughput, percentile bars, CDF overlay."""
+"""Load-test figures: live latency and throughput, percentile bars, CDF overlay, requests
+in flight."""
 
 from __future__ import annotations
 
@@ -75,3 +76,19 @@ def cdf_overlay(samples: Mapping[str, np.ndarray], max_points: int = 2000) -> go
         fig.add_trace(go.Scatter(x=v, y=y, name=name, mode="lines", line={"shape": "hv"}))
     fig.update_xaxes(type="log")
     return _layout(fig, "Latency CDF", "ms (log)", "fraction of requests ≤ x", height=340)
+
+
+def in_flight(series: Mapping[str, Sequence[float]], concurrency: int | None = None
+              ) -> go.Figure:
+    """Requests in flight over the run (per time bin: max and time-weighted mean), with
+    the policy's concurrency dashed."""
+    t = list(series.get("t_s") or [])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=t, y=list(series.get("max") or []), name="max",
+                             mode="lines", line={"shape": "hv"}))
+    fig.add_trace(go.Scatter(x=t, y=list(series.get("mean") or []), name="mean",
+                             mode="lines", line={"shape": "hv"}))
+    if concurrency:
+        fig.add_hline(y=concurrency, line_dash="dash", annotation_position="top left",
+                      annotation_text=f"policy concurrency {concurrency}")
+    return _layout(fig, "Requests in flight", "seconds from the first send", "in flight")

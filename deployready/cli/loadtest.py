@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="dry-deployment load test of a package (exit 0 pass, 1 thresholds failed, 2 error)",
         description="Serve the package with 'deployready serve' on a loopback port (or target "
         "an endpoint), drive it from a separate worker process and check the result against "
-        "the policy's [load_test] section. Defaults come from the policy.",
+        "the policy's [load_test] section. Defaults come from the policy. The load profile "
+        "passes only when the run held the policy's concurrency in flight (closed or open "
+        "loop): an open loop holds rate x latency requests in flight.",
     )
     add_workspace_arg(p)
     p.add_argument("--version", default=None, help="package version (default: newest)")
@@ -86,6 +88,7 @@ def _progress_line(snap: Any) -> str:
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
     from deployready.loadtest import JobRegistry, LoadTestConfig, checks_from_result
+    from deployready.loadtest.results import profile_text, run_profile
     from deployready.loadtest.runs import RUN_SOURCE
 
     ws = workspace_of(args)
@@ -137,12 +140,14 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     ok = all(c.status is Status.PASS for c in checks)
     if args.json:
         print_json({"run_id": snap.run_id, "status": snap.status, "passed": ok,
+                    "profile": run_profile(snap.result, policy.load_test.concurrency),
                     "result": snap.result, "checks": [c.as_dict() for c in checks]})
     else:
         r = snap.result
         lat = r["latency_ms"]
         print(f"load test #{snap.run_id} of {version}: {config.mode} loop, "
               f"{r['requests']['planned']} requests, throughput {r.get('throughput_rps')} req/s")
+        print(f"  profile: {profile_text(r, policy.load_test.concurrency)}")
         print("  latency ms: " + ", ".join(
             f"{k} {lat[k]}" for k in ("p50", "p95", "p99", "p99_9", "mean", "max")) +
             f" (n={lat['count']})")

@@ -44,6 +44,7 @@ class JobSnapshot:
     done: int = 0
     total: int = 0
     sent: int = 0
+    in_flight: int = 0  # sent and not yet completed, now
     by_kind: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     latency_ms: dict[str, Any] | None = None
@@ -138,6 +139,7 @@ class LoadTestJob:
             done=done,
             total=total,
             sent=int(progress.get("sent", 0)),
+            in_flight=int(progress.get("in_flight", 0)) if result is None else 0,
             by_kind=dict(progress.get("by_kind", {})),
             elapsed_s=float(progress.get("elapsed_s", 0.0)),
             latency_ms=progress.get("latency_ms"),

@@ -10,10 +10,20 @@
 - The connection pool is bounded (``concurrency`` connections, keep-alive).
 - Every request has a deadline (its scheduled time + timeout); a timeout is an error of
   kind ``timeout`` and its latency is recorded as exactly the timeout.
+- Each request's actual send and completion times are kept (``send_us``, ``end_us``):
+  the requests in flight over the run are computed from them
+  (:mod:`~deployready.loadtest.concurrency`).
 - Every loop is bounded by the request count, by a wall-clock deadline and by a stop
   flag (cancel); requests never sent are kind ``not_sent``.
 
-Clock: ``time.perf_counter_ns``; samples are int64 microseconds.
+Clock: one monotonic clock, ``time.perf_counter_ns``, for the schedule, the send, the
+completion and the deadline; samples are int64 microseconds. A request is never sent
+before its scheduled time: event-loop timers may fire early (uvloop rounds to whole
+milliseconds and fired up to ~1.4 ms early), so the open loop sleeps to within
+:data:`SPIN_NS` of the scheduled time and then yields to the loop until the clock has
+reached it. Hence, for every sent request, ``0 <= lag_us``, ``0 <= latency_us`` and
+``offset_us <= send_us <= end_us``; :meth:`Samples.check_clock` asserts it at the end of
+every phase and a run that breaks it fails instead of storing wrong numbers.
 """
 
 from __future__ import annotations
@@ -27,11 +37,18 @@ from typing import Any
 
 import numpy as np
 
+from deployready.errors import JobError
+
 KINDS: tuple[str, ...] = ("ok", "timeout", "http_4xx", "http_5xx", "connection", "bad_response",
                           "not_sent")
 OK, TIMEOUT, HTTP_4XX, HTTP_5XX, CONNECTION, BAD_RESPONSE, NOT_SENT = range(len(KINDS))
 LATE_US = 1_000  # an open-loop send more than 1 ms behind its schedule is "late"
 HEADERS = {"Content-Type": "application/json"}
+SPIN_NS = 1_000_000  # the open loop yields (instead of sleeping) this close to a send
+
+
+class ClockError(JobError):
+    """The generator's clock invariant broke: a sample would be negative."""
 
 
 @dataclass
@@ -46,6 +63,8 @@ class Samples:
     row: np.ndarray  # int32 payload index
     prediction: np.ndarray  # float64 first prediction of the response, NaN on error
     status: np.ndarray  # int16 HTTP status, 0 when none
+    send_us: np.ndarray  # int64 actual send time from phase start, -1 when not sent
+    end_us: np.ndarray  # int64 completion (answer, error or timeout) from phase start
     duration_s: float = 0.0  # first scheduled send → last completion
     dispatch_s: float = 0.0  # first → last actual send
 
@@ -60,11 +79,34 @@ class Samples:
             row=np.full(n, -1, dtype=np.int32),
             prediction=np.full(n, np.nan, dtype=np.float64),
             status=np.zeros(n, dtype=np.int16),
+            send_us=np.full(n, -1, dtype=np.int64),
+            end_us=np.full(n, -1, dtype=np.int64),
         )
 
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         return {f"{prefix}{name}": getattr(self, name) for name in
-                ("latency_us", "kind", "offset_us", "lag_us", "row", "prediction", "status")}
+                ("latency_us", "kind", "offset_us", "lag_us", "row", "prediction", "status",
+                 "send_us", "end_us")}
+
+    def check_clock(self) -> None:
+        """Raise :class:`ClockError` unless every sent request has non-negative lag and
+        latency and was sent at or after its scheduled time and before its completion."""
+        sent = self.kind != NOT_SENT
+        rules = (
+            ("a negative latency", self.latency_us < 0),
+            ("a negative send lag", self.lag_us < 0),
+            ("a send before its scheduled time", self.send_us < self.offset_us),
+            ("a completion before its send", self.end_us < self.send_us),
+            ("a time before the phase start", self.offset_us < 0),
+        )
+        for what, bad in rules:
+            hits = np.flatnonzero(sent & bad)
+            if hits.size:
+                k = int(hits[0])
+                raise ClockError(
+                    f"load generator clock: {hits.size} requests with {what} (request {k}: "
+                    f"scheduled {self.offset_us[k]} µs, sent {self.send_us[k]} µs, done "
+                    f"{self.end_us[k]} µs, latency {self.latency_us[k]} µs)")
 
 
 @dataclass
@@ -115,6 +157,16 @@ def schedule(n: int, rate: float, arrival: str, seed: int) -> np.ndarray:
     return np.round(np.arange(n) * (1e9 / rate)).astype(np.int64)
 
 
+async def wait_until(target_ns: int) -> None:
+    """Return at or after ``target_ns`` (``perf_counter_ns``), never before: sleep to
+    within :data:`SPIN_NS`, then yield to the loop until the clock reaches it."""
+    while True:
+        remaining = target_ns - time.perf_counter_ns()
+        if remaining <= 0:
+            return
+        await asyncio.sleep((remaining - SPIN_NS) / 1e9 if remaining > SPIN_NS else 0)
+
+
 def make_session(pool: int, timeout_s: float) -> Any:
     """A client session with a bounded keep-alive pool and no cookies."""
     import aiohttp
@@ -152,8 +204,12 @@ async def run_phase(
     live: Live | None = None,
     seed: int = 0,
     expect_predictions: bool = True,
+    offsets_ns: np.ndarray | None = None,
 ) -> Samples:
-    """Run one phase (warm-up, measurement or no-op) and return its raw samples."""
+    """Run one phase (warm-up, measurement or no-op) and return its raw samples.
+
+    Open loop: ``offsets_ns`` (sorted, from the phase start) replaces the schedule made
+    from ``rate`` and ``arrival``."""
     import aiohttp
     from yarl import URL
 
@@ -173,18 +229,19 @@ async def run_phase(
     async def one(k: int, sched_ns: int) -> None:
         nonlocal last_send_ns, last_done_ns
         body_index = k % nb
-        send_ns = time.perf_counter_ns()
+        send_ns = time.perf_counter_ns()  # >= sched_ns: checked for all by check_clock
         last_send_ns = max(last_send_ns, send_ns)
         samples.offset_us[k] = (sched_ns - start_ns) // 1000
-        samples.lag_us[k] = max(0, send_ns - sched_ns) // 1000
+        samples.send_us[k] = (send_ns - start_ns) // 1000
+        samples.lag_us[k] = (send_ns - sched_ns) // 1000
         samples.row[k] = body_rows[body_index]
         if live is not None:
             live.sent += 1
-        # deadline in the loop's clock: scheduled time + timeout
-        deadline = loop.time() + (sched_ns + timeout_ns - send_ns) / 1e9
+        # deadline: scheduled time + timeout, as a delay on the same clock
+        delay_s = max(0.0, (sched_ns + timeout_ns - send_ns) / 1e9)
         kind, status, prediction = OK, 0, float("nan")
         try:
-            async with asyncio.timeout_at(deadline), session.post(
+            async with asyncio.timeout(delay_s), session.post(
                 target, data=bodies[body_index], headers=HEADERS
             ) as resp:
                 raw = await resp.read()
@@ -204,6 +261,7 @@ async def run_phase(
         end_ns = time.perf_counter_ns()
         last_done_ns = max(last_done_ns, end_ns)
         latency_us = timeout_us if kind == TIMEOUT else (end_ns - sched_ns) // 1000
+        samples.end_us[k] = (end_ns - start_ns) // 1000
         samples.latency_us[k] = latency_us
         samples.kind[k] = kind
         samples.status[k] = status
@@ -223,16 +281,17 @@ async def run_phase(
 
         await asyncio.gather(*(client() for _ in range(min(concurrency, requests))))
     else:
-        offsets = schedule(requests, rate, arrival, seed)
+        offsets = (schedule(requests, rate, arrival, seed) if offsets_ns is None
+                   else np.asarray(offsets_ns, dtype=np.int64))
+        if offsets.size < requests or np.any(offsets < 0) or np.any(np.diff(offsets) < 0):
+            raise ValueError(f"open-loop offsets: {requests} sorted offsets >= 0 expected")
         base_ns = start_ns
         tasks: set[asyncio.Task[None]] = set()
         for k in range(requests):
             sched_ns = base_ns + int(offsets[k])
             if sched_ns >= hard_deadline_ns or should_stop():
                 break
-            wait_ns = sched_ns - time.perf_counter_ns()
-            if wait_ns > 0:
-                await asyncio.sleep(wait_ns / 1e9)
+            await wait_until(sched_ns)
             task = loop.create_task(one(k, sched_ns))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -240,4 +299,5 @@ async def run_phase(
             await asyncio.gather(*tasks)
     samples.duration_s = max(0.0, (last_done_ns - start_ns) / 1e9)
     samples.dispatch_s = max(0.0, (last_send_ns - start_ns) / 1e9)
+    samples.check_clock()
     return samples

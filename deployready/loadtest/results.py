@@ -16,16 +16,33 @@ Consistency (tolerance ``policy.load_test.consistency_tolerance``, stated in the
   that holdout row (``holdout_expected.json``);
 - *repeats*: the same row sent several times must get the same prediction (max − min
   per row within the tolerance; batched and single predictions differ by ~1e-16).
+
+Load profile (the checklist's "simulate 100 concurrent predictions"), one rule whatever
+the mode, decided in :func:`load_profile_check`:
+
+- PASS when at least ``policy.load_test.requests`` requests were sent **and** at least
+  ``policy.load_test.concurrency`` requests were in flight for at least
+  ``min_time_at_concurrency`` (default 0.5) of the measured span, first send → last
+  completion (:mod:`~deployready.loadtest.concurrency`);
+- FAIL otherwise — an open loop at 200 req/s against a 5 ms server holds about one
+  request in flight, whatever its request count;
+- PENDING for a run stored before the in-flight count was recorded: not evidence of the
+  profile, re-run it.
+
+The run's profile — mode, concurrency held, rate achieved, duration — is
+:func:`run_profile`, shown beside the percentiles wherever a run is shown.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 
 from deployready.checks import Category, Check, Evidence, Status
+from deployready.loadtest.concurrency import concurrency_profile, is_measured, time_at_least
 from deployready.loadtest.loadgen import KINDS, LATE_US, NOT_SENT, OK, TIMEOUT, Samples
 from deployready.policy import LoadTestPolicy, Policy
 
@@ -65,7 +82,10 @@ def measured(samples: Samples) -> np.ndarray:
     return samples.latency_us[mask]
 
 
-def phase_summary(samples: Samples, *, mode: str, rate: float | None) -> dict[str, Any]:
+def phase_summary(samples: Samples, *, mode: str, rate: float | None,
+                  pool: int | None = None) -> dict[str, Any]:
+    """Counts, percentiles, duration and the requests in flight of one phase; ``pool``
+    is the run's connection pool (closed loop: its clients)."""
     kinds = samples.kind
     counts = {name: int(np.count_nonzero(kinds == i)) for i, name in enumerate(KINDS)}
     sent = samples.planned - counts["not_sent"]
@@ -81,6 +101,9 @@ def phase_summary(samples: Samples, *, mode: str, rate: float | None) -> dict[st
         "duration_s": round(samples.duration_s, 4),
         "throughput_rps": round(ok / samples.duration_s, 2) if samples.duration_s > 0 else None,
     }
+    was_sent = kinds != NOT_SENT
+    out["concurrency"] = concurrency_profile(samples.send_us[was_sent], samples.end_us[was_sent],
+                                             pool=pool)
     if mode == "open":
         out["open_loop"] = {
             "target_rate_rps": rate,
@@ -197,19 +220,96 @@ def checks_from_result(result: dict[str, Any], policy: LoadTestPolicy,
         f"(max |Δ| {cons.get('max_abs_diff', 0.0):.3g}); {cons.get('repeat_mismatches', 0)} of "
         f"{cons.get('repeated_rows', 0)} repeated rows disagree "
         f"(max spread {cons.get('max_repeat_spread', 0.0):.3g}).", evidence))
-    cfg = result.get("config") or {}
-    planned = int(req.get("planned", 0))
-    mode = cfg.get("mode", "closed")
-    conc = int(cfg.get("concurrency", 0))
-    ok = planned >= policy.requests and (mode == "open" or conc >= policy.concurrency)
-    load = (f"open loop at {cfg.get('rate', 0):g} req/s" if mode == "open"
-            else f"closed loop, {conc} concurrent")
-    checks.append(Check(
-        "load profile", Category.LOAD_TEST, _status(ok), planned,
-        f">= {policy.requests} requests, >= {policy.concurrency} concurrent (closed loop)",
-        f"{planned} requests, {load}." + ("" if ok else " Smaller than the policy's load test."),
-        evidence))
+    checks.append(load_profile_check(result, policy, evidence))
     return checks
+
+
+def profile_threshold(policy: LoadTestPolicy) -> str:
+    return (f">= {policy.requests} requests, >= {policy.concurrency} in flight for "
+            f">= {share_text(policy.min_time_at_concurrency)} of the run")
+
+
+def run_profile(result: dict[str, Any], concurrency: int) -> dict[str, Any]:
+    """What load a run applied: mode, requests sent, duration, rate achieved and the
+    concurrency it held (``held_fraction``: share of the measured span with at least
+    ``concurrency`` requests in flight; None when the run did not measure it)."""
+    cfg = result.get("config") or {}
+    req = result.get("requests") or {}
+    planned = int(req.get("planned", 0) or 0)
+    sent = int(req.get("sent", planned - int(req.get("not_sent", 0) or 0)) or 0)
+    raw = result.get("concurrency")
+    measured = is_measured(raw)
+    conc: dict[str, Any] = raw if measured and isinstance(raw, dict) else {}
+    if measured:
+        duration = float(conc["duration_us"]) / 1e6
+        held_s, held = time_at_least(conc, concurrency)
+    else:
+        duration = float(result.get("duration_s") or 0.0)
+        held_s, held = None, None
+    return {
+        "mode": str(cfg.get("mode") or "closed"),
+        "pool": int(cfg.get("concurrency") or 0) or None,
+        "requests": sent,
+        "duration_s": round(duration, 4),
+        "rate_rps": round(sent / duration, 1) if duration > 0 else None,
+        "target_rate_rps": cfg.get("rate") if cfg.get("mode") == "open" else None,
+        "measured": measured,
+        "concurrency": concurrency,
+        "in_flight_max": conc["max"] if measured else None,
+        "in_flight_mean": conc["mean"] if measured else None,
+        "held_s": held_s,
+        "held_fraction": held,  # exact: the decision uses it; round only to show it
+    }
+
+
+def share_text(fraction: float) -> str:
+    """A share as a percentage rounded *down* to 0.1 %, so a share just under a
+    threshold never reads as the threshold."""
+    return f"{math.floor(fraction * 1000 + 1e-9) / 10:g}%"
+
+
+def profile_text(result: dict[str, Any], concurrency: int) -> str:
+    """One line: ``closed loop · 1000 req in 1.23 s (812 req/s) · in flight max 100, mean
+    97.1, >= 100 for 91 % of the run``."""
+    p = run_profile(result, concurrency)
+    loop = "open loop" if p["mode"] == "open" else "closed loop"
+    if p["mode"] == "open" and p["target_rate_rps"]:
+        loop += f" at {p['target_rate_rps']:g} req/s"
+    rate = f"{p['rate_rps']:.0f} req/s" if p["rate_rps"] is not None else "— req/s"
+    head = f"{loop} · {p['requests']} req in {p['duration_s']:.3g} s ({rate})"
+    if not p["measured"]:
+        return f"{head} · concurrency not measured"
+    return (f"{head} · in flight max {p['in_flight_max']}, mean {p['in_flight_mean']:.1f}, "
+            f">= {concurrency} for {share_text(p['held_fraction'])} of the run")
+
+
+def load_profile_check(result: dict[str, Any], policy: LoadTestPolicy,
+                       evidence: Evidence | None) -> Check:
+    """The load-profile decision (see the module's docstring): the only place it is made."""
+    p = run_profile(result, policy.concurrency)
+    threshold = profile_threshold(policy)
+    text = profile_text(result, policy.concurrency)
+    if not p["measured"]:
+        return Check(
+            "load profile", Category.LOAD_TEST, Status.PENDING, None, threshold,
+            f"{text}. This run did not record the requests in flight (it predates that "
+            "measurement): re-run the load test to prove the load profile.", evidence)
+    enough_requests = p["requests"] >= policy.requests
+    held = p["held_fraction"] >= policy.min_time_at_concurrency
+    why = []
+    if not enough_requests:
+        why.append(f"only {p['requests']} requests sent, the policy asks for {policy.requests}")
+    if not held:
+        why.append(f"{policy.concurrency} requests in flight for {share_text(p['held_fraction'])} "
+                   f"of the run, the policy asks for {share_text(policy.min_time_at_concurrency)}")
+        if (p["pool"] or 0) < policy.concurrency:
+            why.append(f"the run had {p['pool']} connections")
+    ok = enough_requests and held
+    return Check(
+        "load profile", Category.LOAD_TEST, _status(ok), round(p["held_fraction"], 4),
+        threshold,
+        f"{text}." + ("" if ok else " Smaller than the policy's load test: "
+                      + "; ".join(why) + "."), evidence)
 
 
 def passed(checks: list[Check]) -> bool:
@@ -223,7 +323,7 @@ def _placeholder(status: Status, message: str, policy: LoadTestPolicy,
         "P99 latency": f"< {policy.p99_ms:g} ms", "errors": f"<= {policy.max_errors}",
         "timeouts": f"<= {policy.max_timeouts}", "peak memory": f"< {policy.max_memory_mb:g} MB",
         "prediction consistency": f"|Δ| <= {policy.consistency_tolerance:g}",
-        "load profile": f">= {policy.requests} requests, >= {policy.concurrency} concurrent",
+        "load profile": profile_threshold(policy),
     }
     return [Check(name, Category.LOAD_TEST, status, None, thresholds[name], message, evidence)
             for name in CHECK_NAMES]

@@ -11,8 +11,10 @@ Runs outside the dashboard's (or the CLI's) process, so neither slows the other:
 3. warm-up requests (discarded), the measured phase, then a no-op phase against
    ``/noop`` with the same load: the harness's own noise floor;
 4. polls the serving process's RSS (psutil, every 50 ms) throughout;
-5. writes the raw samples (``run-<id>.npz``), the result and pass/fail to the store,
-   and live progress to ``run-<id>/progress.json`` four times a second.
+5. writes the raw samples (``run-<id>.npz``: per request latency, kind, scheduled,
+   actual send and completion time, ...), the result — with the requests in flight over
+   the run — and pass/fail to the store, and live progress (with the requests in flight
+   now) to ``run-<id>/progress.json`` four times a second.
 
 Cancellation: the ``cancel`` file in the run folder, or SIGTERM. The server subprocess
 is always terminated (then killed) on the way out.
@@ -165,6 +167,7 @@ class Progress:
         data: dict[str, Any] = {
             "run_id": self.run_id, "status": status, "phase": self.phase, "detail": self.detail,
             "total": self.total, "done": live.done if live else 0, "sent": live.sent if live else 0,
+            "in_flight": live.sent - live.done if live else 0,
             "by_kind": dict(live.by_kind) if live else {},
             "elapsed_s": round(time.time() - self.started, 2),
             "updated": time.time(), "pid": os.getpid(),
@@ -344,7 +347,8 @@ async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str,
             if np.count_nonzero(noise.status == 404) > n // 2:
                 parts["noise"] = {"skipped": "the endpoint has no /noop"}
             else:
-                parts["noise"] = phase_summary(noise, mode=config.mode, rate=config.rate)
+                parts["noise"] = phase_summary(noise, mode=config.mode, rate=config.rate,
+                                               pool=pool)
                 arrays.update(noise.arrays("noise_"))
         if cancelled:
             raise Cancelled()
@@ -399,7 +403,8 @@ def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
             runs.update_identity(ws, run_id, version=str(health.get("version") or config.version),
                                  package_sha256=served_sha or f"unverified:{base_url}")
         main = parts["main"]
-        result = phase_summary(main, mode=config.mode, rate=config.rate)
+        result = phase_summary(main, mode=config.mode, rate=config.rate,
+                               pool=config.concurrency)
         result["consistency"] = consistency(main, package.expected,
                                             policy.load_test.consistency_tolerance)
         result["peak_rss_mb"] = peak

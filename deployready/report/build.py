@@ -48,7 +48,12 @@ def _trim(value: Any) -> Any:
     return value
 
 
-def _loadtest_runs(ws: Workspace, version: str, sha: str | None) -> list[dict[str, Any]]:
+def _loadtest_runs(ws: Workspace, version: str, sha: str | None,
+                   concurrency: int) -> list[dict[str, Any]]:
+    """The version's last runs; each with its profile (mode, concurrency held against the
+    policy's ``concurrency``, rate achieved, duration) beside its percentiles."""
+    from deployready.loadtest.results import profile_text, run_profile
+
     rows = ws.store.query(
         "SELECT id, version, package_sha256, mode, target, status, started_at, finished_at, "
         "passed, result_json, error FROM loadtest_runs WHERE version = ? ORDER BY id DESC "
@@ -61,13 +66,18 @@ def _loadtest_runs(ws: Workspace, version: str, sha: str | None) -> list[dict[st
             result = json.loads(r["result_json"]) if r["result_json"] else None
         except json.JSONDecodeError:
             result = None
+        if not isinstance(result, dict):
+            result = None
         runs.append({
             "id": r["id"], "mode": r["mode"], "target": r["target"], "status": r["status"],
             "started_at": r["started_at"], "finished_at": r["finished_at"],
             "passed": None if r["passed"] is None else bool(r["passed"]),
             "package_sha256": r["package_sha256"],
             "same_package": sha is not None and r["package_sha256"] == sha,
-            "error": r["error"], "result": _trim(result),
+            "error": r["error"],
+            "profile": run_profile(result, concurrency) if result else None,
+            "profile_text": profile_text(result, concurrency) if result else None,
+            "result": _trim(result),
         })
     return runs
 
@@ -110,7 +120,8 @@ def build_report(
             "workspace": str(ws.root),
             "deployready": __version__,
         },
-        "load_test": {"runs": _loadtest_runs(ws, version, readiness.package_sha256)},
+        "load_test": {"runs": _loadtest_runs(ws, version, readiness.package_sha256,
+                                             policy.load_test.concurrency)},
         "monitoring": {
             "daily_checks": [d.as_dict() for d in reviews.daily],
             "alerts": _alerts(ws, version),
@@ -213,6 +224,15 @@ def _signoff_rows(signoffs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
 SIGNOFF_HEADER = ["kind", "period", "name", "signed at", "", "note"]
 
 
+def _latency_text(result: Mapping[str, Any]) -> str:
+    lat = result.get("latency_ms")
+    if not isinstance(lat, Mapping) or lat.get("p50") is None:
+        return "—"
+    return (" · ".join(f"{name} {_fmt(lat.get(key))} ms" for key, name in
+                       (("p50", "P50"), ("p95", "P95"), ("p99", "P99")))
+            + f" (n={_fmt(lat.get('count'))})")
+
+
 def _loadtest_rows(runs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     out = []
     for r in runs:
@@ -222,11 +242,13 @@ def _loadtest_rows(runs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
                             if isinstance(v, int | float) and not isinstance(v, bool))
         out.append([str(r["id"]), str(r["started_at"]), str(r["mode"]), str(r["status"]),
                     _fmt(r["passed"]), "this package" if r["same_package"] else "other package",
+                    str(r.get("profile_text") or "—"), _latency_text(result),
                     summary[:300] or _fmt(r.get("error"))])
     return out
 
 
-LOADTEST_HEADER = ["run", "started", "mode", "status", "passed", "evidence for", "summary"]
+LOADTEST_HEADER = ["run", "started", "mode", "status", "passed", "evidence for", "profile",
+                   "latency", "summary"]
 
 
 # --------------------------------------------------------------------------- markdown
