@@ -143,13 +143,28 @@ def _open_problem(path: Path, exc: OSError) -> str:
     return f"not readable ({exc.strerror or exc})"  # a symbolic link loop, a name too long...
 
 
-def _kind_problem(mode: int) -> str | None:
+def file_kind(mode: int) -> str | None:
+    """What a file of ``mode`` (from ``lstat``) is when it is not a regular file, None
+    when it is — the one wording every loader's message uses."""
     if stat.S_ISREG(mode):
         return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
     if stat.S_ISDIR(mode):
-        return "a folder, not a file"
-    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-    return f"not a regular file ({kind})"
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    return "a socket" if stat.S_ISSOCK(mode) else "a device"
+
+
+def not_a_file(kind: str) -> str:
+    """The words for a path of ``kind`` (:func:`file_kind`) where a file was expected."""
+    return "a folder, not a file" if kind == "a folder" else f"not a regular file ({kind})"
+
+
+def _kind_problem(mode: int) -> str | None:
+    kind = file_kind(mode)
+    return None if kind is None else not_a_file(kind)
 
 
 def require_file(

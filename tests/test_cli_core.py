@@ -210,7 +210,7 @@ def test_export_inputs_that_are_not_files(demo_ws: Path, tmp_path: Path) -> None
     (tmp_path / "gone.pkl").symlink_to(tmp_path / "nowhere.pkl")
     cases = [
         ("--model", tmp_path / "model.pkl", "is a folder, not a file"),
-        ("--train", tmp_path / "fifo.csv", "is not a regular file (a FIFO)"),
+        ("--train", tmp_path / "fifo.csv", "is not a regular file (a named pipe)"),
         ("--scaler", tmp_path / "gone.pkl", "is a broken symbolic link"),
     ]
     for flag, path, says in cases:

@@ -43,7 +43,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from deployready.errors import IntegrityError, PackageError
+from deployready.errors import IntegrityError, PackageError, file_kind, not_a_file
 from deployready.package.versioning import (
     predict_frame,
     schema_features,
@@ -87,21 +87,6 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
 
-def _kind(mode: int) -> str | None:
-    """What a file of ``mode`` is when it is not a regular file (None when it is)."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device"
-
-
 def not_regular(path: Path) -> str | None:
     """Why ``path`` is not a regular file — "a symbolic link to X", "a folder", ... —
     without following a link; None for a regular file or nothing at all."""
@@ -109,7 +94,7 @@ def not_regular(path: Path) -> str | None:
         mode = os.lstat(path).st_mode
     except OSError:
         return None
-    kind = _kind(mode)
+    kind = file_kind(mode)
     if kind == "a symbolic link":
         with contextlib.suppress(OSError):
             kind = f"a symbolic link to {os.readlink(path)}"
@@ -126,7 +111,7 @@ def is_regular_file(path: Path) -> bool:
 
 def _not_regular_error(path: Path, kind: str) -> PackageError:
     return PackageError(
-        f"{kind}, not a regular file; a package holds regular files only",
+        f"{not_a_file(kind)}; a package holds regular files only",
         source=path,
         expected="a regular file",
     )
@@ -146,7 +131,7 @@ def read_regular(path: str | Path) -> bytes:
             raise _not_regular_error(path, kind) from None
         raise
     try:
-        kind = _kind(os.fstat(fd).st_mode)
+        kind = file_kind(os.fstat(fd).st_mode)
         if kind is not None:
             raise _not_regular_error(path, not_regular(path) or kind)
         chunks = []
@@ -524,8 +509,7 @@ def _check_regular(path: Path, report: ValidationReport) -> None:
             report.add(
                 "not_regular_file",
                 entry.name,
-                f"{entry.name} is {kind}, not a regular file: a package holds regular "
-                "files only",
+                f"{entry.name} is {not_a_file(kind)}: a package holds regular files only",
             )
 
 

@@ -28,9 +28,9 @@ def test_run_load_test_with_live_charts(private_server: Server, page: Any) -> No
     page.goto(f"{private_server.url}/Load_Test")
     wait_connected(page)
     expect(page.get_by_role("button", name="Run load test").first).to_be_visible(timeout=60_000)
-    # open loop, 400 req/s for ~7 s: long enough to watch the charts move
+    # open loop, 400 req/s for ~15 s: long enough to watch the charts move on a busy machine
     page.get_by_text("Open loop (arrival rate)").first.click()
-    _fill(page, "Requests", "2800")
+    _fill(page, "Requests", "6000")
     _fill(page, "Rate (req/s, open loop)", "400")
     page.get_by_role("button", name="Run load test").first.click()
 

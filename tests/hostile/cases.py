@@ -699,7 +699,7 @@ PACKAGE_CASES: list[Case] = [
          finding_file="MANIFEST.json"),
     Case("package-fifo-for-a-file", "package",
          chain(remove(f"{PKG}/README.md"), fifo(f"{PKG}/README.md")), load_package_action,
-         PackageError, ("README.md", "a named pipe (FIFO)", "regular files only"),
+         PackageError, ("README.md", "not a regular file (a named pipe)", "regular files only"),
          finding_file="README.md", cli=VALIDATE, cli_code=1),
     Case("package-folder-for-a-file", "package",
          chain(remove(f"{PKG}/holdout_expected.json"), folder(f"{PKG}/holdout_expected.json")),
@@ -912,7 +912,7 @@ def folder_as_file(rel: str) -> Mutate:
 NOT_A_FILE: dict[str, tuple[Callable[[str], Mutate], str]] = {
     "folder": (as_folder, "is a folder, not a file"),
     "broken-link": (as_broken_link, "is a broken symbolic link"),
-    "fifo": (as_fifo, "is not a regular file (a FIFO)"),
+    "fifo": (as_fifo, "is not a regular file (a named pipe)"),
 }
 
 
