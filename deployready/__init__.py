@@ -1,3 +1,3 @@
 """deployready: can this model version go to production, and if not, what is missing?"""
 
-__version__ = "0.1.0"
+from deployready.version import __version__ as __version__

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from deployready.errors import PolicyError
+from deployready.errors import LogError, PolicyError
+from deployready.times import to_utc, window_delta
 
 POLICY_FILE = "deployready.toml"
 
@@ -333,9 +334,6 @@ def _check_semantics(p: Policy, source: str | Path) -> None:
 
 def _check_times(lp: LatencyPolicy, source: str | Path) -> None:
     """The latency window and baseline bounds, checked here so errors name this file."""
-    from deployready.errors import LogError
-    from deployready.monitoring.logs import to_utc, window_delta
-
     try:
         window_delta(lp.window)
     except LogError as exc:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from deployready.certification.checks import RunEvaluation, evaluate_run
 from deployready.certification.history import (
     append_run,
     column_order,
@@ -62,9 +63,6 @@ from deployready.certification.metrics import (
 )
 from deployready.errors import InputError
 from deployready.policy import Policy
-
-if TYPE_CHECKING:
-    from deployready.certification.checks import RunEvaluation
 
 
 @dataclass
@@ -157,9 +155,6 @@ def record_run(
     threads. See this module's docstring and :mod:`deployready.certification.checks` for every
     definition.
     """
-    # deferred: deployready.certification.checks re-exports this module's names
-    from deployready.certification.checks import evaluate_run
-
     policy = policy or Policy()
     cert = policy.certification
     validate_policy_metrics(cert.metrics, cert.cv.metric)

@@ -31,12 +31,8 @@ CANCEL_FILE = "cancel"
 
 def child_env(**extra: str) -> dict[str, str]:
     """Environment of worker/server subprocesses: this deployready importable first."""
-    import os
-
-    import deployready
-
     env = dict(os.environ)
-    root = str(Path(deployready.__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding deployready/
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     env.update(extra)
     return env

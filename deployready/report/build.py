@@ -21,12 +21,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import plotly.graph_objects as go
-
-from deployready import __version__
 from deployready.policy import Policy
 from deployready.rollout.events import ReadinessLike
 from deployready.store import utcnow
+from deployready.version import __version__
 from deployready.workspace import Workspace
 
 FORMATS = ("json", "md", "html")
@@ -350,30 +348,9 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]],
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def figures(report: Mapping[str, Any]) -> list[go.Figure]:
-    """The report's figures, built with the dashboard's chart functions."""
-    from deployready.charts.readiness import category_bars, score_gauge
-    from deployready.charts.rollout import daily_check_grid, rollout_timeline, stage_steps
-
-    figs = [
-        score_gauge(float(report["score"]), float(report.get("max_score", 100.0)),
-                    report["status"] == "READY"),
-        category_bars(report.get("categories", [])),
-    ]
-    ro = report["rollout"]
-    figs.append(stage_steps(ro["state"]["stages"], int(ro["stage"]), version=report["version"]))
-    if ro["events"]:
-        figs.append(rollout_timeline(ro["events"]))
-    daily = list(reversed(report["monitoring"]["daily_checks"]))
-    if daily:
-        labels = [i["label"] for i in daily[0]["items"]]
-        statuses = [[next((i["status"] for i in d["items"] if i["label"] == label), "missing")
-                     for d in daily] for label in labels]
-        figs.append(daily_check_grid([d["date"] for d in daily], labels, statuses))
-    return figs
-
-
 def render_html(report: Mapping[str, Any]) -> str:
+    from deployready.charts.report import figures  # plotly: the HTML only
+
     figs = figures(report)
     config = {"displaylogo": False, "responsive": True}
     chart_html = [

@@ -42,8 +42,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import gc
-import ipaddress
 import json
 import logging
 import math
@@ -64,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import DeployReadyError, InputError
+from deployready.runtime import freeze_heap, is_loopback
 
 LOG = logging.getLogger("deployready.serving.app")
 
@@ -105,16 +104,6 @@ class ServeOptions:
             raise InputError("must be >= 1", location="--threads", expected="an integer >= 1")
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def limit_threads(threads: int = 1) -> None:
     """Limit BLAS/OpenMP pools of this process (env for children, threadpoolctl now)."""
     for name in THREAD_ENV:
@@ -122,14 +111,6 @@ def limit_threads(threads: int = 1) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-
-
-def freeze_heap() -> None:
-    """Collect once, then move every object alive after start-up out of the collector's
-    reach (``gc.freeze``): with pandas, scikit-learn and the model loaded, a full
-    collection of this process takes ~65 ms, a stall every request in flight would pay."""
-    gc.collect()
-    gc.freeze()
 
 
 # --------------------------------------------------------------------------- prediction log
