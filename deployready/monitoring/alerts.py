@@ -167,14 +167,6 @@ def list_alerts(
     return [_record(r) for r in ws.store.query(sql, tuple(params))]
 
 
-def get_alerts(ws: Workspace, ids: Sequence[int]) -> list[AlertRecord]:
-    if not ids:
-        return []
-    marks = ", ".join("?" for _ in ids)
-    rows = ws.store.query(f"SELECT * FROM alerts WHERE id IN ({marks}) ORDER BY id", tuple(ids))
-    return [_record(r) for r in rows]
-
-
 # --------------------------------------------------------------------------- sinks
 
 

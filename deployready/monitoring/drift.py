@@ -315,10 +315,3 @@ def compute_drift(
     return drift_from_counts(
         profile, feats, pred if predictions is not None else None, len(frame), policy
     )
-
-
-def psi_table(
-    profile: Mapping[str, Any], frame: pd.DataFrame, policy: DriftPolicy | None = None
-) -> dict[str, float | None]:
-    """{feature: PSI} — the short form of :func:`compute_drift`."""
-    return compute_drift(profile, frame, None, policy).psi_by_feature()

@@ -40,7 +40,6 @@ DuckDB engine in :mod:`deployready.monitoring.logs_duckdb`, the time bounds in
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +102,6 @@ __all__ = [
     "log_files",
     "read_empty",
     "read_log_file",
-    "temp_dir",
     "to_utc",
     "utc_today",
     "window_delta",
@@ -449,7 +447,3 @@ def _pandas_windows(f: pd.DataFrame, delta: pd.Timedelta) -> pd.DataFrame:
     for c in ("p50", "p95", "p99", "max", "mean"):
         out[c] = out[c].astype(np.float64)
     return out
-
-
-def temp_dir() -> str:
-    return tempfile.gettempdir()
