@@ -197,7 +197,7 @@ def load_policy(path: str | Path) -> Policy:
 
 
 def parse_policy(raw: dict[str, Any], *, source: str | Path = POLICY_FILE) -> Policy:
-    policy = _build(Policy, raw, "", source)
+    policy: Policy = _build(Policy, raw, "", source)
     _check_semantics(policy, source)
     return policy
 

@@ -127,7 +127,7 @@ def _fit_score(
 
 
 def _iso(ns: int) -> str:
-    return pd.Timestamp(ns, tz="UTC").isoformat()
+    return str(pd.Timestamp(ns, tz="UTC").isoformat())
 
 
 def record_run(

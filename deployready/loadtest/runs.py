@@ -84,8 +84,8 @@ def process_alive(identity: str | None) -> bool:
     pid, _, created = (identity or "").partition(":")
     try:
         proc = psutil.Process(int(pid))
-        return (proc.status() != psutil.STATUS_ZOMBIE
-                and abs(proc.create_time() - float(created)) < 0.01)
+        return bool(proc.status() != psutil.STATUS_ZOMBIE
+                    and abs(proc.create_time() - float(created)) < 0.01)
     except psutil.AccessDenied:
         return True  # cannot tell (another user): the grace period decides
     except (ValueError, psutil.NoSuchProcess, psutil.ZombieProcess):

@@ -164,7 +164,7 @@ class ProductionLogs:
     _spans: dict[Path, tuple[pd.Timestamp, pd.Timestamp, set[str]]] = field(
         init=False, default_factory=dict, repr=False
     )
-    _duck: Any = field(init=False, default=None, repr=False)
+    _duck: DuckLogs | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -294,7 +294,7 @@ class ProductionLogs:
             yield day, self.frame(version, lo, hi)
 
     # ------------------------------------------------------------------ duckdb
-    def _con(self) -> Any:
+    def _con(self) -> DuckLogs:
         if self._duck is None:
             self._duck = DuckLogs(self.files, self.features)
         return self._duck

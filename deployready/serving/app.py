@@ -243,10 +243,10 @@ class PredictionLog:
             try:
                 item = self._queue.get(timeout=self.flush_seconds)
             except queue.Empty:
-                item = ...  # type: ignore[assignment]
-            if item is None:
-                break
-            if item is not ...:
+                pass  # nothing queued: time to flush
+            else:
+                if item is None:
+                    break
                 try:
                     self._write(item)
                 except Exception as exc:  # a full disk must not take predictions down
