@@ -17,7 +17,8 @@ from typing import Any
 
 from deployready.checks import CATEGORY_LABELS, CATEGORY_ORDER, Category, Check, Status
 from deployready.errors import DeployReadyError, PackageError
-from deployready.package.artifacts import package_sha256, read_metadata
+from deployready.package.artifacts import read_metadata
+from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import Policy
 from deployready.store import utcnow
 from deployready.workspace import Workspace
@@ -169,11 +170,7 @@ def compute_score(
     if version not in ws.versions():
         raise DeployReadyError(f"{ws.models_dir}: no package {version}")
     path = ws.package_path(version)
-    sha: str | None
-    try:
-        sha = package_sha256(path)
-    except PackageError:
-        sha = None
+    sha = package_sha256_or_none(path)
     weights = policy.score.weights
     categories: list[CategoryScore] = []
     for category in CATEGORY_ORDER:

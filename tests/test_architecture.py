@@ -323,6 +323,22 @@ def test_lint_rule_bans_screen_libraries_outside_the_dashboard(
     assert ("TID251" in done.stdout) is banned, done.stdout
 
 
+# --------------------------------------------------------------------------- single sources
+
+
+def test_only_the_manifest_module_opens_the_manifest() -> None:
+    """One place computes a package hash (``package.manifest.package_sha256``): no other
+    engine module names ``MANIFEST.json`` to read it."""
+    found = sorted(
+        f"{m.rel}:{node.lineno}"
+        for m in MODULES.values()
+        if m.name != "deployready.package.manifest"
+        for node in ast.walk(parsed(m.path))
+        if isinstance(node, ast.Constant) and node.value == "MANIFEST.json"
+    )
+    assert found == []
+
+
 # --------------------------------------------------------------------------- own modules
 
 

@@ -39,6 +39,7 @@ import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status
 from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
+from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import LatencyPolicy, Policy
 from deployready.workspace import Workspace, parse_version
 
@@ -340,7 +341,7 @@ def latency_report(
     delta = window_delta(window)
     logs = logs if logs is not None else ProductionLogs(ws.production_dir, {})
     if sha is None:
-        sha = package_sha(ws, version)
+        sha = package_sha256_or_none(ws.package_path(version))
     if baseline is None:
         baseline = resolve_baseline(ws, version, sha, policy, logs)
     windows = logs.latency_windows(version, window, start, end)
@@ -360,17 +361,6 @@ def latency_report(
         spikes=find_spikes(windows, lp.spike_ms, delta),
         policy=lp,
     )
-
-
-def package_sha(ws: Workspace, version: str) -> str | None:
-    """sha256 of the package's MANIFEST.json bytes (the package hash), or None."""
-    import hashlib
-
-    manifest = ws.package_path(version) / "MANIFEST.json"
-    try:
-        return hashlib.sha256(manifest.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 # --------------------------------------------------------------------------- checks
@@ -501,7 +491,7 @@ def _previous_loadtest(ws: Workspace, version: str) -> tuple[str, Baseline] | No
     parsed = parse_version(version)
     earlier = [v for v in ws.versions() if parsed and (p := parse_version(v)) and p < parsed]
     for v in reversed(earlier):
-        rows = _loadtest_rows(ws, v, package_sha(ws, v), passed_only=True)
+        rows = _loadtest_rows(ws, v, package_sha256_or_none(ws.package_path(v)), passed_only=True)
         if rows:
             b = _baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {v}")
             if b.available:

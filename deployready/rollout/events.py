@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployready.errors import InputError
+from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import Policy
 from deployready.rollout.gate import (
     GREEN_STATUSES,
@@ -42,7 +43,6 @@ from deployready.rollout.gate import (
     Rows,
     _check_version,
     _decide,
-    _package_sha,
     _readiness_for,
     evaluate_gate,
 )
@@ -345,7 +345,7 @@ def promote(
     score_error: str | None = None
     if pre_state.stage_of(version) == 0:
         readiness, score_error = _readiness_for(ws, version, policy)
-    current_sha = _package_sha(ws, version)
+    current_sha = package_sha256_or_none(ws.package_path(version))
     reason = reason.strip()
     with ws.store.transaction() as conn:
         rows = _conn_rows(conn)

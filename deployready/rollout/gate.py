@@ -23,7 +23,6 @@ time, so replacing that attribute replaces the score the gate sees.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from deployready.errors import DeployReadyError, InputError
+from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import Policy
 from deployready.store import utcnow
 from deployready.workspace import Workspace
@@ -125,15 +125,6 @@ def _score_summary(readiness: ReadinessLike) -> dict[str, Any]:
         "generated_at": data.get("generated_at"),
         "blockers": data.get("blockers", []),
     }
-
-
-def _package_sha(ws: Workspace, version: str) -> str | None:
-    """The package hash: sha256 of the MANIFEST.json bytes (nothing is unpickled)."""
-    try:
-        data = (ws.package_path(version) / "MANIFEST.json").read_bytes()
-    except OSError:
-        return None
-    return hashlib.sha256(data).hexdigest()
 
 
 def _parse_time(text: str) -> datetime:
@@ -358,7 +349,7 @@ def evaluate_gate(
         readiness, error = _readiness_for(ws, version, policy)
     decision = _decide(
         ws.store.query, version, policy, target=stage, readiness=readiness,
-        current_sha=_package_sha(ws, version),
+        current_sha=package_sha256_or_none(ws.package_path(version)),
     )
     if error is not None and decision.current_stage == 0:
         checks = [c if c.name != "readiness" else GateCheck(
