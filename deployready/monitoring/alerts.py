@@ -145,11 +145,13 @@ def list_alerts(
     since: str | None = None,
     key_prefix: str | None = None,
     limit: int | None = None,
+    with_unversioned: bool = False,
 ) -> list[AlertRecord]:
-    """Stored alerts, newest first."""
+    """Stored alerts, newest first; with ``version``, that version's (and, with
+    ``with_unversioned``, the alerts of no version too)."""
     sql, params = "SELECT * FROM alerts WHERE 1 = 1", []
     if version is not None:
-        sql += " AND version = ?"
+        sql += " AND (version = ? OR version IS NULL)" if with_unversioned else " AND version = ?"
         params.append(version)
     if kind is not None:
         sql += " AND kind = ?"

@@ -21,6 +21,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from deployready.loadtest.runs import run_rows
+from deployready.monitoring.alerts import list_alerts
 from deployready.policy import Policy
 from deployready.rollout.events import ReadinessLike
 from deployready.store import utcnow
@@ -45,14 +47,8 @@ def _trim(value: Any) -> Any:
 
 
 def _loadtest_runs(ws: Workspace, version: str, sha: str | None) -> list[dict[str, Any]]:
-    rows = ws.store.query(
-        "SELECT id, version, package_sha256, mode, target, status, started_at, finished_at, "
-        "passed, result_json, error FROM loadtest_runs WHERE version = ? ORDER BY id DESC "
-        "LIMIT 5",
-        (version,),
-    )
     runs: list[dict[str, Any]] = []
-    for r in rows:
+    for r in run_rows(ws, version, limit=5):
         try:
             result = json.loads(r["result_json"]) if r["result_json"] else None
         except json.JSONDecodeError:
@@ -69,12 +65,9 @@ def _loadtest_runs(ws: Workspace, version: str, sha: str | None) -> list[dict[st
 
 
 def _alerts(ws: Workspace, version: str) -> list[dict[str, Any]]:
-    rows = ws.store.query(
-        "SELECT id, created_at, kind, severity, version, message FROM alerts "
-        "WHERE version = ? OR version IS NULL ORDER BY id DESC LIMIT 20",
-        (version,),
-    )
-    return [dict(r) for r in rows]
+    keys = ("id", "created_at", "kind", "severity", "version", "message")
+    alerts = list_alerts(ws, version=version, with_unversioned=True, limit=20)
+    return [{k: getattr(a, k) for k in keys} for a in alerts]
 
 
 def build_report(
