@@ -115,10 +115,8 @@ def render(r: Readiness) -> None:
 
 
 def report_section(r: Readiness) -> None:
-    try:
-        from deployready.report.build import build_report, render
-    except ModuleNotFoundError:
-        return
+    from deployready.report.build import build_report, render
+
     st.markdown("### Report")
     st.caption(
         "The whole verdict with its evidence. The HTML report is self-contained (charts included)."

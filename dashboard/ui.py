@@ -227,10 +227,12 @@ def log_versions(ws: Workspace) -> dict[str, dict[str, Any]]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _cached_latency_checks(root: str, version: str, signature: FileSignature) -> list[Check]:
-    from deployready.monitoring.latency import latency_checks, package_sha
+    from deployready.monitoring.latency import latency_checks
+    from deployready.package.manifest import package_sha256_or_none
 
     ws = Workspace.open(root)
-    return latency_checks(ws, version, package_sha(ws, version), ws.policy())
+    return latency_checks(ws, version, package_sha256_or_none(ws.package_path(version)),
+                          ws.policy())
 
 
 def latency_checks(ws: Workspace, version: str) -> list[Check]:

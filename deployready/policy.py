@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from deployready.errors import PolicyError, read_file
+from deployready.errors import LogError, PolicyError, read_file
 
 POLICY_FILE = "deployready.toml"
 
@@ -208,7 +208,7 @@ def _policy_file(path: str | Path) -> Path:
 
 
 def parse_policy(raw: dict[str, Any], *, source: str | Path = POLICY_FILE) -> Policy:
-    policy = _build(Policy, raw, "", source)
+    policy: Policy = _build(Policy, raw, "", source)
     _check_semantics(policy, source)
     return policy
 
@@ -487,7 +487,6 @@ def _stages(stages: list[int], policy: Policy) -> tuple[str, str] | None:
 
 
 def _window(window: str, policy: Policy) -> tuple[str, str] | None:
-    from deployready.errors import LogError
     from deployready.monitoring.logs import window_delta
 
     try:

@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from deployready.checks import CATEGORY_LABELS, CATEGORY_ORDER, Category, Check, Status
 from deployready.errors import DeployReadyError, PackageError
-from deployready.package.artifacts import package_sha256, read_metadata, validate_package
+from deployready.package.artifacts import read_metadata
+from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import Policy
 from deployready.store import utcnow
 from deployready.workspace import Workspace
@@ -123,17 +123,6 @@ def _error_check(category: Category, what: str, exc: Exception) -> Check:
     )
 
 
-def _pending(category: Category, name: str, message: str) -> Check:
-    return Check(
-        name=name,
-        category=category,
-        status=Status.PENDING,
-        value=None,
-        threshold="",
-        message=message,
-    )
-
-
 def _certification(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
     from deployready.certification.checks import certification_checks
 
@@ -150,33 +139,23 @@ def _artifacts(ws: Workspace, version: str, sha: str | None, policy: Policy) -> 
     return artifact_checks(ws.package_path(version), policy)
 
 
-def _optional(module: str, function: str, category: Category, missing: str) -> CheckSource:
-    """A category whose engine may not be installed: pending until it is."""
+def _load_test(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
+    from deployready.loadtest.results import loadtest_checks
 
-    def source(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            return [
-                _pending(category, missing, f"No {missing} evidence: this build cannot measure it.")
-            ]
-        fn: CheckSource = getattr(mod, function)
-        return fn(ws, version, sha, policy)
+    return loadtest_checks(ws, version, sha, policy)
 
-    return source
+
+def _latency(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
+    from deployready.monitoring.latency import latency_checks
+
+    return latency_checks(ws, version, sha, policy)
 
 
 SOURCES: dict[Category, CheckSource] = {
     Category.CERTIFICATION: _certification,
     Category.ARTIFACTS: _artifacts,
-    Category.LOAD_TEST: _optional(
-        "deployready.loadtest", "loadtest_checks", Category.LOAD_TEST, "load test"
-    ),
-    Category.LATENCY: _optional(
-        "deployready.monitoring.latency", "latency_checks", Category.LATENCY, "latency"
-    ),
+    Category.LOAD_TEST: _load_test,
+    Category.LATENCY: _latency,
 }
 
 
@@ -191,11 +170,7 @@ def compute_score(
     if version not in ws.versions():
         raise DeployReadyError(f"{ws.models_dir}: no package {version}")
     path = ws.package_path(version)
-    sha: str | None
-    try:
-        sha = package_sha256(path)
-    except PackageError:
-        sha = None
+    sha = package_sha256_or_none(path)
     weights = policy.score.weights
     categories: list[CategoryScore] = []
     for category in CATEGORY_ORDER:
@@ -212,9 +187,3 @@ def compute_score(
             )
         )
     return Readiness(version=version, package_sha256=sha, categories=categories)
-
-
-def quick_status(ws: Workspace, version: str) -> dict[str, Any]:
-    """Cheap status for listings: manifest verification only, nothing unpickled."""
-    report = validate_package(ws.package_path(version), deep=False)
-    return {"version": version, "valid": report.valid, "sha256": report.sha256}

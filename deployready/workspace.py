@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from deployready.memo import FileMemo
 from deployready.policy import POLICY_FILE, Policy, load_policy
 from deployready.store import STORE_FILE, Store
 
@@ -27,6 +28,10 @@ def parse_version(name: str) -> tuple[int, int, int] | None:
 
 def format_version(major: int, minor: int, patch: int = 0) -> str:
     return f"v{major}.{minor}" if patch == 0 else f"v{major}.{minor}.{patch}"
+
+
+#: Parsed policies by file signature, shared by every workspace handle of this process.
+POLICIES: FileMemo[Policy] = FileMemo(32)
 
 
 def default_workspace_path() -> Path:
@@ -78,7 +83,20 @@ class Workspace:
         return Store(self.store_path)
 
     def policy(self) -> Policy:
-        return load_policy(self.policy_path)
+        """The policy, parsed once per file signature (path, size, mtime in ns, inode):
+        the same object until the file changes. A file that does not parse is an error on
+        every call; without a file, the defaults."""
+        path = self.policy_path
+        try:
+            stat = path.stat()
+        except OSError:
+            return load_policy(path)
+        key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        policy = POLICIES.get(key)
+        if policy is None:
+            policy = load_policy(path)
+            POLICIES.put(key, policy)
+        return policy
 
     def history_path(self) -> Path | None:
         """The certification history file, whichever format it is in.

@@ -125,6 +125,17 @@ def test_dedupe_key(ws: Workspace) -> None:
         "daily/v1.0/2026-03-01/p99"]
 
 
+def test_list_by_version_with_the_unversioned(ws: Workspace) -> None:
+    alerts = [Alert("error_rate", "warning", m, v) for m, v in
+              (("a", "v1.0"), ("b", None), ("c", "v1.1"), ("d", "v1.0"))]
+    fire(ws, alerts, AlertsPolicy())
+    assert [a.message for a in list_alerts(ws, version="v1.0")] == ["d", "a"]
+    both = list_alerts(ws, version="v1.0", with_unversioned=True)
+    assert [a.message for a in both] == ["d", "b", "a"]
+    assert [a.message for a in list_alerts(ws, version="v1.0", with_unversioned=True,
+                                           limit=2)] == ["d", "b"]
+
+
 def test_redeliver_failed(ws: Workspace, hook: Hook) -> None:
     bad = AlertsPolicy(webhook_url=f"http://127.0.0.1:{closed_port()}/x", retries=0)
     fire(ws, [alert()], bad, backoff_s=0.0)

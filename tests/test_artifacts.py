@@ -480,6 +480,13 @@ def test_missing_manifest(pkg: Path) -> None:
         package_sha256(pkg)
 
 
+def test_package_hash_or_none(pkg: Path) -> None:
+    assert manifest.package_sha256_or_none(pkg) == package_sha256(pkg)
+    assert manifest.package_sha256_or_none(pkg.parent / "v9.9") is None
+    (pkg / "MANIFEST.json").unlink()
+    assert manifest.package_sha256_or_none(pkg) is None
+
+
 def test_truncated_file(pkg: Path) -> None:
     data = (pkg / "holdout.parquet").read_bytes()
     (pkg / "holdout.parquet").write_bytes(data[:-20])

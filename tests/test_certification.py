@@ -22,7 +22,6 @@ from deployready.certification.checks import (
     cv_failures,
     evaluate_run,
     load_history,
-    record_run,
     streak,
 )
 from deployready.certification.metrics import (
@@ -34,6 +33,7 @@ from deployready.certification.metrics import (
     synthetic_noise,
     synthetic_ratio,
 )
+from deployready.certification.training import record_run
 from deployready.checks import Category, Status
 from deployready.demo.data import make_dataset
 from deployready.errors import HistoryError, InputError, PolicyError

@@ -19,19 +19,18 @@ from deployready.monitoring.drift import (
     FeatureDrift,
     bin_keys,
     bin_labels,
-    categorical_counts_fast,
     compute_drift,
     feature_drift,
-    fit_reference,
-    numeric_counts_fast,
     psi,
     status_of,
 )
 from deployready.package.profile import (
     categorical_counts,
+    categorical_counts_fast,
     check_profile,
     fit_profile,
     numeric_counts,
+    numeric_counts_fast,
 )
 from deployready.policy import DriftPolicy
 
@@ -185,10 +184,20 @@ def test_empty_current_is_no_data() -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 3000))
-def test_fast_reference_fit_equals_profile_fit(seed: int, n: int) -> None:
+def test_profile_fit_counts_as_the_definition(seed: int, n: int) -> None:
+    """The one fitter counts by compare-and-count: the shares of the plain definition."""
     data = frames(seed, n)
     preds = np.random.default_rng(seed).random(n)
-    assert fit_reference(data, preds, bins=10) == fit_profile(data, preds, bins=10)
+    profile = fit_profile(data, preds, bins=10)
+    columns = {**{str(c): data[c] for c in data.columns}, "prediction": pd.Series(preds)}
+    specs = {**profile["features"], "prediction": profile["prediction"]}
+    assert set(specs) == set(columns)
+    for name, spec in specs.items():
+        if spec["kind"] == "numeric":
+            counts = numeric_counts(np.array(spec["edges"]), columns[name].to_numpy(dtype=float))
+        else:
+            counts = categorical_counts(spec["categories"], columns[name])
+        assert spec["proportions"] == (counts / n).tolist(), name
 
 
 # --------------------------------------------------------------------------- bin identity

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -107,3 +109,44 @@ def test_report_cli_formats(ws: Workspace, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().out.startswith("# Readiness report")
     assert main(["report", "--workspace", str(ws.root), "--version", "v3.0"]) == 2
     assert "v3.0" in capsys.readouterr().err
+
+
+#: ``python -c``: the CLI in a process where plotly and streamlit cannot be imported.
+WITHOUT_SCREEN = """
+import importlib.abc
+import sys
+
+
+class NoScreen(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("plotly", "streamlit"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoScreen())
+from deployready.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _report_without_screen(ws: Workspace, fmt: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_SCREEN, "report", "--workspace", str(ws.root),
+         "--version", "v1.1", "--format", fmt],
+        capture_output=True, text=True, timeout=300, check=False,
+        cwd=Path(__file__).resolve().parent.parent,  # this checkout's deployready first
+    )
+
+
+def test_json_report_needs_neither_plotly_nor_streamlit(ws: Workspace) -> None:
+    done = _report_without_screen(ws, "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)  # the real score: this process has no fake readiness
+    assert data["version"] == "v1.1" and data["status"] == "NOT READY"
+    assert len(data["monitoring"]["daily_checks"]) == 2
+    assert [e["allowed"] for e in data["rollout"]["events"]] == [False, True]
+    # the same process refuses plotly where the HTML needs it
+    html = _report_without_screen(ws, "html")
+    assert html.returncode != 0 and "'plotly' (blocked)" in html.stderr

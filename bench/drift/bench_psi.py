@@ -10,7 +10,7 @@ Compared, for N reference rows vs N current rows × 20 numeric features:
 - ours, stored edges: PSI of every column against a reference profile fitted beforehand
   (the daily check's path: edges come from the package);
 - ours, fitting edges: fit the reference profile (quantile edges + reference counts,
-  ``drift.fit_reference``) and score, i.e. everything from raw data;
+  ``profile.fit_profile``) and score, i.e. everything from raw data;
 - Evidently's PSI stattest, called per column (``psi_stat_test``);
 - Evidently's ``Report([DataDriftPreset(method="psi")])``.
 
@@ -38,7 +38,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from deployready.monitoring.drift import compute_drift, fit_reference  # noqa: E402
+from deployready.monitoring.drift import compute_drift  # noqa: E402
 from deployready.package.profile import fit_profile  # noqa: E402
 from deployready.policy import DriftPolicy  # noqa: E402
 
@@ -77,7 +77,7 @@ def ours_stored(profile: dict[str, Any], cur: pd.DataFrame) -> dict[str, float |
 
 
 def ours_fitted(ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, float | None]:
-    profile = fit_reference(ref, bins=10)
+    profile = fit_profile(ref, bins=10)
     return compute_drift(profile, cur, policy=DriftPolicy()).psi_by_feature()
 
 

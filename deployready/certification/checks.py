@@ -7,8 +7,8 @@ from a model and
 a time-ordered dataset — nothing in the history is typed by hand — and appends it
 atomically. :func:`certification_checks` turns the row of the run a package was trained
 in (its ``model_metadata.json`` ``run_id``) into the certification checks of the
-readiness score. This module re-exports the history and training names it used to
-define (:data:`__all__`).
+readiness score. This module re-exports the history names it used to define
+(:data:`__all__`).
 
 Definitions (the metrics themselves are defined in
 :mod:`deployready.certification.metrics`, the test
@@ -70,12 +70,6 @@ from deployready.certification.history import (
     resolve_history_path,
 )
 from deployready.certification.metrics import METRIC_NAMES, validate_policy_metrics
-from deployready.certification.training import (
-    RunResult,
-    dataset_sha256,
-    default_preprocessor,
-    record_run,
-)
 from deployready.checks import Category, Check, Evidence, Status, compare
 from deployready.errors import HistoryError, require_file
 from deployready.memo import FileMemo
@@ -96,18 +90,14 @@ __all__ = [
     "RATIO_CHECK",
     "REQUIRED_COLUMNS",
     "RunEvaluation",
-    "RunResult",
     "append_run",
     "certification_checks",
     "column_order",
     "cv_failures",
-    "dataset_sha256",
-    "default_preprocessor",
     "evaluate_history",
     "evaluate_run",
     "load_history",
     "parse_time",
-    "record_run",
     "resolve_history_path",
     "streak",
 ]

@@ -229,7 +229,7 @@ def normalized_entropy(series: pd.Series, bins: int = 10) -> float:
         n_bins = len(counts)
         if n_bins <= 1:
             return 0.0
-        return min(1.0, _entropy(counts) / np.log(n_bins))
+        return min(1.0, _entropy(counts) / float(np.log(n_bins)))
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     finite = np.isfinite(values)
     missing = int((~finite).sum())
@@ -239,7 +239,7 @@ def normalized_entropy(series: pd.Series, bins: int = 10) -> float:
     counts, _ = np.histogram(kept, bins=bins)
     if missing:
         counts = np.append(counts, missing)
-    return min(1.0, _entropy(counts) / np.log(len(counts)))
+    return min(1.0, _entropy(counts) / float(np.log(len(counts))))
 
 
 def feature_entropy(

@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,7 @@ from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from deployready.certification.checks import RunEvaluation, evaluate_run
 from deployready.certification.history import (
     append_run,
     column_order,
@@ -76,9 +77,6 @@ from deployready.certification.metrics import (
 )
 from deployready.errors import InputError
 from deployready.policy import Policy
-
-if TYPE_CHECKING:
-    from deployready.certification.checks import RunEvaluation
 
 
 @dataclass
@@ -263,7 +261,7 @@ def _times(column: pd.Series, name: str) -> pd.Series:
 
 
 def _iso(ns: int) -> str:
-    return pd.Timestamp(ns, tz="UTC").isoformat()
+    return str(pd.Timestamp(ns, tz="UTC").isoformat())
 
 
 def record_run(
@@ -293,9 +291,6 @@ def record_run(
     final fit run on ``n_jobs`` threads. See this module's docstring and
     :mod:`deployready.certification.checks` for every definition.
     """
-    # deferred: deployready.certification.checks re-exports this module's names
-    from deployready.certification.checks import evaluate_run
-
     policy = policy or Policy()
     cert = policy.certification
     validate_policy_metrics(cert.metrics, cert.cv.metric)

@@ -8,33 +8,25 @@ handlers return the exit code. Exit codes: 0 good, 1 the check said no, 2 error.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from deployready.errors import DeployReadyError
 
-#: Modules under ``deployready.cli`` that add subcommands, in help order.
-COMMAND_MODULES = ("core", "loadtest", "monitor", "rollout")
-
 Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from deployready.cli import core, loadtest, monitor, rollout
+
     parser = argparse.ArgumentParser(
         prog="deployready",
         description="Can this model version go to production? Evidence-based readiness.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"deployready.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"deployready.cli.{name}":
-                continue  # that domain is not installed in this build
-            raise
+    for module in (core, loadtest, monitor, rollout):  # in help order
         module.register(sub)
     return parser
 

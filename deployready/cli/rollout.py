@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import ipaddress
 import json
 import os
 import sys
@@ -30,6 +29,7 @@ from deployready.cli.common import (
     workspace_of,
 )
 from deployready.errors import DeployReadyError, InputError
+from deployready.runtime import is_loopback
 from deployready.workspace import Workspace
 
 
@@ -342,15 +342,6 @@ class _TooLarge(Exception):
     pass
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve_gate(
     ws: Workspace,
     *,
@@ -361,7 +352,7 @@ def serve_gate(
     stage: int | None = None,
 ) -> int:
     """Serve the gate until interrupted (or ``max_requests`` requests)."""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         print(f"deployready: warning: the gate listens on {host}, not only on this machine; "
               "restrict who can reach it", file=sys.stderr)
     try:

@@ -1,7 +1,7 @@
 """The demo workspace: a model team's real workflow, run end to end on generated data.
 
 ``build_demo(DIR)`` writes the policy, trains and certifies eight retrain runs with
-:func:`~deployready.certification.checks.record_run` (the first four fail for real reasons: an
+:func:`~deployready.certification.training.record_run` (the first four fail for real reasons: an
 under-fitted model, a near-constant feature, too much synthetic data, too noisy
 augmentation; the last four are green), exports ``v1.0`` and the retrained ``v1.1``
 with :func:`~deployready.package.artifacts.export_package`, records ``v1.0``'s earlier rollout,
@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from deployready.certification.checks import RunResult, record_run
+from deployready.certification.training import RunResult, record_run
 from deployready.demo.data import make_dataset
 from deployready.package.artifacts import PackageInfo, export_package
 from deployready.policy import POLICY_FILE, Policy, write_policy

@@ -82,7 +82,7 @@ def _timestamps(rng: np.random.Generator, day: date, n: int) -> np.ndarray:
     picks = rng.choice(minutes, size=n, p=load / load.sum())
     seconds = picks * 60 + rng.uniform(0, 60, size=n)
     base = pd.Timestamp(day, tz="UTC").value
-    ns = base + np.sort(seconds * 1e9).astype(np.int64)
+    ns: np.ndarray = base + np.sort(seconds * 1e9).astype(np.int64)
     return ns
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from deployready.errors import InputError
 from deployready.policy import LoadTestPolicy
-from deployready.serving.app import is_loopback
+from deployready.runtime import is_loopback
 
 Mode = Literal["closed", "open"]
 Arrival = Literal["constant", "poisson"]

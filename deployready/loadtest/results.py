@@ -79,7 +79,8 @@ def latency_summary(latency_us: np.ndarray) -> dict[str, Any]:
 def measured(samples: Samples) -> np.ndarray:
     """The latencies that enter the percentiles: successes and timeouts."""
     mask = (samples.kind == OK) | (samples.kind == TIMEOUT)
-    return samples.latency_us[mask]
+    kept: np.ndarray = samples.latency_us[mask]
+    return kept
 
 
 def phase_summary(samples: Samples, *, mode: str, rate: float | None,

@@ -31,12 +31,8 @@ CANCEL_FILE = "cancel"
 
 def child_env(**extra: str) -> dict[str, str]:
     """Environment of worker/server subprocesses: this deployready importable first."""
-    import os
-
-    import deployready
-
     env = dict(os.environ)
-    root = str(Path(deployready.__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding deployready/
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     env.update(extra)
     return env
@@ -88,8 +84,8 @@ def process_alive(identity: str | None) -> bool:
     pid, _, created = (identity or "").partition(":")
     try:
         proc = psutil.Process(int(pid))
-        return (proc.status() != psutil.STATUS_ZOMBIE
-                and abs(proc.create_time() - float(created)) < 0.01)
+        return bool(proc.status() != psutil.STATUS_ZOMBIE
+                    and abs(proc.create_time() - float(created)) < 0.01)
     except psutil.AccessDenied:
         return True  # cannot tell (another user): the grace period decides
     except (ValueError, psutil.NoSuchProcess, psutil.ZombieProcess):
@@ -192,16 +188,36 @@ def latest_completed(ws: Workspace, version: str | None,
     return rows[0] if rows else None
 
 
-def list_runs(ws: Workspace, version: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Past runs, newest first, with parsed config and result."""
+def completed_runs(ws: Workspace, version: str, package_sha256: str | None = None, *,
+                   passed_only: bool = False) -> list[sqlite3.Row]:
+    """Completed runs of ``version`` (of that package hash when given; only the passing ones
+    with ``passed_only``), the most recently finished first."""
+    sql = "SELECT * FROM loadtest_runs WHERE version = ? AND status = 'completed'"
+    params: list[Any] = [version]
+    if package_sha256 is not None:
+        sql += " AND package_sha256 = ?"
+        params.append(package_sha256)
+    if passed_only:
+        sql += " AND passed = 1"
+    sql += " ORDER BY coalesce(finished_at, started_at) DESC, id DESC"
+    return ws.store.query(sql, tuple(params))
+
+
+def run_rows(ws: Workspace, version: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
+    """Past runs, newest first, as stored."""
     sql = "SELECT * FROM loadtest_runs"
     params: tuple[Any, ...] = ()
     if version is not None:
         sql += " WHERE version = ?"
         params = (version,)
     sql += " ORDER BY id DESC LIMIT ?"
+    return ws.store.query(sql, (*params, limit))
+
+
+def list_runs(ws: Workspace, version: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Past runs, newest first, with parsed config and result."""
     out = []
-    for row in ws.store.query(sql, (*params, limit)):
+    for row in run_rows(ws, version, limit):
         item = dict(row)
         item["config"] = json.loads(row["config_json"] or "{}")
         item["result"] = json.loads(row["result_json"]) if row["result_json"] else None

@@ -50,7 +50,7 @@ from deployready.loadtest.results import (
     phase_summary,
 )
 from deployready.loadtest.runs import CANCEL_FILE, CONFIG_FILE, PROGRESS_FILE
-from deployready.serving.app import freeze_heap
+from deployready.runtime import freeze_heap
 from deployready.workspace import Workspace
 
 SERVER_START_S = 120.0

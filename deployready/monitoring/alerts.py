@@ -145,11 +145,13 @@ def list_alerts(
     since: str | None = None,
     key_prefix: str | None = None,
     limit: int | None = None,
+    with_unversioned: bool = False,
 ) -> list[AlertRecord]:
-    """Stored alerts, newest first."""
+    """Stored alerts, newest first; with ``version``, that version's (and, with
+    ``with_unversioned``, the alerts of no version too)."""
     sql, params = "SELECT * FROM alerts WHERE 1 = 1", []
     if version is not None:
-        sql += " AND version = ?"
+        sql += " AND (version = ? OR version IS NULL)" if with_unversioned else " AND version = ?"
         params.append(version)
     if kind is not None:
         sql += " AND kind = ?"
@@ -165,14 +167,6 @@ def list_alerts(
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return [_record(r) for r in ws.store.query(sql, tuple(params))]
-
-
-def get_alerts(ws: Workspace, ids: Sequence[int]) -> list[AlertRecord]:
-    if not ids:
-        return []
-    marks = ", ".join("?" for _ in ids)
-    rows = ws.store.query(f"SELECT * FROM alerts WHERE id IN ({marks}) ORDER BY id", tuple(ids))
-    return [_record(r) for r in rows]
 
 
 # --------------------------------------------------------------------------- sinks

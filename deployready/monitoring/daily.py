@@ -60,7 +60,6 @@ from deployready.monitoring.drift import DriftResult, drift_from_counts
 from deployready.monitoring.latency import (
     Baseline,
     find_spikes,
-    package_sha,
     resolve_baseline,
 )
 from deployready.monitoring.logs import (
@@ -71,6 +70,7 @@ from deployready.monitoring.logs import (
     utc_today,
     window_delta,
 )
+from deployready.package.manifest import package_sha256_or_none
 from deployready.package.profile import PROFILE_FILE, check_profile
 from deployready.policy import Policy
 from deployready.store import utcnow
@@ -184,7 +184,7 @@ def _context(
     ws: Workspace, version: str, policy: Policy, logs: ProductionLogs | None
 ) -> tuple[dict[str, Any], str, ProductionLogs, Baseline]:
     profile = read_profile(ws, version)
-    sha = package_sha(ws, version)
+    sha = package_sha256_or_none(ws.package_path(version))
     if sha is None:
         raise PackageError(
             "missing MANIFEST.json",

@@ -29,10 +29,9 @@ share ``q`` in the other contributes ``(q − ε)·ln(q/ε)``.
 the current period has no rows. The prediction distribution is scored the same way
 against ``profile["prediction"]``.
 
-Counting is vectorized: numeric columns are counted by chunked compare-and-count
-(``count_nonzero(chunk <= edge)`` per stored edge over 64K-value chunks), which gives
-exactly the counts of :func:`deployready.package.profile.numeric_counts` (``#{e < x}`` is the bin
-of ``x``) and is several times faster than ``searchsorted`` + ``bincount``.
+Counting is vectorized, with the profile's own counters
+(:func:`deployready.package.profile.numeric_counts_fast`: chunked compare-and-count, the
+counts of :func:`~deployready.package.profile.numeric_counts` several times faster).
 """
 
 from __future__ import annotations
@@ -48,46 +47,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from deployready.package.profile import categorical_counts_fast, numeric_counts_fast
 from deployready.policy import DriftPolicy
-
-CHUNK = 65_536
 
 DriftStatus = Literal["ok", "warn", "alert", "no_data"]
 
 
 # --------------------------------------------------------------------------- counting
-
-
-def numeric_counts_fast(edges: Sequence[float] | np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Counts per bin (len(edges) + 1 value bins, then NaN) by chunked compare-and-count.
-
-    Identical to :func:`deployready.package.profile.numeric_counts`.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    edges_arr = np.asarray(edges, dtype=np.float64)
-    k = edges_arr.size
-    cum = np.zeros(k, dtype=np.int64)
-    nan = 0
-    for lo in range(0, values.size, CHUNK):
-        chunk = values[lo : lo + CHUNK]
-        nan += int(np.count_nonzero(chunk != chunk))
-        for j in range(k):
-            cum[j] += int(np.count_nonzero(chunk <= edges_arr[j]))
-    valid = values.size - nan
-    counts = np.diff(np.concatenate(([0], cum, [valid]))).astype(np.float64)
-    return np.append(counts, float(nan))
-
-
-def categorical_counts_fast(
-    categories: Sequence[str], values: pd.Series | np.ndarray
-) -> np.ndarray:
-    """Counts per reference category, then ``other``, then NaN (as the profile counts)."""
-    as_str = pd.Series(values).astype("string")
-    nan = as_str.isna().to_numpy()
-    codes = pd.Index(list(categories), dtype=object).get_indexer(as_str.astype(object))
-    known = np.bincount(codes[codes >= 0], minlength=len(categories)).astype(np.float64)
-    other = float(np.count_nonzero((codes < 0) & ~nan))
-    return np.concatenate([known, [other, float(nan.sum())]])
 
 
 def count_frame(
@@ -111,35 +77,6 @@ def count_frame(
     else:
         pred = np.zeros(len(pred_spec["proportions"]) if pred_spec else 0)
     return counts, pred
-
-
-def fit_reference(frame: pd.DataFrame, predictions: np.ndarray | None = None, *,
-                  bins: int = 10) -> dict[str, Any]:
-    """:func:`deployready.package.profile.fit_profile`, with the reference counted by
-    compare-and-count: the same profile (edges and proportions), faster."""
-    from deployready.package.profile import PROFILE_FORMAT, feature_kind, fit_categorical
-
-    qs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
-
-    def numeric(values: np.ndarray) -> dict[str, Any]:
-        finite = values[~np.isnan(values)]
-        edges = np.unique(np.quantile(finite, qs)) if finite.size else np.array([])
-        counts = numeric_counts_fast(edges, values)
-        return {"kind": "numeric", "edges": edges.tolist(),
-                "proportions": (counts / max(values.size, 1)).tolist(),
-                "count": int(values.size)}
-
-    features: dict[str, Any] = {}
-    for name in frame.columns:
-        column = frame[name]
-        if feature_kind(column) == "numeric":
-            features[str(name)] = numeric(column.to_numpy(dtype=np.float64, na_value=np.nan))
-        else:
-            features[str(name)] = fit_categorical(column)
-    profile: dict[str, Any] = {"format": PROFILE_FORMAT, "bins": bins, "features": features}
-    if predictions is not None:
-        profile["prediction"] = numeric(np.asarray(predictions, dtype=np.float64))
-    return profile
 
 
 # --------------------------------------------------------------------------- PSI
@@ -400,10 +337,3 @@ def compute_drift(
     return drift_from_counts(
         profile, feats, pred if predictions is not None else None, len(frame), policy
     )
-
-
-def psi_table(
-    profile: Mapping[str, Any], frame: pd.DataFrame, policy: DriftPolicy | None = None
-) -> dict[str, float | None]:
-    """{feature: PSI} — the short form of :func:`compute_drift`."""
-    return compute_drift(profile, frame, None, policy).psi_by_feature()

@@ -38,8 +38,9 @@ from typing import Any, Literal
 import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status, pass_fail, verdict
-from deployready.errors import DeployReadyError, read_file
+from deployready.loadtest.runs import completed_runs
 from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
+from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import LatencyPolicy, Policy
 from deployready.workspace import Workspace, parse_version
 
@@ -102,20 +103,6 @@ def loadtest_percentiles(result: Mapping[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def _loadtest_rows(
-    ws: Workspace, version: str, sha: str | None = None, *, passed_only: bool
-) -> list[Any]:
-    sql = "SELECT * FROM loadtest_runs WHERE version = ? AND status = 'completed'"
-    params: list[Any] = [version]
-    if sha is not None:
-        sql += " AND package_sha256 = ?"
-        params.append(sha)
-    if passed_only:
-        sql += " AND passed = 1"
-    sql += " ORDER BY coalesce(finished_at, started_at) DESC, id DESC"
-    return ws.store.query(sql, tuple(params))
-
-
 def _baseline_from_row(ws: Workspace, row: Any, message: str) -> Baseline:
     try:
         result = json.loads(row["result_json"] or "{}")
@@ -164,7 +151,7 @@ def resolve_baseline(
         )
     if sha is None:
         return Baseline("none", message="the package hash is unknown")
-    rows = _loadtest_rows(ws, version, sha, passed_only=True)
+    rows = completed_runs(ws, version, sha, passed_only=True)
     if not rows:
         return Baseline("none", message=f"no passing load test of {version} ({sha[:12]})")
     return _baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {version}")
@@ -355,7 +342,7 @@ def latency_report(
     delta = window_delta(window)
     logs = logs if logs is not None else ProductionLogs(ws.production_dir, {})
     if sha is None:
-        sha = package_sha(ws, version)
+        sha = package_sha256_or_none(ws.package_path(version))
     if baseline is None:
         baseline = resolve_baseline(ws, version, sha, policy, logs)
     windows = logs.latency_windows(version, window, start, end)
@@ -375,17 +362,6 @@ def latency_report(
         spikes=find_spikes(windows, lp.spike_ms, delta),
         policy=lp,
     )
-
-
-def package_sha(ws: Workspace, version: str) -> str | None:
-    """sha256 of the package's MANIFEST.json bytes (the package hash), or None."""
-    import hashlib
-
-    manifest = ws.package_path(version) / "MANIFEST.json"
-    try:
-        return hashlib.sha256(read_file(manifest)).hexdigest()
-    except (OSError, DeployReadyError):
-        return None
 
 
 # --------------------------------------------------------------------------- checks
@@ -516,7 +492,7 @@ def _previous_loadtest(ws: Workspace, version: str) -> tuple[str, Baseline] | No
     parsed = parse_version(version)
     earlier = [v for v in ws.versions() if parsed and (p := parse_version(v)) and p < parsed]
     for v in reversed(earlier):
-        rows = _loadtest_rows(ws, v, package_sha(ws, v), passed_only=True)
+        rows = completed_runs(ws, v, package_sha256_or_none(ws.package_path(v)), passed_only=True)
         if rows:
             b = _baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {v}")
             if b.available:
@@ -623,10 +599,10 @@ def latency_checks(
         return _pending(
             lp, Status.PENDING, f"No production logs of {version}, and the package hash is unknown."
         )
-    rows = _loadtest_rows(ws, version, package_sha256, passed_only=False)
+    rows = completed_runs(ws, version, package_sha256, passed_only=False)
     if rows:
         return _loadtest_checks(ws, version, package_sha256, policy, rows[0])
-    other = _loadtest_rows(ws, version, None, passed_only=False)
+    other = completed_runs(ws, version, None, passed_only=False)
     if other:
         ev = Evidence(
             f"data/deployready.db#loadtest_runs/{other[0]['id']}",

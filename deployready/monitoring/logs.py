@@ -40,19 +40,19 @@ Two engines compute the same aggregates:
 (``error`` empty); errors are counted separately. Rows of other versions are ignored.
 
 The format and the one-file validation live in :mod:`deployready.monitoring.logs_schema`, the
-DuckDB engine in :mod:`deployready.monitoring.logs_duckdb`; their public names are re-exported here.
+DuckDB engine in :mod:`deployready.monitoring.logs_duckdb`, the time bounds in
+:mod:`deployready.times`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -81,6 +81,15 @@ from deployready.monitoring.logs_schema import (
     read_header,
     read_log_file,
 )
+from deployready.times import (
+    TimeLike,
+    as_date,
+    day_bounds,
+    to_utc,
+    utc_today,
+    window_delta,
+    yesterday,
+)
 
 __all__ = [
     "DEFAULT_CACHE_BYTES",
@@ -106,7 +115,6 @@ __all__ = [
     "log_files",
     "read_empty",
     "read_log_file",
-    "temp_dir",
     "to_utc",
     "utc_today",
     "window_delta",
@@ -139,44 +147,6 @@ FILE_FRAMES: FileMemo[pd.DataFrame] = FileMemo(_cache_bytes(), _frame_bytes)
 FILE_VERSIONS: FileMemo[dict[str, tuple[int, pd.Timestamp, pd.Timestamp]]] = FileMemo(100_000)
 
 Engine = Literal["auto", "pandas", "duckdb"]
-TimeLike: TypeAlias = str | date | datetime | pd.Timestamp | None
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def to_utc(value: TimeLike) -> pd.Timestamp | None:
-    """A time bound as a UTC timestamp (a bare date means its midnight UTC)."""
-    if value is None or value == "":
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def day_bounds(day: str | date) -> tuple[pd.Timestamp, pd.Timestamp]:
-    start = to_utc(pd.Timestamp(day).date())
-    assert start is not None
-    return start, start + pd.Timedelta(days=1)
-
-
-def window_delta(window: str) -> pd.Timedelta:
-    """A window alias (``1h``, ``15min``, ``1D``) that divides one day evenly."""
-    try:
-        delta = pd.Timedelta(pd.tseries.frequencies.to_offset(window))
-    except (ValueError, TypeError) as exc:
-        raise LogError(
-            f"invalid window {window!r}",
-            location="latency.window",
-            expected="e.g. '1h', '15min', '1D'",
-        ) from exc
-    day = pd.Timedelta(days=1)
-    if delta <= pd.Timedelta(0) or day % delta != pd.Timedelta(0):
-        raise LogError(
-            f"window {window!r} does not divide a day",
-            location="latency.window",
-            expected="a window that divides 24 h, e.g. '1h', '15min', '1D'",
-        )
-    return delta
 
 
 # --------------------------------------------------------------------------- the loader
@@ -211,7 +181,7 @@ class ProductionLogs:
     _spans: dict[Path, tuple[pd.Timestamp, pd.Timestamp, set[str]]] = field(
         init=False, default_factory=dict, repr=False
     )
-    _duck: Any = field(init=False, default=None, repr=False)
+    _duck: DuckLogs | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -351,7 +321,7 @@ class ProductionLogs:
             yield day, self.frame(version, lo, hi)
 
     # ------------------------------------------------------------------ duckdb
-    def _con(self) -> Any:
+    def _con(self) -> DuckLogs:
         if self._duck is None:
             self._duck = DuckLogs(self.files, self.features,
                                   {p: self.states[p] for p in self.files})
@@ -505,26 +475,3 @@ def _pandas_windows(f: pd.DataFrame, delta: pd.Timedelta) -> pd.DataFrame:
     for c in ("p50", "p95", "p99", "max", "mean"):
         out[c] = out[c].astype(np.float64)
     return out
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()
-
-
-def as_date(value: str | date) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise LogError(f"invalid date {value!r}", location="date", expected="YYYY-MM-DD") from exc
-
-
-def yesterday() -> date:
-    return utc_today() - timedelta(days=1)
-
-
-def temp_dir() -> str:
-    return tempfile.gettempdir()

@@ -165,6 +165,14 @@ def package_sha256(path: str | Path) -> str:
         raise PackageError(f"cannot read: {exc}", source=manifest) from exc
 
 
+def package_sha256_or_none(path: str | Path) -> str | None:
+    """:func:`package_sha256`, or None when the package has no readable ``MANIFEST.json``."""
+    try:
+        return package_sha256(path)
+    except PackageError:
+        return None
+
+
 def read_json_file(path: str | Path, name: str | None = None) -> dict[str, Any]:
     """Read a JSON object from ``path`` (or ``path/name``); PackageError naming the file."""
     file = Path(path) / name if name is not None else Path(path)

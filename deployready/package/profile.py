@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from deployready.errors import PackageError
 
 PROFILE_FORMAT = 1
 PROFILE_FILE = "reference_profile.json"
+CHUNK = 65_536
 
 Kind = Literal["numeric", "categorical"]
 
@@ -53,7 +55,7 @@ def fit_numeric(values: np.ndarray, bins: int) -> dict[str, Any]:
     else:
         qs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
         edges = np.unique(np.quantile(finite, qs))
-    counts = numeric_counts(edges, values)
+    counts = numeric_counts_fast(edges, values)
     return {
         "kind": "numeric",
         "edges": edges.tolist(),
@@ -69,6 +71,37 @@ def numeric_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(np.asarray(edges, dtype=np.float64), values[~nan], side="left")
     counts = np.bincount(idx, minlength=len(edges) + 1).astype(np.float64)
     return np.append(counts, float(nan.sum()))
+
+
+def numeric_counts_fast(edges: Sequence[float] | np.ndarray, values: np.ndarray) -> np.ndarray:
+    """:func:`numeric_counts` by chunked compare-and-count (``count_nonzero(chunk <= edge)``
+    per edge over 64K-value chunks; ``#{e < x}`` is the bin of ``x``): the same counts,
+    several times faster than ``searchsorted`` + ``bincount``."""
+    values = np.asarray(values, dtype=np.float64)
+    edges_arr = np.asarray(edges, dtype=np.float64)
+    k = edges_arr.size
+    cum = np.zeros(k, dtype=np.int64)
+    nan = 0
+    for lo in range(0, values.size, CHUNK):
+        chunk = values[lo : lo + CHUNK]
+        nan += int(np.count_nonzero(chunk != chunk))
+        for j in range(k):
+            cum[j] += int(np.count_nonzero(chunk <= edges_arr[j]))
+    valid = values.size - nan
+    counts = np.diff(np.concatenate(([0], cum, [valid]))).astype(np.float64)
+    return np.append(counts, float(nan))
+
+
+def categorical_counts_fast(
+    categories: Sequence[str], values: pd.Series | np.ndarray
+) -> np.ndarray:
+    """Counts per reference category, then ``other``, then NaN (as the profile counts)."""
+    as_str = pd.Series(values).astype("string")
+    nan = as_str.isna().to_numpy()
+    codes = pd.Index(list(categories), dtype=object).get_indexer(as_str.astype(object))
+    known = np.bincount(codes[codes >= 0], minlength=len(categories)).astype(np.float64)
+    other = float(np.count_nonzero((codes < 0) & ~nan))
+    return np.concatenate([known, [other, float(nan.sum())]])
 
 
 def fit_categorical(values: pd.Series) -> dict[str, Any]:

@@ -21,14 +21,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import plotly.graph_objects as go
-
-from deployready import __version__
 from deployready.checks import MISSING_VALUE, Status, status_label, status_text
 from deployready.checks import format_value as _fmt
+from deployready.loadtest.runs import run_rows
+from deployready.monitoring.alerts import list_alerts
 from deployready.policy import Policy
 from deployready.rollout.events import ReadinessLike
 from deployready.store import utcnow
+from deployready.version import __version__
 from deployready.workspace import Workspace
 
 FORMATS = ("json", "md", "html")
@@ -53,15 +53,8 @@ def _loadtest_runs(ws: Workspace, version: str, sha: str | None,
     """The version's last runs; each with its profile (mode, concurrency held against the
     policy's ``concurrency``, rate achieved, duration) beside its percentiles."""
     from deployready.loadtest.results import profile_text, run_profile
-
-    rows = ws.store.query(
-        "SELECT id, version, package_sha256, mode, target, status, started_at, finished_at, "
-        "passed, result_json, error FROM loadtest_runs WHERE version = ? ORDER BY id DESC "
-        "LIMIT 5",
-        (version,),
-    )
     runs: list[dict[str, Any]] = []
-    for r in rows:
+    for r in run_rows(ws, version, limit=5):
         try:
             result = json.loads(r["result_json"]) if r["result_json"] else None
         except json.JSONDecodeError:
@@ -83,12 +76,9 @@ def _loadtest_runs(ws: Workspace, version: str, sha: str | None,
 
 
 def _alerts(ws: Workspace, version: str) -> list[dict[str, Any]]:
-    rows = ws.store.query(
-        "SELECT id, created_at, kind, severity, version, message FROM alerts "
-        "WHERE version = ? OR version IS NULL ORDER BY id DESC LIMIT 20",
-        (version,),
-    )
-    return [dict(r) for r in rows]
+    keys = ("id", "created_at", "kind", "severity", "version", "message")
+    alerts = list_alerts(ws, version=version, with_unversioned=True, limit=20)
+    return [{k: getattr(a, k) for k in keys} for a in alerts]
 
 
 def build_report(
@@ -354,30 +344,9 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]],
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def figures(report: Mapping[str, Any]) -> list[go.Figure]:
-    """The report's figures, built with the dashboard's chart functions."""
-    from deployready.charts.readiness import category_bars, score_gauge
-    from deployready.charts.rollout import daily_check_grid, rollout_timeline, stage_steps
-
-    figs = [
-        score_gauge(float(report["score"]), float(report.get("max_score", 100.0)),
-                    report["status"] == "READY"),
-        category_bars(report.get("categories", [])),
-    ]
-    ro = report["rollout"]
-    figs.append(stage_steps(ro["state"]["stages"], int(ro["stage"]), version=report["version"]))
-    if ro["events"]:
-        figs.append(rollout_timeline(ro["events"]))
-    daily = list(reversed(report["monitoring"]["daily_checks"]))
-    if daily:
-        labels = [i["label"] for i in daily[0]["items"]]
-        statuses = [[next((i["status"] for i in d["items"] if i["label"] == label), Status.MISSING)
-                     for d in daily] for label in labels]
-        figs.append(daily_check_grid([d["date"] for d in daily], labels, statuses))
-    return figs
-
-
 def render_html(report: Mapping[str, Any]) -> str:
+    from deployready.charts.report import figures  # plotly: the HTML only
+
     figs = figures(report)
     config = {"displaylogo": False, "responsive": True}
     chart_html = [

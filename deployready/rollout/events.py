@@ -37,6 +37,7 @@ from typing import Any
 
 from deployready.errors import DeployReadyError, InputError
 from deployready.monitoring.daily_store import GREEN_STATUSES
+from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import Policy
 from deployready.rollout.gate import (
     GateDecision,
@@ -44,7 +45,6 @@ from deployready.rollout.gate import (
     check_version,
     decide,
     gate_check,
-    package_sha,
 )
 from deployready.rollout.state import (
     ACTIONS,
@@ -153,7 +153,7 @@ def evaluate_gate(
         readiness, error = _readiness_for(ws, version, policy)
     decision = decide(
         ws.store.query, version, policy, target=stage, readiness=readiness,
-        current_sha=package_sha(ws, version),
+        current_sha=package_sha256_or_none(ws.package_path(version)),
     )
     if error is not None and decision.current_stage == 0:
         return _unscored(decision, error)
@@ -216,7 +216,7 @@ def promote(
     score_error: str | None = None
     if pre_state.stage_of(version) == 0:
         readiness, score_error = _readiness_for(ws, version, policy)
-    current_sha = package_sha(ws, version)
+    current_sha = package_sha256_or_none(ws.package_path(version))
     reason = reason.strip()
     with ws.store.transaction() as conn:
         rows = reader(conn)

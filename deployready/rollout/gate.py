@@ -28,7 +28,6 @@ Rules
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -130,15 +129,6 @@ def score_summary(readiness: ReadinessLike) -> dict[str, Any]:
     }
 
 
-def package_sha(ws: Workspace, version: str) -> str | None:
-    """The package hash: sha256 of the MANIFEST.json bytes (nothing is unpickled)."""
-    try:
-        data = (ws.package_path(version) / "MANIFEST.json").read_bytes()
-    except OSError:
-        return None
-    return hashlib.sha256(data).hexdigest()
-
-
 def check_version(ws: Workspace, version: str) -> None:
     """An input error naming the packages when ``version`` is not one of them."""
     known = ws.versions()
@@ -149,8 +139,6 @@ def check_version(ws: Workspace, version: str) -> None:
             location="--version",
             expected=f"one of {', '.join(known) or 'none (export a package first)'}",
         )
-
-
 def _parse_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

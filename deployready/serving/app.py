@@ -46,8 +46,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import gc
-import ipaddress
 import json
 import logging
 import math
@@ -69,6 +67,7 @@ import pandas as pd
 
 from deployready.errors import DeployReadyError, InputError
 from deployready.package.versioning import shorten
+from deployready.runtime import freeze_heap, is_loopback
 
 LOG = logging.getLogger("deployready.serving.app")
 
@@ -110,16 +109,6 @@ class ServeOptions:
             raise InputError("must be >= 1", location="--threads", expected="an integer >= 1")
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def limit_threads(threads: int = 1) -> None:
     """Limit BLAS/OpenMP pools of this process (env for children, threadpoolctl now)."""
     for name in THREAD_ENV:
@@ -127,14 +116,6 @@ def limit_threads(threads: int = 1) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-
-
-def freeze_heap() -> None:
-    """Collect once, then move every object alive after start-up out of the collector's
-    reach (``gc.freeze``): with pandas, scikit-learn and the model loaded, a full
-    collection of this process takes ~65 ms, a stall every request in flight would pay."""
-    gc.collect()
-    gc.freeze()
 
 
 # --------------------------------------------------------------------------- prediction log
@@ -291,10 +272,10 @@ class PredictionLog:
             try:
                 item = self._queue.get(timeout=self.flush_seconds)
             except queue.Empty:
-                item = ...  # type: ignore[assignment]
-            if item is None:
-                break
-            if item is not ...:
+                pass  # nothing queued: time to flush
+            else:
+                if item is None:
+                    break
                 try:
                     self._write(item)
                 except Exception as exc:  # a full disk must not take predictions down

@@ -1,0 +1,32 @@
+"""The readiness report's figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import plotly.graph_objects as go
+
+from deployready.charts.readiness import category_bars, score_gauge
+from deployready.charts.rollout import daily_check_grid, rollout_timeline, stage_steps
+
+
+def figures(report: Mapping[str, Any]) -> list[go.Figure]:
+    """The report's figures (:func:`deployready.report.build.build_report`'s dictionary),
+    built with the dashboard's chart functions."""
+    figs = [
+        score_gauge(float(report["score"]), float(report.get("max_score", 100.0)),
+                    report["status"] == "READY"),
+        category_bars(report.get("categories", [])),
+    ]
+    ro = report["rollout"]
+    figs.append(stage_steps(ro["state"]["stages"], int(ro["stage"]), version=report["version"]))
+    if ro["events"]:
+        figs.append(rollout_timeline(ro["events"]))
+    daily = list(reversed(report["monitoring"]["daily_checks"]))
+    if daily:
+        labels = [i["label"] for i in daily[0]["items"]]
+        statuses = [[next((i["status"] for i in d["items"] if i["label"] == label), "missing")
+                     for d in daily] for label in labels]
+        figs.append(daily_check_grid([d["date"] for d in daily], labels, statuses))
+    return figs

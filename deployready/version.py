@@ -1,0 +1,3 @@
+"""The version of deployready (also in pyproject.toml)."""
+
+__version__ = "0.1.0"
