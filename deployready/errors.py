@@ -113,7 +113,7 @@ def file_problem(path: str | Path) -> str | None:
     except FileNotFoundError:
         return _missing_problem(Path(path))
     except OSError as exc:
-        return _open_problem(Path(path), exc)
+        return open_problem(Path(path), exc)
     try:
         return _kind_problem(os.fstat(fd).st_mode)
     finally:
@@ -125,12 +125,14 @@ def _open(path: Path) -> int:
 
 
 def _missing_problem(path: Path) -> str | None:
+    """A dangling symbolic link, in the words :func:`not_a_file` uses."""
     if path.is_symlink():
         return f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
     return None
 
 
-def _open_problem(path: Path, exc: OSError) -> str:
+def open_problem(path: Path, exc: OSError) -> str:
+    """The words for a path that exists but could not be opened (``exc``)."""
     if isinstance(exc, NotADirectoryError):
         parent = next(
             (p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path.parent
@@ -159,7 +161,9 @@ def file_kind(mode: int) -> str | None:
 
 def not_a_file(kind: str) -> str:
     """The words for a path of ``kind`` (:func:`file_kind`) where a file was expected."""
-    return "a folder, not a file" if kind == "a folder" else f"not a regular file ({kind})"
+    if kind == "a folder":
+        return "a folder, not a file"
+    return kind if kind.startswith("a broken symbolic link") else f"not a regular file ({kind})"
 
 
 def _kind_problem(mode: int) -> str | None:
@@ -209,7 +213,7 @@ def read_file(
             raise error(f"is {problem}", source=path, expected=expected) from None
         raise
     except OSError as exc:
-        raise error(f"is {_open_problem(path, exc)}", source=path, expected=expected) from None
+        raise error(f"is {open_problem(path, exc)}", source=path, expected=expected) from None
     try:
         problem = _kind_problem(os.fstat(fd).st_mode)
     except BaseException:

@@ -43,7 +43,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from deployready.errors import IntegrityError, PackageError, file_kind, not_a_file
+from deployready.errors import IntegrityError, PackageError, file_kind, not_a_file, open_problem
 from deployready.package.versioning import (
     predict_frame,
     schema_features,
@@ -97,7 +97,9 @@ def not_regular(path: Path) -> str | None:
     kind = file_kind(mode)
     if kind == "a symbolic link":
         with contextlib.suppress(OSError):
-            kind = f"a symbolic link to {os.readlink(path)}"
+            target = os.readlink(path)
+            kind = (f"a symbolic link to {target}" if os.path.exists(path)
+                    else f"a broken symbolic link (to {target}, which does not exist)")
     return kind
 
 
@@ -162,7 +164,7 @@ def package_sha256(path: str | Path) -> str:
     except FileNotFoundError as exc:
         raise PackageError("no MANIFEST.json", source=manifest, expected="a model package") from exc
     except OSError as exc:
-        raise PackageError(f"cannot read: {exc}", source=manifest) from exc
+        raise PackageError(f"is {open_problem(manifest, exc)}", source=manifest) from exc
 
 
 def package_sha256_or_none(path: str | Path) -> str | None:
@@ -183,7 +185,7 @@ def read_json_file(path: str | Path, name: str | None = None) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise PackageError("not UTF-8 text", source=file, expected="a JSON object") from exc
     except OSError as exc:
-        raise PackageError(f"cannot read: {exc}", source=file) from exc
+        raise PackageError(f"is {open_problem(file, exc)}", source=file) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -311,7 +313,7 @@ def read_manifest(path: str | Path) -> Manifest:
     except FileNotFoundError as exc:
         raise PackageError("missing file", source=source, expected="a model package") from exc
     except OSError as exc:
-        raise PackageError(f"cannot read: {exc}", source=source) from exc
+        raise PackageError(f"is {open_problem(Path(source), exc)}", source=source) from exc
     return parse_manifest(data, source)
 
 
@@ -350,7 +352,7 @@ def read_verified(path: str | Path, manifest: Manifest, name: str) -> bytes:
     except FileNotFoundError as exc:
         raise PackageError("missing file", source=source, expected="a file of the package") from exc
     except OSError as exc:
-        raise PackageError(f"cannot read: {exc}", source=source) from exc
+        raise PackageError(f"is {open_problem(Path(source), exc)}", source=source) from exc
     verify_bytes(manifest, name, data, source)
     return data
 
@@ -445,7 +447,8 @@ def _check_manifest(path: Path, report: ValidationReport) -> Manifest | None:
     except PackageError:  # reported by _check_regular
         return None
     except OSError as exc:
-        report.add("bad_manifest", MANIFEST_FILE, f"cannot read: {exc}")
+        problem = open_problem(path / MANIFEST_FILE, exc)
+        report.add("bad_manifest", MANIFEST_FILE, f"MANIFEST.json is {problem}")
         return None
     try:
         manifest = parse_manifest(data, source)
@@ -481,7 +484,7 @@ def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> N
             report.add("missing_file", name, f"{name} is listed in MANIFEST.json but missing")
             continue
         except OSError as exc:
-            report.add("missing_file", name, f"{name} cannot be read: {exc}")
+            report.add("missing_file", name, f"{name} is {open_problem(file, exc)}")
             continue
         if len(data) != entry.size:
             report.add(
