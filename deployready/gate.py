@@ -90,6 +90,9 @@ class GateDecision:
     score: dict[str, Any] | None = None
     package_sha256: str | None = None
     decided_at: str = field(default_factory=utcnow)
+    #: evidence the decision needed but could not read (the readiness, which gates the
+    #: first stage): the gate refuses, and the CLI exits 2 rather than 1
+    errors: tuple[str, ...] = ()
 
     @property
     def reasons(self) -> list[str]:
@@ -110,6 +113,7 @@ class GateDecision:
             "score": self.score,
             "checks": [c.as_dict() for c in self.checks],
             "decided_at": self.decided_at,
+            "errors": list(self.errors),
         }
 
 
@@ -123,6 +127,7 @@ def _score_summary(readiness: ReadinessLike) -> dict[str, Any]:
         "package_sha256": data.get("package_sha256"),
         "generated_at": data.get("generated_at"),
         "blockers": data.get("blockers", []),
+        "errors": data.get("errors", []),
     }
 
 
@@ -231,12 +236,13 @@ def _decide(
     nxt = state.next_stage(version)
     score = _score_summary(readiness) if readiness is not None else None
     checks: list[GateCheck] = []
+    errors: list[str] = []
 
     def decision(allowed: bool, sha: str | None = None) -> GateDecision:
         return GateDecision(
             allowed=allowed, version=version, current_stage=current, next_stage=nxt,
             target_stage=target if target is not None else nxt, checks=checks, score=score,
-            package_sha256=sha,
+            package_sha256=sha, errors=tuple(errors),
         )
 
     if target is not None and target not in stages:
@@ -278,6 +284,7 @@ def _decide(
                                     f"readiness of {version} could not be computed"))
             return decision(False)
         summary = score or {}
+        errors.extend(str(e) for e in summary.get("errors") or [])
         blockers = summary.get("blockers", [])
         points = summary.get("score")
         points_text = f"{points:.1f}" if isinstance(points, int | float) else str(points)
@@ -366,6 +373,6 @@ def evaluate_gate(
         return GateDecision(
             allowed=False, version=decision.version, current_stage=decision.current_stage,
             next_stage=decision.next_stage, target_stage=decision.target_stage, checks=checks,
-            score=None, package_sha256=decision.package_sha256,
+            score=None, package_sha256=decision.package_sha256, errors=(error,),
         )
     return decision

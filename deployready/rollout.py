@@ -366,6 +366,7 @@ def promote(
                 checks=[*[c for c in decision.checks if c.name != "readiness"],
                         GateCheck("readiness", False, None, "READY",
                                   f"readiness could not be computed: {score_error}")],
+                errors=(score_error,),
             )
         now = utcnow()
         evidence = decision.as_dict()
