@@ -62,6 +62,8 @@ def render(r: Readiness) -> None:
     badge = "🟢 READY" if r.ready else "🔴 NOT READY"
     st.subheader(f"{r.version} — {badge}")
     st.caption(f"package sha256 `{r.package_sha256}` · scored {r.generated_at}")
+    for error in r.errors:  # evidence that could not be read: the CLI exits 2 on it
+        st.error(f"**Evidence could not be read.** {error}", icon="🚫")
     # the fields the bars need (Readiness.as_dict() would also copy every check's evidence)
     categories = [
         {"label": c.label, "weight": c.weight, "score": round(c.score, 4), "passed": c.passed,

@@ -7,6 +7,11 @@
   artifacts, then load test, then latency, each in its own order.
 - Evidence measured on another package hash never counts (each category's engine
   returns such checks as ``stale``).
+- Evidence that cannot be read (a malformed history, log file or store: a
+  :class:`~deployready.errors.DeployReadyError` from a category's engine) fails that
+  category with one check naming the file, and is listed in ``Readiness.errors``: the
+  verdict could not be fully evaluated (the CLI exits 2). A package's own broken files
+  are not such errors: they are what the artifacts checks judge.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class Readiness:
     package_sha256: str | None
     categories: list[CategoryScore]
     generated_at: str = field(default_factory=utcnow)
+    #: evidence that could not be read, one message (naming the file) per category
+    errors: tuple[str, ...] = ()
 
     @property
     def checks(self) -> list[Check]:
@@ -106,6 +113,7 @@ class Readiness:
             "generated_at": self.generated_at,
             "categories": [cat.as_dict() for cat in self.categories],
             "blockers": [c.as_dict() for c in self.blockers],
+            "errors": list(self.errors),
         }
 
 
@@ -173,11 +181,13 @@ def compute_score(
     sha = package_sha256_or_none(path)
     weights = policy.score.weights
     categories: list[CategoryScore] = []
+    errors: list[str] = []
     for category in CATEGORY_ORDER:
         try:
             checks = SOURCES[category](ws, version, sha, policy)
         except DeployReadyError as exc:
             checks = [_error_check(category, f"{CATEGORY_LABELS[category]} evidence readable", exc)]
+            errors.append(str(exc))
         categories.append(
             CategoryScore(
                 name=category,
@@ -186,4 +196,6 @@ def compute_score(
                 checks=checks,
             )
         )
-    return Readiness(version=version, package_sha256=sha, categories=categories)
+    return Readiness(
+        version=version, package_sha256=sha, categories=categories, errors=tuple(errors)
+    )

@@ -223,3 +223,159 @@ def test_export_inputs_that_are_not_files(demo_ws: Path, tmp_path: Path) -> None
         assert "Traceback" not in out.stderr
     assert sorted(p.name for p in (demo_ws / "models").iterdir() if p.name.startswith("v")) == [
         "v1.0", "v1.1"]
+
+
+# --------------------------------------------------------------------------- exit codes
+#
+# One rule in every command: 0 evaluated and good, 1 evaluated and the answer is no,
+# 2 could not evaluate — the policy or evidence (history, logs, store, reference profile,
+# an input file) is unreadable or invalid, or the command line is wrong. A package's own
+# broken files are what `score` and `validate` judge: that is a verdict (1), not an error.
+
+
+def _break_history(ws: Path) -> Path:
+    """history.csv without the roc_auc column the policy asks for."""
+    path = ws / "data" / "certification" / "history.csv"
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0].replace("roc_auc", "rocauc", 1)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _break_last_log(ws: Path) -> Path:
+    """The newest production-log file with a latency that is not a number."""
+    path = sorted((ws / "data" / "production").glob("*.csv"))[-1]
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[3].split(",")
+    cells[header.index("latency_ms")] = "fast"
+    lines[3] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+HISTORY_COMMANDS = [
+    ("score", "--version", "v1.1"),
+    ("score", "--version", "v1.1", "--json"),
+    ("gate", "--version", "v1.1"),
+    ("report", "--version", "v1.1", "--format", "md"),
+    ("rollout", "status"),
+    ("rollout", "promote", "--version", "v1.1", "--actor", "ci"),
+]
+LOG_COMMANDS = [
+    ("score", "--version", "v1.0"),
+    ("daily", "--version", "v1.0"),
+    ("latency", "--version", "v1.0"),
+    ("drift", "--version", "v1.0"),
+    ("report", "--version", "v1.0", "--format", "json"),
+]
+
+
+def _assert_could_not_evaluate(out: subprocess.CompletedProcess[str], path: Path) -> None:
+    assert out.returncode == 2, (out.returncode, out.stdout[-2000:], out.stderr)
+    assert "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("deployready: error: ")]
+    assert errors and any(str(path) in line for line in errors), out.stderr
+
+
+def _workspace_args(command: tuple[str, ...], ws: Path) -> list[str]:
+    head = 2 if command[0] == "rollout" else 1
+    return [*command[:head], "--workspace", str(ws), *command[head:]]
+
+
+def test_unreadable_history_is_exit_2_in_every_command_that_reads_it(demo_ws: Path) -> None:
+    path = _break_history(demo_ws)
+    for command in HISTORY_COMMANDS:
+        out = cli(*_workspace_args(command, demo_ws))
+        _assert_could_not_evaluate(out, path)
+        assert "column roc_auc" in out.stderr, (command, out.stderr)
+    # what could be evaluated is still shown: the verdict, the check naming the file
+    out = cli("score", "--workspace", str(demo_ws), "--version", "v1.1", "--json")
+    data = json.loads(out.stdout)
+    assert data["status"] == "NOT READY" and data["errors"]
+    assert str(path) in data["errors"][0]
+
+
+def test_unreadable_logs_are_exit_2_in_every_command_that_reads_them(demo_ws: Path) -> None:
+    path = _break_last_log(demo_ws)
+    for command in LOG_COMMANDS:
+        out = cli(*_workspace_args(command, demo_ws))
+        _assert_could_not_evaluate(out, path)
+        assert "'fast'" in out.stderr, (command, out.stderr)
+
+
+def test_exit_codes_of_verdicts_stay_0_and_1(demo_ws: Path) -> None:
+    """Evidence that is only absent (pending) or a package that is broken is a verdict."""
+    out = cli("score", "--workspace", str(demo_ws), "--version", "v1.1")
+    assert out.returncode == 1 and out.stderr == ""  # no load test yet: pending, NOT READY
+    out = cli("gate", "--workspace", str(demo_ws), "--version", "v1.1")
+    assert out.returncode == 1 and json.loads(out.stdout)["allowed"] is False
+    (demo_ws / "models" / "v1.1" / "README.md").unlink()
+    out = cli("score", "--workspace", str(demo_ws), "--version", "v1.1")
+    assert out.returncode == 1 and "README.md" in out.stdout
+    out = cli("validate", str(demo_ws / "models" / "v1.1"))
+    assert out.returncode == 1 and "README.md" in out.stdout
+    out = cli("reviews", "--workspace", str(demo_ws))
+    assert out.returncode in (0, 1) and "Traceback" not in out.stderr
+
+
+def test_invalid_policy_is_exit_2_in_every_command(demo_ws: Path) -> None:
+    """Every command that reads the policy (all but validate, export, serve and rollout
+    log) refuses an out-of-range key, even one it never uses."""
+    (demo_ws / "deployready.toml").write_text("[load_test]\ntimeout_ms = 0\n")
+    commands = [
+        ("score",), ("daily", "--version", "v1.0"), ("latency", "--version", "v1.0"),
+        ("drift", "--version", "v1.0"), ("gate",), ("report",), ("rollout", "status"),
+        ("reviews",), ("signoff", "--kind", "weekly", "--name", "x"),
+        ("loadtest", "--version", "v1.1"),
+    ]
+    for command in commands:
+        out = cli(*_workspace_args(command, demo_ws))
+        assert out.returncode == 2, (command, out.stdout[-500:], out.stderr)
+        assert "deployready.toml: load_test.timeout_ms: 0 is out of range" in out.stderr, (
+            command, out.stderr)
+    assert cli("validate", str(demo_ws / "models" / "v1.1")).returncode == 0
+
+
+def test_usage_errors_are_exit_2() -> None:
+    out = cli("score", "--no-such-flag")
+    assert out.returncode == 2 and "usage:" in out.stderr
+    out = cli("nonsense")
+    assert out.returncode == 2
+
+
+def test_served_gate_answers_500_for_unreadable_evidence(demo_ws: Path) -> None:
+    """/gate (judged on the status code) does not turn unreadable evidence into a 412
+    refusal; /gate/status (judged on the JSON) answers 200 with the errors."""
+    import threading
+    import urllib.error
+    import urllib.request
+    from http.server import HTTPServer
+
+    from deployready.cli.rollout import make_gate_handler
+    from deployready.workspace import Workspace
+
+    path = _break_history(demo_ws)
+    server = HTTPServer(("127.0.0.1", 0), make_gate_handler(Workspace.open(demo_ws)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def get(url: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(base + url, timeout=120) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    try:
+        code, data = get("/gate?version=v1.1")
+        assert code == 500 and data["allowed"] is False and str(path) in data["error"]
+        code, data = get("/gate/status?version=v1.1")
+        assert code == 200 and data["allowed"] is False and str(path) in data["errors"][0]
+        code, data = get("/gate?version=v1.0")  # at 100 %: nothing to promote, no score
+        assert code == 412 and data["errors"] == [], data
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -143,3 +143,20 @@ def test_artifacts_page_tampered_package(demo_ws: Path, monkeypatch: pytest.Monk
     assert list(versions["valid"]) == ["✅", "❌"]
     assert any("INVALID" in e.value for e in at.error)
     shutil.rmtree(demo_ws / "models" / "v1.1")
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+@pytest.mark.parametrize("script", ["app.py", "pages/1_Certification.py"])
+def test_history_that_is_a_folder_is_a_visible_error(
+    script: str, demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unreadable evidence is a red message naming the file, never a traceback; the
+    Overview still shows what it could evaluate."""
+    hist = demo_ws / "data" / "certification" / "history.csv"
+    hist.unlink()
+    hist.mkdir()
+    at = _run(script, demo_ws, monkeypatch)
+    errors = " ".join(e.value for e in at.error)
+    assert str(hist) in errors and "is a folder, not a file" in errors
+    if script == "app.py":
+        assert "NOT READY" in _texts(at) and at.dataframe

@@ -1,8 +1,17 @@
 """The ``deployready`` command line.
 
 Each domain registers its subcommands from its own module (``register(subparsers)``);
-handlers return the exit code. Exit codes: 0 good, 1 the check said no, 2 error. Any
-:class:`~deployready.errors.DeployReadyError` is printed on stderr with exit 2.
+handlers return the exit code, by one rule in every command:
+
+- 0 — evaluated, and the answer is yes (READY, valid, allowed, no alerts, passed);
+- 1 — evaluated, and the answer is no (NOT READY, invalid, refused, alerts, failed);
+- 2 — could not evaluate: a wrong command line, or the policy or evidence the answer
+  depends on (history, logs, store, reference profile, an input file) is unreadable or
+  invalid. Any :class:`~deployready.errors.DeployReadyError` is printed on stderr with
+  exit 2; evidence a verdict could not read (``Readiness.errors``, ``GateDecision.errors``)
+  is printed on stderr after the verdict, also with exit 2.
+
+A package's own broken files are what ``score`` and ``validate`` judge: a verdict (1).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from deployready.errors import DeployReadyError
@@ -48,3 +49,16 @@ def resolve_version(ws: Workspace, version: str | None) -> str:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")
+
+
+def could_not_evaluate(errors: Iterable[str]) -> bool:
+    """Print each unreadable piece of evidence on stderr; True when there was any.
+
+    A command that could not read evidence its answer depends on exits 2 — after printing
+    what it could evaluate — so that 1 always means "evaluated, and the answer is no".
+    """
+    found = False
+    for message in errors:
+        print(f"deployready: error: {message}", file=sys.stderr)
+        found = True
+    return found

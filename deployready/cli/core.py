@@ -13,6 +13,7 @@ from deployready.checks import format_value, status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
+    could_not_evaluate,
     print_json,
     resolve_version,
     workspace_of,
@@ -40,7 +41,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(handler=cmd_demo)
 
-    p = sub.add_parser("score", help="readiness of a package version (exit 0 READY, 1 NOT READY)")
+    p = sub.add_parser(
+        "score",
+        help="readiness of a package version (exit 0 READY, 1 NOT READY, 2 unreadable evidence)",
+    )
     add_workspace_arg(p)
     p.add_argument("--version", default=None, help="package version, e.g. v1.1 (default: newest)")
     add_json_arg(p)
@@ -139,6 +143,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             print("\nBlockers (gate order):")
             for i, c in enumerate(readiness.blockers, 1):
                 print(f"  {i}. [{c.category}] {c.name}: {c.message}")
+    if could_not_evaluate(readiness.errors):
+        return 2
     return 0 if readiness.ready else 1
 
 

@@ -2,7 +2,7 @@
 
 - ``deployready rollout status|promote|rollback|log``
 - ``deployready gate [--version] [--stage N] [--serve --port N]`` — exit 0 allowed,
-  1 refused, 2 error; JSON on stdout (see docs/gate.md)
+  1 refused, 2 error or unreadable evidence; JSON on stdout (see docs/gate.md)
 - ``deployready report --format json|md|html [-o FILE]``
 - ``deployready signoff --kind weekly|monthly --period P --name N [--note] [--amend]``
 - ``deployready reviews`` — checklists, sign-offs and overdue periods
@@ -24,6 +24,7 @@ from deployready.checks import status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
+    could_not_evaluate,
     print_json,
     resolve_version,
     workspace_of,
@@ -147,9 +148,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = rollout_state(ws, policy)
     target = state.canary or ws.latest_version()
     gate = evaluate_gate(ws, target, policy=policy) if target else None
+    unreadable = gate.errors if gate else ()
     if args.json:
         print_json({**state.as_dict(), "next_gate": gate.as_dict() if gate else None})
-        return 0
+        return 2 if could_not_evaluate(unreadable) else 0
     stages = " → ".join(f"{s} %" for s in [0, *state.stages])
     print(f"stages: {stages}   bake: {policy.rollout.bake_days} day(s) per stage")
     print(f"stable (100 %): {state.stable or 'none'}")
@@ -165,7 +167,7 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"{gate.next_stage if gate.next_stage is not None else '-'} %: {verdict}")
         for r in gate.reasons:
             print(f"  - {r}")
-    return 0
+    return 2 if could_not_evaluate(unreadable) else 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -185,6 +187,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
               file=sys.stderr)
         for r in result.decision.reasons if result.decision else []:
             print(f"  - {r}", file=sys.stderr)
+    if could_not_evaluate(result.decision.errors if result.decision else ()):
+        return 2  # refused and logged, as every refusal, but not a verdict on the version
     return 0 if result.allowed else 1
 
 
@@ -233,6 +237,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
         print(f"deployready: error: gate failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     print_json(decision.as_dict())
+    if could_not_evaluate(decision.errors):
+        return 2
     return 0 if decision.allowed else 1
 
 
@@ -256,7 +262,8 @@ def make_gate_handler(
     """An HTTP handler for the gate (one request at a time, bounded bodies).
 
     - ``GET|POST /gate`` → 200 when allowed, 412 when refused (Flagger webhooks,
-      which judge the status code), the gate JSON as the body.
+      which judge the status code), the gate JSON as the body; 500 when evidence the
+      decision needs could not be read (``errors`` in the JSON).
     - ``GET|POST /gate/status`` → always 200 with the gate JSON (Argo Rollouts ``web``
       metrics, which judge a JSON field: ``jsonPath: "{$.allowed}"``).
     - ``GET /health`` → 200.
@@ -324,6 +331,8 @@ def make_gate_handler(
                 return
             payload = decision.as_dict()
             code = 200 if decision.allowed or path == "/gate/status" else 412
+            if decision.errors and path == "/gate":  # could not evaluate: not a refusal
+                code, payload = 500, {**payload, "error": "; ".join(decision.errors)}
             self._send(code, payload)
 
         def do_GET(self) -> None:
@@ -381,10 +390,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     ws = workspace_of(args)
     version = resolve_version(ws, args.version)
-    text = render(build_report(ws, version), args.format)
+    report = build_report(ws, version)
+    text = render(report, args.format)
+    unreadable = report.get("errors") or []
     if args.output is None:
         sys.stdout.write(text)
-        return 0
+        return 2 if could_not_evaluate(unreadable) else 0
     out: Path = args.output
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -394,7 +405,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise InputError(f"cannot write the report: {exc.strerror}", source=out,
                          expected="a writable file path") from exc
     print(f"report written to {out}", file=sys.stderr)
-    return 0
+    return 2 if could_not_evaluate(unreadable) else 0
 
 
 # --------------------------------------------------------------------------- reviews

@@ -126,7 +126,7 @@ def _unscored(decision: GateDecision, error: str) -> GateDecision:
     return GateDecision(
         allowed=False, version=decision.version, current_stage=decision.current_stage,
         next_stage=decision.next_stage, target_stage=decision.target_stage, checks=checks,
-        score=None, package_sha256=decision.package_sha256,
+        score=None, package_sha256=decision.package_sha256, errors=(error,),
     )
 
 

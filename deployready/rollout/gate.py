@@ -93,6 +93,9 @@ class GateDecision:
     score: dict[str, Any] | None = None
     package_sha256: str | None = None
     decided_at: str = field(default_factory=utcnow)
+    #: evidence the decision needed but could not read (the readiness, which gates the
+    #: first stage): the gate refuses, and the CLI exits 2 rather than 1
+    errors: tuple[str, ...] = ()
 
     @property
     def reasons(self) -> list[str]:
@@ -113,6 +116,7 @@ class GateDecision:
             "score": self.score,
             "checks": [gate_check_dict(c) for c in self.checks],
             "decided_at": self.decided_at,
+            "errors": list(self.errors),
         }
 
 
@@ -126,6 +130,7 @@ def score_summary(readiness: ReadinessLike) -> dict[str, Any]:
         "package_sha256": data.get("package_sha256"),
         "generated_at": data.get("generated_at"),
         "blockers": data.get("blockers", []),
+        "errors": data.get("errors", []),
     }
 
 
@@ -293,11 +298,12 @@ def decide(
     nxt = state.next_stage(version)
     score = score_summary(readiness) if readiness is not None else None
 
-    def decision(checks: list[Check], sha: str | None = None) -> GateDecision:
+    def decision(checks: list[Check], sha: str | None = None,
+                 errors: tuple[str, ...] = ()) -> GateDecision:
         return GateDecision(
             allowed=all(c.passed for c in checks), version=version, current_stage=current,
             next_stage=nxt, target_stage=target if target is not None else nxt,
-            checks=checks, score=score, package_sha256=sha,
+            checks=checks, score=score, package_sha256=sha, errors=errors,
         )
 
     if target is not None and target not in stages:
@@ -311,7 +317,9 @@ def decide(
         return decision([stage], sha)
     if current == 0:
         checks = _entry_checks(version, state, readiness, score)
-        return decision(checks, readiness.package_sha256 if readiness is not None else None)
+        unreadable = tuple(str(e) for e in (score or {}).get("errors") or [])
+        return decision(checks, readiness.package_sha256 if readiness is not None else None,
+                        unreadable)
     st = state.versions[version]
     same = current_sha is not None and current_sha == st.package_sha256
     hash_check = gate_check(

@@ -425,10 +425,10 @@ HISTORY_CASES: list[Case] = [
     Case("history-missing-column", "history",
          edit_csv(HISTORY, lambda f: f.drop(columns=["cv_metric"])),
          load_history_action, HistoryError,
-         ("history.csv", "column cv_metric", "missing column"), cli=SCORE, cli_code=1),
+         ("history.csv", "column cv_metric", "missing column"), cli=SCORE),
     Case("history-nan-metric", "history", set_cell(HISTORY, "roc_auc", "nan"),
          load_history_action, HistoryError, ("history.csv", "row 1, column roc_auc", FINITE),
-         cli=SCORE, cli_code=1),
+         cli=SCORE),
     Case("history-inf-metric", "history", set_cell(HISTORY, "brier", "-inf"),
          load_history_action, HistoryError, ("history.csv", "row 1, column brier", FINITE)),
     Case("history-text-metric", "history", set_cell(HISTORY, "ks", "excellent"),
@@ -926,7 +926,7 @@ def score_history_action(ws: Workspace) -> Any:
 for _kind, (_make, _says) in NOT_A_FILE.items():
     HISTORY_CASES += [
         Case(f"history-{_kind}", "history", _make(HISTORY), score_history_action, HistoryError,
-             ("history.csv", _says)),
+             ("history.csv", _says), cli=SCORE),
         Case(f"history-append-onto-{_kind}", "history", chain(save_good_run, _make(HISTORY)),
              append_master_row, HistoryError, ("history.csv", _says)),
     ]
@@ -953,7 +953,7 @@ for _kind, (_make, _says) in NOT_A_FILE.items():
 HISTORY_CASES.append(
     Case("history-folder-is-a-file", "history", folder_as_file("data/certification"),
          score_history_action, HistoryError,
-         ("history.csv", "data/certification is a file, not a folder")))
+         ("history.csv", "data/certification is a file, not a folder"), cli=SCORE))
 LOG_CASES.append(
     Case("logs-folder-is-a-file", "logs", folder_as_file("data/production"), daily_action,
          LogError, ("data/production", "is a file, not a folder"), cli=DAILY))
