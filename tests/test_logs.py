@@ -604,7 +604,7 @@ def test_a_running_prediction_log_is_never_read_as_broken(tmp_path: Path, engine
         text = path.read_bytes()
         finished = text[: text.rfind(b"\n") + 1].count(b"\n") - 1
         logs = ProductionLogs(tmp_path, {}, engine)  # type: ignore[arg-type]
-        assert logs.states[path].live is (not text.endswith(b"\n"))
+        assert logs.states[path].live
         assert logs.versions()["v1.0"]["rows"] == finished > 0
         logs.close()
     finally:
@@ -695,4 +695,27 @@ def test_predictions_at_the_bounds_and_empty_on_error_are_fine(ws: Workspace) ->
     for engine in ENGINES:
         logs = ProductionLogs(ws.production_dir, {}, engine)  # type: ignore[arg-type]
         assert logs.day_counts("v1.0")["rows"].tolist() == [4]
+        logs.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_reader_keeps_the_rows_a_live_file_had_when_it_was_created(ws: Workspace,
+                                                                      engine: str) -> None:
+    """The file ends with a finished line when the reader is created; the writer then
+    starts the next one. Queries read the same rows, never the half line."""
+    done, half = partial_text()
+    csv_text(ws, "")
+    path = ws.production_dir / "a.csv"
+    with held(path) as fh:
+        fh.write(done)
+        fh.flush()
+        logs = ProductionLogs(ws.production_dir, {}, engine)  # type: ignore[arg-type]
+        assert logs.states[path].live and logs.states[path].readable == len(done)
+        fh.write(half)
+        fh.flush()
+        logs.validate()
+        assert logs.day_counts("v1.0")["rows"].tolist() == [3]
+        fh.write(good_text(4)[4][len(half):] + "\n")
+        fh.flush()
+        assert logs.latency_summary("v1.0")["count"] == 3
         logs.close()

@@ -14,14 +14,17 @@ a reader can meet the file with 0 bytes, with only its header, or ending in half
 - A file of 0 bytes, or with a header and no data row, holds **no rows yet**: it is
   never an error (a crash before the first flush looks the same, and it holds no
   evidence either way). Its header, when complete, is still checked.
-- A file whose last line has no line end is probed for the writer's lock (a shared,
-  non-blocking ``flock``, released at once). Held: that line is still being written and
-  is left out (a file with no complete line at all holds no rows yet). Not held: no one
-  will finish it, so the file is read as it is — a last line that parses is a row (many
-  tools end a CSV without a line end), one that does not is an error naming the file
-  and the row, as for any corrupt file.
-- A reader reads each file up to the size it had when it was looked at: rows flushed
-  while a check runs wait for the next check, and both engines see the same rows.
+- Each CSV file is probed for a writer's lock (a shared ``flock`` taken without
+  waiting and released at once; a server claiming a new day's file in that instant
+  moves on to its ``-<version>`` name, as when another server holds it). Held: the file
+  is live and is read up to its last line end — a last line still being written is left
+  out, and a file with no complete line at all holds no rows yet. Not held: no one will
+  finish the file, so it is read as it is — a last line that parses is a row (many tools
+  end a CSV without a line end), one that does not is an error naming the file and the
+  row, as for any corrupt file.
+- A reader reads each file up to the size it had when it was looked at (a live file up
+  to its last line end then): rows flushed while a check runs wait for the next check,
+  and both engines, and every query of one reader, see the same rows.
 
 **Values no writer can produce.** A timestamp more than :data:`MAX_FUTURE` (24 h) after
 the reading machine's clock — a broken clock or a unit mistake, like the years-ahead rows
@@ -107,7 +110,7 @@ class FileState:
     #: bytes to read from the start: ``size``, or up to the last line end when a live
     #: writer is finishing the last line
     readable: int
-    #: a writer holds the file's lock (probed only when the last line has no line end)
+    #: a writer holds the file's lock (CSV files only)
     live: bool
 
     @property
@@ -171,13 +174,7 @@ def file_state(path: str | Path) -> FileState:
         size = path.stat().st_size
         if size == 0:
             return FileState(0, 0, False)
-        if path.suffix.lower() == ".parquet":
-            return FileState(size, size, False)
-        with path.open("rb") as fh:
-            fh.seek(size - 1)
-            if fh.read(1) == b"\n":
-                return FileState(size, size, False)
-        if not writer_holds(path):
+        if path.suffix.lower() == ".parquet" or not writer_holds(path):
             return FileState(size, size, False)
         return FileState(size, _last_line_end(path, size), True)
     except OSError as exc:
