@@ -29,7 +29,11 @@ version_: str = version
 policy = ui.policy_or_stop(ws)
 lp = policy.latency
 
-logs = ProductionLogs(ws.production_dir, {})
+found = ui.guarded(lambda: ProductionLogs(ws.production_dir, {}), "Listing the production logs")
+if found is None:
+    st.stop()
+assert found is not None
+logs = found
 info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs") if logs else {}
 if info is None:
     st.stop()

@@ -44,7 +44,11 @@ def _drift(root: str, version: str, fingerprint: Any) -> dict[str, dict[str, Any
     return {d.isoformat(): r.as_dict() for d, r in found.items()}
 
 
-logs = ProductionLogs(ws.production_dir, {})
+found = ui.guarded(lambda: ProductionLogs(ws.production_dir, {}), "Listing the production logs")
+if found is None:
+    st.stop()
+assert found is not None
+logs = found
 info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs") if logs else {}
 if info is None:
     st.stop()

@@ -379,3 +379,14 @@ def test_served_gate_answers_500_for_unreadable_evidence(demo_ws: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_workspace_or_demo_folder_that_is_a_file_is_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-folder"
+    path.write_text("a file\n")
+    for args in (("score", "--workspace", str(path)), ("reviews", "--workspace", str(path)),
+                 ("demo", str(path), "--no-loadtest")):
+        out = cli(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.startswith(f"deployready: error: {path}: is a file, not a folder")
+        assert "Traceback" not in out.stderr

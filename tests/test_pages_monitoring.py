@@ -139,3 +139,17 @@ def test_drift_page_error_is_shown(ws: Workspace) -> None:
         "timestamp,version,latency_ms,prediction,error\nnot-a-time,v1.0,1,0.5,\n")
     at = run_page("pages/5_Drift.py")
     assert any("unparseable timestamp" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("script", ["pages/4_Latency.py", "pages/5_Drift.py",
+                                    "pages/7_Monitoring.py", "pages/6_Rollout.py"])
+def test_log_file_that_is_a_folder_is_a_visible_error(ws: Workspace, script: str) -> None:
+    """A log file's name on a folder is a red message naming it, not a traceback (and not
+    a silently missing day)."""
+    log = sorted(ws.production_dir.glob("*.csv"))[-1]
+    log.unlink()
+    log.mkdir()
+    at = run_page(script)
+    if script in ("pages/4_Latency.py", "pages/5_Drift.py"):
+        errors = " ".join(e.value for e in at.error)
+        assert str(log) in errors and "is a folder, not a file" in errors

@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from deployready.errors import DeployReadyError
+from deployready.errors import DeployReadyError, InputError
 from deployready.workspace import Workspace
 
 
@@ -26,8 +27,16 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
 
 
+def require_folder(path: Path, expected: str) -> None:
+    """An InputError naming ``path`` when something other than a folder is there."""
+    if path.exists() and not path.is_dir():
+        raise InputError("is a file, not a folder", source=path, expected=expected)
+
+
 def workspace_of(args: argparse.Namespace) -> Workspace:
-    return Workspace.open(args.workspace)
+    ws = Workspace.open(args.workspace)
+    require_folder(ws.root, "a workspace folder")
+    return ws
 
 
 def resolve_version(ws: Workspace, version: str | None) -> str:

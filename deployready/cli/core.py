@@ -15,6 +15,7 @@ from deployready.cli.common import (
     add_workspace_arg,
     could_not_evaluate,
     print_json,
+    require_folder,
     resolve_version,
     workspace_of,
 )
@@ -87,6 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from deployready.demo.build import build_demo
     from deployready.workspace import Workspace
 
+    require_folder(args.dir, "a folder for the demo workspace")
     if args.if_missing and Workspace.open(args.dir).versions():
         print(f"{args.dir}: demo workspace already present", file=sys.stderr)
         return 0
