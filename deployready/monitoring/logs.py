@@ -7,7 +7,7 @@ Format (see the contracts): ``timestamp`` (ISO 8601, UTC when no offset is given
 A file a live writer is still writing is read as far as its writer has finished it: 0
 bytes or only a header means no rows yet (never an error), a last line still being
 written is left out; each reader reads every file up to the size it had when the reader
-was created (see :mod:`deployready.monitoring.logs_schema`; such files are listed in ``empty``).
+was created (see :mod:`deployready.monitoring.logs_live`; such files are listed in ``empty``).
 
 Validation is strict and names the file, the row (1-based data row, the header is not
 counted) and the column:
@@ -39,8 +39,10 @@ Two engines compute the same aggregates:
 ``$DEPLOYREADY_LOG_ENGINE`` forces one. Latency aggregates are over successful rows
 (``error`` empty); errors are counted separately. Rows of other versions are ignored.
 
-The format and the one-file validation live in :mod:`deployready.monitoring.logs_schema`, the
-DuckDB engine in :mod:`deployready.monitoring.logs_duckdb`, the time bounds in
+The format lives in :mod:`deployready.monitoring.logs_schema`, the live-file state in
+:mod:`deployready.monitoring.logs_live`, the one-file validation in
+:mod:`deployready.monitoring.logs_file`, the DuckDB engine in
+:mod:`deployready.monitoring.logs_duckdb`, the time bounds in
 :mod:`deployready.times`; their public names are re-exported here.
 """
 
@@ -60,6 +62,8 @@ import pandas as pd
 from deployready.errors import LogError
 from deployready.memo import FileMemo
 from deployready.monitoring.logs_duckdb import DuckLogs
+from deployready.monitoring.logs_file import read_log_file
+from deployready.monitoring.logs_live import FileState, file_state
 from deployready.monitoring.logs_schema import (
     MAX_FUTURE,
     MAX_LATENCY_MS,
@@ -68,18 +72,15 @@ from deployready.monitoring.logs_schema import (
     SUFFIXES,
     WINDOW_COLUMNS,
     BinCounts,
-    FileState,
     Kind,
     _empty_counts,
     _empty_windows,
     _summary,
     features_of,
-    file_state,
     file_versions,
     log_files,
     read_empty,
     read_header,
-    read_log_file,
 )
 from deployready.times import (
     TimeLike,

@@ -1,12 +1,12 @@
 """The DuckDB engine of :class:`deployready.monitoring.logs.ProductionLogs`.
 
 Files are scanned in place (CSV read as text, values cast in SQL), so logs larger than
-memory work. Validation mirrors :func:`deployready.monitoring.logs_schema.read_log_file` rule for
+memory work. Validation mirrors :func:`deployready.monitoring.logs_file.read_log_file` rule for
 rule; percentiles are ``quantile_cont`` (numpy's default linear interpolation) and bin
 counts are compare-and-count against the stored edges, so the numbers match the pandas
 engine. ``duckdb`` itself is imported only when a :class:`DuckLogs` is created.
 
-A CSV file a live writer holds (:class:`~deployready.monitoring.logs_schema.FileState` ``live``)
+A CSV file a live writer holds (:class:`~deployready.monitoring.logs_live.FileState` ``live``)
 can grow while DuckDB scans it, and DuckDB cannot be told to stop at a byte offset: its
 finished lines (``readable`` bytes) are copied into a private temporary folder and the
 copy is scanned — errors still name the original file. Only the files of running
@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from deployready.errors import LogError
+from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import (
     FUTURE_EXPECTED,
     INSTANT_FORMAT,
@@ -39,7 +40,6 @@ from deployready.monitoring.logs_schema import (
     TIMESTAMP_PATTERN,
     WINDOW_COLUMNS,
     BinCounts,
-    FileState,
     Kind,
     _empty_counts,
     _empty_windows,
@@ -49,6 +49,7 @@ from deployready.monitoring.logs_schema import (
     csv_read_error,
     future_limit,
     read_header,
+    row_error,
 )
 
 
@@ -380,13 +381,7 @@ class DuckLogs:
                         f"{view}) WHERE coalesce({cond}, false) ORDER BY rn LIMIT 1",
                     )
                     rn, value = first[0] if first else (0, None)
-                    more = f" ({n} rows in all)" if n > 1 else ""
-                    raise LogError(
-                        f"{message}: {value!r}{more}",
-                        source=path,
-                        location=f"row {rn}, column {column}",
-                        expected=expected,
-                    )
+                    raise row_error(path, rn, column, message, value, n, expected)
         self._validated = True
 
     # ---------------------------------------------------------------- aggregates
