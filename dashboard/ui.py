@@ -227,7 +227,7 @@ def log_versions(ws: Workspace) -> dict[str, dict[str, Any]]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _cached_latency_checks(root: str, version: str, signature: FileSignature) -> list[Check]:
-    from deployready.monitoring.latency import latency_checks
+    from deployready.monitoring.latency_checks import latency_checks
     from deployready.package.manifest import package_sha256_or_none
 
     ws = Workspace.open(root)

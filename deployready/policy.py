@@ -487,7 +487,7 @@ def _stages(stages: list[int], policy: Policy) -> tuple[str, str] | None:
 
 
 def _window(window: str, policy: Policy) -> tuple[str, str] | None:
-    from deployready.monitoring.logs import window_delta
+    from deployready.times import window_delta
 
     try:
         window_delta(window)
@@ -497,7 +497,7 @@ def _window(window: str, policy: Policy) -> tuple[str, str] | None:
 
 
 def _time(text: str, policy: Policy) -> tuple[str, str] | None:
-    from deployready.monitoring.logs import to_utc
+    from deployready.times import to_utc
 
     try:
         to_utc(text)
@@ -629,7 +629,7 @@ def _check_semantics(p: Policy, source: str | Path) -> None:
             "baseline = 'window' needs baseline_start and baseline_end",
             "ISO dates",
         )
-    from deployready.monitoring.logs import to_utc
+    from deployready.times import to_utc
 
     start, end = to_utc(lp.baseline_start), to_utc(lp.baseline_end)
     if start is not None and end is not None and not start < end:

@@ -154,7 +154,7 @@ def _load_test(ws: Workspace, version: str, sha: str | None, policy: Policy) -> 
 
 
 def _latency(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
-    from deployready.monitoring.latency import latency_checks
+    from deployready.monitoring.latency_checks import latency_checks
 
     return latency_checks(ws, version, sha, policy)
 

@@ -16,7 +16,8 @@ from monitoring_support import (
 )
 
 from deployready.checks import Status
-from deployready.monitoring.latency import latency_checks, latency_report, loadtest_percentiles
+from deployready.monitoring.latency import latency_report, loadtest_percentiles
+from deployready.monitoring.latency_checks import latency_checks
 from deployready.monitoring.logs import ProductionLogs
 from deployready.workspace import Workspace
 

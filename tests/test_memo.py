@@ -90,5 +90,5 @@ def test_log_frames_are_shared_between_readers(tmp_path: Path) -> None:
     write_csv(ws, "a.csv", crafted_logs("2026-03-01", [1.0, 2.0]))
     a = ProductionLogs(ws.production_dir, {}, "pandas")
     b = ProductionLogs(ws.production_dir, {}, "pandas")
-    assert a._frame_of(a.files[0]) is b._frame_of(b.files[0])
+    assert a._pandas.frame_of(a.files[0]) is b._pandas.frame_of(b.files[0])
     assert len(FILE_FRAMES) >= 1

@@ -18,13 +18,8 @@ Definitions (all numbers from ``policy.latency``):
   is. Windows with few samples make P99 close to the max; the sample count is reported
   beside it.
 
-:func:`latency_checks` feeds the score's latency category. Evidence comes from the
-version's production logs when there are any — the **7 UTC days** ending with the last
-day that has logs of this version (``source_kind = "production"``) — else from the
-newest completed load test of this package hash (``source_kind = "load_test"``), whose
-drift is measured against the previous version's passing load test (the first measured
-version is its own baseline). With neither, every check is ``pending``; a load test of
-another package hash makes them ``stale``. Nothing passes without evidence.
+:mod:`deployready.monitoring.latency_checks` turns these into the score's latency
+category, from the version's production logs when there are any, else from its load test.
 """
 
 from __future__ import annotations
@@ -37,12 +32,12 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from deployready.checks import Category, Check, Evidence, Status, pass_fail, verdict
+from deployready.checks import Status, pass_fail
 from deployready.loadtest.runs import completed_runs
 from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
 from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import LatencyPolicy, Policy
-from deployready.workspace import Workspace, parse_version
+from deployready.workspace import Workspace
 
 PERIOD_DAYS = 7
 SourceKind = Literal["production", "load_test"]
@@ -103,7 +98,8 @@ def loadtest_percentiles(result: Mapping[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def _baseline_from_row(ws: Workspace, row: Any, message: str) -> Baseline:
+def baseline_from_row(ws: Workspace, row: Any, message: str) -> Baseline:
+    """The percentiles of a stored load-test run (``none`` when it has no P95/P99)."""
     try:
         result = json.loads(row["result_json"] or "{}")
     except json.JSONDecodeError:
@@ -154,7 +150,7 @@ def resolve_baseline(
     rows = completed_runs(ws, version, sha, passed_only=True)
     if not rows:
         return Baseline("none", message=f"no passing load test of {version} ({sha[:12]})")
-    return _baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {version}")
+    return baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {version}")
 
 
 # --------------------------------------------------------------------------- report
@@ -361,265 +357,4 @@ def latency_report(
         drift=drift_of(summary, baseline),
         spikes=find_spikes(windows, lp.spike_ms, delta),
         policy=lp,
-    )
-
-
-# --------------------------------------------------------------------------- checks
-
-NAMES = ("Latency P99", "Latency P95", "Latency drift vs baseline", "No latency spikes")
-
-
-def _check(
-    name: str, status: Status, value: Any, threshold: str, message: str, evidence: Evidence | None
-) -> Check:
-    return Check(name, Category.LATENCY, status, value, threshold, message, evidence)
-
-
-def _thresholds(lp: LatencyPolicy) -> tuple[str, str, str, str]:
-    return (
-        f"< {lp.p99_ms:g} ms",
-        f"< {lp.p95_ms:g} ms",
-        f"≤ {lp.max_drift:.0%} slower",
-        f"no {lp.window} window with P99 > {lp.spike_ms:g} ms",
-    )
-
-
-def _pending(
-    lp: LatencyPolicy, status: Status, message: str, evidence: Evidence | None = None
-) -> list[Check]:
-    return [
-        _check(n, status, None, t, message, evidence)
-        for n, t in zip(NAMES, _thresholds(lp), strict=True)
-    ]
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.1f} ms"
-
-
-def _production_checks(
-    ws: Workspace,
-    version: str,
-    sha: str | None,
-    policy: Policy,
-    logs: ProductionLogs,
-    period: tuple[pd.Timestamp, pd.Timestamp],
-) -> list[Check]:
-    lp = policy.latency
-    start, end = period
-    report = latency_report(ws, version, start=start, end=end, policy=policy, logs=logs, sha=sha)
-    s = report.summary
-    t99, t95, tdrift, tspike = _thresholds(lp)
-    span = f"{start.date()} – {(end - pd.Timedelta(days=1)).date()}"
-    evidence = Evidence(
-        source=str(ws.production_dir.relative_to(ws.root))
-        if ws.production_dir.is_relative_to(ws.root)
-        else str(ws.production_dir),
-        time=pd.Timestamp(logs.versions()[version]["last"]).isoformat(),
-        package_sha256=sha,
-        detail={
-            "source_kind": "production",
-            "period": [start.isoformat(), end.isoformat()],
-            "count": s["count"],
-            "requests": s["requests"],
-            "errors": s["errors"],
-            "baseline": report.baseline.as_dict(),
-            "spikes": report.spikes[:20],
-            "window": report.window,
-        },
-    )
-    if not s["count"]:
-        return _pending(
-            lp,
-            Status.PENDING,
-            f"No successful production requests of {version} in {span}.",
-            evidence,
-        )
-    checks = [
-        _check(
-            NAMES[0],
-            verdict(s["p99"], "<", lp.p99_ms),
-            round(s["p99"], 3),
-            t99,
-            f"Production P99 {_fmt(s['p99'])} over {s['count']} requests, {span}.",
-            evidence,
-        ),
-        _check(
-            NAMES[1],
-            verdict(s["p95"], "<", lp.p95_ms),
-            round(s["p95"], 3),
-            t95,
-            f"Production P95 {_fmt(s['p95'])} over {s['count']} requests, {span}.",
-            evidence,
-        ),
-    ]
-    drift = report.drift
-    if drift.value is None:
-        checks.append(
-            _check(
-                NAMES[2],
-                Status.PENDING,
-                None,
-                tdrift,
-                f"No latency baseline: {report.baseline.message}.",
-                evidence,
-            )
-        )
-    else:
-        checks.append(
-            _check(
-                NAMES[2],
-                drift.status(lp.max_drift),
-                round(drift.value, 4),
-                tdrift,
-                f"P95 {drift.p95_change:+.0%}, P99 {drift.p99_change:+.0%} vs "
-                f"{report.baseline.kind} baseline ({report.baseline.source}).",
-                evidence,
-            )
-        )
-    n = len(report.spikes)
-    if n:
-        first = report.spikes[0]
-        msg = f"{n} window(s) with P99 > {lp.spike_ms:g} ms in {span}, first {first['start']}."
-    else:
-        msg = f"No {lp.window} window with P99 > {lp.spike_ms:g} ms in {span}."
-    checks.append(_check(NAMES[3], spike_status(n), n, tspike, msg, evidence))
-    return checks
-
-
-def _previous_loadtest(ws: Workspace, version: str) -> tuple[str, Baseline] | None:
-    """The newest earlier version with a passing load test of its current package."""
-    parsed = parse_version(version)
-    earlier = [v for v in ws.versions() if parsed and (p := parse_version(v)) and p < parsed]
-    for v in reversed(earlier):
-        rows = completed_runs(ws, v, package_sha256_or_none(ws.package_path(v)), passed_only=True)
-        if rows:
-            b = _baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {v}")
-            if b.available:
-                return v, b
-    return None
-
-
-def _loadtest_checks(
-    ws: Workspace, version: str, sha: str, policy: Policy, row: Any
-) -> list[Check]:
-    lp = policy.latency
-    t99, t95, tdrift, tspike = _thresholds(lp)
-    current = _baseline_from_row(ws, row, "")
-    evidence = Evidence(
-        source=current.source,
-        time=current.time,
-        package_sha256=sha,
-        detail={"source_kind": "load_test", "count": current.count, "loadtest_id": row["id"]},
-    )
-    if not current.available:
-        return _pending(lp, Status.PENDING, f"{current.message}.", evidence)
-    p95, p99 = current.p95, current.p99
-    assert p95 is not None and p99 is not None
-    where = f"load test #{row['id']} (no production traffic of {version} yet)"
-    checks = [
-        _check(
-            NAMES[0],
-            verdict(p99, "<", lp.p99_ms),
-            round(p99, 3),
-            t99,
-            f"P99 {_fmt(p99)} in {where}.",
-            evidence,
-        ),
-        _check(
-            NAMES[1],
-            verdict(p95, "<", lp.p95_ms),
-            round(p95, 3),
-            t95,
-            f"P95 {_fmt(p95)} in {where}.",
-            evidence,
-        ),
-    ]
-    previous = _previous_loadtest(ws, version)
-    if previous is None:
-        checks.append(
-            _check(
-                NAMES[2],
-                Status.PASS,
-                0.0,
-                tdrift,
-                f"First measured version: load test #{row['id']} is its own latency baseline.",
-                evidence,
-            )
-        )
-    else:
-        pv, base = previous
-        drift = drift_of({"p95": p95, "p99": p99}, base)
-        value = drift.value
-        ev = Evidence(
-            evidence.source,
-            evidence.time,
-            sha,
-            {**evidence.detail, "baseline": base.as_dict(), "baseline_version": pv},
-        )
-        checks.append(
-            _check(
-                NAMES[2],
-                drift.status(lp.max_drift),
-                None if value is None else round(value, 4),
-                tdrift,
-                f"P95 {drift.p95_change or 0:+.0%}, P99 {drift.p99_change or 0:+.0%} vs {pv}'s "
-                f"passing load test ({base.source}).",
-                ev,
-            )
-        )
-    spike = is_spike(p99, lp.spike_ms)
-    checks.append(
-        _check(
-            NAMES[3],
-            spike_status(int(spike)),
-            int(spike),
-            tspike,
-            f"Load test P99 {_fmt(p99)} {'above' if spike else 'within'} the {lp.spike_ms:g} ms "
-            "spike threshold (the whole test is one window).",
-            evidence,
-        )
-    )
-    return checks
-
-
-def latency_checks(
-    ws: Workspace, version: str, package_sha256: str | None, policy: Policy
-) -> list[Check]:
-    """The score's latency evidence: production logs first, else the load test."""
-    lp = policy.latency
-    logs = ProductionLogs(ws.production_dir, {})
-    try:
-        period = latest_period(logs, version) if logs else None
-        if period is not None:
-            return _production_checks(ws, version, package_sha256, policy, logs, period)
-    finally:
-        logs.close()
-    if package_sha256 is None:
-        return _pending(
-            lp, Status.PENDING, f"No production logs of {version}, and the package hash is unknown."
-        )
-    rows = completed_runs(ws, version, package_sha256, passed_only=False)
-    if rows:
-        return _loadtest_checks(ws, version, package_sha256, policy, rows[0])
-    other = completed_runs(ws, version, None, passed_only=False)
-    if other:
-        ev = Evidence(
-            f"data/deployready.db#loadtest_runs/{other[0]['id']}",
-            other[0]["finished_at"],
-            other[0]["package_sha256"],
-            {"source_kind": "load_test"},
-        )
-        return _pending(
-            lp,
-            Status.STALE,
-            f"The load tests of {version} were measured on another package "
-            f"({str(other[0]['package_sha256'])[:12]}), not {package_sha256[:12]}.",
-            ev,
-        )
-    return _pending(
-        lp,
-        Status.PENDING,
-        f"No latency evidence for {version}: no production logs and no completed "
-        "load test of this package.",
     )

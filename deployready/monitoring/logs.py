@@ -7,7 +7,7 @@ Format (see the contracts): ``timestamp`` (ISO 8601, UTC when no offset is given
 A file a live writer is still writing is read as far as its writer has finished it: 0
 bytes or only a header means no rows yet (never an error), a last line still being
 written is left out; each reader reads every file up to the size it had when the reader
-was created (see :mod:`deployready.monitoring.logs_schema`; such files are listed in ``empty``).
+was created (see :mod:`deployready.monitoring.logs_live`; such files are listed in ``empty``).
 
 Validation is strict and names the file, the row (1-based data row, the header is not
 counted) and the column:
@@ -39,27 +39,31 @@ Two engines compute the same aggregates:
 ``$DEPLOYREADY_LOG_ENGINE`` forces one. Latency aggregates are over successful rows
 (``error`` empty); errors are counted separately. Rows of other versions are ignored.
 
-The format and the one-file validation live in :mod:`deployready.monitoring.logs_schema`, the
-DuckDB engine in :mod:`deployready.monitoring.logs_duckdb`, the time bounds in
+The format lives in :mod:`deployready.monitoring.logs_schema`, the live-file state in
+:mod:`deployready.monitoring.logs_live`, the one-file validation in
+:mod:`deployready.monitoring.logs_file`, the pandas engine's frames and aggregates in
+:mod:`deployready.monitoring.logs_pandas`, the DuckDB engine in
+:mod:`deployready.monitoring.logs_duckdb`, the time bounds in
 :mod:`deployready.times`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from deployready.errors import LogError
-from deployready.memo import FileMemo
+from deployready.monitoring import logs_pandas as pandas_engine
 from deployready.monitoring.logs_duckdb import DuckLogs
+from deployready.monitoring.logs_file import read_log_file
+from deployready.monitoring.logs_live import FileState, file_state
+from deployready.monitoring.logs_pandas import DEFAULT_CACHE_BYTES, FILE_FRAMES, FileFrames
 from deployready.monitoring.logs_schema import (
     MAX_FUTURE,
     MAX_LATENCY_MS,
@@ -68,18 +72,13 @@ from deployready.monitoring.logs_schema import (
     SUFFIXES,
     WINDOW_COLUMNS,
     BinCounts,
-    FileState,
     Kind,
-    _empty_counts,
     _empty_windows,
-    _summary,
     features_of,
-    file_state,
     file_versions,
     log_files,
     read_empty,
     read_header,
-    read_log_file,
 )
 from deployready.times import (
     TimeLike,
@@ -122,29 +121,6 @@ __all__ = [
 ]
 
 DEFAULT_DUCKDB_THRESHOLD = 512 * 1024 * 1024
-DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
-
-
-def _frame_bytes(frame: pd.DataFrame) -> int:
-    return int(frame.memory_usage(index=False, deep=False).sum())
-
-
-def _cache_bytes() -> int:
-    raw = os.environ.get("DEPLOYREADY_LOG_CACHE_MB", "")
-    try:
-        return max(0, int(float(raw) * 2**20)) if raw else DEFAULT_CACHE_BYTES
-    except ValueError:
-        warnings.warn(f"DEPLOYREADY_LOG_CACHE_MB={raw!r} is not a number of megabytes; "
-                      f"using {DEFAULT_CACHE_BYTES // 2**20}", stacklevel=1)
-        return DEFAULT_CACHE_BYTES
-
-
-#: Validated frames of log files, shared by every reader in this process: a dashboard
-#: that re-reads 365 daily files after one of them changed parses one file, not 365.
-#: Bounded by ``$DEPLOYREADY_LOG_CACHE_MB`` (default 256; 0 turns it off).
-FILE_FRAMES: FileMemo[pd.DataFrame] = FileMemo(_cache_bytes(), _frame_bytes)
-#: Per file: version -> (rows, first, last timestamp). Small; up to 100,000 files.
-FILE_VERSIONS: FileMemo[dict[str, tuple[int, pd.Timestamp, pd.Timestamp]]] = FileMemo(100_000)
 
 Engine = Literal["auto", "pandas", "duckdb"]
 
@@ -173,12 +149,8 @@ class ProductionLogs:
     states: dict[Path, FileState] = field(init=False, default_factory=dict)
     total_bytes: int = field(init=False)
     chosen: Literal["pandas", "duckdb"] = field(init=False)
-    _frames: dict[Path, pd.DataFrame] = field(init=False, default_factory=dict, repr=False)
-    _frame_keys: dict[Path, Hashable] = field(init=False, default_factory=dict, repr=False)
+    _pandas: FileFrames = field(init=False, repr=False)
     _counts: dict[tuple[Any, ...], pd.DataFrame] = field(
-        init=False, default_factory=dict, repr=False
-    )
-    _spans: dict[Path, tuple[pd.Timestamp, pd.Timestamp, set[str]]] = field(
         init=False, default_factory=dict, repr=False
     )
     _duck: DuckLogs | None = field(init=False, default=None, repr=False)
@@ -193,6 +165,7 @@ class ProductionLogs:
             else:
                 found.append(path)
         self.files = self._own_files(found)
+        self._pandas = FileFrames(self.features, self.states)
         self.total_bytes = sum(self.states[p].readable for p in self.files)
         engine = os.environ.get("DEPLOYREADY_LOG_ENGINE", "") or self.engine
         if engine not in ("auto", "pandas", "duckdb"):
@@ -263,21 +236,6 @@ class ProductionLogs:
         return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in self.files)
 
     # ------------------------------------------------------------------ pandas
-    def _frame_of(self, path: Path) -> pd.DataFrame:
-        frame = self._frames.get(path)
-        if frame is None:
-            wanted = None if self.features is None else tuple(self.features.items())
-            state = self.states[path]
-            # the bytes read are part of the key: a live file's unfinished line is not
-            key, frame = FILE_FRAMES.compute_keyed(
-                [path], (wanted, state.readable),
-                lambda: read_log_file(path, self.features, state))
-            self._frames[path] = frame
-            self._frame_keys[path] = key
-            ts = frame["timestamp"]
-            self._spans[path] = (ts.min(), ts.max(), set(frame["version"].unique().tolist()))
-        return frame
-
     def frame(
         self,
         version: str | None = None,
@@ -288,29 +246,9 @@ class ProductionLogs:
     ) -> pd.DataFrame:
         """Validated rows (pandas engine) of a version in [start, end), time-ordered."""
         lo, hi = to_utc(start), to_utc(end)
-        parts = []
-        for path in self.files:
-            f = self._frame_of(path)
-            first, last, versions = self._spans[path]
-            if (lo is not None and last < lo) or (hi is not None and first >= hi):
-                continue
-            if version is not None and version not in versions:
-                continue
-            mask = np.ones(len(f), dtype=bool)
-            if version is not None:
-                mask &= (f["version"] == version).to_numpy()
-            if lo is not None:
-                mask &= (f["timestamp"] >= lo).to_numpy()
-            if hi is not None:
-                mask &= (f["timestamp"] < hi).to_numpy()
-            if ok_only:
-                mask &= (f["error"] == "").to_numpy()
-            if mask.any():
-                parts.append(f[mask])
-        if not parts:
-            return read_empty(self.features)
-        out = pd.concat(parts, ignore_index=True)
-        return out.sort_values("timestamp", kind="stable", ignore_index=True)
+        parts = [rows for path in self.files
+                 if (rows := self._pandas.rows(path, version, lo, hi, ok_only)) is not None]
+        return pandas_engine.joined(parts, self.features)
 
     def iter_days(
         self, version: str | None = None, start: TimeLike = None, end: TimeLike = None
@@ -334,33 +272,13 @@ class ProductionLogs:
             self._con().validate()
         else:
             for path in self.files:
-                self._frame_of(path)
+                self._pandas.frame_of(path)
 
     def versions(self) -> dict[str, dict[str, Any]]:
         """version -> {rows, first, last} over all files."""
         if self.chosen == "duckdb":
             return dict(self._con().versions())
-        out: dict[str, dict[str, Any]] = {}
-        for path in self.files:
-            for version, (rows, first, last) in self._versions_of(path).items():
-                cur = out.setdefault(version, {"rows": 0, "first": None, "last": None})
-                cur["rows"] += rows
-                cur["first"] = first if cur["first"] is None else min(cur["first"], first)
-                cur["last"] = last if cur["last"] is None else max(cur["last"], last)
-        return out
-
-    def _versions_of(self, path: Path) -> dict[str, tuple[int, pd.Timestamp, pd.Timestamp]]:
-        """version -> (rows, first, last) of one file, remembered under the key of the
-        frame it was computed from (that file state, those validated columns)."""
-        frame = self._frame_of(path)
-        key = self._frame_keys[path]
-        summary = FILE_VERSIONS.get(key)
-        if summary is None:
-            g = frame.groupby("version", sort=True)["timestamp"]
-            summary = {str(v): (int(n), lo, hi) for v, n, lo, hi in
-                       zip(g.size().index, g.size(), g.min(), g.max(), strict=True)}
-            FILE_VERSIONS.put(key, summary)
-        return summary
+        return pandas_engine.merged_versions(self._pandas.versions_of(p) for p in self.files)
 
     def days(
         self, version: str | None = None, start: TimeLike = None, end: TimeLike = None
@@ -379,30 +297,16 @@ class ProductionLogs:
         if self.chosen == "duckdb":
             out = self._con().day_counts(*key)
         else:
-            out = self._pandas_day_counts(version, start, end)
+            out = pandas_engine.day_counts(self.frame(version, start, end))
         self._counts[key] = out
         return out.copy()
-
-    def _pandas_day_counts(self, version: str | None, start: TimeLike,
-                           end: TimeLike) -> pd.DataFrame:
-        f = self.frame(version, start, end)
-        if f.empty:
-            return _empty_counts()
-        day = f["timestamp"].dt.floor("D").dt.date
-        err = (f["error"] != "").astype(np.int64)
-        g = pd.DataFrame({"day": day, "rows": 1, "errors": err}).groupby("day", sort=True).sum()
-        g["ok"] = g["rows"] - g["errors"]
-        g.index.name = "day"
-        return g[["rows", "ok", "errors"]].astype(np.int64)
 
     def error_kinds(
         self, version: str | None = None, start: TimeLike = None, end: TimeLike = None
     ) -> dict[str, int]:
         if self.chosen == "duckdb":
             return self._con().error_kinds(version, to_utc(start), to_utc(end))
-        f = self.frame(version, start, end)
-        vc = f.loc[f["error"] != "", "error"].value_counts()
-        return {str(k): int(v) for k, v in sorted(vc.items())}
+        return pandas_engine.error_kinds(self.frame(version, start, end))
 
     def latency_windows(
         self,
@@ -418,7 +322,7 @@ class ProductionLogs:
             return self._con().latency_windows(version, delta, to_utc(start), to_utc(end))
         parts = []
         for _, f in self.iter_days(version, start, end):
-            parts.append(_pandas_windows(f, delta))
+            parts.append(pandas_engine.windows(f, delta))
         if not parts:
             return _empty_windows()
         return pd.concat(parts, ignore_index=True)
@@ -429,8 +333,7 @@ class ProductionLogs:
         """requests, errors, count, p50, p95, p99, max, mean over [start, end)."""
         if self.chosen == "duckdb":
             return self._con().latency_summary(version, to_utc(start), to_utc(end))
-        f = self.frame(version, start, end)
-        return _summary(f["latency_ms"].to_numpy(), (f["error"] != "").to_numpy())
+        return pandas_engine.latency_summary(self.frame(version, start, end))
 
     def bin_counts(
         self,
@@ -451,27 +354,3 @@ class ProductionLogs:
             out[day] = BinCounts(len(okf), feats, pred)
         return out
 
-
-def _pandas_windows(f: pd.DataFrame, delta: pd.Timedelta) -> pd.DataFrame:
-    if f.empty:
-        return _empty_windows()
-    epoch = pd.Timestamp("1970-01-01", tz="UTC")
-    start = epoch + ((f["timestamp"] - epoch) // delta) * delta
-    lat = f["latency_ms"].to_numpy()
-    err = (f["error"] != "").to_numpy()
-    rows = []
-    for ws_, idx in pd.Series(np.arange(len(f))).groupby(start.to_numpy(), sort=True):
-        s = _summary(lat[idx.to_numpy()], err[idx.to_numpy()])
-        rows.append(
-            {
-                "window_start": pd.Timestamp(ws_).tz_convert("UTC")
-                if pd.Timestamp(ws_).tzinfo
-                else pd.Timestamp(ws_, tz="UTC"),
-                **s,
-            }
-        )
-    out = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
-    out["window_start"] = out["window_start"].astype("datetime64[us, UTC]")
-    for c in ("p50", "p95", "p99", "max", "mean"):
-        out[c] = out[c].astype(np.float64)
-    return out

@@ -1,12 +1,12 @@
 """The DuckDB engine of :class:`deployready.monitoring.logs.ProductionLogs`.
 
 Files are scanned in place (CSV read as text, values cast in SQL), so logs larger than
-memory work. Validation mirrors :func:`deployready.monitoring.logs_schema.read_log_file` rule for
+memory work. Validation mirrors :func:`deployready.monitoring.logs_file.read_log_file` rule for
 rule; percentiles are ``quantile_cont`` (numpy's default linear interpolation) and bin
 counts are compare-and-count against the stored edges, so the numbers match the pandas
 engine. ``duckdb`` itself is imported only when a :class:`DuckLogs` is created.
 
-A CSV file a live writer holds (:class:`~deployready.monitoring.logs_schema.FileState` ``live``)
+A CSV file a live writer holds (:class:`~deployready.monitoring.logs_live.FileState` ``live``)
 can grow while DuckDB scans it, and DuckDB cannot be told to stop at a byte offset: its
 finished lines (``readable`` bytes) are copied into a private temporary folder and the
 copy is scanned — errors still name the original file. Only the files of running
@@ -30,62 +30,33 @@ import pandas as pd
 import pyarrow as pa
 
 from deployready.errors import LogError
+from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import (
-    FUTURE_EXPECTED,
-    INSTANT_FORMAT,
-    MAX_LATENCY_MS,
-    PREDICTION_EXPECTED,
-    PREDICTION_RANGE,
-    TIMESTAMP_PATTERN,
     WINDOW_COLUMNS,
     BinCounts,
-    FileState,
     Kind,
     _empty_counts,
     _empty_windows,
-    _is_number,
     _summary,
     check_header,
     csv_read_error,
-    future_limit,
     read_header,
+    row_error,
 )
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-#: The column declared past the header to catch a trailing extra field (see
-#: ``DuckLogs._extra_field_row``); NUL makes it unlike any header name.
-EXTRA_COLUMN = "\x00extra field"
-
-
-def _csv_source(path: Path, fields: Sequence[Any], *, extra: bool = False) -> str:
-    """``read_csv`` of a log file as text with the header as Python read it (blank names
-    placeholded: SQL needs a name); no sniffing: every row must have the header's
-    fields. ``extra``: one more column, NULL-padded, with a null string no CSV holds."""
-    taken = {name.casefold() for name, _ in fields}
-    names = [name or _placeholder(i, taken) for i, (name, _) in enumerate(fields)]
-    if extra:
-        names.append(EXTRA_COLUMN)
-    columns = ", ".join(f"{_lit(name)}: 'VARCHAR'" for name in names)
-    nulls = "nullstr = chr(1), null_padding = true" if extra else "nullstr = ''"
-    return (
-        f"read_csv({_lit(str(path))}, columns = {{{columns}}}, auto_detect = false, "
-        f"header = true, delim = ',', {nulls}, quote = '\"', escape = '\"')"
-    )
-
-
-def _placeholder(i: int, taken: set[str]) -> str:
-    name = f"_unnamed_{i}"
-    while name.casefold() in taken:
-        name = f"_{name}"
-    return name
+from deployready.monitoring.logs_sql import (
+    EXTRA_COLUMN,
+    STATS,
+    categorical_bins,
+    csv_scan,
+    duckdb_read_error,
+    from_cumulative,
+    literal,
+    quote,
+    raw_sql,
+    stats_of,
+    timestamp_sql,
+    validation_rules,
+)
 
 
 def _copy_prefix(source: Path, target: Path, size: int) -> None:
@@ -98,26 +69,6 @@ def _copy_prefix(source: Path, target: Path, size: int) -> None:
                 break
             dst.write(block)
             left -= len(block)
-
-
-def _timestamp(dtype: pa.DataType) -> str:
-    """The timestamp column as TIMESTAMPTZ: a stored timestamp as it is, anything else
-    only when its text has the syntax both engines read alike (TIMESTAMP_PATTERN)."""
-    if pa.types.is_timestamp(dtype):
-        return "TRY_CAST(timestamp AS TIMESTAMPTZ)"
-    text = "CAST(timestamp AS VARCHAR)"
-    return (f"CASE WHEN regexp_full_match({text}, {_lit(TIMESTAMP_PATTERN)}) "
-            f"THEN TRY_CAST({text} AS TIMESTAMPTZ) END")
-
-
-def _raw(name: str, dtype: pa.DataType) -> str:
-    """A column as the pandas engine shows its value in an error: text as text, numbers
-    and booleans as themselves, a stored timestamp as nothing (it is shown formatted)."""
-    if pa.types.is_timestamp(dtype) and name == "timestamp":
-        return "NULL"
-    if _is_number(dtype):
-        return _q(name)
-    return f"CAST({_q(name)} AS VARCHAR)"
 
 
 class DuckLogs:
@@ -142,7 +93,7 @@ class DuckLogs:
                 if state is not None and state.live and path.suffix.lower() != ".parquet":
                     self._scanned[path] = self._snapshot(path, state, i)
             self.con.execute("SET TimeZone = 'UTC'")
-            self.con.execute(f"SET temp_directory = {_lit(tempfile.gettempdir())}")
+            self.con.execute(f"SET temp_directory = {literal(tempfile.gettempdir())}")
             self._views: dict[Path, str] = {}
             self._headers: dict[Path, list[Any]] = {}
             for i, path in enumerate(self.files):
@@ -187,18 +138,7 @@ class DuckLogs:
             found = [p for p in self.files
                      if named and str(self._scanned[p]) == named.group(1).strip()]
             path = found[0] if found else (self.files[0].parent if self.files else None)
-        line = re.search(r"CSV Error on Line: (\d+)", text)
-        row = int(line.group(1)) - 1 if line and int(line.group(1)) > 1 else None
-        reason = re.split(r"\n\s*(?:Possible (?:fix|Solution)|file = )", text, maxsplit=1)[0]
-        reason = re.sub(r"^[A-Za-z ]*Error: ", "", reason.strip())
-        if line:  # "CSV Error on Line: N", "Original Line: <text>", then what is wrong
-            rest = reason.split("\n", 1)[1] if "\n" in reason else ""
-            rest = rest.rsplit("\n\n", 1)[1] if "\n\n" in rest else rest.partition("\n")[2]
-            if "Expected Number of Columns" not in reason and rest.strip():
-                reason = rest
-        if path is not None and path.suffix.lower() == ".parquet":
-            return LogError(f"cannot read: {reason}", source=path, expected="Parquet")
-        return csv_read_error(path if path is not None else Path(), reason, row)
+        return duckdb_read_error(path, text)
 
     def _select_of(self, path: Path) -> str:
         fields = self._headers[path] = read_header(path)
@@ -206,25 +146,25 @@ class DuckLogs:
         check_header(path, fields, wanted)
         cols = dict(fields)
         if path.suffix.lower() == ".parquet":
-            source = f"read_parquet({_lit(str(path))})"
+            source = f"read_parquet({literal(str(path))})"
         else:
-            source = _csv_source(self._scanned[path], fields)
+            source = csv_scan(self._scanned[path], fields)
         parts = [
-            f"{_lit(str(path))} AS file",
-            f"{_timestamp(cols['timestamp'])} AS ts",
-            f"{_raw('timestamp', cols['timestamp'])} AS raw_timestamp",
+            f"{literal(str(path))} AS file",
+            f"{timestamp_sql(cols['timestamp'])} AS ts",
+            f"{raw_sql('timestamp', cols['timestamp'])} AS raw_timestamp",
             "CAST(version AS VARCHAR) AS version",
             "TRY_CAST(latency_ms AS DOUBLE) AS latency",
-            f"{_raw('latency_ms', cols['latency_ms'])} AS raw_latency_ms",
+            f"{raw_sql('latency_ms', cols['latency_ms'])} AS raw_latency_ms",
             "TRY_CAST(prediction AS DOUBLE) AS prediction",
-            f"{_raw('prediction', cols['prediction'])} AS raw_prediction",
+            f"{raw_sql('prediction', cols['prediction'])} AS raw_prediction",
             "coalesce(CAST(error AS VARCHAR), '') AS error",
         ]
         for i, name in enumerate(wanted):
-            q = _q(name)
+            q = quote(name)
             if self.features[name] == "numeric":
                 parts.append(f"TRY_CAST({q} AS DOUBLE) AS f{i}")
-                parts.append(f"{_raw(name, cols[name])} AS raw_f{i}")
+                parts.append(f"{raw_sql(name, cols[name])} AS raw_f{i}")
             elif pa.types.is_boolean(cols[name]):
                 parts.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS f{i}")
             else:
@@ -241,8 +181,8 @@ class DuckLogs:
             rows = self._fetch(
                 path,
                 f"SELECT rn FROM (SELECT row_number() OVER () AS rn, * FROM "
-                f"{_csv_source(self._scanned[path], fields, extra=True)}) "
-                f"WHERE {_q(EXTRA_COLUMN)} IS NOT NULL "
+                f"{csv_scan(self._scanned[path], fields, extra=True)}) "
+                f"WHERE {quote(EXTRA_COLUMN)} IS NOT NULL "
                 "ORDER BY rn LIMIT 1",
             )
         except LogError as exc:  # even more fields: count the header without our column
@@ -252,114 +192,10 @@ class DuckLogs:
                            expected=exc.expected) from exc
         return int(rows[0][0]) if rows else None
 
-    # ---------------------------------------------------------------- validation
-    def _rules(self) -> list[tuple[str, str, str, str, str]]:
-        """(condition, column, raw column, message, expected), in the pandas order."""
-        limit = future_limit().strftime(INSTANT_FORMAT)
-        low, high = PREDICTION_RANGE
-        rules = [
-            (
-                "ts IS NULL",
-                "timestamp",
-                "raw_timestamp",
-                "missing or unparseable timestamp",
-                "ISO 8601, e.g. 2026-01-31T12:00:00Z",
-            ),
-            (
-                f"ts > CAST({_lit(limit)} AS TIMESTAMPTZ)",
-                "timestamp",
-                f"coalesce(raw_timestamp, strftime(ts, {_lit(INSTANT_FORMAT)}))",
-                "timestamp in the future",
-                FUTURE_EXPECTED,
-            ),
-            (
-                "version IS NULL OR version = ''",
-                "version",
-                "version",
-                "missing version",
-                "e.g. v1.0",
-            ),
-            (
-                "raw_latency_ms IS NOT NULL AND latency IS NULL",
-                "latency_ms",
-                "raw_latency_ms",
-                "not a number",
-                "a latency in ms >= 0",
-            ),
-            (
-                "latency IS NULL OR isnan(latency)",
-                "latency_ms",
-                "raw_latency_ms",
-                "missing latency",
-                "a latency in ms >= 0",
-            ),
-            (
-                "isinf(latency)",
-                "latency_ms",
-                "raw_latency_ms",
-                "infinite latency",
-                "a finite latency in ms",
-            ),
-            (
-                "latency < 0",
-                "latency_ms",
-                "raw_latency_ms",
-                "negative latency",
-                "a latency in ms >= 0",
-            ),
-            (
-                f"latency > {MAX_LATENCY_MS!r} AND NOT isinf(latency)",
-                "latency_ms",
-                "raw_latency_ms",
-                "latency above one hour",
-                f"<= {MAX_LATENCY_MS:.0f} ms",
-            ),
-            (
-                "raw_prediction IS NOT NULL AND prediction IS NULL",
-                "prediction",
-                "raw_prediction",
-                "not a number",
-                "a number, or empty on error",
-            ),
-            (
-                "error = '' AND (raw_prediction IS NULL OR isnan(prediction))",
-                "prediction",
-                "raw_prediction",
-                "missing prediction on a row without error",
-                "a number",
-            ),
-            (
-                "isinf(prediction)",
-                "prediction",
-                "raw_prediction",
-                "infinite prediction",
-                "a finite number",
-            ),
-            (
-                f"isfinite(prediction) AND (prediction < {low!r} OR prediction > {high!r})",
-                "prediction",
-                "raw_prediction",
-                "prediction outside [0, 1]",
-                PREDICTION_EXPECTED,
-            ),
-        ]
-        for i, name in enumerate(self.features):
-            if self.features[name] == "numeric":
-                rules.append(
-                    (
-                        f"error = '' AND raw_f{i} IS NOT NULL AND f{i} IS NULL",
-                        name,
-                        f"raw_f{i}",
-                        "not a number",
-                        "a number or empty",
-                    )
-                )
-        return rules
-
     def validate(self) -> None:
         if self._validated or not self.files:
             return
-        rules = self._rules()
+        rules = validation_rules(self.features)
         aggs = ", ".join(
             f"count(*) FILTER (WHERE coalesce({c}, false)) AS r{i}"
             for i, (c, *_) in enumerate(rules)
@@ -380,13 +216,7 @@ class DuckLogs:
                         f"{view}) WHERE coalesce({cond}, false) ORDER BY rn LIMIT 1",
                     )
                     rn, value = first[0] if first else (0, None)
-                    more = f" ({n} rows in all)" if n > 1 else ""
-                    raise LogError(
-                        f"{message}: {value!r}{more}",
-                        source=path,
-                        location=f"row {rn}, column {column}",
-                        expected=expected,
-                    )
+                    raise row_error(path, rn, column, message, value, n, expected)
         self._validated = True
 
     # ---------------------------------------------------------------- aggregates
@@ -454,29 +284,6 @@ class DuckLogs:
         )
         return {str(k): int(v) for k, v in rows}
 
-    _STATS = (
-        "count(*) AS requests, count(*) FILTER (WHERE error <> '') AS errors, "
-        "count(*) FILTER (WHERE error = '') AS count, "
-        "quantile_cont(latency, [0.5, 0.95, 0.99]) FILTER (WHERE error = '') AS q, "
-        "max(latency) FILTER (WHERE error = '') AS mx, "
-        "avg(latency) FILTER (WHERE error = '') AS mean"
-    )
-
-    @staticmethod
-    def _stats(row: Sequence[Any]) -> dict[str, Any]:
-        requests, errors, count, q, mx, mean = row
-        q = q or [None, None, None]
-        return {
-            "requests": int(requests),
-            "errors": int(errors),
-            "count": int(count),
-            "p50": q[0],
-            "p95": q[1],
-            "p99": q[2],
-            "max": mx,
-            "mean": mean,
-        }
-
     def latency_windows(
         self,
         version: str | None,
@@ -487,14 +294,14 @@ class DuckLogs:
         where, params = self._where(version, start, end)
         micros = int(delta / pd.Timedelta(microseconds=1))
         rows = self._run(
-            f"SELECT time_bucket(to_microseconds({micros}), ts) AS w, {self._STATS} "
+            f"SELECT time_bucket(to_microseconds({micros}), ts) AS w, {STATS} "
             f"FROM logs WHERE {where} GROUP BY w ORDER BY w",
             params,
         )
         if not rows:
             return _empty_windows()
         out = pd.DataFrame(
-            [{"window_start": r[0], **self._stats(r[1:])} for r in rows], columns=WINDOW_COLUMNS
+            [{"window_start": r[0], **stats_of(r[1:])} for r in rows], columns=WINDOW_COLUMNS
         )
         out["window_start"] = pd.to_datetime(out["window_start"], utc=True).astype(
             "datetime64[us, UTC]"
@@ -507,10 +314,10 @@ class DuckLogs:
         self, version: str | None, start: pd.Timestamp | None, end: pd.Timestamp | None
     ) -> dict[str, Any]:
         where, params = self._where(version, start, end)
-        rows = self._run(f"SELECT {self._STATS} FROM logs WHERE {where}", params)
+        rows = self._run(f"SELECT {STATS} FROM logs WHERE {where}", params)
         if not rows:
             return _summary(np.array([]), np.array([], dtype=bool))
-        return self._stats(rows[0])
+        return stats_of(rows[0])
 
     def bin_counts(
         self,
@@ -549,12 +356,12 @@ class DuckLogs:
             feats: dict[str, np.ndarray] = {}
             pos = 0
             for name, n in layout:
-                feats[name] = _from_cumulative(values[pos : pos + n], total)
+                feats[name] = from_cumulative(values[pos : pos + n], total)
                 pos += n
-            pred = _from_cumulative(values[pos : pos + n_pred], total)
+            pred = from_cumulative(values[pos : pos + n_pred], total)
             for name, spec in specs.items():
                 if spec["kind"] == "categorical" and name in index:
-                    feats[name] = _categorical_bins(
+                    feats[name] = categorical_bins(
                         spec["categories"], cat_counts.get((day, name), {})
                     )
             ordered = {name: feats[name] for name in specs if name in feats}
@@ -577,19 +384,3 @@ class DuckLogs:
             for day, value, n in rows:
                 found.setdefault((day, name), {})[value] = int(n)
         return found
-
-
-def _from_cumulative(values: Sequence[Any], total: int) -> np.ndarray:
-    """Bins from cumulative counts #{x <= e_j} (j = 0..k-1) and the NaN count."""
-    *cum, nan = (int(v) for v in values)
-    valid = total - nan
-    bounds = [*cum, valid]
-    counts = np.diff(np.array([0, *bounds], dtype=np.int64)).astype(np.float64)
-    return np.append(counts, float(nan))
-
-
-def _categorical_bins(categories: Sequence[str], counts: Mapping[str | None, int]) -> np.ndarray:
-    known = [float(counts.get(c, 0)) for c in categories]
-    nan = float(counts.get(None, 0))
-    total = float(sum(counts.values()))
-    return np.array([*known, total - sum(known) - nan, nan], dtype=np.float64)

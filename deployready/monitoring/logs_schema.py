@@ -1,30 +1,12 @@
-"""The production-log format: columns, limits, validation of one file, result shapes.
+"""The production-log format: columns, limits, the header rules, result shapes.
 
 Both engines of :mod:`deployready.monitoring.logs` share what is here: the required columns, the
-latency ceiling, the future-time tolerance and the prediction interval, how much of a
-file a live writer has finished (:func:`file_state`), the strict one-file reader used by
-the pandas engine (errors name the file, the 1-based data row and the column), and the
-empty/summary shapes of the aggregates so that the pandas and DuckDB paths return
-identical frames.
-
-**Files a writer is still writing.** ``deployready serve`` creates the day's file, holds
-an exclusive ``flock`` on it while it serves, and flushes rows at least every second, so
-a reader can meet the file with 0 bytes, with only its header, or ending in half a line.
-
-- A file of 0 bytes, or with a header and no data row, holds **no rows yet**: it is
-  never an error (a crash before the first flush looks the same, and it holds no
-  evidence either way). Its header, when complete, is still checked.
-- Each CSV file is probed for a writer's lock (a shared ``flock`` taken without
-  waiting and released at once; a server claiming a new day's file in that instant
-  moves on to its ``-<version>`` name, as when another server holds it). Held: the file
-  is live and is read up to its last line end — a last line still being written is left
-  out, and a file with no complete line at all holds no rows yet. Not held: no one will
-  finish the file, so it is read as it is — a last line that parses is a row (many tools
-  end a CSV without a line end), one that does not is an error naming the file and the
-  row, as for any corrupt file.
-- A reader reads each file up to the size it had when it was looked at (a live file up
-  to its last line end then): rows flushed while a check runs wait for the next check,
-  and both engines, and every query of one reader, see the same rows.
+latency ceiling, the future-time tolerance and the prediction interval, the header checks
+and the wording of a CSV the parser refused (so both engines name the same file, row or
+column), and the empty/summary shapes of the aggregates so that the pandas and DuckDB
+paths return identical frames. How much of a file a live writer has finished is
+:mod:`deployready.monitoring.logs_live`; the strict one-file reader of the pandas engine is
+:mod:`deployready.monitoring.logs_file`.
 
 **Values no writer can produce.** A timestamp more than :data:`MAX_FUTURE` (24 h) after
 the reading machine's clock — a broken clock or a unit mistake, like the years-ahead rows
@@ -38,7 +20,6 @@ without an offset (read as UTC; the largest offset is +14 h). A prediction outsi
 from __future__ import annotations
 
 import csv
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from deployready.errors import LogError, require_file
+from deployready.monitoring.logs_live import FileState, csv_source
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("timestamp", "version", "latency_ms", "prediction", "error")
 MAX_LATENCY_MS = 3_600_000.0  # one hour: anything above is a broken clock or unit, not a latency
@@ -98,97 +80,6 @@ def log_files(directory: str | Path) -> list[Path]:
     return files
 
 
-# --------------------------------------------------------------------------- live writers
-
-
-@dataclass(frozen=True)
-class FileState:
-    """How much of a log file a reader reads (see the module docstring)."""
-
-    #: bytes when looked at
-    size: int
-    #: bytes to read from the start: ``size``, or up to the last line end when a live
-    #: writer is finishing the last line
-    readable: int
-    #: a writer holds the file's lock (CSV files only)
-    live: bool
-
-    @property
-    def blank(self) -> bool:
-        """No rows yet: 0 bytes, or a live writer has not finished its first line."""
-        return self.readable == 0
-
-    @property
-    def note(self) -> str:
-        if self.size == 0:
-            return "0 bytes: no rows yet"
-        return "a live writer has not finished its first line: no rows yet"
-
-
-def writer_holds(path: Path) -> bool:
-    """Whether another open file holds an exclusive ``flock`` on ``path`` (a running
-    ``deployready serve`` holds its day file). Probed with a shared lock taken without
-    waiting and released at once; False where the platform has no ``flock``."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-def _last_line_end(path: Path, size: int) -> int:
-    """The number of bytes up to and including the last ``\\n`` before ``size`` (0: none)."""
-    chunk = 1 << 16
-    with path.open("rb") as fh:
-        end = size
-        while end > 0:
-            start = max(0, end - chunk)
-            fh.seek(start)
-            block = fh.read(end - start)
-            found = block.rfind(b"\n")
-            if found >= 0:
-                return start + found + 1
-            end = start
-    return 0
-
-
-def file_state(path: str | Path) -> FileState:
-    """What to read of ``path`` now (see the module docstring); Parquet files are read
-    whole. LogError when the file cannot be looked at."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            return FileState(0, 0, False)
-        if path.suffix.lower() == ".parquet" or not writer_holds(path):
-            return FileState(size, size, False)
-        return FileState(size, _last_line_end(path, size), True)
-    except OSError as exc:
-        raise LogError(f"cannot read: {exc}", source=path, expected="CSV or Parquet") from exc
-
-
-def csv_source(path: Path, state: FileState | None) -> Any:
-    """What pyarrow reads a CSV log from: the file's first ``state.readable`` bytes
-    (memory-mapped, not copied), or the path when no state is given."""
-    if state is None:
-        return path
-    return pa.BufferReader(pa.memory_map(str(path)).read_buffer(state.readable))
-
-
 @dataclass(frozen=True)
 class BinCounts:
     """Counts of the successful rows of one period over a profile's bins."""
@@ -198,57 +89,10 @@ class BinCounts:
     prediction: np.ndarray
 
 
-# --------------------------------------------------------------------------- one file
-
-
-def _first_bad(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
-def _raise_rows(
-    path: Path, mask: np.ndarray, column: str, message: str, raw: Sequence[Any], expected: str
-) -> None:
-    if not mask.any():
-        return
-    i = _first_bad(mask)
-    n = int(mask.sum())
-    more = f" ({n} rows in all)" if n > 1 else ""
-    raise LogError(
-        f"{message}: {raw[i]!r}{more}",
-        source=path,
-        location=f"row {i + 1}, column {column}",
-        expected=expected,
-    )
-
-
 def _is_number(dtype: pa.DataType) -> bool:
     """Stored numbers and booleans: errors show them as they are, in both engines."""
     return bool(pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
                 or pa.types.is_boolean(dtype))
-
-
-def _as_float(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """(values, not-a-number mask for present values, raw values)."""
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        raw = arr.to_pylist()
-        try:
-            values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-            bad = np.zeros(len(raw), dtype=bool)
-        except pa.ArrowInvalid:
-            coerced = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
-            bad = coerced.isna().to_numpy() & pd.Series(raw, dtype=object).notna().to_numpy()
-            text = pa.array([None if b else r for r, b in zip(raw, bad, strict=True)], pa.string())
-            values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-        return np.asarray(values, dtype=np.float64), bad, raw
-    if (
-        pa.types.is_boolean(arr.type)
-        or pa.types.is_integer(arr.type)
-        or pa.types.is_floating(arr.type)
-    ):
-        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-        return np.asarray(values, dtype=np.float64), np.zeros(len(arr), dtype=bool), arr.to_pylist()
-    raw = arr.to_pylist()
-    return np.full(len(raw), np.nan), np.array([r is not None for r in raw]), raw
 
 
 Field = tuple[str, pa.DataType]
@@ -330,6 +174,19 @@ def check_header(path: Path, fields: Sequence[Field], wanted: Sequence[str]) -> 
             )
 
 
+def row_error(path: Path, row: int, column: str, message: str, value: Any, count: int,
+              expected: str) -> LogError:
+    """The first bad value of a column (``row`` 1-based, ``count`` bad rows in all),
+    worded the same whichever engine found it."""
+    more = f" ({count} rows in all)" if count > 1 else ""
+    return LogError(
+        f"{message}: {value!r}{more}",
+        source=path,
+        location=f"row {row}, column {column}",
+        expected=expected,
+    )
+
+
 _FIELD_COUNTS = (
     re.compile(r"Expected (\d+) columns, got (\d+)"),  # pyarrow
     re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)"),  # DuckDB
@@ -352,202 +209,6 @@ def csv_read_error(path: Path, reason: str, row: int | None) -> LogError:
         location=None if row is None else f"row {row}",
         expected=CSV_EXPECTED,
     )
-
-
-def _csv_parse_error(path: Path, options: pacsv.ConvertOptions, exc: Exception,
-                     state: FileState | None = None) -> LogError:
-    """Re-read single-threaded (which numbers the rows) to name the row pyarrow refused."""
-    text, row = str(exc), None
-    try:
-        pacsv.read_csv(
-            csv_source(path, state), read_options=pacsv.ReadOptions(use_threads=False),
-            convert_options=options,
-        )
-    except pa.ArrowException as again:
-        found = re.search(r"Row #(\d+)", str(again))
-        if found and int(found.group(1)) > 1:
-            text, row = str(again).replace(found.group(0) + ": ", ""), int(found.group(1)) - 1
-    return csv_read_error(path, text, row)
-
-
-def _read_table(path: Path, names: Sequence[str], columns: Sequence[str] | None = None,
-                state: FileState | None = None) -> pa.Table:
-    """The file's ``columns`` (all when None), read as text (CSV) or as stored (Parquet);
-    a CSV only up to ``state.readable`` bytes when a state is given.
-
-    Columns not asked for are not converted (a 105-column log read for its latency
-    columns costs a third); every row's field count is still checked against the header.
-    """
-    if path.suffix.lower() == ".parquet":
-        try:
-            return pq.read_table(path, columns=list(columns) if columns is not None else None)
-        except (pa.ArrowException, OSError) as exc:
-            raise LogError(f"cannot read: {exc}", source=path, expected="Parquet") from exc
-    asked = None if columns is None else set(columns)
-    wanted = list(names) if asked is None else [n for n in names if n in asked]
-    options = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in names},
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=False,
-        null_values=[""],
-        include_columns=wanted if columns is not None else None,
-    )
-    try:
-        table = pacsv.read_csv(csv_source(path, state), convert_options=options)
-    except (pa.ArrowException, OSError) as exc:
-        if isinstance(exc, pa.ArrowInvalid):
-            raise _csv_parse_error(path, options, exc, state) from exc
-        raise LogError(f"cannot read: {exc}", source=path, expected=CSV_EXPECTED) from exc
-    if table.column_names != wanted:
-        raise LogError(
-            "unreadable header",
-            source=path,
-            location="header",
-            expected="one line of comma-separated column names",
-        )
-    return table
-
-
-def _text(path: Path, name: str, col: pa.ChunkedArray) -> list[Any]:
-    try:
-        return list(pc.cast(col, pa.string()).to_pylist())
-    except pa.ArrowException as exc:
-        raise LogError(
-            f"cannot read as text: {exc}", source=path, location=f"column {name}", expected="text"
-        ) from exc
-
-
-def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None,
-                  state: FileState | None = None) -> pd.DataFrame:
-    """Read and validate one log file; raise :class:`LogError` naming file, row and column.
-
-    Returns columns timestamp (UTC), version, latency_ms, prediction, error ('' when ok),
-    then the ``features`` (numeric as float64, categorical as strings with NA), or every
-    other column as text when ``features`` is None. ``state`` (default: the file as it is
-    now, :func:`file_state`) says how much to read; a file without rows yet gives an
-    empty frame of those columns.
-    """
-    path = Path(path)
-    state = state if state is not None else file_state(path)
-    if state.blank:
-        return read_empty(features)
-    fields = read_header(path)
-    names = [name for name, _ in fields]
-    check_header(path, fields, list(features or ()))
-    wanted = (
-        list(features)
-        if features is not None
-        else [c for c in names if c not in REQUIRED_COLUMNS]
-    )
-    if path.suffix.lower() == ".parquet" or _last_line_end(path, state.readable) > 0:
-        table = _read_table(path, names,
-                            None if features is None else [*REQUIRED_COLUMNS, *wanted], state)
-    else:  # one line without a line end: the header (pyarrow cannot read it alone)
-        table = pa.table({name: pa.array([], pa.string()) for name in names})
-    if table.num_rows == 0:
-        empty = read_empty(features)
-        for name in wanted if features is None else ():
-            empty[name] = pd.Series([], dtype="string")
-        return empty
-
-    ts_col = table.column("timestamp")
-    if pa.types.is_timestamp(ts_col.type):
-        ts = pd.Series(ts_col.to_pandas())
-        ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
-        ts_raw: list[Any] = [None] * len(ts)
-    else:
-        # a stored number is shown as one (its text is never a timestamp's)
-        ts_raw = ts_col.to_pylist() if _is_number(ts_col.type) else _text(
-            path, "timestamp", ts_col)
-        syntax = re.compile(TIMESTAMP_PATTERN)
-        text = [r if isinstance(r, str) and syntax.fullmatch(r) else None for r in ts_raw]
-        ts = pd.to_datetime(
-            pd.Series(text, dtype=object), utc=True, format="ISO8601", errors="coerce"
-        )
-    _raise_rows(
-        path,
-        ts.isna().to_numpy(),
-        "timestamp",
-        "missing or unparseable timestamp",
-        ts_raw,
-        "ISO 8601, e.g. 2026-01-31T12:00:00Z",
-    )
-    future = (ts > future_limit()).to_numpy()
-    if future.any():
-        shown = [r if r is not None else t.strftime(INSTANT_FORMAT)
-                 for r, t in zip(ts_raw, ts, strict=True)]
-        _raise_rows(path, future, "timestamp", "timestamp in the future", shown,
-                    FUTURE_EXPECTED)
-
-    version_raw = _text(path, "version", table.column("version"))
-    version_missing = np.array([v is None or v == "" for v in version_raw])
-    _raise_rows(path, version_missing, "version", "missing version", version_raw, "e.g. v1.0")
-
-    latency, bad, raw = _as_float(table.column("latency_ms"))
-    _raise_rows(path, bad, "latency_ms", "not a number", raw, "a latency in ms >= 0")
-    with np.errstate(invalid="ignore"):
-        _raise_rows(
-            path, np.isnan(latency), "latency_ms", "missing latency", raw, "a latency in ms >= 0"
-        )
-        _raise_rows(
-            path, np.isinf(latency), "latency_ms", "infinite latency", raw, "a finite latency in ms"
-        )
-        _raise_rows(
-            path, latency < 0, "latency_ms", "negative latency", raw, "a latency in ms >= 0"
-        )
-        _raise_rows(
-            path,
-            latency > MAX_LATENCY_MS,
-            "latency_ms",
-            "latency above one hour",
-            raw,
-            f"<= {MAX_LATENCY_MS:.0f} ms",
-        )
-
-    err_raw = _text(path, "error", table.column("error"))
-    error = np.array(["" if e is None else str(e) for e in err_raw], dtype=object)
-    ok = error == ""
-
-    prediction, bad, raw = _as_float(table.column("prediction"))
-    _raise_rows(path, bad, "prediction", "not a number", raw, "a number, or empty on error")
-    _raise_rows(
-        path,
-        ok & np.isnan(prediction) & ~bad,
-        "prediction",
-        "missing prediction on a row without error",
-        raw,
-        "a number",
-    )
-    _raise_rows(
-        path, np.isinf(prediction), "prediction", "infinite prediction", raw, "a finite number"
-    )
-    low, high = PREDICTION_RANGE
-    with np.errstate(invalid="ignore"):
-        outside = np.isfinite(prediction) & ((prediction < low) | (prediction > high))
-    _raise_rows(path, outside, "prediction", "prediction outside [0, 1]", raw,
-                PREDICTION_EXPECTED)
-
-    out: dict[str, Any] = {
-        "timestamp": ts.reset_index(drop=True),
-        "version": pd.array(version_raw, dtype="str"),
-        "latency_ms": latency,
-        "prediction": prediction,
-        "error": pd.array(error.tolist(), dtype="str"),
-    }
-    for name in wanted:
-        col = table.column(name)
-        kind = features.get(name) if features is not None else None
-        if kind == "numeric":
-            values, bad, raw = _as_float(col)
-            _raise_rows(path, bad & ok, name, "not a number", raw, "a number or empty")
-            values = values.copy()
-            values[bad] = np.nan
-            out[name] = values
-        elif kind == "categorical" and pa.types.is_boolean(col.type):
-            out[name] = pd.Series(col.to_pandas(), dtype="boolean").astype("string").array
-        else:
-            out[name] = pd.array(_text(path, name, col), dtype="string")
-    return pd.DataFrame(out)
 
 
 def future_limit() -> pd.Timestamp:
