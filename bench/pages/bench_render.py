@@ -404,7 +404,7 @@ def run_apptest(workspace: Path, runs: int, deployed: str | None) -> dict[str, A
 def run_under_load(root: Path, demo: Path, runs: int, rate: int, seconds: int) -> dict[str, Any]:
     """AppTest medians idle, then while ``deployready loadtest`` (open loop) runs on the
     same workspace (a copy of the demo, so the demo stays untouched)."""
-    from deployready.loadtest.worker import stop_server
+    from deployready.loadtest.server import stop_server
 
     target = root / "demo-load"
     shutil.rmtree(target, ignore_errors=True)
@@ -465,7 +465,7 @@ IDLE_JS = """() => {
 def run_browser(workspace: Path, runs: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    from deployready.loadtest.worker import stop_server
+    from deployready.loadtest.server import stop_server
 
     port = _free_port()
     env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}

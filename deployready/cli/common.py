@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +23,21 @@ def add_workspace_arg(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="workspace folder (default: $DEPLOYREADY_WORKSPACE, then the current directory)",
     )
+
+
+def add_version_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--version", default=None, help=help_text)
+
+
+def default_actor() -> str:
+    """Who is acting when not told: ``$USER``, else the login name, else ""."""
+    user = os.environ.get("USER", "")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
 
 
 def add_json_arg(parser: argparse.ArgumentParser) -> None:

@@ -179,13 +179,10 @@ def _read_frame(path: Path) -> object:
     raise InputError("unknown file type", source=path, expected="a .csv or .parquet file")
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def _load_objects(args: argparse.Namespace) -> dict[str, Any]:
+    """The saved ``--model`` and ``--scaler`` (None when not given), unpickled."""
     import joblib
-    import pandas as pd
 
-    from deployready.package.artifacts import export_package
-
-    ws = workspace_of(args)
     objects: dict[str, Any] = {"scaler": None}
     for name in ("model", "scaler"):
         path: Path | None = getattr(args, name)
@@ -198,6 +195,16 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise InputError(
                 f"cannot load: {exc}", source=path, expected="a joblib/pickle file"
             ) from exc
+    return objects
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from deployready.package.artifacts import export_package
+
+    ws = workspace_of(args)
+    objects = _load_objects(args)
     train = _read_frame(args.train)
     assert isinstance(train, pd.DataFrame)
     if args.target not in train.columns:

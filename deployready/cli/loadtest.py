@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deployready.checks import Status, status_mark
+from deployready.checks import Check, Status, status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -86,25 +86,9 @@ def _progress_line(snap: Any) -> str:
             f"{p99}{errors}   ")
 
 
-def cmd_loadtest(args: argparse.Namespace) -> int:
-    from deployready.loadtest import JobRegistry, LoadTestConfig, checks_from_result
-    from deployready.loadtest.results import profile_text, run_profile
-    from deployready.loadtest.runs import RUN_SOURCE
-
-    ws = workspace_of(args)
-    version = resolve_version(ws, args.version)
-    policy = ws.policy()
-    config = LoadTestConfig.from_policy(
-        version, policy.load_test, mode=args.mode, concurrency=args.concurrency,
-        requests=args.requests, rate=args.rate, arrival=args.arrival, timeout_ms=args.timeout_ms,
-        target=args.target, batching=False if args.no_batching else None,
-        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-        max_seconds=args.max_seconds)
-    registry = JobRegistry()
-    job, started = registry.start(ws, config)
-    if not started:
-        print(f"deployready: a load test is already running in this workspace (run "
-              f"#{job.run_id}); following it", file=sys.stderr)
+def _follow(job: Any) -> Any:
+    """Show a running job's progress on stderr until it finishes (Ctrl-C cancels it);
+    its last snapshot."""
     tty = sys.stderr.isatty()
     last_line = ""
     try:
@@ -126,6 +110,57 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         snap = job.wait(60.0)
     if tty:
         sys.stderr.write(_progress_line(snap) + "\n")
+    return snap
+
+
+def _print_summary(run_id: int, version: str, mode: str, r: dict[str, Any],
+                   checks: list[Check], concurrency: int) -> None:
+    """A completed run as text: load, latency, server, noise floor and each check."""
+    from deployready.loadtest.results import profile_text
+
+    lat = r["latency_ms"]
+    print(f"load test #{run_id} of {version}: {mode} loop, "
+          f"{r['requests']['planned']} requests, throughput {r.get('throughput_rps')} req/s")
+    print(f"  profile: {profile_text(r, concurrency)}")
+    print("  latency ms: " + ", ".join(
+        f"{k} {lat[k]}" for k in ("p50", "p95", "p99", "p99_9", "mean", "max")) +
+        f" (n={lat['count']})")
+    health = (r.get("target") or {}).get("health") or {}
+    if "preprocessing" in health:
+        print(f"  server: batching {'on' if health.get('batching') else 'off'}, "
+              f"preprocessing {health['preprocessing']}")
+    noise = r.get("noise") or {}
+    if "latency_ms" in noise:
+        print(f"  harness noise (no-op): p50 {noise['latency_ms']['p50']} ms, "
+              f"p99 {noise['latency_ms']['p99']} ms")
+    if "open_loop" in r:
+        o = r["open_loop"]
+        print(f"  open loop: target {o['target_rate_rps']} req/s, achieved "
+              f"{o['achieved_rate_rps']} req/s, late sends {o['late_sends']}")
+    for c in checks:
+        print(f"  {status_mark(c.status):<7} {c.name:<24} {c.threshold:<28} {c.message}")
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from deployready.loadtest import JobRegistry, LoadTestConfig, checks_from_result
+    from deployready.loadtest.results import run_profile
+    from deployready.loadtest.runs import RUN_SOURCE
+
+    ws = workspace_of(args)
+    version = resolve_version(ws, args.version)
+    policy = ws.policy()
+    config = LoadTestConfig.from_policy(
+        version, policy.load_test, mode=args.mode, concurrency=args.concurrency,
+        requests=args.requests, rate=args.rate, arrival=args.arrival, timeout_ms=args.timeout_ms,
+        target=args.target, batching=False if args.no_batching else None,
+        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+        max_seconds=args.max_seconds)
+    registry = JobRegistry()
+    job, started = registry.start(ws, config)
+    if not started:
+        print(f"deployready: a load test is already running in this workspace (run "
+              f"#{job.run_id}); following it", file=sys.stderr)
+    snap = _follow(job)
     if snap.status != "completed" or snap.result is None:
         print(f"deployready: load test #{snap.run_id} {snap.status}: {snap.error or ''}",
               file=sys.stderr)
@@ -143,28 +178,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
                     "profile": run_profile(snap.result, policy.load_test.concurrency),
                     "result": snap.result, "checks": [c.as_dict() for c in checks]})
     else:
-        r = snap.result
-        lat = r["latency_ms"]
-        print(f"load test #{snap.run_id} of {version}: {config.mode} loop, "
-              f"{r['requests']['planned']} requests, throughput {r.get('throughput_rps')} req/s")
-        print(f"  profile: {profile_text(r, policy.load_test.concurrency)}")
-        print("  latency ms: " + ", ".join(
-            f"{k} {lat[k]}" for k in ("p50", "p95", "p99", "p99_9", "mean", "max")) +
-            f" (n={lat['count']})")
-        health = (r.get("target") or {}).get("health") or {}
-        if "preprocessing" in health:
-            print(f"  server: batching {'on' if health.get('batching') else 'off'}, "
-                  f"preprocessing {health['preprocessing']}")
-        noise = r.get("noise") or {}
-        if "latency_ms" in noise:
-            print(f"  harness noise (no-op): p50 {noise['latency_ms']['p50']} ms, "
-                  f"p99 {noise['latency_ms']['p99']} ms")
-        if "open_loop" in r:
-            o = r["open_loop"]
-            print(f"  open loop: target {o['target_rate_rps']} req/s, achieved "
-                  f"{o['achieved_rate_rps']} req/s, late sends {o['late_sends']}")
-        for c in checks:
-            print(f"  {status_mark(c.status):<7} {c.name:<24} {c.threshold:<28} {c.message}")
+        _print_summary(snap.run_id, version, config.mode, snap.result, checks,
+                       policy.load_test.concurrency)
         print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,41 @@ CHECK_NAMES: tuple[str, ...] = (
     "P50 latency", "P95 latency", "P99 latency", "errors", "timeouts", "peak memory",
     "prediction consistency", "load profile",
 )
+
+
+@dataclass(frozen=True)
+class LoadTestResult:
+    """One completed run's result, in the one shape the worker stores (``result_json``):
+    the measured phase's ``latency_ms`` (P50/P95/P99/P99.9/mean/max/min in ms, ``count``,
+    ``above``) and ``requests`` first, then the other parts in their stored order."""
+
+    latency_ms: dict[str, Any] = field(default_factory=dict)
+    requests: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LoadTestResult:
+        """A stored result; anything but a mapping (or missing sections) reads as empty."""
+        if not isinstance(data, dict):
+            return cls()
+        lat, req = data.get("latency_ms"), data.get("requests")
+        return cls(lat if isinstance(lat, dict) else {}, req if isinstance(req, dict) else {},
+                   {k: v for k, v in data.items() if k not in ("latency_ms", "requests")})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"latency_ms": self.latency_ms, "requests": self.requests, **self.parts}
+
+    def percentile_ms(self, name: str) -> float | None:
+        """``p50``, ``p95``, ``p99`` or ``p99_9`` in ms; None when not measured."""
+        value = self.latency_ms.get(name)
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+            else None
+
+    @property
+    def count(self) -> int | None:
+        """The samples the percentiles were computed from."""
+        value = self.latency_ms.get("count")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def latency_summary(latency_us: np.ndarray) -> dict[str, Any]:

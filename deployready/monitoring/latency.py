@@ -33,6 +33,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from deployready.checks import Status, pass_fail
+from deployready.loadtest.results import LoadTestResult
 from deployready.loadtest.runs import completed_runs
 from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
 from deployready.package.manifest import package_sha256_or_none
@@ -104,17 +105,18 @@ def baseline_from_row(ws: Workspace, row: Any, message: str) -> Baseline:
         result = json.loads(row["result_json"] or "{}")
     except json.JSONDecodeError:
         result = {}
-    p = loadtest_percentiles(result if isinstance(result, dict) else {})
+    r = LoadTestResult.from_dict(result)
+    p95, p99 = r.percentile_ms("p95"), r.percentile_ms("p99")
     return Baseline(
-        "loadtest" if p["p95"] is not None and p["p99"] is not None else "none",
-        p["p50"],
-        p["p95"],
-        p["p99"],
-        int(p["count"]) if p["count"] is not None else None,
+        "loadtest" if p95 is not None and p99 is not None else "none",
+        r.percentile_ms("p50"),
+        p95,
+        p99,
+        r.count,
         source=f"data/deployready.db#loadtest_runs/{row['id']}",
         time=row["finished_at"] or row["started_at"],
         message=message
-        if p["p95"] is not None
+        if p95 is not None
         else f"load test #{row['id']} has no P95/P99 in its result",
     )
 
