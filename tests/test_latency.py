@@ -16,7 +16,7 @@ from monitoring_support import (
 )
 
 from deployready.checks import Status
-from deployready.monitoring.latency import latency_report, loadtest_percentiles
+from deployready.monitoring.latency import latency_report
 from deployready.monitoring.latency_checks import latency_checks
 from deployready.monitoring.logs import ProductionLogs
 from deployready.workspace import Workspace
@@ -100,13 +100,6 @@ def test_window_baseline(tmp_path: Path) -> None:
     assert report.baseline.kind == "window" and report.baseline.count == 3600
     assert report.drift.value == pytest.approx(0.1, abs=0.02)
     assert report.alerts() == []
-
-
-def test_loadtest_result_names() -> None:
-    assert loadtest_percentiles({"p50_ms": 1, "p95_ms": 2, "p99_ms": 3})["p95"] == 2.0
-    assert loadtest_percentiles({"percentiles": {"p99": 4}})["p99"] == 4.0
-    assert loadtest_percentiles({"latency_ms": {"p95": 5, "count": 10}})["count"] == 10
-    assert loadtest_percentiles({})["p95"] is None
 
 
 # --------------------------------------------------------------------------- checks

@@ -66,39 +66,6 @@ class Baseline:
         return asdict(self)
 
 
-_KEYS = {
-    "p50": ("p50", "p50_ms", "50", "p50.0"),
-    "p95": ("p95", "p95_ms", "95", "p95.0"),
-    "p99": ("p99", "p99_ms", "99", "p99.0"),
-}
-_NESTS = ("latency_ms", "percentiles_ms", "percentiles", "latency", "summary", "stats", "")
-
-
-def loadtest_percentiles(result: Mapping[str, Any]) -> dict[str, float | None]:
-    """P50/P95/P99 (ms) and the sample count from a load-test ``result_json``.
-
-    Accepts the percentiles at the top level or under ``latency_ms`` / ``percentiles_ms``
-    / ``percentiles`` / ``latency``, keyed ``p95`` or ``p95_ms``.
-    """
-    out: dict[str, float | None] = {"p50": None, "p95": None, "p99": None, "count": None}
-    for nest in _NESTS:
-        scope = result.get(nest) if nest else result
-        if not isinstance(scope, Mapping):
-            continue
-        for name, keys in _KEYS.items():
-            if out[name] is None:
-                for k in keys:
-                    v = scope.get(k)
-                    if isinstance(v, int | float) and not isinstance(v, bool):
-                        out[name] = float(v)
-                        break
-        for k in ("count", "samples", "n", "ok", "completed"):
-            v = scope.get(k)
-            if out["count"] is None and isinstance(v, int) and not isinstance(v, bool):
-                out["count"] = float(v)
-    return out
-
-
 def baseline_from_row(ws: Workspace, row: Any, message: str) -> Baseline:
     """The percentiles of a stored load-test run (``none`` when it has no P95/P99)."""
     try:
