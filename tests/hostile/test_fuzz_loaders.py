@@ -520,7 +520,7 @@ def test_predict_content_type(value: bytes) -> None:
 
 
 def _numeric_columns() -> dict[str, tuple[float, float]]:
-    from deployready.certification.history import EVIDENCE_BOUNDS
+    from deployready.certification.history_schema import EVIDENCE_BOUNDS
     from deployready.certification.metrics import REGISTRY
 
     out = {name: spec.bounds for name, spec in REGISTRY.items()}
