@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from deployready.package.artifacts import export_package as export_package
     from deployready.package.artifacts import load_package as load_package
     from deployready.package.manifest import validate_package as validate_package
-    from deployready.policy import Policy as Policy
-    from deployready.policy import load_policy as load_policy
+    from deployready.policy.load import load_policy as load_policy
+    from deployready.policy.sections import Policy as Policy
     from deployready.report.build import build_report as build_report
     from deployready.report.build import render as render
     from deployready.rollout.events import evaluate_gate as evaluate_gate
@@ -67,7 +67,7 @@ _API: dict[str, str] = {
     "LogError": "deployready.errors",
     "PackageError": "deployready.errors",
     "PackageInfo": "deployready.package.artifacts",
-    "Policy": "deployready.policy",
+    "Policy": "deployready.policy.sections",
     "PolicyError": "deployready.errors",
     "Readiness": "deployready.score",
     "RunResult": "deployready.certification.training",
@@ -81,7 +81,7 @@ _API: dict[str, str] = {
     "export_package": "deployready.package.artifacts",
     "latency_report": "deployready.monitoring.latency",
     "load_package": "deployready.package.artifacts",
-    "load_policy": "deployready.policy",
+    "load_policy": "deployready.policy.load",
     "promote": "deployready.rollout.events",
     "record_run": "deployready.certification.training",
     "render": "deployready.report.build",

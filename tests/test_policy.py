@@ -12,14 +12,13 @@ import pytest
 
 from deployready.errors import PolicyError
 from deployready.policy import (
-    METRICS,
-    RULES,
     Policy,
     load_policy,
     parse_policy,
     policy_to_toml,
     write_policy,
 )
+from deployready.policy.rules import METRICS, RULES
 
 
 def test_defaults_are_the_checklist() -> None:

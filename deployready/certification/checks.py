@@ -51,6 +51,11 @@ import numpy as np
 import pandas as pd
 
 from deployready.certification.history import (
+    append_run,
+    load_history,
+    resolve_history_path,
+)
+from deployready.certification.history_schema import (
     FOLD_KEYS,
     FORMATS,
     HISTORY_FILE_EXPECTED,
@@ -59,15 +64,12 @@ from deployready.certification.history import (
     JSON_COLUMNS,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
-    append_run,
     as_json,
     as_number,
     bounds_of,
     column_order,
     in_bounds,
-    load_history,
     parse_time,
-    resolve_history_path,
 )
 from deployready.certification.metrics import METRIC_NAMES, validate_policy_metrics
 from deployready.checks import Category, Check, Evidence, Status, compare

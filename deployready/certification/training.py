@@ -60,12 +60,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from deployready.certification.checks import RunEvaluation, evaluate_run
-from deployready.certification.history import (
-    append_run,
-    column_order,
-    parse_time,
-    resolve_history_path,
-)
+from deployready.certification.history import append_run, resolve_history_path
+from deployready.certification.history_schema import column_order, parse_time
 from deployready.certification.metrics import (
     compute_metrics,
     feature_entropy,

@@ -395,9 +395,16 @@ def render_html(report: Mapping[str, Any]) -> str:
     parts.append(_html_table(["time", "kind", "severity", "message"],
                              [[str(a["created_at"]), str(a["kind"]), str(a["severity"]),
                                str(a["message"])] for a in report["monitoring"]["alerts"]]))
+    parts.extend(_html_rollout(ro, extra))
+    parts.extend(_html_reviews(report["reviews"]))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _html_rollout(ro: Mapping[str, Any], extra: list[str]) -> list[str]:
+    """The report's Rollout section in HTML: its charts, the next gate, the event log."""
     gate = ro["gate"]
-    parts.append("<h2>Rollout</h2>")
-    parts.append(extra[0] if extra else "")
+    parts = ["<h2>Rollout</h2>", extra[0] if extra else ""]
     if ro["events"] and len(extra) > 1:
         parts.append(extra[1])
     parts.append(
@@ -409,8 +416,12 @@ def render_html(report: Mapping[str, Any]) -> str:
     events = ro["events"]
     parts.append(_html_table(EVENT_HEADER, _event_rows(events),
                              ["" if e["allowed"] else "refused" for e in events]))
-    rv = report["reviews"]
-    parts.append("<h2>Reviews</h2><ul>")
+    return parts
+
+
+def _html_reviews(rv: Mapping[str, Any]) -> list[str]:
+    """The report's Reviews section in HTML: this period's sign-offs, the overdue ones."""
+    parts = ["<h2>Reviews</h2><ul>"]
     for key in ("weekly", "monthly"):
         p = rv[key]
         s = p.get("signoff")
@@ -422,5 +433,4 @@ def render_html(report: Mapping[str, Any]) -> str:
                               for o in rv["overdue"]]))
     parts.append("<h3>Sign-offs</h3>")
     parts.append(_html_table(SIGNOFF_HEADER, _signoff_rows(rv["signoffs"])))
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return parts

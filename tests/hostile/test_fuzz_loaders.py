@@ -520,7 +520,7 @@ def test_predict_content_type(value: bytes) -> None:
 
 
 def _numeric_columns() -> dict[str, tuple[float, float]]:
-    from deployready.certification.history import EVIDENCE_BOUNDS
+    from deployready.certification.history_schema import EVIDENCE_BOUNDS
     from deployready.certification.metrics import REGISTRY
 
     out = {name: spec.bounds for name, spec in REGISTRY.items()}
@@ -929,7 +929,7 @@ def test_any_loader_file_of_any_kind(
 
 def _policy_value(data: st.DataObject, key: str) -> Any:
     """A value for ``key``: its rule's out-of-range examples, its type's edges, or anything."""
-    from deployready.policy import RULES
+    from deployready.policy.rules import RULES
 
     anything = st.one_of(
         st.integers(min_value=-(10**7), max_value=10**7),
@@ -957,7 +957,8 @@ def test_policy_values(tmp_path_factory: pytest.TempPathFactory, data: st.DataOb
     from deployready.errors import PolicyError
     from deployready.loadtest.config import LoadTestConfig
     from deployready.monitoring.logs import window_delta
-    from deployready.policy import METRICS, Policy, load_policy, policy_to_toml
+    from deployready.policy import Policy, load_policy, policy_to_toml
+    from deployready.policy.rules import METRICS
     from tests.test_policy import policy_fields
 
     keys = data.draw(st.lists(st.sampled_from(policy_fields()), min_size=1, max_size=4,
@@ -998,7 +999,7 @@ def test_policy_values(tmp_path_factory: pytest.TempPathFactory, data: st.DataOb
 
 def _toml(table: dict[str, Any], prefix: str = "") -> str:
     """A nested table as TOML (values as policy_to_toml writes them)."""
-    from deployready.policy import _toml_value
+    from deployready.policy.write import _toml_value
 
     scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
     lines = [f"[{prefix}]"] if prefix and scalars else []
