@@ -989,7 +989,11 @@ def test_policy_values(tmp_path_factory: pytest.TempPathFactory, data: st.DataOb
                    "latency.baseline_end": "latency.baseline_start", "score.weights": "score.",
                    "certification.cv.min_fold_score": "certification.cv.metric"}
         assert any(w == named or w.startswith(f"{named}.") or named.startswith(f"{w}.")
-                   or w.startswith(related.get(named, "\0")) for w in written), (location, written)
+                   or w.startswith(related.get(named, "\0"))
+                   # a metric table the example created lacks its sibling key
+                   or (named.startswith("certification.metrics.")
+                       and w.rsplit(".", 1)[0] == named.rsplit(".", 1)[0])
+                   for w in written), (location, written)
         return
     assert isinstance(policy, Policy)
     LoadTestConfig.from_policy("v1.0", policy.load_test)
