@@ -55,6 +55,7 @@ from sklearn import metrics as skm
 from sklearn.neighbors import NearestNeighbors
 
 from deployready.errors import InputError, PolicyError
+from deployready.package.profile import feature_kind
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
@@ -206,7 +207,8 @@ def compute_metrics(
 
 
 def is_categorical(series: pd.Series) -> bool:
-    return bool(pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series))
+    """The package's own rule (:func:`deployready.package.profile.feature_kind`)."""
+    return feature_kind(series) == "categorical"
 
 
 def _entropy(counts: np.ndarray) -> float:

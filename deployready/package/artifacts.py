@@ -27,12 +27,6 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from deployready.certification.training import (
-    MODEL_EXPECTED,
-    scaler_expected,
-    short_reason,
-    split_pipeline,
-)
 from deployready.checks import Category, Check, Evidence, Status
 from deployready.errors import DeployReadyError, InputError, IntegrityError, PackageError
 from deployready.package.explain import explain_model, render_model_card
@@ -65,6 +59,12 @@ from deployready.package.manifest import (
     sha256_file,
     validate_package,
     write_file,
+)
+from deployready.package.pipeline import (
+    MODEL_EXPECTED,
+    scaler_expected,
+    short_reason,
+    split_pipeline,
 )
 from deployready.package.preprocess import Preprocessor, compile_preprocessor
 from deployready.package.profile import fit_profile
@@ -475,7 +475,7 @@ def export_package(
 
     ``model`` is the fitted classifier and ``scaler`` the fitted preprocessing in front of
     it — or ``model`` is the whole fitted scikit-learn ``Pipeline`` and ``scaler`` None:
-    it is split by :func:`~deployready.certification.training.split_pipeline` (last step =
+    it is split by :func:`~deployready.package.pipeline.split_pipeline` (last step =
     model.pkl, the steps before = scaler.pkl). A scaler that cannot transform the training features,
     or a model that cannot predict from its output, is an InputError saying which.
 
