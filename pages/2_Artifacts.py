@@ -12,12 +12,8 @@ import streamlit as st
 from dashboard import ui
 from deployready.charts.readiness import feature_bars
 from deployready.checks import pass_fail, status_glyph
-from deployready.package.artifacts import (
-    read_json_file,
-    read_metadata,
-    schema_diff,
-    validate_package,
-)
+from deployready.package.manifest import read_json_file, read_metadata, validate_package
+from deployready.package.versioning import schema_diff
 
 ui.setup_page("Artifacts", "📦")
 ws, version = ui.sidebar()

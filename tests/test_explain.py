@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from deployready.package.artifacts import CARD_SECTIONS
+from deployready.package.checks import CARD_SECTIONS
 from deployready.package.explain import (
     CALIBRATION_ROWS,
     column_sources,

@@ -287,7 +287,7 @@ def _drive(service: Any, path: str, messages: list[dict[str, Any]]) -> list[dict
 
 def test_hot_path_bug_answers_500_and_counts_it(package: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
     from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())
@@ -304,7 +304,7 @@ def test_hot_path_bug_answers_500_and_counts_it(package: Path,
 
 
 def test_hot_path_client_gone_gets_no_answer(package: Path) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
     from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())
@@ -316,7 +316,7 @@ def test_hot_path_client_gone_gets_no_answer(package: Path) -> None:
 
 
 def test_noop_refuses_an_oversized_body_like_predict(package: Path) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
     from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions(max_body_bytes=1024))
@@ -345,7 +345,7 @@ def test_an_unreadable_log_file_does_not_stop_logging(tmp_path: Path) -> None:
 def test_deep_nesting_is_a_400_not_a_server_error(package: Path) -> None:
     """A body nested far beyond the JSON parser's recursion (RecursionError inside
     ``json.loads``) is the client's error: 400 naming the body, counted as validation."""
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
     from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())

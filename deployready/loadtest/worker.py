@@ -361,7 +361,7 @@ async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str,
 
 def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
         should_stop: Any) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     policy = ws.policy()
     progress = Progress(folder / PROGRESS_FILE, run_id, config.requests)

@@ -12,7 +12,7 @@ previous (highest) one in ``models/``:
 "Same model and scaler" means byte-identical joblib files (``model_sha256``,
 ``scaler_sha256``) or — because a fitted transformer can pickle differently after being
 loaded in another process — identical predictions on the previous package's verified
-holdout rows (:func:`deployready.package.artifacts.export_package` checks this). A retrain never
+holdout rows (:func:`deployready.package.export.export_package` checks this). A retrain never
 reproduces those predictions to the last bit, so it is always a minor bump.
 """
 

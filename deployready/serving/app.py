@@ -946,7 +946,7 @@ def serve(package_path: str | Path, *, host: str = "127.0.0.1", port: int = 8080
     """Load the package (verified manifest), bind, warm up and serve until stopped."""
     import uvicorn
 
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     options = options or ServeOptions()
     options.check()

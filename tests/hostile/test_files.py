@@ -86,7 +86,7 @@ def test_api_refuses(
 def test_validation_names_the_file(
     case: Case, hws: Workspace, marker: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from deployready.package.artifacts import validate_package
+    from deployready.package.manifest import validate_package
 
     marker.parent.mkdir(parents=True, exist_ok=True)
     _prepare(case, hws, marker, monkeypatch)

@@ -234,8 +234,13 @@ def _mutated_json(data: st.DataObject, original: Any) -> Any:
     "holdout_expected.json", "explainability_report.json",
 ]))
 def test_package_json(restore: Callable[[], Path], data: st.DataObject, name: str) -> None:
-    from deployready.package.artifacts import load_package, validate_package
-    from deployready.package.manifest import build_manifest, read_json_file, write_file
+    from deployready.package.load import load_package
+    from deployready.package.manifest import (
+        build_manifest,
+        read_json_file,
+        validate_package,
+        write_file,
+    )
 
     folder = restore()
     original = json.loads((folder / name).read_text(encoding="utf-8"))
@@ -253,8 +258,7 @@ def test_package_json(restore: Callable[[], Path], data: st.DataObject, name: st
 @FUZZ
 @given(data=st.data())
 def test_manifest(restore: Callable[[], Path], data: st.DataObject) -> None:
-    from deployready.package.artifacts import validate_package
-    from deployready.package.manifest import parse_manifest
+    from deployready.package.manifest import parse_manifest, validate_package
 
     folder = restore()
     original = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))
@@ -275,7 +279,7 @@ def test_manifest(restore: Callable[[], Path], data: st.DataObject) -> None:
 @FUZZ
 @given(data=st.binary(max_size=400))
 def test_manifest_random_bytes(restore: Callable[[], Path], data: bytes) -> None:
-    from deployready.package.artifacts import validate_package
+    from deployready.package.manifest import validate_package
 
     folder = restore()
     (folder / "MANIFEST.json").write_bytes(data)
@@ -474,7 +478,7 @@ def assert_4xx(exc: Any) -> None:
 
 @pytest.fixture(scope="module")
 def serving_package(hostile_master: Path) -> Any:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     return load_package(hostile_master / "models" / "v1.0")
 
@@ -838,7 +842,7 @@ def _kind_actions() -> dict[str, list[Callable[[Any], Any]]]:
     """A file of every loader → the calls that open it."""
     from deployready.monitoring.daily import read_profile
     from deployready.monitoring.logs import ProductionLogs
-    from deployready.package.artifacts import read_metadata, validate_package
+    from deployready.package.manifest import read_metadata, validate_package
     from tests.hostile import cases
 
     def logs(engine: str) -> Callable[[Any], Any]:
