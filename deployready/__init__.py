@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from deployready.package.export import export_package as export_package
     from deployready.package.load import LoadedPackage as LoadedPackage
     from deployready.package.load import load_package as load_package
-    from deployready.package.manifest import validate_package as validate_package
+    from deployready.package.validate import validate_package as validate_package
     from deployready.policy import Policy as Policy
     from deployready.policy import load_policy as load_policy
     from deployready.report.build import build_report as build_report
@@ -87,7 +87,7 @@ _API: dict[str, str] = {
     "render": "deployready.report.build",
     "rollback": "deployready.rollout.events",
     "run_daily": "deployready.monitoring.daily",
-    "validate_package": "deployready.package.manifest",
+    "validate_package": "deployready.package.validate",
 }
 
 __all__ = [

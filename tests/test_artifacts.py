@@ -27,13 +27,11 @@ from deployready.package import manifest
 from deployready.package.checks import artifact_checks
 from deployready.package.export import PackageInfo, export_package
 from deployready.package.load import load_package
-from deployready.package.manifest import (
-    PACKAGE_FILES,
-    package_sha256,
-    sha256_file,
-    validate_package,
-)
-from deployready.package.versioning import decide_bump, next_version, rows_to_frame, schema_diff
+from deployready.package.manifest import PACKAGE_FILES, package_sha256, sha256_file
+from deployready.package.rows import rows_to_frame
+from deployready.package.schema import schema_diff
+from deployready.package.validate import validate_package
+from deployready.package.versioning import decide_bump, next_version
 from deployready.workspace import Workspace, format_version, parse_version
 
 FEATURES = ["amount", "age", "region", "channel"]

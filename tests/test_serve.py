@@ -23,7 +23,10 @@ from loadtest_models import FEATURES, make_workspace
 
 from deployready.errors import InputError
 from deployready.loadtest.runs import child_env
-from deployready.serving.app import MicroBatcher, RequestError, ServeOptions, Stats, is_loopback
+from deployready.runtime import is_loopback
+from deployready.serving.batching import MicroBatcher, Stats
+from deployready.serving.options import ServeOptions
+from deployready.serving.requests import RequestError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -252,7 +255,7 @@ def test_batcher_model_failure_fails_its_batch() -> None:
 
 def test_serve_env_has_no_threads_leak() -> None:
     # the server limits BLAS/OpenMP to one thread per worker; the variables are set
-    from deployready.serving.app import THREAD_ENV, limit_threads
+    from deployready.serving.options import THREAD_ENV, limit_threads
 
     saved = {k: os.environ.get(k) for k in THREAD_ENV}
     try:
@@ -328,7 +331,7 @@ def test_noop_refuses_an_oversized_body_like_predict(package: Path) -> None:
 
 
 def test_an_unreadable_log_file_does_not_stop_logging(tmp_path: Path) -> None:
-    from deployready.serving.app import PredictionLog
+    from deployready.serving.predlog import PredictionLog
 
     ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
     (tmp_path / "predictions-2026-03-01.csv").write_bytes(

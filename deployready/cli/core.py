@@ -143,7 +143,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from deployready.package.manifest import validate_package
+    from deployready.package.validate import validate_package
 
     if not args.path.is_dir():
         raise InputError("not a package folder", source=args.path, expected="a models/vX.Y folder")

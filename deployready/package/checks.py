@@ -20,13 +20,11 @@ from deployready.package.manifest import (
     REQUIRED_FILES,
     SCHEMA_FILE,
     SHAP_FILE,
-    Finding,
-    ValidationReport,
     is_regular_file,
     read_json_file,
     read_regular,
-    validate_package,
 )
+from deployready.package.validate import Finding, ValidationReport, validate_package
 from deployready.policy import Policy
 
 CARD_SECTIONS: tuple[str, ...] = (

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import DeployReadyError, PackageError
-from deployready.package.explain import explain_model, render_model_card
+from deployready.package.card import render_model_card
+from deployready.package.explain import explain_model
 from deployready.package.facts import auto_metrics, libraries, period
 from deployready.package.inputs import check_fits, checked_model
 from deployready.package.manifest import (
@@ -45,17 +46,11 @@ from deployready.package.manifest import (
     sha256_file,
     write_file,
 )
+from deployready.package.predict import predict_frame
 from deployready.package.profile import fit_profile
+from deployready.package.schema import build_schema, schema_sha256
 from deployready.package.staging import claim_tmp, export_lock
-from deployready.package.versioning import (
-    BUMP_REASONS,
-    Bump,
-    build_schema,
-    decide_bump,
-    next_version,
-    predict_frame,
-    schema_sha256,
-)
+from deployready.package.versioning import BUMP_REASONS, Bump, decide_bump, next_version
 from deployready.workspace import Workspace, parse_version
 
 PROFILE_MAX_ROWS = 100_000

@@ -28,20 +28,16 @@ from deployready.package.manifest import (
     PROFILE_FILE,
     SCALER_FILE,
     SCHEMA_FILE,
-    ValidationReport,
     parse_manifest,
     read_json_file,
     read_regular,
     read_verified,
-    validate_package,
 )
+from deployready.package.predict import predict_frame, schema_model_problems
 from deployready.package.preprocess import Preprocessor, compile_preprocessor
-from deployready.package.versioning import (
-    predict_frame,
-    rows_to_frame,
-    schema_features,
-    schema_model_problems,
-)
+from deployready.package.rows import rows_to_frame
+from deployready.package.schema import schema_features
+from deployready.package.validate import ValidationReport, validate_package
 
 
 @dataclass
