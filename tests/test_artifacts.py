@@ -24,6 +24,7 @@ from deployready.checks import Category, Status
 from deployready.errors import InputError, IntegrityError, PackageError
 from deployready.package import export as package_export
 from deployready.package import manifest
+from deployready.package import validate as package_validate
 from deployready.package.checks import artifact_checks
 from deployready.package.export import PackageInfo, export_package
 from deployready.package.load import load_package
@@ -192,7 +193,7 @@ def test_shallow_validation_unpickles_nothing(pkg: Path, monkeypatch: pytest.Mon
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("unpickled during a shallow validation")
 
-    monkeypatch.setattr(manifest.joblib, "load", refuse)
+    monkeypatch.setattr(package_validate.joblib, "load", refuse)
     report = validate_package(pkg, deep=False)
     assert report.valid and not report.unpickled
 
