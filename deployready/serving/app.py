@@ -77,14 +77,14 @@ class _Profiles:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.batcher._executor, self.predict.enable)
+        await loop.run_in_executor(self.batcher.executor, self.predict.enable)
         self.loop.enable()
 
     async def stop(self) -> None:
         self.loop.disable()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(RuntimeError):  # executor already shut down
-            await loop.run_in_executor(self.batcher._executor, self.predict.disable)
+            await loop.run_in_executor(self.batcher.executor, self.predict.disable)
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, profile in (("loop", self.loop), ("predict", self.predict)):
             profile.dump_stats(self.directory / f"serve-{os.getpid()}-{name}.prof")
@@ -138,8 +138,8 @@ class PredictionService:
             # first calls pay for lazy imports and caches: not part of any request
             loop = asyncio.get_running_loop()
             sample = pkg.validate_rows(pkg.request_rows(self.options.max_batch_size))
-            await loop.run_in_executor(self.batcher._executor, self.predict_fn, sample)
-            await loop.run_in_executor(self.batcher._executor, self.predict_fn, sample.head(1))
+            await loop.run_in_executor(self.batcher.executor, self.predict_fn, sample)
+            await loop.run_in_executor(self.batcher.executor, self.predict_fn, sample.head(1))
         freeze_heap()
         if profiles is not None:
             await profiles.start()

@@ -83,8 +83,9 @@ class MicroBatcher:
         self.stats = stats
         self.queued_rows = 0
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict",
-                                            initializer=limit_threads, initargs=(options.threads,))
+        #: The one predict thread (the service warms the model up and profiles on it).
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict",
+                                           initializer=limit_threads, initargs=(options.threads,))
         self._task: asyncio.Task[None] | None = None
         self._validated = 0.0  # perf_counter when the current batch finished validating
 
@@ -96,7 +97,7 @@ class MicroBatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
     async def submit(self, rows: list[Any]) -> np.ndarray:
         if self.queued_rows + len(rows) > self.max_queue_rows:
@@ -137,7 +138,7 @@ class MicroBatcher:
             for item in batch:
                 self.queued_rows -= len(item.rows)
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._process, batch)
+                outcomes = await loop.run_in_executor(self.executor, self._process, batch)
             except Exception as exc:  # executor shut down, or a bug: fail the batch
                 outcomes = [RequestError(500, "internal", {"error": str(exc)})] * len(batch)
             for item, outcome in zip(batch, outcomes, strict=True):
