@@ -37,11 +37,11 @@ if TYPE_CHECKING:
     from deployready.monitoring.daily import run_daily as run_daily
     from deployready.monitoring.drift import compute_drift as compute_drift
     from deployready.monitoring.latency import latency_report as latency_report
-    from deployready.package.artifacts import LoadedPackage as LoadedPackage
-    from deployready.package.artifacts import PackageInfo as PackageInfo
-    from deployready.package.artifacts import export_package as export_package
-    from deployready.package.artifacts import load_package as load_package
-    from deployready.package.manifest import validate_package as validate_package
+    from deployready.package.export import PackageInfo as PackageInfo
+    from deployready.package.export import export_package as export_package
+    from deployready.package.load import LoadedPackage as LoadedPackage
+    from deployready.package.load import load_package as load_package
+    from deployready.package.validate import validate_package as validate_package
     from deployready.policy.load import load_policy as load_policy
     from deployready.policy.sections import Policy as Policy
     from deployready.report.build import build_report as build_report
@@ -63,10 +63,10 @@ _API: dict[str, str] = {
     "InputError": "deployready.errors",
     "IntegrityError": "deployready.errors",
     "JobError": "deployready.errors",
-    "LoadedPackage": "deployready.package.artifacts",
+    "LoadedPackage": "deployready.package.load",
     "LogError": "deployready.errors",
     "PackageError": "deployready.errors",
-    "PackageInfo": "deployready.package.artifacts",
+    "PackageInfo": "deployready.package.export",
     "Policy": "deployready.policy.sections",
     "PolicyError": "deployready.errors",
     "Readiness": "deployready.score",
@@ -78,16 +78,16 @@ _API: dict[str, str] = {
     "compute_drift": "deployready.monitoring.drift",
     "compute_score": "deployready.score",
     "evaluate_gate": "deployready.rollout.events",
-    "export_package": "deployready.package.artifacts",
+    "export_package": "deployready.package.export",
     "latency_report": "deployready.monitoring.latency",
-    "load_package": "deployready.package.artifacts",
+    "load_package": "deployready.package.load",
     "load_policy": "deployready.policy.load",
     "promote": "deployready.rollout.events",
     "record_run": "deployready.certification.training",
     "render": "deployready.report.build",
     "rollback": "deployready.rollout.events",
     "run_daily": "deployready.monitoring.daily",
-    "validate_package": "deployready.package.manifest",
+    "validate_package": "deployready.package.validate",
 }
 
 __all__ = [

@@ -22,8 +22,7 @@ from typing import Any
 
 from deployready.checks import CATEGORY_LABELS, CATEGORY_ORDER, Category, Check, Status
 from deployready.errors import DeployReadyError, PackageError
-from deployready.package.artifacts import read_metadata
-from deployready.package.manifest import package_sha256_or_none
+from deployready.package.manifest import package_sha256_or_none, read_metadata
 from deployready.policy import Policy
 from deployready.store import utcnow
 from deployready.workspace import Workspace
@@ -142,7 +141,7 @@ def _certification(ws: Workspace, version: str, sha: str | None, policy: Policy)
 
 
 def _artifacts(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
-    from deployready.package.artifacts import artifact_checks
+    from deployready.package.checks import artifact_checks
 
     return artifact_checks(ws.package_path(version), policy)
 

@@ -80,7 +80,7 @@ def _as_dict(value: Any) -> dict[str, float]:
 
 package_run = None
 if version:
-    from deployready.package.artifacts import read_metadata
+    from deployready.package.manifest import read_metadata
 
     package = ws.package_path(version)
     meta = ui.guarded(lambda: read_metadata(package), "Reading package metadata")

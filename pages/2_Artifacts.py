@@ -12,12 +12,9 @@ import streamlit as st
 from dashboard import ui
 from deployready.charts.readiness import feature_bars
 from deployready.checks import pass_fail, status_glyph
-from deployready.package.artifacts import (
-    read_json_file,
-    read_metadata,
-    schema_diff,
-    validate_package,
-)
+from deployready.package.manifest import read_json_file, read_metadata
+from deployready.package.schema import schema_diff
+from deployready.package.validate import validate_package
 
 ui.setup_page("Artifacts", "📦")
 ws, version = ui.sidebar()

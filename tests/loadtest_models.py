@@ -112,7 +112,7 @@ def fit(frame: pd.DataFrame) -> tuple[Any, Any]:
 
 def make_workspace(root: Path, wrap: Any = None, *, policy: str = "") -> tuple[Path, str]:
     """A workspace with one package (v1.0); ``wrap(model)`` wraps the fitted model."""
-    from deployready.package.artifacts import export_package
+    from deployready.package.export import export_package
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "deployready.toml").write_text(policy)

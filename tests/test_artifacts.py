@@ -22,18 +22,17 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from deployready.checks import Category, Status
 from deployready.errors import InputError, IntegrityError, PackageError
-from deployready.package import artifacts, manifest
-from deployready.package.artifacts import (
-    PackageInfo,
-    artifact_checks,
-    export_package,
-    load_package,
-    package_sha256,
-    schema_diff,
-    validate_package,
-)
-from deployready.package.manifest import PACKAGE_FILES, sha256_file
-from deployready.package.versioning import decide_bump, next_version, rows_to_frame
+from deployready.package import export as package_export
+from deployready.package import manifest
+from deployready.package import validate as package_validate
+from deployready.package.checks import artifact_checks
+from deployready.package.export import PackageInfo, export_package
+from deployready.package.load import load_package
+from deployready.package.manifest import PACKAGE_FILES, package_sha256, sha256_file
+from deployready.package.rows import rows_to_frame
+from deployready.package.schema import schema_diff
+from deployready.package.validate import validate_package
+from deployready.package.versioning import decide_bump, next_version
 from deployready.workspace import Workspace, format_version, parse_version
 
 FEATURES = ["amount", "age", "region", "channel"]
@@ -194,7 +193,7 @@ def test_shallow_validation_unpickles_nothing(pkg: Path, monkeypatch: pytest.Mon
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("unpickled during a shallow validation")
 
-    monkeypatch.setattr(manifest.joblib, "load", refuse)
+    monkeypatch.setattr(package_validate.joblib, "load", refuse)
     report = validate_package(pkg, deep=False)
     assert report.valid and not report.unpickled
 
@@ -361,7 +360,7 @@ def test_failure_while_committing_leaves_nothing(
     def broken(*args: Any, **kwargs: Any) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr(artifacts, "render_model_card", broken)
+    monkeypatch.setattr(package_export, "render_model_card", broken)
     with pytest.raises(PackageError, match="disk full"):
         export(models, fitted, data)
     assert leftovers(models) == ["v1.0"]
@@ -373,7 +372,7 @@ def test_never_overwrites(
     models = tmp_path / "models"
     first = export(models, fitted, data)
     before = {p.name: p.read_bytes() for p in first.path.iterdir()}
-    monkeypatch.setattr(artifacts, "next_version", lambda previous, bump: "v1.0")
+    monkeypatch.setattr(package_export, "next_version", lambda previous, bump: "v1.0")
     with pytest.raises(PackageError, match="never overwritten"):
         export(models, fit(data, c=0.5), data)
     assert {p.name: p.read_bytes() for p in first.path.iterdir()} == before
@@ -461,7 +460,7 @@ def test_malformed_manifest(pkg: Path) -> None:
     with pytest.raises(PackageError, match=r"MANIFEST\.json"):
         load_package(pkg)
     with pytest.raises(PackageError):
-        artifacts.read_json_file(pkg, "MANIFEST.json")
+        manifest.read_json_file(pkg, "MANIFEST.json")
 
 
 def test_manifest_with_path_outside_package(pkg: Path) -> None:

@@ -12,7 +12,7 @@ import joblib
 import pandas as pd
 import pytest
 
-from deployready.package.artifacts import load_package
+from deployready.package.load import load_package
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -294,7 +294,7 @@ def test_logged_categories_named_like_missing_values_stay_categories(
     categories ``NaN``, ``nan``, ``None`` and ``other`` land in their own bins, a null in
     the missing bin and an unseen category in the unseen bin."""
     from deployready.monitoring.logs import ProductionLogs
-    from deployready.serving.app import PredictionLog
+    from deployready.serving.predlog import PredictionLog
 
     names = ["NaN", "None", "nan", "other"]
     ref = pd.DataFrame({"c": pd.array([*names, None], dtype="string")})

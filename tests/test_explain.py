@@ -13,13 +13,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from deployready.package.artifacts import CARD_SECTIONS
-from deployready.package.explain import (
-    CALIBRATION_ROWS,
-    column_sources,
-    explain_model,
-    render_model_card,
-)
+from deployready.package.card import render_model_card
+from deployready.package.checks import CARD_SECTIONS
+from deployready.package.explain import CALIBRATION_ROWS, column_sources, explain_model
 
 FEATURES = ["amount", "amount_band", "age", "region"]
 KEYS = {

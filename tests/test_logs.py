@@ -378,7 +378,7 @@ def test_version_filter_and_iteration(mixed_ws: Workspace) -> None:
 def _rollout_logs(directory: Path) -> tuple[Path, Path]:
     """v1.0 (features a, b) and v2.0 (a, b, c: a major version) serving the same day, each
     through the server's own log writer."""
-    from deployready.serving.app import PredictionLog
+    from deployready.serving.predlog import PredictionLog
 
     ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
     for version, features in (("v1.0", ["a", "b"]), ("v2.0", ["a", "b", "c"])):
@@ -440,7 +440,7 @@ def load_error_in(directory: Path, engine: str, features: dict) -> LogError:
 
 def test_two_servers_of_one_version_never_interleave_in_one_file(tmp_path: Path) -> None:
     """Replicas: the second writer finds the day's file locked and writes its own."""
-    from deployready.serving.app import PredictionLog
+    from deployready.serving.predlog import PredictionLog
 
     ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
     logs = [PredictionLog(tmp_path, "v1.0", ["a"], flush_seconds=0.01) for _ in range(2)]
@@ -515,10 +515,10 @@ def wait_until(condition: Any, timeout: float = 20.0) -> None:
 @contextlib.contextmanager
 def held(path: Path) -> Iterator[Any]:
     """``path`` open for appending under the lock ``deployready serve`` takes."""
-    from deployready.serving.app import _try_lock
+    from deployready.serving.predlog import try_lock
 
     with path.open("a", encoding="utf-8") as fh:
-        assert _try_lock(fh)
+        assert try_lock(fh)
         yield fh
 
 
@@ -584,7 +584,7 @@ def test_a_half_written_last_line_without_a_writer_is_an_error_naming_the_row(
 def test_a_running_prediction_log_is_never_read_as_broken(tmp_path: Path, engine: str) -> None:
     """serve's own writer: 0 bytes, then lines flushed by a full buffer (ending anywhere
     in a line), then closed. Every read in between validates and counts finished rows."""
-    from deployready.serving.app import PredictionLog
+    from deployready.serving.predlog import PredictionLog
 
     ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
     log = PredictionLog(tmp_path, "v1.0", ["note"], flush_seconds=3600)

@@ -27,7 +27,7 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from deployready.demo.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
     from deployready.demo.logs import write_demo_logs
-    from deployready.package.artifacts import export_package
+    from deployready.package.export import export_package
 
     root = tmp_path_factory.mktemp("monitoring-pages")
     ws = Workspace.open(root)

@@ -23,7 +23,10 @@ from loadtest_models import FEATURES, make_workspace
 
 from deployready.errors import InputError
 from deployready.loadtest.runs import child_env
-from deployready.serving.app import MicroBatcher, RequestError, ServeOptions, Stats, is_loopback
+from deployready.runtime import is_loopback
+from deployready.serving.batching import MicroBatcher, Stats
+from deployready.serving.options import ServeOptions
+from deployready.serving.requests import RequestError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -252,7 +255,7 @@ def test_batcher_model_failure_fails_its_batch() -> None:
 
 def test_serve_env_has_no_threads_leak() -> None:
     # the server limits BLAS/OpenMP to one thread per worker; the variables are set
-    from deployready.serving.app import THREAD_ENV, limit_threads
+    from deployready.serving.options import THREAD_ENV, limit_threads
 
     saved = {k: os.environ.get(k) for k in THREAD_ENV}
     try:
@@ -287,7 +290,7 @@ def _drive(service: Any, path: str, messages: list[dict[str, Any]]) -> list[dict
 
 def test_hot_path_bug_answers_500_and_counts_it(package: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
     from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())
@@ -304,7 +307,7 @@ def test_hot_path_bug_answers_500_and_counts_it(package: Path,
 
 
 def test_hot_path_client_gone_gets_no_answer(package: Path) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
     from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())
@@ -316,7 +319,7 @@ def test_hot_path_client_gone_gets_no_answer(package: Path) -> None:
 
 
 def test_noop_refuses_an_oversized_body_like_predict(package: Path) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
     from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions(max_body_bytes=1024))
@@ -328,7 +331,7 @@ def test_noop_refuses_an_oversized_body_like_predict(package: Path) -> None:
 
 
 def test_an_unreadable_log_file_does_not_stop_logging(tmp_path: Path) -> None:
-    from deployready.serving.app import PredictionLog
+    from deployready.serving.predlog import PredictionLog
 
     ts = pd.Timestamp("2026-03-01T12:00:00Z").timestamp()
     (tmp_path / "predictions-2026-03-01.csv").write_bytes(
@@ -345,7 +348,7 @@ def test_an_unreadable_log_file_does_not_stop_logging(tmp_path: Path) -> None:
 def test_deep_nesting_is_a_400_not_a_server_error(package: Path) -> None:
     """A body nested far beyond the JSON parser's recursion (RecursionError inside
     ``json.loads``) is the client's error: 400 naming the body, counted as validation."""
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
     from deployready.serving.app import PredictionService
 
     service = PredictionService(load_package(package), ServeOptions())

@@ -182,7 +182,7 @@ def stall_package(root: Path) -> Path:
 
 
 def write_bodies(package: Path, count: int, out: Path) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     records = load_package(package).request_rows()
     bodies, _ = payload_bodies(records, 1, count)

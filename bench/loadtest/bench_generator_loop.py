@@ -27,7 +27,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from deployready.loadtest.loadgen import make_session, payload_bodies, run_phase
-from deployready.package.artifacts import load_package
+from deployready.package.load import load_package
 
 PATHS = ("/noop", "/predict")
 

@@ -47,7 +47,8 @@ sys.path.insert(0, str(HERE))
 from bench_models import STALL_ENV, StallOnce  # noqa: E402
 
 from deployready.loadtest import JobRegistry, LoadTestConfig  # noqa: E402
-from deployready.package.artifacts import export_package, load_package  # noqa: E402
+from deployready.package.export import export_package  # noqa: E402
+from deployready.package.load import load_package  # noqa: E402
 from deployready.workspace import Workspace  # noqa: E402
 
 NUMERIC = [f"x{i}" for i in range(10)]

@@ -201,7 +201,8 @@ def build_scale_ws(root: Path, demo: Path) -> Path:
     from deployready.demo.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
     from deployready.demo.logs import _latency, _timestamps
     from deployready.monitoring.daily import run_daily_range
-    from deployready.package.artifacts import export_package, load_package
+    from deployready.package.export import export_package
+    from deployready.package.load import load_package
     from deployready.workspace import Workspace
 
     target = root / "scale"

@@ -151,7 +151,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from deployready.package.artifacts import validate_package
+    from deployready.package.validate import validate_package
 
     if not args.path.is_dir():
         raise InputError("not a package folder", source=args.path, expected="a models/vX.Y folder")
@@ -201,7 +201,7 @@ def _load_objects(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_export(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from deployready.package.artifacts import export_package
+    from deployready.package.export import export_package
 
     ws = workspace_of(args)
     objects = _load_objects(args)

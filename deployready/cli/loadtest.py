@@ -185,7 +185,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from deployready.serving.app import ServeOptions, default_log_dir, serve
+    from deployready.serving.options import ServeOptions
+    from deployready.serving.server import default_log_dir, serve
 
     log_dir = None if args.no_log else (args.log_dir or default_log_dir(args.path))
     options = ServeOptions(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,

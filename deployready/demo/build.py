@@ -4,7 +4,7 @@
 :func:`~deployready.certification.training.record_run` (the first four fail for real reasons: an
 under-fitted model, a near-constant feature, too much synthetic data, too noisy
 augmentation; the last four are green), exports ``v1.0`` and the retrained ``v1.1``
-with :func:`~deployready.package.artifacts.export_package`, records ``v1.0``'s earlier rollout,
+with :func:`~deployready.package.export.export_package`, records ``v1.0``'s earlier rollout,
 writes 30 days of production logs made by ``v1.0``'s real model on drifting data (drift
 in a few features over the last week, one latency-spike day, one error-spike day) and
 backfills the daily checks. Nothing is invented: every number comes from a model, a
@@ -26,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from deployready.certification.training import RunResult, record_run
 from deployready.demo.data import make_dataset
-from deployready.package.artifacts import PackageInfo, export_package
+from deployready.package.export import PackageInfo, export_package
 from deployready.policy import POLICY_FILE, Policy, write_policy
 from deployready.rollout.events import PROMOTE, append_event
 from deployready.workspace import Workspace

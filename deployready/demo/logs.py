@@ -112,14 +112,14 @@ def write_demo_logs(
 ) -> DemoLogs:
     """Write ``days`` daily log files ending ``end_date`` (default: yesterday UTC).
 
-    ``package``: a package folder (loaded with :func:`deployready.package.artifacts.load_package`)
+    ``package``: a package folder (loaded with :func:`deployready.package.load.load_package`)
     or an already loaded package. ``spike_day`` / ``error_spike_day``: a date, or a
     number of days before ``end_date``; None for none.
     """
     from deployready.demo.data import make_dataset
 
     if isinstance(package, str | Path):
-        from deployready.package.artifacts import load_package
+        from deployready.package.load import load_package
 
         loaded: Predictor = load_package(Path(package))
     else:

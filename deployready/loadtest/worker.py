@@ -197,7 +197,7 @@ def _served_identity(ws: Workspace, run_id: int, config: LoadTestConfig, package
 
 def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
         should_stop: Any) -> None:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     policy = ws.policy()
     progress = Progress(folder / PROGRESS_FILE, run_id, config.requests)

@@ -1,4 +1,4 @@
-"""Explainability of a package: the SHAP report and the model card.
+"""Explainability of a package: the SHAP report (``explainability_report.json``).
 
 SHAP values are computed in the space the model sees (the scaler's output), with the
 explainer that fits the model:
@@ -225,42 +225,21 @@ def explain_model(
     features = list(frame.columns) if features is None else list(features)
     if len(frame) == 0:
         raise ValueError("no rows to explain")
-    rng = np.random.default_rng(seed)
-    n_sample = min(max(1, int(max_rows)), len(frame))
-    rows = np.sort(rng.choice(len(frame), size=n_sample, replace=False))
-    sample = frame.iloc[rows][features]
-    x = _dense(scaler.transform(sample))
-    background = x[rng.choice(len(x), size=min(BACKGROUND_ROWS, len(x)), replace=False)]
+    rows, sample, x, background = _sample(scaler, frame, features, max_rows, seed)
+    n_sample = len(rows)
     sources = column_sources(scaler, sample, features, x.shape[1])
 
     name, explain = _make_explainer(model, background)
     values, base, n_rows = _explain_within_budget(explain, x, start, time_budget_s)
     x = x[:n_rows]
-
-    index = {f: j for j, f in enumerate(features)}
-    mapping = np.zeros((x.shape[1], len(features)))
-    unattributed = [j for j, s in enumerate(sources) if s is None]
-    for j, source in enumerate(sources):
-        if source is not None:
-            mapping[j, index[source]] = 1.0
-    per_feature = values @ mapping
-    rest = values[:, unattributed].sum(axis=1) if unattributed else np.zeros(n_rows)
+    per_feature, rest, unattributed = _per_feature(values, sources, features)
 
     model_output, output_fn = _output_space(model, x, base + values.sum(axis=1))
     outputs = output_fn(x)
     additivity = float(np.max(np.abs(base + per_feature.sum(axis=1) + rest - outputs)))
     importance = np.abs(per_feature).mean(axis=0)
     order = sorted(range(len(features)), key=lambda j: (-importance[j], features[j]))
-    predictions = np.asarray(model.predict_proba(x[:n_local]), dtype=np.float64)[:, 1]
-    local = [
-        {
-            "row": int(rows[i]),
-            "prediction": float(predictions[i]),
-            "output": float(outputs[i]),
-            "contributions": {f: float(per_feature[i, index[f]]) for f in features},
-        }
-        for i in range(min(n_local, n_rows))
-    ]
+    local = _local_explanations(model, x[:n_local], rows, outputs, per_feature, features)
     return {
         "format": REPORT_FORMAT,
         "explainer": name,
@@ -274,146 +253,58 @@ def explain_model(
         "time_s": round(time.perf_counter() - start, 4),
         "time_budget_s": float(time_budget_s),
         "truncated": bool(n_rows < n_sample),
-        "columns": {
-            "count": int(x.shape[1]),
-            "unattributed": [int(j) for j in unattributed],
-        },
+        "columns": {"count": int(x.shape[1]), "unattributed": [int(j) for j in unattributed]},
         "seed": seed,
     }
 
 
-# --------------------------------------------------------------------------- model card
-
-_CARD_TEXT: dict[str, str] = {
-    "intended_use": (
-        "Scoring individual records of the feature schema below to estimate the probability "
-        "of the positive class, behind the serving path of this package (`predict`)."
-    ),
-    "out_of_scope": (
-        "Records outside the training schema or ranges; decisions made without human review "
-        "where the cost of an error is high."
-    ),
-    "limitations": (
-        "- Trained on historical data: performance degrades when the input distribution drifts "
-        "(monitored against `reference_profile.json`).\n"
-        "- Categories not seen in training are ignored by the encoder.\n"
-        "- SHAP values explain the model, not causal effects in the world."
-    ),
-}
+def _per_feature(
+    values: np.ndarray, sources: list[str | None], features: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The SHAP values of the columns summed onto their source features (rows x
+    features), the sum over columns of no known source, and those columns."""
+    index = {f: j for j, f in enumerate(features)}
+    mapping = np.zeros((values.shape[1], len(features)))
+    unattributed = [j for j, s in enumerate(sources) if s is None]
+    for j, source in enumerate(sources):
+        if source is not None:
+            mapping[j, index[source]] = 1.0
+    per_feature = values @ mapping
+    rest = values[:, unattributed].sum(axis=1) if unattributed else np.zeros(len(values))
+    return per_feature, rest, unattributed
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return "\n".join(f"- {v}" for v in value)
-    return str(value)
+def _sample(
+    scaler: Any, frame: pd.DataFrame, features: list[str], max_rows: int, seed: int
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows to explain (a seeded sample of at most ``max_rows``): their positions in
+    ``frame``, the rows, the rows as the model sees them, and a background sample of those."""
+    rng = np.random.default_rng(seed)
+    n_sample = min(max(1, int(max_rows)), len(frame))
+    rows = np.sort(rng.choice(len(frame), size=n_sample, replace=False))
+    sample = frame.iloc[rows][features]
+    x = _dense(scaler.transform(sample))
+    background = x[rng.choice(len(x), size=min(BACKGROUND_ROWS, len(x)), replace=False)]
+    return rows, sample, x, background
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "—" if value is None else str(value)
-
-
-def render_model_card(
-    metadata: dict[str, Any],
-    shap_report: dict[str, Any],
-    files: dict[str, dict[str, Any]],
-    card: dict[str, Any] | None = None,
-    reason: str = "",
-) -> str:
-    """``README.md`` of a package: a Markdown model card.
-
-    ``card`` may override ``intended_use``, ``out_of_scope`` and ``limitations`` and add
-    ``owners``; any other key becomes an extra section.
-    """
-    card = dict(card or {})
-    version = metadata.get("version", "?")
-    lines = [f"# Model card — {version}", ""]
-    if metadata.get("description"):
-        lines += [str(metadata["description"]), ""]
-    lines += [
-        "## Model details",
-        "",
-        f"- Version: **{version}** (bump: {metadata.get('bump')}, previous: "
-        f"{metadata.get('previous') or 'none'})",
-        f"- Model: `{metadata.get('model_class')}`; "
-        f"preprocessing: `{metadata.get('scaler_class')}`",
-        f"- Created: {metadata.get('created_at')}; training run: {metadata.get('run_id') or '—'}",
-        f"- Output: probability of class 1 of `{metadata.get('target')}`",
-        "- Libraries: " + ", ".join(f"{k} {v}" for k, v in metadata.get("libraries", {}).items()),
+def _local_explanations(
+    model: Any,
+    x: np.ndarray,
+    rows: np.ndarray,
+    outputs: np.ndarray,
+    per_feature: np.ndarray,
+    features: list[str],
+) -> list[dict[str, Any]]:
+    """The first rows of ``x`` explained one by one (``rows``: their positions in the frame)."""
+    index = {f: j for j, f in enumerate(features)}
+    predictions = np.asarray(model.predict_proba(x), dtype=np.float64)[:, 1]
+    return [
+        {
+            "row": int(rows[i]),
+            "prediction": float(predictions[i]),
+            "output": float(outputs[i]),
+            "contributions": {f: float(per_feature[i, index[f]]) for f in features},
+        }
+        for i in range(len(x))
     ]
-    if card.get("owners"):
-        lines.append(f"- Owners: {_text(card.pop('owners'))}")
-    lines += [
-        "",
-        "## Intended use",
-        "",
-        _text(card.pop("intended_use", _CARD_TEXT["intended_use"])),
-        "",
-        "Out of scope:",
-        "",
-        _text(card.pop("out_of_scope", _CARD_TEXT["out_of_scope"])),
-        "",
-    ]
-    data = metadata.get("training_data", {})
-    period = data.get("period") or {}
-    lines += [
-        "## Training data",
-        "",
-        f"- Rows: {data.get('rows')}; features: {len(metadata.get('features', []))}",
-        f"- Period: {period.get('start', '—')} to {period.get('end', '—')}"
-        + (f" (column `{period['column']}`)" if period.get("column") else ""),
-        f"- Data hash (pandas row hash, SHA-256): `{data.get('sha256')}`",
-        f"- Feature schema hash: `{metadata.get('schema_sha256')}`",
-        "",
-        "## Metrics",
-        "",
-    ]
-    metrics = metadata.get("metrics") or {}
-    if metrics:
-        lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()]
-    else:
-        lines.append("No metrics were supplied with this package.")
-    importance = shap_report.get("global_importance", {})
-    lines += [
-        "",
-        "## Explainability",
-        "",
-        f"Top features by mean |SHAP| ({shap_report.get('explainer')}, output "
-        f"{shap_report.get('model_output')}, {shap_report.get('n_rows_explained')} rows):",
-        "",
-        "| rank | feature | mean abs SHAP |",
-        "|---|---|---|",
-    ]
-    lines += [
-        f"| {i} | {k} | {_fmt(v)} |" for i, (k, v) in enumerate(list(importance.items())[:10], 1)
-    ]
-    lines += [
-        "",
-        "## Limitations",
-        "",
-        _text(card.pop("limitations", _CARD_TEXT["limitations"])),
-        "",
-    ]
-    for key, value in card.items():
-        lines += [f"## {str(key).replace('_', ' ').capitalize()}", "", _text(value), ""]
-    lines += [
-        "## Version",
-        "",
-        f"{version}: {metadata.get('bump')} — {reason}." if reason else f"{version}.",
-        "The version is derived from the previous package, never typed by hand.",
-        "",
-        "## Files",
-        "",
-        "| file | sha256 | bytes |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {n} | `{e['sha256']}` | {e['size']} |" for n, e in files.items()]
-    lines += [
-        "",
-        "`README.md` is hashed in `MANIFEST.json`, written last; the package "
-        "hash is the SHA-256 of `MANIFEST.json`.",
-        "",
-    ]
-    return "\n".join(lines)

@@ -43,19 +43,19 @@ def export_loop(models_dir: Path, n: int, delay_s: float) -> None:
 
 
 def lock(models_dir: Path) -> None:
-    from deployready.package.artifacts import _export_lock
+    from deployready.package.staging import export_lock
 
     models_dir.mkdir(parents=True, exist_ok=True)
-    with _export_lock(models_dir):
+    with export_lock(models_dir):
         say("locked")
         hold()
 
 
 def claim(models_dir: Path) -> None:
-    from deployready.package.artifacts import _claim_tmp
+    from deployready.package.staging import claim_tmp
 
     models_dir.mkdir(parents=True, exist_ok=True)
-    tmp, _fd = _claim_tmp(models_dir)  # as an export does before it builds the package
+    tmp, _fd = claim_tmp(models_dir)  # as an export does before it builds the package
     say(f"claimed {tmp.name}")
     hold()
 

@@ -66,7 +66,7 @@ def fitted(frame: pd.DataFrame, features: list[str], c: float = 1.0) -> tuple[An
 
 def export(models_dir: Path, model: Any, scaler: Any, frame: pd.DataFrame,
            features: list[str], *, shap_max_rows: int = 30) -> Any:
-    from deployready.package.artifacts import export_package
+    from deployready.package.export import export_package
 
     return export_package(models_dir, model=model, scaler=scaler, train=frame,
                           features=features, target_column="target",

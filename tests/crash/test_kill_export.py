@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from crash.support import POLICY, child, dataset, export, fitted
-from deployready.package.artifacts import LOCK_FILE, TMP_PREFIX
-from deployready.package.manifest import package_sha256, validate_package
+from deployready.package.manifest import package_sha256
+from deployready.package.staging import LOCK_FILE, TMP_PREFIX
+from deployready.package.validate import validate_package
 from deployready.package.versioning import next_version
 from deployready.score import compute_score
 from deployready.workspace import Workspace

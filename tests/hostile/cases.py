@@ -306,7 +306,7 @@ def policy_action(ws: Workspace) -> Any:
 
 
 def load_package_action(ws: Workspace) -> Any:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     return load_package(ws.package_path(VERSION))
 
@@ -337,11 +337,11 @@ class Unpredictable:
 
 def failed_export(ws: Workspace) -> Any:
     from deployready.demo.data import make_dataset
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     loaded = load_package(ws.package_path(VERSION))
     data = make_dataset(80, "2026-01-01", "2026-02-01", seed=2)
-    from deployready.package.artifacts import export_package
+    from deployready.package.export import export_package
 
     return export_package(
         ws,
@@ -355,7 +355,7 @@ def failed_export(ws: Workspace) -> Any:
 
 
 def load_renamed_package(ws: Workspace) -> Any:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     return load_package(ws.models_dir / "latest")
 

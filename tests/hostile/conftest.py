@@ -33,7 +33,7 @@ def build_master(root: Path) -> None:
     from deployready.demo.data import make_dataset
     from deployready.demo.logs import write_demo_logs
     from deployready.monitoring.daily import run_daily
-    from deployready.package.artifacts import export_package
+    from deployready.package.export import export_package
     from deployready.policy import write_policy
 
     root.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,7 @@ def test_api_refuses(
 def test_validation_names_the_file(
     case: Case, hws: Workspace, marker: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from deployready.package.artifacts import validate_package
+    from deployready.package.validate import validate_package
 
     marker.parent.mkdir(parents=True, exist_ok=True)
     _prepare(case, hws, marker, monkeypatch)
@@ -153,12 +153,12 @@ def test_corpus_covers_every_input() -> None:
 
 def _live_half_line(root: Path) -> Any:
     """The day's file held by a writer (serve's lock) that is halfway through row 5."""
-    from deployready.serving.app import _try_lock
+    from deployready.serving.predlog import try_lock
     from tests.hostile.cases import LOG_FILE, half_written_last_line
 
     half_written_last_line(root)
     handle = (root / LOG_FILE).open("a", encoding="utf-8")
-    assert _try_lock(handle)
+    assert try_lock(handle)
     return handle
 
 

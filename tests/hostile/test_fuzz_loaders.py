@@ -234,8 +234,9 @@ def _mutated_json(data: st.DataObject, original: Any) -> Any:
     "holdout_expected.json", "explainability_report.json",
 ]))
 def test_package_json(restore: Callable[[], Path], data: st.DataObject, name: str) -> None:
-    from deployready.package.artifacts import load_package, validate_package
+    from deployready.package.load import load_package
     from deployready.package.manifest import build_manifest, read_json_file, write_file
+    from deployready.package.validate import validate_package
 
     folder = restore()
     original = json.loads((folder / name).read_text(encoding="utf-8"))
@@ -253,8 +254,8 @@ def test_package_json(restore: Callable[[], Path], data: st.DataObject, name: st
 @FUZZ
 @given(data=st.data())
 def test_manifest(restore: Callable[[], Path], data: st.DataObject) -> None:
-    from deployready.package.artifacts import validate_package
     from deployready.package.manifest import parse_manifest
+    from deployready.package.validate import validate_package
 
     folder = restore()
     original = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))
@@ -275,7 +276,7 @@ def test_manifest(restore: Callable[[], Path], data: st.DataObject) -> None:
 @FUZZ
 @given(data=st.binary(max_size=400))
 def test_manifest_random_bytes(restore: Callable[[], Path], data: bytes) -> None:
-    from deployready.package.artifacts import validate_package
+    from deployready.package.validate import validate_package
 
     folder = restore()
     (folder / "MANIFEST.json").write_bytes(data)
@@ -361,7 +362,7 @@ def test_logs_random_bytes(
 @FUZZ
 @given(data=st.data())
 def test_request_rows(hostile_master: Path, data: st.DataObject) -> None:
-    from deployready.package.versioning import rows_to_frame
+    from deployready.package.rows import rows_to_frame
 
     schema = json.loads(
         (hostile_master / "models/v1.0/feature_schema.json").read_text(encoding="utf-8"))
@@ -393,7 +394,7 @@ INT_SCHEMA = {
 @given(count=JSON | st.integers(min_value=-(10**40), max_value=10**40), flag=JSON)
 def test_request_rows_int_schema(count: Any, flag: Any) -> None:
     """Integer features: out-of-int64 values are a named InputError, never an OverflowError."""
-    from deployready.package.versioning import rows_to_frame
+    from deployready.package.rows import rows_to_frame
 
     allowed(lambda: rows_to_frame(INT_SCHEMA, [{"count": count, "flag": flag}]))
 
@@ -462,7 +463,7 @@ def predict_bodies(draw: st.DrawFn, good: dict[str, Any]) -> bytes:
 
 def assert_4xx(exc: Any) -> None:
     """A refusal as the server sends it: 4xx, small, naming a field and what was expected."""
-    from deployready.serving.app import RequestError
+    from deployready.serving.requests import RequestError
 
     assert isinstance(exc, RequestError), exc
     assert 400 <= exc.status < 500, exc.body
@@ -474,7 +475,7 @@ def assert_4xx(exc: Any) -> None:
 
 @pytest.fixture(scope="module")
 def serving_package(hostile_master: Path) -> Any:
-    from deployready.package.artifacts import load_package
+    from deployready.package.load import load_package
 
     return load_package(hostile_master / "models" / "v1.0")
 
@@ -485,7 +486,7 @@ def test_predict_body_parser(serving_package: Any, data: st.DataObject) -> None:
     """Parsing then checking a /predict body: rows for the model, or a 4xx — never another
     exception (the server would answer it 500)."""
     from deployready.errors import InputError
-    from deployready.serving.app import RequestError, parse_predict_body, request_error
+    from deployready.serving.requests import RequestError, parse_predict_body, request_error
 
     good = serving_package.request_rows(1)[0]
     body = data.draw(predict_bodies(good))
@@ -509,7 +510,7 @@ def test_predict_body_parser(serving_package: Any, data: st.DataObject) -> None:
     b"application/json", b"APPLICATION/JSON ; charset=utf-8", b"application/x+json",
     b"text/plain", b"", b";", b"application/", b"application/jsonx", b"x" * 5000]))
 def test_predict_content_type(value: bytes) -> None:
-    from deployready.serving.app import RequestError, check_content_type
+    from deployready.serving.requests import RequestError, check_content_type
 
     try:
         check_content_type(value)
@@ -762,7 +763,7 @@ def test_logs_a_file_cut_anywhere_live_or_dead(
     """The day's file cut at any byte. Held by a writer (serve's lock): never an error, the
     finished rows are read (0 bytes or a header: none). Not held: both engines agree,
     and a cut inside a row is an error naming the file, or that row reads as it is."""
-    from deployready.serving.app import _try_lock
+    from deployready.serving.predlog import try_lock
 
     source = (hostile_master / "data/production/predictions-2026-03-10.csv").read_bytes()
     cut = data.draw(st.integers(0, len(source)))
@@ -773,7 +774,7 @@ def test_logs_a_file_cut_anywhere_live_or_dead(
     handle = path.open("a", encoding="utf-8") if held else None
     try:
         if handle is not None:
-            assert _try_lock(handle)
+            assert try_lock(handle)
         a, b = _outcomes(folder)
     finally:
         if handle is not None:
@@ -838,7 +839,8 @@ def _kind_actions() -> dict[str, list[Callable[[Any], Any]]]:
     """A file of every loader → the calls that open it."""
     from deployready.monitoring.daily import read_profile
     from deployready.monitoring.logs import ProductionLogs
-    from deployready.package.artifacts import read_metadata, validate_package
+    from deployready.package.manifest import read_metadata
+    from deployready.package.validate import validate_package
     from tests.hostile import cases
 
     def logs(engine: str) -> Callable[[Any], Any]:

@@ -350,7 +350,7 @@ def test_log_is_whole_and_readable_after_hostile_requests(server: Server,
     category may be, and both log engines read it."""
     from deployready.monitoring.logs import ProductionLogs
     from deployready.monitoring.logs_schema import features_of
-    from deployready.package.versioning import MAX_TEXT_CHARS
+    from deployready.package.rows import MAX_TEXT_CHARS
 
     profile = json.loads((hostile_master / "models/v1.0/reference_profile.json").read_text())
     deadline = time.monotonic() + 20

@@ -53,7 +53,8 @@ LOADERS: dict[str, tuple[str, str, str]] = {
 
 CHILD = """
 import ctypes, json, os, sys
-from deployready.package.artifacts import load_package, read_metadata
+from deployready.package.load import load_package
+from deployready.package.manifest import read_metadata
 from deployready.certification.checks import history_evaluations
 from deployready.monitoring.daily import read_profile
 from deployready.errors import DeployReadyError

@@ -1,0 +1,409 @@
+"""Validating a package without trusting it: every file hashed against the manifest,
+the JSON files parsed and cross-checked, and (``deep``, only when nothing failed before)
+the pickles loaded from the verified bytes and checked against the schema and the
+holdout's expected predictions. Each problem is a :class:`Finding` of the
+:class:`ValidationReport`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from deployready.errors import PackageError, not_a_file, open_problem
+from deployready.package.manifest import (
+    EXPECTED_FILE,
+    HOLDOUT_FILE,
+    MANIFEST_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    PACKAGE_FILES,
+    PICKLE_FILES,
+    PROFILE_FILE,
+    SCALER_FILE,
+    SCHEMA_FILE,
+    SHAP_FILE,
+    Manifest,
+    is_regular_file,
+    not_regular,
+    parse_manifest,
+    read_json_file,
+    read_regular,
+    read_verified,
+    sha256_bytes,
+)
+from deployready.package.predict import predict_frame, schema_model_problems
+from deployready.package.schema import schema_features, schema_sha256
+from deployready.workspace import parse_version
+
+Severity = Literal["error", "warning"]
+
+#: Largest difference between a holdout prediction and holdout_expected.json.
+HOLDOUT_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    file: str
+    message: str
+
+
+@dataclass
+class ValidationReport:
+    path: Path
+    version: str
+    sha256: str | None
+    findings: list[Finding] = field(default_factory=list)
+    #: files whose bytes matched the manifest
+    verified: list[str] = field(default_factory=list)
+    #: whether the pickles were loaded (deep validation after full verification)
+    unpickled: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def add(self, code: str, file: str, message: str, severity: Severity = "error") -> None:
+        self.findings.append(Finding(code, severity, file, message))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "version": self.version,
+            "sha256": self.sha256,
+            "valid": self.valid,
+            "unpickled": self.unpickled,
+            "verified": list(self.verified),
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+def _check_manifest(path: Path, report: ValidationReport) -> Manifest | None:
+    source = path / MANIFEST_FILE
+    try:
+        data = read_regular(source)
+    except FileNotFoundError:
+        report.add(
+            "missing_file", MANIFEST_FILE, "MANIFEST.json is missing: no file can be verified"
+        )
+        return None
+    except PackageError:  # reported by _check_regular
+        return None
+    except OSError as exc:
+        problem = open_problem(path / MANIFEST_FILE, exc)
+        report.add("bad_manifest", MANIFEST_FILE, f"MANIFEST.json is {problem}")
+        return None
+    try:
+        manifest = parse_manifest(data, source)
+    except PackageError as exc:
+        report.add(
+            "bad_manifest",
+            MANIFEST_FILE,
+            f"{exc.message}"
+            + (f" at {exc.location}" if exc.location else "")
+            + (f" (expected {exc.expected})" if exc.expected else ""),
+        )
+        return None
+    report.sha256 = manifest.sha256
+    return manifest
+
+
+def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> None:
+    for name in PACKAGE_FILES:
+        if name not in manifest.files:
+            if os.path.lexists(path / name):
+                report.add("bad_manifest", name, f"{name} is not listed in MANIFEST.json")
+            else:
+                report.add("missing_file", name, f"{name} is missing (and not in the manifest)")
+    for name, entry in manifest.files.items():
+        file = path / name
+        if name not in PACKAGE_FILES:
+            report.add("unexpected_file", name, f"{name} is not a package file", "warning")
+        try:
+            data = read_regular(file)
+        except PackageError:  # reported by _check_regular
+            continue
+        except FileNotFoundError:
+            report.add("missing_file", name, f"{name} is listed in MANIFEST.json but missing")
+            continue
+        except OSError as exc:
+            report.add("missing_file", name, f"{name} is {open_problem(file, exc)}")
+            continue
+        if len(data) != entry.size:
+            report.add(
+                "size_mismatch",
+                name,
+                f"{name} is {len(data)} bytes, the manifest says {entry.size} "
+                "(truncated or replaced)",
+            )
+        elif sha256_bytes(data) != entry.sha256:
+            report.add(
+                "hash_mismatch",
+                name,
+                f"{name} does not match its sha256 in MANIFEST.json (modified or swapped)",
+            )
+        else:
+            report.verified.append(name)
+    for file in sorted(path.iterdir()):
+        listed = file.name == MANIFEST_FILE or file.name in manifest.files
+        if not listed and file.name not in PACKAGE_FILES and not_regular(file) is None:
+            report.add(
+                "unexpected_file",
+                file.name,
+                f"{file.name} is not a package file and not in the manifest",
+                "warning",
+            )
+
+
+def _check_regular(path: Path, report: ValidationReport) -> None:
+    """Every entry of the package folder is a regular file (see the module docstring)."""
+    for entry in sorted(path.iterdir()):
+        kind = not_regular(entry)
+        if kind is not None:
+            report.add(
+                "not_regular_file",
+                entry.name,
+                f"{entry.name} is {not_a_file(kind)}: a package holds regular files only",
+            )
+
+
+def _read_jsons(path: Path, report: ValidationReport) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name in (SCHEMA_FILE, METADATA_FILE, SHAP_FILE, PROFILE_FILE, EXPECTED_FILE):
+        if not is_regular_file(path / name):
+            continue
+        try:
+            out[name] = read_json_file(path, name)
+        except PackageError as exc:
+            where = f" at {exc.location}" if exc.location else ""
+            report.add("bad_json", name, f"{name}: {exc.message}{where}")
+    return out
+
+
+def _check_schema(schema: dict[str, Any], report: ValidationReport) -> list[str] | None:
+    features = schema.get("features")
+    if not isinstance(features, list) or not features:
+        report.add("bad_json", SCHEMA_FILE, "feature_schema.json has no 'features' list")
+        return None
+    for i, entry in enumerate(features):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or entry.get("kind") not in ("numeric", "categorical")
+        ):
+            report.add(
+                "bad_json",
+                SCHEMA_FILE,
+                f"feature_schema.json features[{i}] needs a 'name' and a kind "
+                "'numeric' or 'categorical'",
+            )
+            return None
+    names = schema_features(schema)
+    if len(set(names)) != len(names):
+        report.add("bad_json", SCHEMA_FILE, "feature_schema.json has duplicate feature names")
+        return None
+    return names
+
+
+def _check_metadata(
+    meta: dict[str, Any],
+    schema: dict[str, Any] | None,
+    manifest: Manifest | None,
+    report: ValidationReport,
+) -> None:
+    if meta.get("version") != report.version:
+        report.add(
+            "version_mismatch",
+            METADATA_FILE,
+            f"model_metadata.json says version {meta.get('version')!r}, "
+            f"the folder is {report.version!r}",
+        )
+    if schema is not None and meta.get("schema_sha256") != schema_sha256(schema):
+        report.add(
+            "hash_mismatch",
+            METADATA_FILE,
+            "schema_sha256 in model_metadata.json does not match feature_schema.json",
+        )
+    if manifest is not None:
+        for key, name in (("model_sha256", MODEL_FILE), ("scaler_sha256", SCALER_FILE)):
+            entry = manifest.files.get(name)
+            if entry is not None and meta.get(key) != entry.sha256:
+                report.add(
+                    "hash_mismatch",
+                    METADATA_FILE,
+                    f"{key} in model_metadata.json does not match {name} in the manifest",
+                )
+    listed = meta.get("features")
+    if (
+        schema is not None
+        and isinstance(listed, list)
+        and [str(f) for f in listed] != schema_features(schema)
+    ):
+        report.add(
+            "schema_model_mismatch",
+            METADATA_FILE,
+            "the features in model_metadata.json differ from feature_schema.json",
+        )
+
+
+def _read_holdout(
+    path: Path, features: list[str], expected: dict[str, Any] | None, report: ValidationReport
+) -> tuple[pd.DataFrame, np.ndarray] | None:
+    if not is_regular_file(path / HOLDOUT_FILE) or expected is None:
+        return None
+    try:
+        frame = pd.read_parquet(io.BytesIO(read_regular(path / HOLDOUT_FILE)))
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        report.add("bad_holdout", HOLDOUT_FILE, f"holdout.parquet is not readable Parquet: {exc}")
+        return None
+    if list(frame.columns) != features:
+        report.add(
+            "bad_holdout",
+            HOLDOUT_FILE,
+            "holdout.parquet columns differ from the schema features (names or order)",
+        )
+        return None
+    preds = expected.get("predictions")
+    if not isinstance(preds, list) or not all(
+        isinstance(p, int | float) and not isinstance(p, bool) for p in preds
+    ):
+        report.add(
+            "bad_holdout",
+            EXPECTED_FILE,
+            "holdout_expected.json needs 'predictions': a list of numbers",
+        )
+        return None
+    values = np.asarray(preds, dtype=np.float64)
+    if len(values) != len(frame):
+        report.add(
+            "bad_holdout",
+            EXPECTED_FILE,
+            f"{len(values)} expected predictions for {len(frame)} holdout rows",
+        )
+        return None
+    if not np.all(np.isfinite(values)) or np.any((values < 0) | (values > 1)):
+        report.add(
+            "bad_holdout", EXPECTED_FILE, "expected predictions must be probabilities in [0, 1]"
+        )
+        return None
+    return frame, values
+
+
+def validate_package(path: str | Path, deep: bool = True) -> ValidationReport:
+    """Check a package without trusting it.
+
+    Hashes every file against the manifest first. With ``deep`` (the default) and only
+    when every pickle verified, loads the pickles from the verified bytes and checks the
+    schema against the scaler and model and the holdout predictions. ``deep=False``
+    unpickles nothing.
+    """
+    path = Path(path)
+    report = ValidationReport(path=path, version=path.name, sha256=None)
+    if parse_version(path.name) is None:
+        report.add(
+            "bad_version_name",
+            path.name,
+            f"folder name {path.name!r} is not a version (expected vMAJOR.MINOR[.PATCH])",
+        )
+    if not path.is_dir():
+        report.add("missing_file", path.name, f"{path} is not a package folder")
+        return report
+    manifest = _check_files(path, report)
+    jsons = _read_jsons(path, report)
+    schema = jsons.get(SCHEMA_FILE)
+    features = _check_schema(schema, report) if schema is not None else None
+    if METADATA_FILE in jsons:
+        _check_metadata(jsons[METADATA_FILE], schema if features else None, manifest, report)
+    if features is not None and SHAP_FILE in jsons:
+        _check_shap(features, jsons[SHAP_FILE], report)
+    holdout = _read_holdout(path, features, jsons.get(EXPECTED_FILE), report) if features else None
+    # Unpickle only a package with no error so far: every pickle matched the manifest,
+    # and the metadata agrees with the manifest and the schema.
+    all_pickles_verified = manifest is not None and all(p in report.verified for p in PICKLE_FILES)
+    trusted = all_pickles_verified and report.valid
+    if deep and features is not None and trusted and manifest is not None:
+        _check_deep(path, manifest, features, holdout, report)
+    return report
+
+
+def _check_files(path: Path, report: ValidationReport) -> Manifest | None:
+    """Every entry a regular file, and every file against the manifest (when it parses)."""
+    _check_regular(path, report)
+    manifest = _check_manifest(path, report)
+    if manifest is None:
+        for name in PACKAGE_FILES:
+            if not os.path.lexists(path / name):
+                report.add("missing_file", name, f"{name} is missing")
+    else:
+        if manifest.version != path.name:
+            report.add(
+                "version_mismatch",
+                MANIFEST_FILE,
+                f"MANIFEST.json says version {manifest.version!r}, the folder is {path.name!r}",
+            )
+        _verify_files(path, manifest, report)
+    return manifest
+
+
+def _check_shap(features: list[str], shap: dict[str, Any], report: ValidationReport) -> None:
+    importance = shap.get("global_importance")
+    covered = set(importance) if isinstance(importance, dict) else set()
+    missing = [f for f in features if f not in covered]
+    if missing:
+        report.add(
+            "missing_shap_features",
+            SHAP_FILE,
+            f"no SHAP importance for {len(missing)} feature(s): {', '.join(missing)}",
+        )
+
+
+def _check_deep(
+    path: Path,
+    manifest: Manifest,
+    features: list[str],
+    holdout: tuple[pd.DataFrame, np.ndarray] | None,
+    report: ValidationReport,
+) -> None:
+    """Load the pickles from the verified bytes; check them against the schema and the
+    holdout's expected predictions."""
+    try:
+        model = joblib.load(io.BytesIO(read_verified(path, manifest, MODEL_FILE)))
+        scaler = joblib.load(io.BytesIO(read_verified(path, manifest, SCALER_FILE)))
+    except PackageError as exc:
+        report.add("hash_mismatch", Path(exc.source or "").name, exc.message)
+        return
+    except Exception as exc:  # unpickling can fail in any way
+        report.add("unloadable", MODEL_FILE, f"cannot load the pickles: {exc}")
+        return
+    report.unpickled = True
+    problems = schema_model_problems(features, scaler, model, holdout[0] if holdout else None)
+    for problem in problems:
+        report.add("schema_model_mismatch", SCALER_FILE, problem)
+    if holdout is None or problems:
+        return
+    try:
+        got = predict_frame(model, scaler, features, holdout[0])
+        worst = float(np.max(np.abs(got - holdout[1]))) if len(got) else 0.0
+    except Exception as exc:  # a failing model is a finding, not a crash
+        report.add("bad_holdout", HOLDOUT_FILE, f"predicting the holdout failed: {exc}")
+        return
+    if worst > HOLDOUT_TOLERANCE:
+        report.add(
+            "bad_holdout",
+            EXPECTED_FILE,
+            f"holdout predictions differ from holdout_expected.json by up to "
+            f"{worst:.3g} (> {HOLDOUT_TOLERANCE:g}): different library versions?",
+        )

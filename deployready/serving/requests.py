@@ -1,0 +1,194 @@
+"""Reading a ``POST /predict`` request: the body parsed into rows, or a 4xx
+:class:`RequestError` naming the field (``body``, ``content-type``, ``rows``,
+``rows[i].field``), under 1 KB whatever the request held."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from deployready.errors import InputError
+from deployready.package.rows import shorten
+
+
+class RequestError(Exception):
+    """A per-request failure with its HTTP status and error kind. The body's texts are
+    cut to :data:`ERROR_FIELD_CHARS` each (see ``shorten``): an answer never echoes a
+    request's megabyte back, and stays under 1 KB."""
+
+    def __init__(self, status: int, kind: str, body: dict[str, Any]) -> None:
+        body = {k: shorten(v, ERROR_FIELD_CHARS) if isinstance(v, str) else v
+                for k, v in body.items()}
+        super().__init__(body.get("error", kind))
+        self.status = status
+        self.kind = kind
+        self.body = body
+
+    def body_bytes(self) -> bytes:
+        return json_bytes(self.body)
+
+
+#: Longest text of one field of an error answer, once JSON-escaped.
+ERROR_FIELD_CHARS = 240
+
+EXPECTED_BODY = '{"rows": [{feature: value, ...}, ...]}'
+
+_JSON_TYPE_NAMES: dict[type, str] = {str: "string", int: "number", float: "number",
+                                     bool: "boolean", type(None): "null", list: "array"}
+
+
+def _body_error(status: int, message: str, field: str = "body",
+                expected: str = EXPECTED_BODY) -> RequestError:
+    return RequestError(status, "validation",
+                        {"error": message, "field": field, "expected": expected})
+
+
+def check_content_type(value: bytes) -> None:
+    """A declared media type must be JSON — ``application/json`` or ``application/*+json``,
+    parameters (``charset=utf-8``) aside; 415 naming ``content-type`` otherwise. A request
+    without the header is read as JSON."""
+    if value == b"application/json":
+        return
+    media = value.split(b";", 1)[0].strip().lower()
+    if media == b"application/json" or (media.startswith(b"application/")
+                                        and media.endswith(b"+json")):
+        return
+    shown = value.decode("latin-1")
+    raise RequestError(415, "validation", {
+        "error": f"content type {shorten(shown, 60)!r} is not JSON", "field": "content-type",
+        "expected": "application/json"})
+
+
+def parse_predict_body(body: bytes, max_rows: int) -> list[Any]:
+    """The rows of a ``POST /predict`` body, or a 4xx :class:`RequestError` naming the
+    problem: not UTF-8, not JSON, nested beyond what the parser recurses into (400); not
+    an object, no ``rows`` or another key, ``rows`` not a non-empty list of at most
+    ``max_rows``, a key repeated in the body or in a row, a row value that is not valid
+    Unicode (422). The rows themselves are checked against the schema later, per batch.
+
+    The common case costs two scans at C speed beyond ``json.loads``: a ``:`` count (one
+    per key of the body and of its rows, unless a key repeats — a repeated key is
+    otherwise lost silently by ``json.loads``) and a search for ``\\uD`` escapes (lone
+    surrogates); only a body that fails them is looked at more closely.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _body_error(400, f"body is not valid JSON: not UTF-8 (byte "
+                          f"0x{body[exc.start]:02x} at offset {exc.start})",
+                          expected="JSON text in UTF-8") from None
+    if text.startswith("\ufeff"):
+        raise _body_error(400, "body is not valid JSON: it starts with a byte order mark")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise _body_error(400, "body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer beyond int's digit limit
+        raise _body_error(400, f"body is not valid JSON: {_json_problem(exc)}") from None
+    if type(data) is not dict:
+        kind = _JSON_TYPE_NAMES.get(type(data), type(data).__name__)
+        raise _body_error(422, f"body is a JSON {kind}, not an object")
+    if "rows" not in data:
+        raise _body_error(422, "missing 'rows'", field="rows")
+    if len(data) > 1:  # as strict as the rows themselves: no silently ignored keys
+        key = next(k for k in data if k != "rows")
+        raise _body_error(422, "unknown top-level key", field=_key(key),
+                          expected='only "rows": ' + EXPECTED_BODY)
+    rows = data["rows"]
+    if type(rows) is not list or not rows:
+        raise _body_error(422, "'rows' must be a non-empty list", field="rows",
+                          expected="a non-empty list of objects")
+    if len(rows) > max_rows:
+        raise _body_error(422, f"{len(rows)} rows in one request", field="rows",
+                          expected=f"at most {max_rows} rows")
+    if "\\" in text and ("\\ud" in text or "\\uD" in text):  # no escape: memchr speed
+        _check_unicode(rows)
+    members = len(data)
+    for row in rows:
+        if type(row) is not dict:
+            return rows  # the schema check refuses this request, naming rows[i]
+        members += len(row)
+    if text.count(":") != members:  # a ':' in a string, a nested object, or a repeated key
+        _check_repeated_keys(text)
+    return rows
+
+
+def _key(key: str) -> str:
+    """A top-level key as an error's ``field``: cut, and ``""`` for the empty key."""
+    return shorten(key) or '""'
+
+
+def _json_problem(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if "integer string conversion" in str(exc):
+        return f"an integer of more than {sys.get_int_max_str_digits()} digits"
+    return shorten(str(exc))
+
+
+def _check_unicode(rows: list[Any]) -> None:
+    """422 naming the row value that holds a lone surrogate (``"\\ud800"``): valid JSON
+    grammar, but not text, and nothing UTF-8 can store."""
+    for i, row in enumerate(rows):
+        if type(row) is not dict:
+            continue
+        for key, value in row.items():
+            if type(value) is str and not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _body_error(422, "text is not valid Unicode (a lone surrogate)",
+                                      field=f"rows[{i}].{shorten(key)}",
+                                      expected="a string of Unicode characters") from None
+
+
+class _Repeated(dict[str, Any]):
+    """A JSON object that repeated a key (``key``: the first one repeated)."""
+
+    key: str
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    repeated = _Repeated(obj)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            repeated.key = key
+            break
+        seen.add(key)
+    return repeated
+
+
+def _check_repeated_keys(text: str) -> None:
+    """422 naming a key the body or one of its rows repeats (``json.loads`` keeps the
+    last value; another parser may keep the first: the body has no single meaning)."""
+    try:
+        data = json.loads(text, object_pairs_hook=_object)
+    except RecursionError:
+        raise _body_error(400, "body is not valid JSON: nested too deeply") from None
+    expected = "each key once per object"
+    if isinstance(data, _Repeated):
+        raise _body_error(422, "duplicate key", field=_key(data.key), expected=expected)
+    for i, row in enumerate(data["rows"]):
+        if isinstance(row, _Repeated):
+            raise _body_error(422, "duplicate key", field=f"rows[{i}].{shorten(row.key)}",
+                              expected=expected)
+
+
+
+def _input_error_body(exc: InputError) -> dict[str, Any]:
+    return {"error": exc.message, "field": exc.location, "expected": exc.expected}
+
+
+def request_error(exc: InputError) -> RequestError:
+    """The 422 answer of a request whose rows do not fit the schema."""
+    return RequestError(422, "validation", _input_error_body(exc))
+
+
+
+def json_bytes(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
