@@ -554,7 +554,9 @@ def test_policy_values(tmp_path_factory: pytest.TempPathFactory, data: st.DataOb
         related = {"drift.psi_warn": "drift.psi_alert", "latency.baseline_start": "latency.",
                    "latency.baseline_end": "latency.baseline_start", "score.weights": "score.",
                    "certification.cv.min_fold_score": "certification.cv.metric"}
+        # the key written, its table or a key in it, a sibling it needs, or its partner
         assert any(w == named or w.startswith(f"{named}.") or named.startswith(f"{w}.")
+                   or w.rsplit(".", 1)[0] == named.rsplit(".", 1)[0]
                    or w.startswith(related.get(named, "\0")) for w in written), (location, written)
         return
     assert isinstance(policy, Policy)
