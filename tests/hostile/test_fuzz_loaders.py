@@ -990,6 +990,7 @@ def test_policy_values(tmp_path_factory: pytest.TempPathFactory, data: st.DataOb
         related = {"drift.psi_warn": "drift.psi_alert", "latency.baseline_start": "latency.",
                    "latency.baseline_end": "latency.baseline_start", "score.weights": "score.",
                    "certification.cv.min_fold_score": "certification.cv.metric"}
+        # the key written, its table or a key in it, a sibling it needs, or its partner
         assert any(w == named or w.startswith(f"{named}.") or named.startswith(f"{w}.")
                    or w.startswith(related.get(named, "\0"))
                    # a metric table the example created lacks its sibling key
