@@ -352,7 +352,7 @@ def test_served_gate_answers_500_for_unreadable_evidence(demo_ws: Path) -> None:
     import urllib.request
     from http.server import HTTPServer
 
-    from deployready.cli.rollout import make_gate_handler
+    from deployready.cli.gate import make_gate_handler
     from deployready.workspace import Workspace
 
     path = _break_history(demo_ws)
