@@ -139,15 +139,23 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def read_package_file(source: Path, *, missing: str, expected: str) -> bytes:
+    """:func:`read_regular`, with a missing or unreadable file as a PackageError naming it
+    (``missing`` / ``expected`` say what a missing file means to the caller)."""
+    try:
+        return read_regular(source)
+    except FileNotFoundError as exc:
+        raise PackageError(missing, source=source, expected=expected) from exc
+    except OSError as exc:
+        raise PackageError(f"is {open_problem(source, exc)}", source=source) from exc
+
+
 def package_sha256(path: str | Path) -> str:
     """SHA-256 of the package's ``MANIFEST.json`` bytes (PackageError if unreadable)."""
     manifest = Path(path) / MANIFEST_FILE
-    try:
-        return sha256_bytes(read_regular(manifest))
-    except FileNotFoundError as exc:
-        raise PackageError("no MANIFEST.json", source=manifest, expected="a model package") from exc
-    except OSError as exc:
-        raise PackageError(f"is {open_problem(manifest, exc)}", source=manifest) from exc
+    return sha256_bytes(
+        read_package_file(manifest, missing="no MANIFEST.json", expected="a model package")
+    )
 
 
 def package_sha256_or_none(path: str | Path) -> str | None:
@@ -161,14 +169,11 @@ def package_sha256_or_none(path: str | Path) -> str | None:
 def read_json_file(path: str | Path, name: str | None = None) -> dict[str, Any]:
     """Read a JSON object from ``path`` (or ``path/name``); PackageError naming the file."""
     file = Path(path) / name if name is not None else Path(path)
+    data = read_package_file(file, missing="missing file", expected="a JSON file")
     try:
-        text = read_regular(file).decode("utf-8")
-    except FileNotFoundError as exc:
-        raise PackageError("missing file", source=file, expected="a JSON file") from exc
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PackageError("not UTF-8 text", source=file, expected="a JSON object") from exc
-    except OSError as exc:
-        raise PackageError(f"is {open_problem(file, exc)}", source=file) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -296,12 +301,7 @@ def _file_entries(files_raw: Any, source: Path) -> dict[str, FileEntry]:
 
 def read_manifest(path: str | Path) -> Manifest:
     source = Path(path) / MANIFEST_FILE
-    try:
-        data = read_regular(source)
-    except FileNotFoundError as exc:
-        raise PackageError("missing file", source=source, expected="a model package") from exc
-    except OSError as exc:
-        raise PackageError(f"is {open_problem(Path(source), exc)}", source=source) from exc
+    data = read_package_file(source, missing="missing file", expected="a model package")
     return parse_manifest(data, source)
 
 
@@ -335,12 +335,7 @@ def read_verified(path: str | Path, manifest: Manifest, name: str) -> bytes:
     after verification cannot be loaded.
     """
     source = Path(path) / name
-    try:
-        data = read_regular(source)
-    except FileNotFoundError as exc:
-        raise PackageError("missing file", source=source, expected="a file of the package") from exc
-    except OSError as exc:
-        raise PackageError(f"is {open_problem(Path(source), exc)}", source=source) from exc
+    data = read_package_file(source, missing="missing file", expected="a file of the package")
     verify_bytes(manifest, name, data, source)
     return data
 
