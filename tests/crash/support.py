@@ -56,7 +56,7 @@ def fitted(frame: pd.DataFrame, features: list[str], c: float = 1.0) -> tuple[An
     """A LogisticRegression and the default preprocessor, fitted on ``frame``."""
     from sklearn.linear_model import LogisticRegression
 
-    from deployready.certification.training import default_preprocessor
+    from deployready.certification.fitting import default_preprocessor
 
     scaler = default_preprocessor(frame, features)
     x = scaler.fit_transform(frame[features])
