@@ -17,225 +17,65 @@
 - **Overdue**: a period that has ended with no sign-off. Tracking starts with the
   period of the first evidence of production (the first allowed rollout event or the
   first daily check), or an explicit ``since`` date.
+
+Periods are defined in :mod:`deployready.rollout.periods`, sign-offs stored by
+:mod:`deployready.rollout.signoffs`; this module re-exports their names (:data:`__all__`).
 """
 
 from __future__ import annotations
 
-import json
-import re
-import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from deployready.checks import Category, Check, Status
-from deployready.errors import InputError
 from deployready.monitoring.daily_store import DailyRecord, first_daily_date, is_green, newest_daily
 from deployready.policy import Policy
+from deployready.rollout.periods import (
+    KINDS,
+    Kind,
+    next_period,
+    period_bounds,
+    period_of,
+    periods_between,
+)
+from deployready.rollout.signoffs import (
+    SignOff,
+    current_signoffs,
+    policy_items,
+    sign_off,
+    signoff_history,
+)
 from deployready.rollout.state import first_allowed_at
-from deployready.store import dumps, utcnow
 from deployready.workspace import Workspace
 
-Kind = Literal["weekly", "monthly"]
-KINDS: tuple[Kind, ...] = ("weekly", "monthly")
-
-_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-# --------------------------------------------------------------------------- periods
-
-
-def _kind(kind: str) -> Kind:
-    if kind == "weekly":
-        return "weekly"
-    if kind == "monthly":
-        return "monthly"
-    raise InputError(f"unknown review kind {kind!r}", location="--kind",
-                     expected="weekly or monthly")
-
-
-def period_of(kind: str, day: date) -> str:
-    """The period containing ``day``: ``2026-W47`` (ISO week) or ``2026-11``."""
-    if _kind(kind) == "weekly":
-        year, week, _ = day.isocalendar()
-        return f"{year:04d}-W{week:02d}"
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def period_bounds(kind: str, period: str) -> tuple[date, date]:
-    """First day and the day after the last day of a period (half-open)."""
-    if _kind(kind) == "weekly":
-        match = _WEEK_RE.match(period)
-        if match:
-            year, week = int(match.group(1)), int(match.group(2))
-            try:
-                start = date.fromisocalendar(year, week, 1)
-            except ValueError:
-                start = None
-            if start is not None:
-                return start, start + timedelta(days=7)
-        raise InputError(f"not an ISO week: {period!r}", location="--period",
-                         expected="YYYY-Www, a week that exists in that ISO year (e.g. 2026-W47)")
-    match = _MONTH_RE.match(period)
-    if match and 1 <= int(match.group(2)) <= 12 and int(match.group(1)) >= 1:
-        year, month = int(match.group(1)), int(match.group(2))
-        start = date(year, month, 1)
-        end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-        return start, end
-    raise InputError(f"not a month: {period!r}", location="--period",
-                     expected="YYYY-MM (e.g. 2026-11)")
-
-
-def next_period(kind: str, period: str) -> str:
-    return period_of(kind, period_bounds(kind, period)[1])
-
-
-def periods_between(kind: str, first: date, last: date) -> list[str]:
-    """Every period from the one containing ``first`` to the one containing ``last``."""
-    if last < first:
-        return []
-    out = [period_of(kind, first)]
-    end = period_of(kind, last)
-    while out[-1] != end:
-        out.append(next_period(kind, out[-1]))
-    return out
-
-
-# --------------------------------------------------------------------------- sign-offs
-
-
-@dataclass(frozen=True)
-class SignOff:
-    id: int
-    kind: str
-    period: str
-    version: str | None
-    name: str
-    signed_at: str
-    note: str
-    items: list[dict[str, Any]]
-    amends: int | None = None  # id of the sign-off this one amends
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> SignOff:
-        try:
-            raw = json.loads(row["items_json"] or "[]")
-        except json.JSONDecodeError:
-            raw = []
-        items: list[dict[str, Any]]
-        amends: int | None = None
-        if isinstance(raw, dict):
-            items = list(raw.get("items", []))
-            amends = raw.get("amends")
-        else:
-            items = list(raw)
-        return cls(
-            id=int(row["id"]), kind=str(row["kind"]), period=str(row["period"]),
-            version=row["version"], name=str(row["name"]), signed_at=str(row["signed_at"]),
-            note=str(row["note"]), items=items, amends=amends,
-        )
-
-    @property
-    def complete(self) -> bool:
-        return all(bool(i.get("done")) for i in self.items)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "kind": self.kind, "period": self.period, "version": self.version,
-            "name": self.name, "signed_at": self.signed_at, "note": self.note,
-            "items": self.items, "amends": self.amends, "complete": self.complete,
-        }
-
-
-_SIGNOFF_SQL = "SELECT id, kind, period, version, name, signed_at, note, items_json FROM signoffs"
-
-
-def signoff_history(ws: Workspace, kind: str | None = None) -> list[SignOff]:
-    """Every sign-off row, newest first (amendments included)."""
-    if kind is None:
-        rows = ws.store.query(f"{_SIGNOFF_SQL} ORDER BY id DESC")
-    else:
-        rows = ws.store.query(f"{_SIGNOFF_SQL} WHERE kind = ? ORDER BY id DESC", (_kind(kind),))
-    return [SignOff.from_row(r) for r in rows]
-
-
-def current_signoffs(ws: Workspace, kind: str) -> dict[str, SignOff]:
-    """The effective sign-off of each signed period (the latest row of the period)."""
-    out: dict[str, SignOff] = {}
-    for s in signoff_history(ws, kind):
-        out.setdefault(s.period, s)
-    return out
-
-
-def policy_items(policy: Policy, kind: str) -> list[str]:
-    return list(policy.reviews.weekly if _kind(kind) == "weekly" else policy.reviews.monthly)
-
-
-def sign_off(
-    ws: Workspace,
-    kind: str,
-    period: str,
-    *,
-    name: str,
-    note: str = "",
-    version: str | None = None,
-    done: Mapping[str, bool] | None = None,
-    amend: bool = False,
-    today: date | None = None,
-    policy: Policy | None = None,
-) -> SignOff:
-    """Sign a weekly or monthly review period off.
-
-    ``done`` maps each policy item to whether it was done (default: all done); an item
-    not done needs a ``note``. A future period cannot be signed; the current one can.
-    """
-    kind = _kind(kind)
-    policy = policy or ws.policy()
-    name = name.strip()
-    note = note.strip()
-    if not name:
-        raise InputError("a name is required to sign off", location="--name",
-                         expected="the reviewer's name")
-    start, _ = period_bounds(kind, period)
-    today = today or datetime.now(UTC).date()
-    if start > today:
-        raise InputError(f"{kind} review {period} has not started yet", location="--period",
-                         expected=f"{period_of(kind, today)} or earlier")
-    items = policy_items(policy, kind)
-    done = dict(done) if done is not None else dict.fromkeys(items, True)
-    unknown = [k for k in done if k not in items]
-    if unknown:
-        raise InputError(f"unknown {kind} review item {unknown[0]!r}", location="items",
-                         expected="; ".join(items))
-    recorded = [{"item": item, "done": bool(done.get(item, False))} for item in items]
-    skipped = [r["item"] for r in recorded if not r["done"]]
-    if skipped and not note:
-        raise InputError(f"{len(skipped)} item(s) not done ({skipped[0]!r}…): say why in the note",
-                         location="--note", expected="a note explaining the items not done")
-    with ws.store.transaction() as conn:
-        existing = conn.execute(
-            f"{_SIGNOFF_SQL} WHERE kind = ? AND period = ? ORDER BY id DESC LIMIT 1",
-            (kind, period),
-        ).fetchone()
-        if existing is not None and not amend:
-            prev = SignOff.from_row(existing)
-            raise InputError(
-                f"{kind} review {period} was already signed off by {prev.name} at "
-                f"{prev.signed_at}", location="--period",
-                expected="another period, or --amend to amend this sign-off",
-            )
-        payload: Any = recorded
-        if existing is not None:
-            payload = {"items": recorded, "amends": int(existing["id"])}
-        cur = conn.execute(
-            "INSERT INTO signoffs (kind, period, version, name, signed_at, note, items_json) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, period, version, name, utcnow(), note, dumps(payload)),
-        )
-        row = conn.execute(f"{_SIGNOFF_SQL} WHERE id = ?", (cur.lastrowid,)).fetchone()
-    return SignOff.from_row(row)
+__all__ = [
+    "DAILY_ITEMS",
+    "ITEM_LABELS",
+    "KINDS",
+    "Checklists",
+    "DailyReview",
+    "Kind",
+    "Overdue",
+    "PeriodReview",
+    "SignOff",
+    "checklists",
+    "current_signoffs",
+    "daily_items_of",
+    "daily_reviews",
+    "next_period",
+    "overdue",
+    "overdue_periods",
+    "period_bounds",
+    "period_of",
+    "periods_between",
+    "policy_items",
+    "review_item_dict",
+    "sign_off",
+    "signoff_history",
+    "tracking_start",
+]
 
 
 @dataclass(frozen=True)
