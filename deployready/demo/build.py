@@ -149,52 +149,67 @@ def build_demo(
     if not (ws.root / POLICY_FILE).exists():
         write_policy(ws.root)
     policy = ws.policy()
-    history = ws.certification_dir / "history.csv"
     summary: list[str] = []
     packages: list[PackageInfo] = []
     for i, run in enumerate(RUNS, 1):
         trained = end - timedelta(days=run.days_before_end)
         say(f"retrain {i}/{len(RUNS)} ({trained}): {run.note}")
-        data = _train_frame(run, end, seed)
-        result: RunResult = record_run(
-            history,
-            _model(run),
-            data,
-            target="target",
-            time_column="event_time",
-            policy=policy,
-            trained_at=_iso(trained),
-            notes=run.note,
-            model_version="" if not run.export else f"v1.{len(packages)}",
-        )
-        state = (
-            "green"
-            if result.evaluation.green
-            else "red: " + ", ".join(c.name for c in result.evaluation.checks if not c.passed)
-        )
-        summary.append(f"run {result.run_id}: {state}")
+        result = _retrain(ws, run, trained, end, seed, policy, len(packages))
+        summary.append(f"run {result.run_id}: {_state(result)}")
         if run.export:
             say(f"exporting package from {result.run_id}")
-            holdout = result.test[[*result.features, "target"]]
-            info = export_package(
-                ws,
-                model=result.model,
-                scaler=result.scaler,
-                train=result.train,
-                features=result.features,
-                target_column="target",
-                holdout=holdout,
-                run_id=result.run_id,
-                metrics={k: float(result.row[k]) for k in policy.certification.metrics},
-                description=f"Card-fraud risk model, {run.note}.",
-                created_at=_iso(trained, 12),
-                shap_max_rows=300,
-                shap_time_budget_s=10.0,
-            )
+            info = _export(ws, run, result, trained, policy)
             packages.append(info)
             summary.append(f"package {info.version} ({info.bump}) sha256 {info.sha256[:16]}")
+    return summary + _production(ws, packages[0], end, seed, policy, say, loadtest)
 
-    deployed = packages[0]
+
+def _retrain(ws: Workspace, run: DemoRun, trained: date, end: date, seed: int,
+             policy: Policy, exported: int) -> RunResult:
+    """One retrain of the history, recorded with ``record_run``."""
+    return record_run(
+        ws.certification_dir / "history.csv",
+        _model(run),
+        _train_frame(run, end, seed),
+        target="target",
+        time_column="event_time",
+        policy=policy,
+        trained_at=_iso(trained),
+        notes=run.note,
+        model_version="" if not run.export else f"v1.{exported}",
+    )
+
+
+def _state(result: RunResult) -> str:
+    if result.evaluation.green:
+        return "green"
+    return "red: " + ", ".join(result.evaluation.failing)
+
+
+def _export(ws: Workspace, run: DemoRun, result: RunResult, trained: date,
+            policy: Policy) -> PackageInfo:
+    """The package of a retrain, its real test rows as the holdout."""
+    return export_package(
+        ws,
+        model=result.model,
+        scaler=result.scaler,
+        train=result.train,
+        features=result.features,
+        target_column="target",
+        holdout=result.test[[*result.features, "target"]],
+        run_id=result.run_id,
+        metrics={k: float(result.row[k]) for k in policy.certification.metrics},
+        description=f"Card-fraud risk model, {run.note}.",
+        created_at=_iso(trained, 12),
+        shap_max_rows=300,
+        shap_time_budget_s=10.0,
+    )
+
+
+def _production(ws: Workspace, deployed: PackageInfo, end: date, seed: int, policy: Policy,
+                say: Progress, loadtest: bool) -> list[str]:
+    """The deployed version's life: its dry deployment, rollout, logs and daily checks."""
+    summary: list[str] = []
     if loadtest:
         say(f"dry deployment of {deployed.version}: load test (closed loop)")
         summary.append(_loadtest(ws, deployed.version, policy))

@@ -218,7 +218,22 @@ def make_dataset(
             )
         drifted = np.asarray(times >= _utc(drift_start, "drift_start"))
         _apply_drift(rng, num, cat, drifted, drift)
+    frame = _real_rows(rng, times, num, cat, constant_feature)
+    n_syn = round(synthetic_share * n_rows)
+    if n_syn == 0:
+        return frame
+    return _with_synthetic(rng, frame, num, n_syn, synthetic_noise)
 
+
+def _real_rows(
+    rng: np.random.Generator,
+    times: pd.DatetimeIndex,
+    num: dict[str, np.ndarray],
+    cat: dict[str, np.ndarray],
+    constant_feature: bool,
+) -> pd.DataFrame:
+    """The real rows: features, the optional near-constant feature and the drawn target."""
+    n_rows = len(times)
     logit = ground_truth_logit({**num, **cat})
     target = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
 
@@ -229,11 +244,18 @@ def make_dataset(
         data[LEGACY_FEATURE] = (rng.random(n_rows) < 0.005).astype(np.int64)
     data[SYNTHETIC_COLUMN] = np.zeros(n_rows, dtype=bool)
     data[TARGET] = target
-    frame = pd.DataFrame(data)
+    return pd.DataFrame(data)
 
-    n_syn = round(synthetic_share * n_rows)
-    if n_syn == 0:
-        return frame
+
+def _with_synthetic(
+    rng: np.random.Generator,
+    frame: pd.DataFrame,
+    num: dict[str, np.ndarray],
+    n_syn: int,
+    synthetic_noise: float,
+) -> pd.DataFrame:
+    """``frame`` with ``n_syn`` jittered copies of random rows, each right after its source."""
+    n_rows = len(frame)
     source = rng.integers(0, n_rows, size=n_syn)
     copies = frame.iloc[source].copy()
     for name in NUMERIC_FEATURES:

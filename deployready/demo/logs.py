@@ -96,6 +96,79 @@ def _latency(rng: np.random.Generator, ts_ns: np.ndarray, spike: bool) -> np.nda
     return np.round(latency, 3)
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """The production rows of the logged days, scored by the package."""
+
+    data: pd.DataFrame
+    event_day: np.ndarray
+    predictions: np.ndarray
+    names: list[str]
+    nullable: dict[str, bool]
+    version: str
+
+
+def _loaded(package: Any) -> Predictor:
+    if isinstance(package, str | Path):
+        from deployready.package.load import load_package
+
+        return load_package(Path(package))
+    loaded: Predictor = package
+    return loaded
+
+
+def _scored(loaded: Predictor, n_rows: int, start: date, end: date, seed: int,
+            drift: dict[str, float], drift_start: date) -> _Scored:
+    from deployready.demo.data import make_dataset
+
+    names = [f["name"] for f in _feature_specs(loaded)]
+    data = make_dataset(
+        n_rows,
+        start.isoformat(),
+        (end + timedelta(days=1)).isoformat(),
+        seed=seed,
+        drift=drift or None,
+        drift_start=drift_start.isoformat() if drift else None,
+    )
+    data = data.sort_values("event_time", kind="stable", ignore_index=True)
+    return _Scored(
+        data=data,
+        event_day=pd.to_datetime(data["event_time"], utc=True).dt.date.to_numpy(),
+        predictions=np.asarray(loaded.predict(data[names]), dtype=np.float64),
+        names=names,
+        nullable={f["name"]: bool(f.get("nullable")) for f in _feature_specs(loaded)},
+        version=loaded.version,
+    )
+
+
+def _day_log(rng: np.random.Generator, scored: _Scored, day: date, idx: np.ndarray,
+             error_rate: float, spike: bool) -> pd.DataFrame:
+    """One day's log: time, version, latency, prediction and error, then the request."""
+    n = idx.size
+    names = scored.names
+    ts = _timestamps(rng, day, n)
+    frame = scored.data.loc[idx, names].reset_index(drop=True)
+    failed = rng.random(n) < error_rate
+    pred = scored.predictions[idx].copy()
+    pred[failed] = np.nan
+    # a validation error: a required value was missing from the request
+    required = [c for c in names if not scored.nullable.get(c)] or names
+    for i in np.flatnonzero(failed):
+        col = required[int(rng.integers(len(required)))]
+        frame[col] = frame[col].astype(object)
+        frame.loc[i, col] = None
+    log = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(ts, utc=True).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "version": scored.version,
+            "latency_ms": _latency(rng, ts, spike),
+            "prediction": pred,
+            "error": np.where(failed, "validation", ""),
+        }
+    )
+    return pd.concat([log, frame], axis=1)
+
+
 def write_demo_logs(
     ws: Workspace,
     package: Any,
@@ -116,34 +189,14 @@ def write_demo_logs(
     or an already loaded package. ``spike_day`` / ``error_spike_day``: a date, or a
     number of days before ``end_date``; None for none.
     """
-    from deployready.demo.data import make_dataset
-
-    if isinstance(package, str | Path):
-        from deployready.package.load import load_package
-
-        loaded: Predictor = load_package(Path(package))
-    else:
-        loaded = package
+    loaded = _loaded(package)
     end = as_date(end_date) if end_date is not None else yesterday()
     start = end - timedelta(days=days - 1)
     drift_start = end - timedelta(days=drift_days - 1)
     drift = dict(drift_features) if drift_features is not None else default_drift(loaded)
     spike = _day_of(end, spike_day)
     err_spike = _day_of(end, error_spike_day)
-    names = [f["name"] for f in _feature_specs(loaded)]
-    nullable = {f["name"]: bool(f.get("nullable")) for f in _feature_specs(loaded)}
-
-    data = make_dataset(
-        days * rows_per_day,
-        start.isoformat(),
-        (end + timedelta(days=1)).isoformat(),
-        seed=seed,
-        drift=drift or None,
-        drift_start=drift_start.isoformat() if drift else None,
-    )
-    data = data.sort_values("event_time", kind="stable", ignore_index=True)
-    event_day = pd.to_datetime(data["event_time"], utc=True).dt.date.to_numpy()
-    predictions = np.asarray(loaded.predict(data[names]), dtype=np.float64)
+    scored = _scored(loaded, days * rows_per_day, start, end, seed, drift, drift_start)
 
     rng = np.random.default_rng(seed + 1)
     out_dir = directory or ws.production_dir
@@ -152,34 +205,12 @@ def write_demo_logs(
     total = 0
     day = start
     while day <= end:
-        idx = np.flatnonzero(event_day == day)
-        n = idx.size
-        if n:
-            ts = _timestamps(rng, day, n)
-            frame = data.loc[idx, names].reset_index(drop=True)
+        idx = np.flatnonzero(scored.event_day == day)
+        if idx.size:
             rate = SPIKE_ERROR_RATE if day == err_spike else BASE_ERROR_RATE
-            failed = rng.random(n) < rate
-            pred = predictions[idx].copy()
-            pred[failed] = np.nan
-            # a validation error: a required value was missing from the request
-            required = [c for c in names if not nullable.get(c)] or names
-            for i in np.flatnonzero(failed):
-                col = required[int(rng.integers(len(required)))]
-                frame[col] = frame[col].astype(object)
-                frame.loc[i, col] = None
-            log = pd.DataFrame(
-                {
-                    "timestamp": pd.to_datetime(ts, utc=True).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    "version": loaded.version,
-                    "latency_ms": _latency(rng, ts, day == spike),
-                    "prediction": pred,
-                    "error": np.where(failed, "validation", ""),
-                }
-            )
-            log = pd.concat([log, frame], axis=1)
             path = out_dir / f"predictions-{day.isoformat()}.csv"
-            log.to_csv(path, index=False)
+            _day_log(rng, scored, day, idx, rate, day == spike).to_csv(path, index=False)
             files.append(path)
-            total += n
+            total += idx.size
         day += timedelta(days=1)
     return DemoLogs(files, total, loaded.version, start, end, drift_start, drift, spike, err_spike)
