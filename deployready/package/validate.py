@@ -2,29 +2,28 @@
 the JSON files parsed and cross-checked, and (``deep``, only when nothing failed before)
 the pickles loaded from the verified bytes and checked against the schema and the
 holdout's expected predictions. Each problem is a :class:`Finding` of the
-:class:`ValidationReport`.
+:class:`ValidationReport` (:mod:`deployready.package.findings`); the files are checked
+against the manifest by :mod:`deployready.package.integrity`.
 """
 
 from __future__ import annotations
 
 import io
-import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
 
-from deployready.errors import PackageError, not_a_file, open_problem
+from deployready.errors import PackageError
+from deployready.package.findings import Finding, Severity, ValidationReport
+from deployready.package.integrity import check_files
 from deployready.package.manifest import (
     EXPECTED_FILE,
     HOLDOUT_FILE,
-    MANIFEST_FILE,
     METADATA_FILE,
     MODEL_FILE,
-    PACKAGE_FILES,
     PICKLE_FILES,
     PROFILE_FILE,
     SCALER_FILE,
@@ -32,152 +31,24 @@ from deployready.package.manifest import (
     SHAP_FILE,
     Manifest,
     is_regular_file,
-    not_regular,
-    parse_manifest,
     read_json_file,
     read_regular,
     read_verified,
-    sha256_bytes,
 )
 from deployready.package.predict import predict_frame, schema_model_problems
 from deployready.package.schema import schema_features, schema_sha256
 from deployready.workspace import parse_version
 
-Severity = Literal["error", "warning"]
+__all__ = [
+    "HOLDOUT_TOLERANCE",
+    "Finding",
+    "Severity",
+    "ValidationReport",
+    "validate_package",
+]
 
 #: Largest difference between a holdout prediction and holdout_expected.json.
 HOLDOUT_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: Severity
-    file: str
-    message: str
-
-
-@dataclass
-class ValidationReport:
-    path: Path
-    version: str
-    sha256: str | None
-    findings: list[Finding] = field(default_factory=list)
-    #: files whose bytes matched the manifest
-    verified: list[str] = field(default_factory=list)
-    #: whether the pickles were loaded (deep validation after full verification)
-    unpickled: bool = False
-
-    @property
-    def valid(self) -> bool:
-        return not self.errors
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    def add(self, code: str, file: str, message: str, severity: Severity = "error") -> None:
-        self.findings.append(Finding(code, severity, file, message))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "version": self.version,
-            "sha256": self.sha256,
-            "valid": self.valid,
-            "unpickled": self.unpickled,
-            "verified": list(self.verified),
-            "findings": [asdict(f) for f in self.findings],
-        }
-
-
-def _check_manifest(path: Path, report: ValidationReport) -> Manifest | None:
-    source = path / MANIFEST_FILE
-    try:
-        data = read_regular(source)
-    except FileNotFoundError:
-        report.add(
-            "missing_file", MANIFEST_FILE, "MANIFEST.json is missing: no file can be verified"
-        )
-        return None
-    except PackageError:  # reported by _check_regular
-        return None
-    except OSError as exc:
-        problem = open_problem(path / MANIFEST_FILE, exc)
-        report.add("bad_manifest", MANIFEST_FILE, f"MANIFEST.json is {problem}")
-        return None
-    try:
-        manifest = parse_manifest(data, source)
-    except PackageError as exc:
-        report.add(
-            "bad_manifest",
-            MANIFEST_FILE,
-            f"{exc.message}"
-            + (f" at {exc.location}" if exc.location else "")
-            + (f" (expected {exc.expected})" if exc.expected else ""),
-        )
-        return None
-    report.sha256 = manifest.sha256
-    return manifest
-
-
-def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> None:
-    for name in PACKAGE_FILES:
-        if name not in manifest.files:
-            if os.path.lexists(path / name):
-                report.add("bad_manifest", name, f"{name} is not listed in MANIFEST.json")
-            else:
-                report.add("missing_file", name, f"{name} is missing (and not in the manifest)")
-    for name, entry in manifest.files.items():
-        file = path / name
-        if name not in PACKAGE_FILES:
-            report.add("unexpected_file", name, f"{name} is not a package file", "warning")
-        try:
-            data = read_regular(file)
-        except PackageError:  # reported by _check_regular
-            continue
-        except FileNotFoundError:
-            report.add("missing_file", name, f"{name} is listed in MANIFEST.json but missing")
-            continue
-        except OSError as exc:
-            report.add("missing_file", name, f"{name} is {open_problem(file, exc)}")
-            continue
-        if len(data) != entry.size:
-            report.add(
-                "size_mismatch",
-                name,
-                f"{name} is {len(data)} bytes, the manifest says {entry.size} "
-                "(truncated or replaced)",
-            )
-        elif sha256_bytes(data) != entry.sha256:
-            report.add(
-                "hash_mismatch",
-                name,
-                f"{name} does not match its sha256 in MANIFEST.json (modified or swapped)",
-            )
-        else:
-            report.verified.append(name)
-    for file in sorted(path.iterdir()):
-        listed = file.name == MANIFEST_FILE or file.name in manifest.files
-        if not listed and file.name not in PACKAGE_FILES and not_regular(file) is None:
-            report.add(
-                "unexpected_file",
-                file.name,
-                f"{file.name} is not a package file and not in the manifest",
-                "warning",
-            )
-
-
-def _check_regular(path: Path, report: ValidationReport) -> None:
-    """Every entry of the package folder is a regular file (see the module docstring)."""
-    for entry in sorted(path.iterdir()):
-        kind = not_regular(entry)
-        if kind is not None:
-            report.add(
-                "not_regular_file",
-                entry.name,
-                f"{entry.name} is {not_a_file(kind)}: a package holds regular files only",
-            )
 
 
 def _read_jsons(path: Path, report: ValidationReport) -> dict[str, dict[str, Any]]:
@@ -321,7 +192,7 @@ def validate_package(path: str | Path, deep: bool = True) -> ValidationReport:
     if not path.is_dir():
         report.add("missing_file", path.name, f"{path} is not a package folder")
         return report
-    manifest = _check_files(path, report)
+    manifest = check_files(path, report)
     jsons = _read_jsons(path, report)
     schema = jsons.get(SCHEMA_FILE)
     features = _check_schema(schema, report) if schema is not None else None
@@ -337,25 +208,6 @@ def validate_package(path: str | Path, deep: bool = True) -> ValidationReport:
     if deep and features is not None and trusted and manifest is not None:
         _check_deep(path, manifest, features, holdout, report)
     return report
-
-
-def _check_files(path: Path, report: ValidationReport) -> Manifest | None:
-    """Every entry a regular file, and every file against the manifest (when it parses)."""
-    _check_regular(path, report)
-    manifest = _check_manifest(path, report)
-    if manifest is None:
-        for name in PACKAGE_FILES:
-            if not os.path.lexists(path / name):
-                report.add("missing_file", name, f"{name} is missing")
-    else:
-        if manifest.version != path.name:
-            report.add(
-                "version_mismatch",
-                MANIFEST_FILE,
-                f"MANIFEST.json says version {manifest.version!r}, the folder is {path.name!r}",
-            )
-        _verify_files(path, manifest, report)
-    return manifest
 
 
 def _check_shap(features: list[str], shap: dict[str, Any], report: ValidationReport) -> None:
