@@ -195,3 +195,14 @@ def test_model_card_sections() -> None:
         assert any(h.startswith(section) for h in headings), section
     assert "- only synthetic data" in text and "| roc_auc | 0.91 |" in text
     assert "`" + "f" * 64 + "`" in text
+
+
+def test_the_card_sections_are_written_where_the_card_is_rendered() -> None:
+    """One list of sections: the renderer writes the very headings the Artifacts check
+    asks for, in that order, and each once."""
+    from deployready.package import card, checks
+
+    assert checks.CARD_SECTIONS is card.CARD_SECTIONS
+    text = render_model_card({"version": "v1.0"}, {}, {})
+    headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    assert headings == list(card.CARD_SECTIONS)

@@ -5,6 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The sections of every model card, in order (the Artifacts check asks for each).
+CARD_SECTIONS: tuple[str, ...] = (
+    "Model details",
+    "Intended use",
+    "Training data",
+    "Metrics",
+    "Explainability",
+    "Limitations",
+    "Version",
+    "Files",
+)
+(MODEL_DETAILS, INTENDED_USE, TRAINING_DATA, METRICS, EXPLAINABILITY, LIMITATIONS, VERSION,
+ FILES) = CARD_SECTIONS
+
 _CARD_TEXT: dict[str, str] = {
     "intended_use": (
         "Scoring individual records of the feature schema below to estimate the probability "
@@ -66,7 +80,7 @@ def _details(metadata: dict[str, Any], card: dict[str, Any]) -> list[str]:
     if metadata.get("description"):
         lines += [str(metadata["description"]), ""]
     lines += [
-        "## Model details",
+        f"## {MODEL_DETAILS}",
         "",
         f"- Version: **{version}** (bump: {metadata.get('bump')}, previous: "
         f"{metadata.get('previous') or 'none'})",
@@ -84,7 +98,7 @@ def _details(metadata: dict[str, Any], card: dict[str, Any]) -> list[str]:
 def _intended_use(card: dict[str, Any]) -> list[str]:
     return [
         "",
-        "## Intended use",
+        f"## {INTENDED_USE}",
         "",
         _text(card.pop("intended_use", _CARD_TEXT["intended_use"])),
         "",
@@ -99,7 +113,7 @@ def _training_data(metadata: dict[str, Any]) -> list[str]:
     data = metadata.get("training_data", {})
     period = data.get("period") or {}
     return [
-        "## Training data",
+        f"## {TRAINING_DATA}",
         "",
         f"- Rows: {data.get('rows')}; features: {len(metadata.get('features', []))}",
         f"- Period: {period.get('start', '—')} to {period.get('end', '—')}"
@@ -111,7 +125,7 @@ def _training_data(metadata: dict[str, Any]) -> list[str]:
 
 
 def _metrics(metadata: dict[str, Any]) -> list[str]:
-    lines = ["## Metrics", ""]
+    lines = [f"## {METRICS}", ""]
     metrics = metadata.get("metrics") or {}
     if metrics:
         lines += ["| metric | value |", "|---|---|"]
@@ -125,7 +139,7 @@ def _explainability(shap_report: dict[str, Any]) -> list[str]:
     importance = shap_report.get("global_importance", {})
     lines = [
         "",
-        "## Explainability",
+        f"## {EXPLAINABILITY}",
         "",
         f"Top features by mean |SHAP| ({shap_report.get('explainer')}, output "
         f"{shap_report.get('model_output')}, {shap_report.get('n_rows_explained')} rows):",
@@ -142,7 +156,7 @@ def _explainability(shap_report: dict[str, Any]) -> list[str]:
 def _limitations(card: dict[str, Any]) -> list[str]:
     return [
         "",
-        "## Limitations",
+        f"## {LIMITATIONS}",
         "",
         _text(card.pop("limitations", _CARD_TEXT["limitations"])),
         "",
@@ -154,12 +168,12 @@ def _version_and_files(
 ) -> list[str]:
     version = metadata.get("version", "?")
     lines = [
-        "## Version",
+        f"## {VERSION}",
         "",
         f"{version}: {metadata.get('bump')} — {reason}." if reason else f"{version}.",
         "The version is derived from the previous package, never typed by hand.",
         "",
-        "## Files",
+        f"## {FILES}",
         "",
         "| file | sha256 | bytes |",
         "|---|---|---|",

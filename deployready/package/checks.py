@@ -10,6 +10,8 @@ from typing import Any
 
 from deployready.checks import Category, Check, Evidence, Status
 from deployready.errors import PackageError
+from deployready.package.card import CARD_SECTIONS
+from deployready.package.findings import Finding, ValidationReport
 from deployready.package.manifest import (
     CARD_FILE,
     EXPECTED_FILE,
@@ -24,20 +26,8 @@ from deployready.package.manifest import (
     read_json_file,
     read_regular,
 )
-from deployready.package.validate import Finding, ValidationReport, validate_package
+from deployready.package.validate import validate_package
 from deployready.policy import Policy
-
-CARD_SECTIONS: tuple[str, ...] = (
-    "Model details",
-    "Intended use",
-    "Training data",
-    "Metrics",
-    "Explainability",
-    "Limitations",
-    "Version",
-    "Files",
-)
-
 
 
 def _check(
