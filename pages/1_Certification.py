@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -31,11 +29,9 @@ if found is None:
 assert found is not None
 path: Path = found
 
-from deployready.certification.checks import (  # noqa: E402
-    RunEvaluation,
-    history_evaluations,
-    streak,
-)
+from deployready.certification.checks import history_evaluations  # noqa: E402
+from deployready.certification.evaluation import RunEvaluation  # noqa: E402
+from deployready.certification.view import CertificationView  # noqa: E402
 
 # The most recent runs drawn one by one (streak strip, CV boxes); every run elsewhere.
 RECENT_RUNS = 40
@@ -58,25 +54,9 @@ loaded = ui.guarded(
     lambda: _history(str(path), ui.files_signature([path, ws.policy_path]), policy),
     "Reading the certification history",
 )
-if loaded is None or loaded[0].empty:
+if loaded is None or not loaded[1]:
     st.stop()
 assert loaded is not None
-history, evaluations = loaded
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        parsed = json.loads(value)
-        return list(parsed) if isinstance(parsed, list) else []
-    return list(value) if value is not None else []
-
-
-def _as_dict(value: Any) -> dict[str, float]:
-    if isinstance(value, str):
-        parsed = json.loads(value)
-        return dict(parsed) if isinstance(parsed, dict) else {}
-    return dict(value) if value is not None else {}
-
 
 package_run = None
 if version:
@@ -86,25 +66,22 @@ if version:
     meta = ui.guarded(lambda: read_metadata(package), "Reading package metadata")
     package_run = (meta or {}).get("run_id") or None
 
-run_ids = [str(r) for r in history["run_id"]]
-times = [str(t) for t in history["trained_at"]]
-green = [e.green for e in evaluations]
-upto = package_run if package_run in run_ids else run_ids[-1]
-current_streak = streak(evaluations, upto)
+view = CertificationView(loaded[1], package_run=package_run)
+run_ids, times, green = view.run_ids, view.times, view.green
+upto = view.focus
 
 c1, c2, c3 = st.columns(3)
 c1.metric("Retrain runs", len(run_ids))
 c2.metric(
     f"Consecutive green (need {cert.consecutive_green})",
-    current_streak,
+    view.streak,
     help=f"Green runs in a row ending at {upto}",
 )
 c3.metric("Package run", package_run or "—", help=f"run_id in {version}/model_metadata.json")
-if package_run and package_run not in run_ids:
+if view.package_run_missing:
     st.error(f"{version} was trained in run {package_run}, which is not in {path.name}.")
 
-upto_index = run_ids.index(upto)
-recent = slice(max(0, upto_index + 1 - RECENT_RUNS), upto_index + 1)
+recent = view.recent(RECENT_RUNS)
 if len(run_ids) > RECENT_RUNS:
     st.caption(
         f"Streak strip and CV folds: the {RECENT_RUNS} runs up to {upto} "
@@ -117,20 +94,11 @@ st.plotly_chart(
 st.markdown("### Metrics across retrains")
 cols = st.columns(2)
 for i, (name, rule) in enumerate(cert.metrics.items()):
-    if name not in history.columns:
-        cols[i % 2].warning(f"Metric `{name}` is not in {path.name}.")
-        continue
-    passed = [
-        bool(check and check.passed)
-        for check in (
-            next((c for c in e.checks if c.name.startswith(name)), None) for e in evaluations
-        )
-    ]
     fig = metric_trajectory(
         run_ids,
         times,
-        history[name].astype(float).tolist(),
-        passed,
+        view.metric_values(name),
+        view.metric_passed(name),
         metric=name,
         threshold=rule.threshold,
         direction=rule.direction,
@@ -138,48 +106,40 @@ for i, (name, rule) in enumerate(cert.metrics.items()):
     cols[i % 2].plotly_chart(fig, key=f"metric-{name}")
 
 st.markdown("### Time-series cross-validation")
-folds = {
-    rid: [float(x) for x in _as_list(v)]
-    for rid, v in zip(
-        run_ids[recent], history["cv_fold_scores"].iloc[recent], strict=True
-    )
-}
+folds = {e.run_id: e.cv_fold_scores for e in view.runs[recent]}
 st.plotly_chart(
     cv_folds(folds, min_fold_score=cert.cv.min_fold_score, metric=cert.cv.metric), key="cv"
 )
 
-selected = st.selectbox("Run", run_ids, index=run_ids.index(upto), key="cert_run")
-row = history.iloc[run_ids.index(selected)]
-evaluation = evaluations[run_ids.index(selected)]
+selected = st.selectbox("Run", run_ids, index=view.index(upto), key="cert_run")
+evaluation = view.run(selected)
 
 left, right = st.columns(2)
 with left:
-    entropy = _as_dict(row.get("feature_entropy"))
     st.plotly_chart(
         feature_bars(
-            entropy,
+            evaluation.feature_entropy,
             title=f"Normalized feature entropy — {selected}",
             threshold=cert.entropy.min_normalized,
         ),
         key="entropy",
     )
 with right:
-    bounds = _as_list(row.get("cv_folds"))
-    if bounds:
+    if evaluation.cv_folds:
         st.markdown("**CV fold windows** (train must end before test starts)")
-        st.dataframe(pd.DataFrame(bounds), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(evaluation.cv_folds), hide_index=True, width="stretch")
     st.markdown("**Data expansion**")
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "check": "synthetic ratio",
-                    "value": float(row["synthetic_ratio"]),
+                    "value": evaluation.synthetic_ratio,
                     "threshold": f"≤ {cert.expansion.max_synthetic_ratio:g}×",
                 },
                 {
                     "check": "noise",
-                    "value": float(row["noise"]),
+                    "value": evaluation.noise,
                     "threshold": f"≤ {cert.expansion.max_noise:g}",
                 },
             ]
@@ -212,7 +172,7 @@ table = pd.DataFrame(
         "run": run_ids,
         "trained at": times,
         "green": [status_glyph(pass_fail(g)) for g in green],
-        "failing": ["; ".join(c.name for c in e.checks if not c.passed) for e in evaluations],
+        "failing": ["; ".join(e.failing) for e in view.runs],
     }
 )
 st.dataframe(table, hide_index=True, width="stretch")
