@@ -13,8 +13,8 @@ from dashboard import ui
 from deployready.charts.readiness import feature_bars
 from deployready.checks import pass_fail, status_glyph
 from deployready.package.manifest import read_json_file, read_metadata
-from deployready.package.schema import schema_diff
 from deployready.package.validate import validate_package
+from deployready.package.versioning import schema_change
 
 ui.setup_page("Artifacts", "📦")
 ws, version = ui.sidebar()
@@ -84,27 +84,13 @@ if len(versions) >= 2:
         lambda: read_json_file(ws.package_path(b), "feature_schema.json"), f"Reading {b} schema"
     )
     if sa is not None and sb is not None:
-        diff = schema_diff(sa, sb)
-        if not (diff.added or diff.removed or diff.changed):
-            st.success(
-                f"Same feature schema in {a} and {b} (a retrain or fix, not a schema change)."
-            )
+        change = schema_change(a, b, sa, sb)
+        if change.bump is None:
+            st.success(change.explanation)
         else:
-            st.warning(f"Schema changed from {a} to {b}: a major version bump.")
-        diff_rows: list[dict[str, str]] = []
-        diff_rows += [
-            {"change": "added", "feature": n, "field": "", "from": "", "to": ""} for n in diff.added
-        ]
-        diff_rows += [
-            {"change": "removed", "feature": n, "field": "", "from": "", "to": ""}
-            for n in diff.removed
-        ]
-        diff_rows += [
-            {"change": "changed", "feature": n, "field": f, "from": str(o), "to": str(w)}
-            for n, f, o, w in diff.changed
-        ]
-        if diff_rows:
-            st.dataframe(pd.DataFrame(diff_rows), hide_index=True, width="stretch")
+            st.warning(change.explanation)
+        if change.rows:
+            st.dataframe(pd.DataFrame(change.rows), hide_index=True, width="stretch")
 else:
     st.caption("Only one version: nothing to compare.")
 

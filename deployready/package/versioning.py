@@ -18,8 +18,10 @@ reproduces those predictions to the last bit, so it is always a minor bump.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from deployready.package.schema import SchemaDiff, schema_diff
 from deployready.workspace import format_version, parse_version
 
 Bump = Literal["initial", "major", "minor", "patch"]
@@ -75,3 +77,49 @@ def decide_bump(
     ):
         return "minor"
     return "patch"
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """Two packages' feature schemas compared, and what that means for the version: a
+    changed schema is a major bump; the same schema is a retrain or a fix (minor or
+    patch, decided by the model and scaler)."""
+
+    old: str
+    new: str
+    diff: SchemaDiff
+
+    @property
+    def bump(self) -> Bump | None:
+        """``major`` when the schema changed; None when the schema does not decide it."""
+        return None if self.diff.same else "major"
+
+    @property
+    def reason(self) -> str:
+        return BUMP_REASONS["major"] if self.bump else ""
+
+    @property
+    def explanation(self) -> str:
+        if self.bump is None:
+            return (f"Same feature schema in {self.old} and {self.new} "
+                    "(a retrain or fix, not a schema change).")
+        return f"Schema changed from {self.old} to {self.new}: a {self.bump} version bump."
+
+    @property
+    def rows(self) -> list[dict[str, str]]:
+        """One row per difference: change (added, removed, changed), feature, the field
+        that changed (``position`` for the column order), from and to."""
+        blank = {"field": "", "from": "", "to": ""}
+        return (
+            [{"change": "added", "feature": n, **blank} for n in self.diff.added]
+            + [{"change": "removed", "feature": n, **blank} for n in self.diff.removed]
+            + [{"change": "changed", "feature": n, "field": f, "from": str(o), "to": str(w)}
+               for n, f, o, w in self.diff.changed]
+        )
+
+
+def schema_change(
+    old: str, new: str, old_schema: dict[str, Any], new_schema: dict[str, Any]
+) -> SchemaChange:
+    """The schema of package ``old`` against package ``new`` (their ``feature_schema.json``)."""
+    return SchemaChange(old, new, schema_diff(old_schema, new_schema))
