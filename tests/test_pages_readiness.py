@@ -107,6 +107,38 @@ def test_certification_page(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> N
     runs = next(df.value for df in at.dataframe if "green" in df.value.columns)
     assert list(runs["green"])[-3:] == ["✅"] * 3
     assert "❌" in list(runs["green"])
+    _shows_the_engines_view(at, demo_ws)
+
+
+def _shows_the_engines_view(at: AppTest, ws_root: Path) -> None:
+    """What the Certification page lays out is the engine's record, not its own reading
+    of the history: the streak, each run's failing checks, the selected run's checks."""
+    from deployready.certification.checks import history_evaluations
+    from deployready.certification.view import CertificationView
+    from deployready.package.manifest import read_metadata
+    from deployready.workspace import Workspace
+
+    ws = Workspace.open(ws_root)
+    selected = at.sidebar.selectbox[0].value
+    package_run = read_metadata(ws.package_path(selected)).get("run_id")
+    view = CertificationView(history_evaluations(ws.history_path(), ws.policy())[1],
+                             package_run=package_run)
+    assert view.focus == package_run
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(next(v for k, v in metrics.items() if k.startswith("Consecutive"))) == view.streak
+    runs = next(df.value for df in at.dataframe if "failing" in df.value.columns)
+    assert list(runs["run"]) == view.run_ids
+    assert list(runs["failing"]) == ["; ".join(e.failing) for e in view.runs]
+    checks = next(df.value for df in at.dataframe if "finding" in df.value.columns)
+    focus = view.run(view.focus)
+    assert list(checks["check"]) == [c.name for c in focus.checks]
+    assert list(checks["finding"]) == [c.message for c in focus.checks]
+    entropy = next(s for s in _plotly_specs(at)
+                   if "entropy" in s["layout"].get("title", {}).get("text", ""))
+    assert sorted(entropy["data"][0]["y"]) == sorted(focus.feature_entropy)
+    expansion = next(df.value for df in at.dataframe if "check" in df.value.columns
+                     and "finding" not in df.value.columns)
+    assert list(expansion["value"]) == [focus.synthetic_ratio, focus.noise]
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")
@@ -129,9 +161,38 @@ def test_artifacts_page(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(versions["valid"]) == ["✅", "✅"]
     text = _texts(at)
     assert "Same feature schema" in text
+    _shows_the_engines_schema_change(at, demo_ws, "v1.0", "v1.1")
     specs = _plotly_specs(at)
     shap = next(s for s in specs if "SHAP" in s["layout"]["title"]["text"])
     assert len(shap["data"][0]["y"]) >= 10  # every feature has an importance
+
+
+def _shows_the_engines_schema_change(at: AppTest, ws_root: Path, a: str, b: str) -> None:
+    """The schema diff section renders the engine's account of the bump, word for word,
+    and its rows."""
+    from deployready.package.versioning import schema_change
+
+    schemas = [json.loads((ws_root / "models" / v / "feature_schema.json").read_text())
+               for v in (a, b)]
+    change = schema_change(a, b, *schemas)
+    shown = [s.value for s in at.success] if change.bump is None else [
+        w.value for w in at.warning]
+    assert change.explanation in shown
+    tables = [df.value for df in at.dataframe if "change" in df.value.columns]
+    assert [t.to_dict("records") for t in tables] == ([change.rows] if change.rows else [])
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_artifacts_page_schema_change(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newer package with another feature schema: the page says it is a major bump and
+    lists what changed, as the engine explains it."""
+    path = demo_ws / "models" / "v1.1" / "feature_schema.json"
+    schema = json.loads(path.read_text())
+    schema["features"] = schema["features"][1:]
+    path.write_text(json.dumps(schema))
+    at = _run("pages/2_Artifacts.py", demo_ws, monkeypatch)
+    assert any("a major version bump" in w.value for w in at.warning)
+    _shows_the_engines_schema_change(at, demo_ws, "v1.0", "v1.1")
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")
