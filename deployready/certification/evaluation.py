@@ -130,8 +130,11 @@ def _num(row: Row, column: str, source: str | None) -> float:
         ) from None
 
 
-def _pass_fail(ok: bool) -> Status:
-    return Status.PASS if ok else Status.FAIL
+def _check(name: str, ok: bool, value: float | None, threshold: str, message: str,
+           evidence: Evidence | None) -> Check:
+    return Check(name=name, category=Category.CERTIFICATION,
+                 status=Status.PASS if ok else Status.FAIL, value=value,
+                 threshold=threshold, message=message, evidence=evidence)
 
 
 def _metric_checks(
@@ -142,16 +145,9 @@ def _metric_checks(
         value = metrics[name]
         ok = compare(value, rule.op, rule.threshold)
         checks.append(
-            Check(
-                name=name,
-                category=Category.CERTIFICATION,
-                status=_pass_fail(ok),
-                value=value,
-                threshold=f"{rule.op} {rule.threshold:g}",
-                message=f"{name} = {value:.4f} on the test split, "
-                f"{'meets' if ok else 'misses'} {rule.op} {rule.threshold:g}.",
-                evidence=evidence,
-            )
+            _check(name, ok, value, f"{rule.op} {rule.threshold:g}",
+                   f"{name} = {value:.4f} on the test split, "
+                   f"{'meets' if ok else 'misses'} {rule.op} {rule.threshold:g}.", evidence)
         )
     return checks
 
@@ -171,17 +167,16 @@ def _cv_check(
         if scores
         else "no folds"
     )
-    return Check(
-        name=CV_CHECK,
-        category=Category.CERTIFICATION,
-        status=Status.FAIL if failures else Status.PASS,
-        value=float(np.min(scores)) if scores else None,
-        threshold=f">= {cv.min_folds} folds, std <= {cv.max_fold_std:g}, "
+    return _check(
+        CV_CHECK,
+        not failures,
+        float(np.min(scores)) if scores else None,
+        f">= {cv.min_folds} folds, std <= {cv.max_fold_std:g}, "
         f"min {cv.metric} >= {cv.min_fold_score:g}, time-ordered",
-        message=(f"{summary}: " + "; ".join(failures) + ".")
+        (f"{summary}: " + "; ".join(failures) + ".")
         if failures
         else f"{summary}; every fold is time-ordered without leakage.",
-        evidence=evidence,
+        evidence,
     )
 
 
@@ -196,15 +191,8 @@ def _entropy_check(
         message, ok = f"Below {floor:g}: {named}.", False
     else:
         message, ok = f"Every one of {len(entropy)} features is at or above {floor:g}.", True
-    return Check(
-        name=ENTROPY_CHECK,
-        category=Category.CERTIFICATION,
-        status=_pass_fail(ok),
-        value=min(entropy.values()) if entropy else None,
-        threshold=f">= {floor:g} for every feature",
-        message=message,
-        evidence=evidence,
-    )
+    return _check(ENTROPY_CHECK, ok, min(entropy.values()) if entropy else None,
+                  f">= {floor:g} for every feature", message, evidence)
 
 
 def _expansion_checks(
@@ -213,28 +201,14 @@ def _expansion_checks(
     exp = cert.expansion
     ratio_ok, noise_ok = ratio <= exp.max_synthetic_ratio, noise <= exp.max_noise
     return [
-        Check(
-            name=RATIO_CHECK,
-            category=Category.CERTIFICATION,
-            status=_pass_fail(ratio_ok),
-            value=ratio,
-            threshold=f"<= {exp.max_synthetic_ratio:g}",
-            message=f"(real + synthetic) / real training rows = {ratio:.4f}"
-            f"{'' if ratio_ok else f', above {exp.max_synthetic_ratio:g}'}.",
-            evidence=evidence,
-        ),
-        Check(
-            name=NOISE_CHECK,
-            category=Category.CERTIFICATION,
-            status=_pass_fail(noise_ok),
-            value=noise,
-            threshold=f"<= {exp.max_noise:g}",
-            message="No synthetic training rows (noise 0)."
-            if ratio == 1.0 and noise == 0.0
-            else f"Synthetic rows lie a median {noise:.4f} std (RMS) from the nearest real row"
-            f"{'' if noise_ok else f', above {exp.max_noise:g}'}.",
-            evidence=evidence,
-        ),
+        _check(RATIO_CHECK, ratio_ok, ratio, f"<= {exp.max_synthetic_ratio:g}",
+               f"(real + synthetic) / real training rows = {ratio:.4f}"
+               f"{'' if ratio_ok else f', above {exp.max_synthetic_ratio:g}'}.", evidence),
+        _check(NOISE_CHECK, noise_ok, noise, f"<= {exp.max_noise:g}",
+               "No synthetic training rows (noise 0)."
+               if ratio == 1.0 and noise == 0.0
+               else f"Synthetic rows lie a median {noise:.4f} std (RMS) from the nearest real "
+               f"row{'' if noise_ok else f', above {exp.max_noise:g}'}.", evidence),
     ]
 
 
