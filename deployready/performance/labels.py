@@ -11,7 +11,8 @@ Refused, naming the file, the row and the column (:class:`LabelError`): a folder
 link or FIFO at a label file's name; a file that cannot be read; a missing or duplicated
 column; a missing request id; a missing label, or one outside the model's classes; a
 missing or unparseable ``labeled_at``, or one more than 24 h after the current time.
-A 0-byte or header-only file holds no labels.
+A 0-byte or header-only file holds no labels. Hidden files (a name starting with ``.``,
+such as an import in progress) are not label files.
 
 Across files (:func:`dedupe`): the same request id labelled twice with the same label
 is one label, the earliest ``labeled_at`` (ties: the first file, then the first row);
@@ -75,7 +76,8 @@ def label_files(directory: str | Path) -> list[Path]:
             raise LabelError("is a file, not a folder", source=directory,
                              expected="a folder of label files")
         return []
-    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in LABEL_SUFFIXES)
+    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in LABEL_SUFFIXES
+                   and not p.name.startswith("."))
     for path in files:
         require_file(path, LabelError, expected=FILE_EXPECTED)
     return files
