@@ -221,7 +221,7 @@ def read_label_file(path: str | Path) -> pd.DataFrame:
         (np.array([f is not None and f != "" and f not in CLASSES for f in folded]), labels),
         (times.isna().to_numpy(), shown_times),
         ((times > future_limit()).to_numpy(), [
-            s if s is not None else t.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+            s if s is not None or pd.isna(t) else t.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
             for s, t in zip(shown_times, times, strict=True)]),
     ]
     for rule, (bad, raw) in enumerate(checks):
