@@ -200,7 +200,7 @@ def test_bad_label_files_name_file_row_and_column(ws: Workspace, name: str, text
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_folder_at_a_label_files_name(ws: Workspace, engine: str) -> None:
     (ws.labels_dir / "x.csv").mkdir()
-    with pytest.raises(LabelError, match="x.csv: is a folder"):
+    with pytest.raises(LabelError, match=r"x\.csv: is a folder"):
         joined_predictions(ws, "v1.0", engine=engine)  # type: ignore[arg-type]
 
 

@@ -42,16 +42,16 @@ def import_labels(ws: Any, src: str | Path) -> Path:
                          expected=FILE_EXPECTED)
     data = read_file(src, LabelError, expected=FILE_EXPECTED)
     read_label_file(src)  # refused before anything is written
-    directory = ws.labels_dir
+    directory = Path(ws.labels_dir)
     require_folder(directory, "a folder of label files")
-    target = directory / src.name
+    target: Path = directory / src.name
     taken = LabelError("a label file of this name is already stored", source=target,
                        expected="a new file name (stored label files are never replaced)")
     if os.path.lexists(target):
         raise taken
     directory.mkdir(parents=True, exist_ok=True)
     # the bytes stored are the bytes validated: the copy is validated again, then linked
-    fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=src.suffix, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".tmp" + src.suffix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

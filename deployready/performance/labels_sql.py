@@ -23,8 +23,8 @@ from deployready.monitoring.logs_sql import csv_scan, literal, quote
 from deployready.performance.labels import (
     FILE_EXPECTED,
     check_columns,
-    csv_header,
     conflict_error,
+    csv_header,
     row_error,
 )
 
