@@ -209,7 +209,7 @@ def test_predictions_come_back_with_drawn_ids(server: Server, package: Path) -> 
 
 
 def test_client_ids_are_echoed_and_logged(server: Server, package: Path) -> None:
-    ids = ["order-1:a", "order-2/b", "~" * 128]
+    ids = ["order-1:a", 'quote"back\\slash', "~" * 128]
     status, body = server.call("/predict", json.dumps({"rows": _rows(package, 3),
                                                        "ids": ids}).encode())
     assert status == 200 and body["ids"] == ids

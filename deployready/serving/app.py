@@ -49,6 +49,7 @@ from deployready.serving.predlog import PredictionLog
 from deployready.serving.requests import (
     RequestError,
     check_content_type,
+    ids_json,
     json_bytes,
     new_ids,
     parse_predict_request,
@@ -265,6 +266,7 @@ class PredictionService:
             return self._error(exc, started, rows, ids)
         self.stats.rows += len(rows)
         values = predictions.tolist()
+        drawn = ids is None
         if ids is None:
             ids = new_ids(len(rows))
         self._log_rows(started, rows, values, "", ids)
@@ -274,7 +276,7 @@ class PredictionService:
                                      "package_sha256": self.package.sha256})
         # float repr is what json.dumps writes for a finite float: same bytes, less work
         return 200, (b'{"predictions":[' + ",".join(map(repr, values)).encode()
-                     + b'],"ids":' + json.dumps(ids, separators=(",", ":")).encode()
+                     + b'],"ids":' + ids_json(ids, drawn)
                      + self._predict_tail)
 
     async def _noop(self, scope: dict[str, Any], receive: Callable[[], Any]

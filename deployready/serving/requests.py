@@ -178,8 +178,21 @@ def check_ids(ids: Any, n_rows: int) -> None:
 def new_ids(n: int) -> list[str]:
     """``n`` fresh request ids: 32 random hex digits each (128 bits, as a uuid4), drawn
     from the OS in one call."""
+    if n == 1:  # the common request: one row
+        return [os.urandom(16).hex()]
     text = os.urandom(16 * n).hex()
     return [text[i:i + 32] for i in range(0, 32 * n, 32)]
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def ids_json(ids: list[str], drawn: bool) -> bytes:
+    """The ids as a JSON array: drawn ones (hex digits, nothing to escape) joined
+    directly, a client's through the encoder (``"`` and ``\\`` are printable ASCII)."""
+    if drawn:
+        return b'["' + '","'.join(ids).encode() + b'"]'
+    return _encode(ids).encode()
 
 
 def _key(key: str) -> str:
