@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from deployready.errors import InputError as InputError
     from deployready.errors import IntegrityError as IntegrityError
     from deployready.errors import JobError as JobError
+    from deployready.errors import LabelError as LabelError
     from deployready.errors import LogError as LogError
     from deployready.errors import PackageError as PackageError
     from deployready.errors import PolicyError as PolicyError
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from deployready.package.load import LoadedPackage as LoadedPackage
     from deployready.package.load import load_package as load_package
     from deployready.package.validate import validate_package as validate_package
+    from deployready.performance.join import JoinedPredictions as JoinedPredictions
+    from deployready.performance.join import joined_predictions as joined_predictions
     from deployready.policy.load import load_policy as load_policy
     from deployready.policy.sections import Policy as Policy
     from deployready.report.build import build_report as build_report
@@ -63,6 +66,8 @@ _API: dict[str, str] = {
     "InputError": "deployready.errors",
     "IntegrityError": "deployready.errors",
     "JobError": "deployready.errors",
+    "JoinedPredictions": "deployready.performance.join",
+    "LabelError": "deployready.errors",
     "LoadedPackage": "deployready.package.load",
     "LogError": "deployready.errors",
     "PackageError": "deployready.errors",
@@ -79,6 +84,7 @@ _API: dict[str, str] = {
     "compute_score": "deployready.score",
     "evaluate_gate": "deployready.rollout.events",
     "export_package": "deployready.package.export",
+    "joined_predictions": "deployready.performance.join",
     "latency_report": "deployready.monitoring.latency",
     "load_package": "deployready.package.load",
     "load_policy": "deployready.policy.load",
@@ -99,6 +105,8 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "JobError",
+    "JoinedPredictions",
+    "LabelError",
     "LoadedPackage",
     "LogError",
     "PackageError",
@@ -115,6 +123,7 @@ __all__ = [
     "compute_score",
     "evaluate_gate",
     "export_package",
+    "joined_predictions",
     "latency_report",
     "load_package",
     "load_policy",

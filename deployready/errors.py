@@ -11,6 +11,7 @@ so the dashboard, the CLI and the report can show them without re-deciding anyth
     - :class:`IntegrityError` — a file does not match ``MANIFEST.json``; nothing was
       unpickled.
   - :class:`LogError` — production prediction logs.
+  - :class:`LabelError` — ground-truth label files (``data/labels/``).
 - :class:`StoreError` — the SQLite store cannot be read or written.
 - :class:`JobError` — a background job cannot be started or controlled.
 
@@ -86,6 +87,10 @@ class IntegrityError(PackageError):
 
 class LogError(InputError):
     """Production prediction logs are malformed."""
+
+
+class LabelError(InputError):
+    """Ground-truth label files are malformed or contradict each other."""
 
 
 class StoreError(DeployReadyError):

@@ -70,6 +70,11 @@ class Workspace:
         return self.data_dir / "production"
 
     @property
+    def labels_dir(self) -> Path:
+        """Ground-truth label files (``*.csv``, ``*.parquet``, ``*.jsonl``)."""
+        return self.data_dir / "labels"
+
+    @property
     def loadtest_dir(self) -> Path:
         """Raw latency samples of load-test runs."""
         return self.data_dir / "loadtests"

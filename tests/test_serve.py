@@ -173,13 +173,81 @@ def test_prediction_log_is_production_format(server: Server, package: Path) -> N
     with open(files[-1], newline="") as fh:
         records = list(csv.DictReader(fh))
     assert list(records[0].keys()) == ["timestamp", "version", "latency_ms", "prediction",
-                                       "error", *FEATURES]
+                                       "error", "request_id", *FEATURES]
     ok = [r for r in records if r["error"] == ""]
     errors = [r for r in records if r["error"] == "validation"]
     assert ok and errors
     assert float(ok[0]["latency_ms"]) >= 0 and 0 <= float(ok[0]["prediction"]) <= 1
     assert errors[-1]["prediction"] == ""
     assert ok[0]["version"] == "v1.0" and ok[0]["timestamp"].endswith("+00:00")
+
+
+def _logged(server: Server, request_id: str) -> dict[str, str]:
+    """The log line of ``request_id``, waiting for the writer's flush (bounded)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for path in sorted(server.log_dir.glob("predictions-*.csv")):
+            with open(path, newline="") as fh:
+                for record in csv.DictReader(fh):
+                    if record.get("request_id") == request_id:
+                        return record
+        time.sleep(0.2)
+    raise AssertionError(f"{request_id} not logged")
+
+
+def test_predictions_come_back_with_drawn_ids(server: Server, package: Path) -> None:
+    status, body = server.predict(_rows(package, 4))
+    assert status == 200
+    ids = body["ids"]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    _, again = server.predict(_rows(package, 4))
+    assert not set(again["ids"]) & set(ids)
+    record = _logged(server, ids[2])
+    assert record["error"] == ""
+    assert float(record["prediction"]) == pytest.approx(body["predictions"][2], abs=1e-12)
+
+
+def test_client_ids_are_echoed_and_logged(server: Server, package: Path) -> None:
+    ids = ["order-1:a", 'quote"back\\slash', "~" * 128]
+    status, body = server.call("/predict", json.dumps({"rows": _rows(package, 3),
+                                                       "ids": ids}).encode())
+    assert status == 200 and body["ids"] == ids
+    assert list(body) == ["predictions", "ids", "version", "package_sha256"]
+    assert _logged(server, "~" * 128)["prediction"] != ""
+
+
+def test_a_refused_row_is_logged_with_its_id(server: Server, package: Path) -> None:
+    row = dict(_rows(package, 1)[0], amount="lots")
+    status, body = server.call("/predict", json.dumps({"rows": [row],
+                                                       "ids": ["bad-row-7"]}).encode())
+    assert status == 422 and body["field"] == "rows[0].amount"
+    record = _logged(server, "bad-row-7")
+    assert record["error"] == "validation" and record["prediction"] == ""
+
+
+@pytest.mark.parametrize(
+    ("ids", "field", "words"),
+    [
+        ("abc", "ids", "a JSON string for 2 rows"),
+        (None, "ids", "a JSON null for 2 rows"),
+        (["a"], "ids", "1 ids for 2 rows"),
+        (["a", 7], "ids[1]", "a JSON number, not a string"),
+        (["", "b"], "ids[0]", "id is empty"),
+        (["a", "x" * 129], "ids[1]", "id is 129 characters"),
+        (["a b", "c"], "ids[0]", "a space"),
+        (["a", "caf\u00e9"], "ids[1]", "outside printable ASCII"),
+        (["a\nb", "c"], "ids[0]", "outside printable ASCII"),
+        (["same", "same"], "ids[1]", "the same id as ids[0]"),
+    ],
+)
+def test_bad_ids_are_422_naming_the_id(server: Server, package: Path, ids: Any, field: str,
+                                       words: str) -> None:
+    status, body = server.call("/predict", json.dumps({"rows": _rows(package, 2),
+                                                       "ids": ids}).encode())
+    assert status == 422, body
+    assert body["field"] == field and words in body["error"]
+    assert body["expected"]
 
 
 def test_unbatched_server(package: Path, tmp_path: Path) -> None:

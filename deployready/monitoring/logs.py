@@ -2,7 +2,10 @@
 
 Format (see the contracts): ``timestamp`` (ISO 8601, UTC when no offset is given),
 ``version``, ``latency_ms`` (float >= 0), ``prediction`` (empty on error), ``error``
-(empty when the request succeeded, else its kind), then one column per schema feature.
+(empty when the request succeeded, else its kind), optionally ``request_id`` (text or
+integer; a log without it, or an empty cell, is a prediction without id — no
+ground-truth label can join it, see :meth:`ProductionLogs.id_counts`), then one column
+per schema feature.
 
 A file a live writer is still writing is read as far as its writer has finished it: 0
 bytes or only a header means no rows yet (never an error), a last line still being
@@ -300,6 +303,20 @@ class ProductionLogs:
             out = pandas_engine.day_counts(self.frame(version, start, end))
         self._counts[key] = out
         return out.copy()
+
+    def id_counts(
+        self, version: str | None = None, start: TimeLike = None, end: TimeLike = None
+    ) -> pd.DataFrame:
+        """Index: UTC day (datetime.date); columns ok (successful rows), with_id (a
+        ``request_id``: ground truth can join them), no_id (none: no performance)."""
+        if self.chosen == "duckdb":
+            return self._con().id_counts(version, to_utc(start), to_utc(end))
+        return pandas_engine.id_counts(self.frame(version, start, end, ok_only=True))
+
+    def duck(self) -> DuckLogs:
+        """The DuckDB engine over these files (created on first use, whichever engine
+        ``chosen`` is): joins of the logs with other files run there."""
+        return self._con()
 
     def error_kinds(
         self, version: str | None = None, start: TimeLike = None, end: TimeLike = None

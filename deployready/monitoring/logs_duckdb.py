@@ -32,10 +32,13 @@ import pyarrow as pa
 from deployready.errors import LogError
 from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import (
+    ID_COUNT_COLUMNS,
+    REQUEST_ID,
     WINDOW_COLUMNS,
     BinCounts,
     Kind,
     _empty_counts,
+    _empty_id_counts,
     _empty_windows,
     _summary,
     check_header,
@@ -159,6 +162,8 @@ class DuckLogs:
             "TRY_CAST(prediction AS DOUBLE) AS prediction",
             f"{raw_sql('prediction', cols['prediction'])} AS raw_prediction",
             "coalesce(CAST(error AS VARCHAR), '') AS error",
+            (f"nullif(CAST({quote(REQUEST_ID)} AS VARCHAR), '')" if REQUEST_ID in cols
+             else "CAST(NULL AS VARCHAR)") + " AS request_id",
         ]
         for i, name in enumerate(wanted):
             q = quote(name)
@@ -272,6 +277,27 @@ class DuckLogs:
         out = pd.DataFrame(rows, columns=["day", "rows", "errors"]).set_index("day")
         out["ok"] = out["rows"] - out["errors"]
         return out[["rows", "ok", "errors"]].astype(np.int64)
+
+    def id_counts(
+        self, version: str | None, start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> pd.DataFrame:
+        where, params = self._where(version, start, end, ok_only=True)
+        rows = self._run(
+            "SELECT CAST(date_trunc('day', ts) AS DATE) AS d, count(*), count(request_id) "
+            f"FROM logs WHERE {where} GROUP BY d ORDER BY d",
+            params,
+        )
+        if not rows:
+            return _empty_id_counts()
+        out = pd.DataFrame(rows, columns=["day", "ok", "with_id"]).set_index("day")
+        out["no_id"] = out["ok"] - out["with_id"]
+        return out[ID_COUNT_COLUMNS].astype(np.int64)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` over the validated ``logs`` view (columns file, ts, version,
+        latency, prediction, error, request_id, ...): for joins with other evidence
+        registered on :attr:`con`."""
+        return self._run(sql, list(params))
 
     def error_kinds(
         self, version: str | None, start: pd.Timestamp | None, end: pd.Timestamp | None

@@ -28,6 +28,7 @@ from deployready.monitoring.logs_schema import (
     MAX_LATENCY_MS,
     PREDICTION_EXPECTED,
     PREDICTION_RANGE,
+    REQUEST_ID,
     REQUIRED_COLUMNS,
     TIMESTAMP_PATTERN,
     Kind,
@@ -146,7 +147,8 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None,
     """Read and validate one log file; raise :class:`LogError` naming file, row and column.
 
     Returns columns timestamp (UTC), version, latency_ms, prediction, error ('' when ok),
-    then the ``features`` (numeric as float64, categorical as strings with NA), or every
+    request_id (text, NA when the file has no such column or the cell is empty), then the
+    ``features`` (numeric as float64, categorical as strings with NA), or every
     other column as text when ``features`` is None. ``state`` (default: the file as it is
     now, :func:`file_state`) says how much to read; a file without rows yet gives an
     empty frame of those columns.
@@ -176,6 +178,7 @@ def read_log_file(path: str | Path, features: Mapping[str, Kind] | None = None,
         "latency_ms": latency,
         "prediction": prediction,
         "error": pd.array(error.tolist(), dtype="str"),
+        REQUEST_ID: _request_ids(path, table),
     }
     for name in wanted:
         kind = features.get(name) if features is not None else None
@@ -193,14 +196,23 @@ def _read_rows(path: Path, features: Mapping[str, Kind] | None,
     wanted = (
         list(features)
         if features is not None
-        else [c for c in names if c not in REQUIRED_COLUMNS]
+        else [c for c in names if c not in REQUIRED_COLUMNS and c != REQUEST_ID]
     )
+    ids = [REQUEST_ID] if REQUEST_ID in names else []
     if path.suffix.lower() == ".parquet" or _last_line_end(path, state.readable) > 0:
-        table = _read_table(path, names,
-                            None if features is None else [*REQUIRED_COLUMNS, *wanted], state)
+        table = _read_table(path, names, None if features is None
+                            else [*REQUIRED_COLUMNS, *ids, *wanted], state)
     else:  # one line without a line end: the header (pyarrow cannot read it alone)
         table = pa.table({name: pa.array([], pa.string()) for name in names})
     return table, wanted
+
+
+def _request_ids(path: Path, table: pa.Table) -> Any:
+    """The rows' request ids as text; NA where empty or when the file has none."""
+    if REQUEST_ID not in table.column_names:
+        return pd.array([pd.NA] * table.num_rows, dtype="string")
+    raw = _text(path, REQUEST_ID, table.column(REQUEST_ID))
+    return pd.array([v if v else None for v in raw], dtype="string")
 
 
 def _timestamps(path: Path, ts_col: pa.ChunkedArray) -> pd.Series:

@@ -24,9 +24,12 @@ from deployready.memo import FileMemo
 from deployready.monitoring.logs_file import read_log_file
 from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import (
+    ID_COUNT_COLUMNS,
+    REQUEST_ID,
     WINDOW_COLUMNS,
     Kind,
     _empty_counts,
+    _empty_id_counts,
     _empty_windows,
     _summary,
     read_empty,
@@ -152,6 +155,19 @@ def day_counts(f: pd.DataFrame) -> pd.DataFrame:
     g["ok"] = g["rows"] - g["errors"]
     g.index.name = "day"
     return g[["rows", "ok", "errors"]].astype(np.int64)
+
+
+def id_counts(f: pd.DataFrame) -> pd.DataFrame:
+    """Index: UTC day (datetime.date); columns ok (successful rows), with_id, no_id."""
+    ok = f[f["error"] == ""]
+    if ok.empty:
+        return _empty_id_counts()
+    day = ok["timestamp"].dt.floor("D").dt.date
+    has = ok[REQUEST_ID].notna().to_numpy().astype(np.int64)
+    g = pd.DataFrame({"day": day, "ok": 1, "with_id": has}).groupby("day", sort=True).sum()
+    g["no_id"] = g["ok"] - g["with_id"]
+    g.index.name = "day"
+    return g[ID_COUNT_COLUMNS].astype(np.int64)
 
 
 def error_kinds(f: pd.DataFrame) -> dict[str, int]:

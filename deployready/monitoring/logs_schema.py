@@ -37,6 +37,10 @@ from deployready.errors import LogError, require_file
 from deployready.monitoring.logs_live import FileState, csv_source
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("timestamp", "version", "latency_ms", "prediction", "error")
+#: The optional column a ground-truth label joins on (``deployready serve`` writes it).
+#: A log without it, or an empty cell, is a prediction without id: read as NA.
+REQUEST_ID = "request_id"
+REQUEST_ID_EXPECTED = "a text or integer column of request ids"
 MAX_LATENCY_MS = 3_600_000.0  # one hour: anything above is a broken clock or unit, not a latency
 #: How far past the reading machine's clock a row's timestamp may lie (see above).
 MAX_FUTURE = pd.Timedelta(hours=24)
@@ -165,6 +169,10 @@ def check_header(path: Path, fields: Sequence[Field], wanted: Sequence[str]) -> 
             expected="columns " + ", ".join((*REQUIRED_COLUMNS, *wanted)),
         )
     for name, dtype in fields:
+        if name == REQUEST_ID and not (pa.types.is_string(dtype) or pa.types.is_large_string(
+                dtype) or pa.types.is_integer(dtype) or pa.types.is_null(dtype)):
+            raise LogError(f"request ids stored as {dtype}", source=path,
+                           location=f"column {REQUEST_ID}", expected=REQUEST_ID_EXPECTED)
         if _is_nested(dtype):
             raise LogError(
                 f"nested column type {dtype}",
@@ -230,10 +238,20 @@ def read_empty(features: Mapping[str, Kind] | None) -> pd.DataFrame:
         "latency_ms": pd.Series([], dtype=np.float64),
         "prediction": pd.Series([], dtype=np.float64),
         "error": pd.Series([], dtype="str"),
+        REQUEST_ID: pd.Series([], dtype="string"),
     }
     for name, kind in (features or {}).items():
         cols[name] = pd.Series([], dtype=np.float64 if kind == "numeric" else "string")
     return pd.DataFrame(cols)
+
+
+ID_COUNT_COLUMNS = ["ok", "with_id", "no_id"]
+
+
+def _empty_id_counts() -> pd.DataFrame:
+    out = pd.DataFrame({c: [] for c in ID_COUNT_COLUMNS}, dtype=np.int64)
+    out.index = pd.Index([], name="day", dtype=object)
+    return out
 
 
 def _empty_counts() -> pd.DataFrame:

@@ -7,13 +7,15 @@ pinned in requirements.txt, binary wheels) when installed, else asyncio and h11.
 
 Protocol (see the contracts):
 
-- ``POST /predict`` ``{"rows": [{feature: value, ...}, ...]}`` → ``200 {"predictions": [...],
-  "version": ..., "package_sha256": ...}``. Every refusal is ``{"error", "field",
-  "expected"}`` naming the field (``body``, ``content-type``, ``rows``, ``rows[i].field``),
+- ``POST /predict`` ``{"rows": [{feature: value, ...}, ...], "ids": [...]}`` (``ids``
+  optional: one client id per row) → ``200 {"predictions": [...], "ids": [...],
+  "version": ..., "package_sha256": ...}`` — the client's ids, or one drawn per row.
+  Every refusal is ``{"error", "field", "expected"}`` naming the field (``body``,
+  ``content-type``, ``rows``, ``rows[i].field``, ``ids``, ``ids[i]``),
   under 1 KB whatever the request held (quoted keys and values are cut): a body that is
   not UTF-8, not JSON or nested beyond the parser's recursion limit → 400; a declared
   content type other than JSON → 415; a body that is not ``{"rows": [...]}``, repeats a key,
-  or has rows that do not fit the schema → 422 (see :func:`parse_predict_body`); a body
+  or has rows or ids that do not fit → 422 (see :func:`parse_predict_request`); a body
   over ``max_body_bytes`` → 413; a full queue → 503.
 - ``GET /health`` → ``{"status": "ok", "version", "package_sha256", "pid", ...}``.
 - ``POST /noop`` → the same HTTP path without the model: the load test's harness floor.
@@ -47,8 +49,10 @@ from deployready.serving.predlog import PredictionLog
 from deployready.serving.requests import (
     RequestError,
     check_content_type,
+    ids_json,
     json_bytes,
-    parse_predict_body,
+    new_ids,
+    parse_predict_request,
 )
 
 LOG = logging.getLogger("deployready.serving.app")
@@ -116,9 +120,10 @@ class PredictionService:
         from starlette.responses import Response
 
         self._response = Response
-        self._predict_tail = ("]," + json.dumps({"version": package.version,
-                                                 "package_sha256": package.sha256},
-                                                separators=(",", ":"))[1:]).encode()
+        meta = json.dumps({"version": package.version, "package_sha256": package.sha256},
+                          separators=(",", ":"))[1:]
+        self._predict_tail = ("," + meta).encode()  # after the ids
+        self._noop_tail = ("]," + meta).encode()
         self.app = self._build_app()
         self._hot: dict[str, Callable[[dict[str, Any], Callable[[], Any]],
                                       Awaitable[tuple[int, bytes]]]] = {
@@ -200,18 +205,23 @@ class PredictionService:
                 return
         await self.app(scope, receive, send)
 
-    def _error(self, exc: RequestError, started: float, rows: list[Any] | None
-               ) -> tuple[int, bytes]:
+    def _error(self, exc: RequestError, started: float, rows: list[Any] | None,
+               ids: list[str] | None) -> tuple[int, bytes]:
         self.stats.errors[exc.kind] = self.stats.errors.get(exc.kind, 0) + 1
-        self._log_rows(started, rows or [None], None, exc.kind)
+        rows = rows or [None]
+        self._log_rows(started, rows, None, exc.kind,
+                       ids if ids is not None and len(ids) == len(rows) else None)
         return exc.status, exc.body_bytes()
 
     def _log_rows(self, started: float, rows: list[Any], predictions: list[float] | None,
-                  error: str) -> None:
+                  error: str, ids: list[str] | None) -> None:
+        """Log a request's rows, each with its id (drawn when the request had none or
+        its ids were refused)."""
         if self.log is None:
             return
         latency_ms = (time.perf_counter() - started) * 1000.0
-        self.log.add_request(time.time(), latency_ms, rows, predictions, error)
+        self.log.add_request(time.time(), latency_ms, rows, predictions, error,
+                             ids if ids is not None else new_ids(len(rows)))
 
     async def _read_body(self, scope: dict[str, Any], receive: Callable[[], Any]) -> bytes:
         limit = self.options.max_body_bytes
@@ -238,29 +248,35 @@ class PredictionService:
             more = message.get("more_body", False)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _parse_rows(self, body: bytes) -> list[Any]:
-        return parse_predict_body(body, self.options.max_rows_per_request)
+    def _parse_rows(self, body: bytes) -> tuple[list[Any], list[str] | None]:
+        return parse_predict_request(body, self.options.max_rows_per_request)
 
     async def _predict(self, scope: dict[str, Any], receive: Callable[[], Any]
                        ) -> tuple[int, bytes]:
         started = time.perf_counter()
         self.stats.requests += 1
         rows: list[Any] | None = None
+        ids: list[str] | None = None
         try:
             body = await self._read_body(scope, receive)
-            rows = self._parse_rows(body)
+            rows, ids = self._parse_rows(body)
             assert self.batcher is not None
             predictions = await self.batcher.submit(rows)
         except RequestError as exc:
-            return self._error(exc, started, rows)
+            return self._error(exc, started, rows, ids)
         self.stats.rows += len(rows)
         values = predictions.tolist()
-        self._log_rows(started, rows, values, "")
+        drawn = ids is None
+        if ids is None:
+            ids = new_ids(len(rows))
+        self._log_rows(started, rows, values, "", ids)
         if not all(map(math.isfinite, values)):  # not JSON: fails as json.dumps does
-            return 200, json_bytes({"predictions": values, "version": self.package.version,
+            return 200, json_bytes({"predictions": values, "ids": ids,
+                                     "version": self.package.version,
                                      "package_sha256": self.package.sha256})
         # float repr is what json.dumps writes for a finite float: same bytes, less work
         return 200, (b'{"predictions":[' + ",".join(map(repr, values)).encode()
+                     + b'],"ids":' + ids_json(ids, drawn)
                      + self._predict_tail)
 
     async def _noop(self, scope: dict[str, Any], receive: Callable[[], Any]
@@ -271,7 +287,7 @@ class PredictionService:
         except RequestError as exc:
             self.stats.errors[exc.kind] = self.stats.errors.get(exc.kind, 0) + 1
             return exc.status, exc.body_bytes()
-        return 200, b'{"predictions":[' + self._predict_tail
+        return 200, b'{"predictions":[' + self._noop_tail
 
     def _json(self, body: dict[str, Any], status: int = 200) -> Any:
         return self._response(json_bytes(body), status, media_type="application/json")

@@ -1,7 +1,7 @@
 """The prediction log of ``deployready serve``.
 
 **Prediction log.** Every row is logged in the production-log format (timestamp,
-version, latency_ms, prediction, error, features) by a background thread that buffers,
+version, latency_ms, prediction, error, request_id, features) by a background thread that buffers,
 flushes at least every ``flush_seconds`` and writes one CSV per UTC day
 (``predictions-YYYY-MM-DD.csv``).
 """
@@ -83,7 +83,8 @@ class PredictionLog:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.version = version
         self.features = features
-        self.header = ["timestamp", "version", "latency_ms", "prediction", "error", *features]
+        self.header = ["timestamp", "version", "latency_ms", "prediction", "error",
+                       "request_id", *features]
         self.flush_seconds = flush_seconds
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -94,14 +95,16 @@ class PredictionLog:
         self._thread.start()
 
     def add(self, ts: float, latency_ms: float, prediction: float | None, error: str,
-            row: Any) -> None:
+            row: Any, request_id: str = "") -> None:
         self._queue.put((ts, latency_ms, [row], None if prediction is None else [prediction],
-                         error))
+                         error, [request_id]))
 
     def add_request(self, ts: float, latency_ms: float, rows: list[Any],
-                    predictions: list[float] | None, error: str) -> None:
-        """All rows of one request: one queue item (the writer thread expands it)."""
-        self._queue.put((ts, latency_ms, rows, predictions, error))
+                    predictions: list[float] | None, error: str,
+                    ids: list[str] | None = None) -> None:
+        """All rows of one request, with their ids (none: empty cells): one queue item
+        (the writer thread expands it)."""
+        self._queue.put((ts, latency_ms, rows, predictions, error, ids))
 
     def _candidates(self, day: str) -> list[str]:
         return [f"predictions-{day}.csv", f"predictions-{day}-{self.version}.csv",
@@ -150,7 +153,7 @@ class PredictionLog:
         self._day = day
 
     def _write(self, item: tuple[Any, ...]) -> None:
-        ts, latency_ms, rows, predictions, error = item
+        ts, latency_ms, rows, predictions, error, ids = item
         stamp = _iso(ts)
         day = stamp[:10]
         if day != self._day:
@@ -164,7 +167,7 @@ class PredictionLog:
             pred = ("" if prediction is None or not math.isfinite(prediction)
                     else repr(float(prediction)))
             cells = [cell(row.get(f)) for f in features] if isinstance(row, dict) else empty
-            lines.append([*head, pred, error, *cells])
+            lines.append([*head, pred, error, "" if ids is None else ids[i], *cells])
         self._writer.writerows(lines)
         self.written += len(lines)
 

@@ -1,10 +1,19 @@
-"""Reading a ``POST /predict`` request: the body parsed into rows, or a 4xx
-:class:`RequestError` naming the field (``body``, ``content-type``, ``rows``,
-``rows[i].field``), under 1 KB whatever the request held."""
+"""Reading a ``POST /predict`` request: the body parsed into rows and their client ids,
+or a 4xx :class:`RequestError` naming the field (``body``, ``content-type``, ``rows``,
+``rows[i].field``, ``ids``, ``ids[i]``), under 1 KB whatever the request held.
+
+**Request ids.** A body may carry ``"ids"``: one client id per row, in the rows' order —
+each a string of 1 to :data:`MAX_ID_CHARS` printable ASCII characters without spaces
+(``!`` to ``~``), unique within the request. Without ids the server draws one per row
+(:func:`new_ids`: 32 random hex digits). The answer returns them next to the
+predictions and the prediction log keeps them (``request_id``): the key ground-truth
+labels join on."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from typing import Any
 
@@ -33,6 +42,15 @@ class RequestError(Exception):
 ERROR_FIELD_CHARS = 240
 
 EXPECTED_BODY = '{"rows": [{feature: value, ...}, ...]}'
+#: The optional top-level keys besides ``rows``.
+OPTIONAL_KEYS = ("ids",)
+#: Longest client id.
+MAX_ID_CHARS = 128
+ID_EXPECTED = f"a string of 1 to {MAX_ID_CHARS} printable ASCII characters without spaces"
+_ID = f"[!-~]{{1,{MAX_ID_CHARS}}}"
+#: Every id of a request joined by newlines: one C-speed match checks them all.
+_IDS = re.compile(f"{_ID}(?:\n{_ID})*")
+_ONE_ID = re.compile(_ID)
 
 _JSON_TYPE_NAMES: dict[type, str] = {str: "string", int: "number", float: "number",
                                      bool: "boolean", type(None): "null", list: "array"}
@@ -61,11 +79,18 @@ def check_content_type(value: bytes) -> None:
 
 
 def parse_predict_body(body: bytes, max_rows: int) -> list[Any]:
-    """The rows of a ``POST /predict`` body, or a 4xx :class:`RequestError` naming the
-    problem: not UTF-8, not JSON, nested beyond what the parser recurses into (400); not
-    an object, no ``rows`` or another key, ``rows`` not a non-empty list of at most
-    ``max_rows``, a key repeated in the body or in a row, a row value that is not valid
-    Unicode (422). The rows themselves are checked against the schema later, per batch.
+    """The rows of a ``POST /predict`` body (see :func:`parse_predict_request`)."""
+    return parse_predict_request(body, max_rows)[0]
+
+
+def parse_predict_request(body: bytes, max_rows: int) -> tuple[list[Any], list[str] | None]:
+    """The rows of a ``POST /predict`` body and its client ids (None: none sent), or a
+    4xx :class:`RequestError` naming the problem: not UTF-8, not JSON, nested beyond what
+    the parser recurses into (400); not an object, no ``rows`` or another key than
+    ``ids``, ``rows`` not a non-empty list of at most ``max_rows``, ``ids`` not one
+    valid, unique id per row (see :func:`check_ids`), a key repeated in the body or in a
+    row, a row value that is not valid Unicode (422). The rows themselves are checked
+    against the schema later, per batch.
 
     The common case costs two scans at C speed beyond ``json.loads``: a ``:`` count (one
     per key of the body and of its rows, unless a key repeats — a repeated key is
@@ -91,10 +116,11 @@ def parse_predict_body(body: bytes, max_rows: int) -> list[Any]:
         raise _body_error(422, f"body is a JSON {kind}, not an object")
     if "rows" not in data:
         raise _body_error(422, "missing 'rows'", field="rows")
-    if len(data) > 1:  # as strict as the rows themselves: no silently ignored keys
-        key = next(k for k in data if k != "rows")
+    ids = data.get("ids")
+    if len(data) > 1 + ("ids" in data):  # as strict as the rows: no silently ignored keys
+        key = next(k for k in data if k != "rows" and k not in OPTIONAL_KEYS)
         raise _body_error(422, "unknown top-level key", field=_key(key),
-                          expected='only "rows": ' + EXPECTED_BODY)
+                          expected='only "rows" and "ids": ' + EXPECTED_BODY)
     rows = data["rows"]
     if type(rows) is not list or not rows:
         raise _body_error(422, "'rows' must be a non-empty list", field="rows",
@@ -102,16 +128,71 @@ def parse_predict_body(body: bytes, max_rows: int) -> list[Any]:
     if len(rows) > max_rows:
         raise _body_error(422, f"{len(rows)} rows in one request", field="rows",
                           expected=f"at most {max_rows} rows")
+    if ids is not None or "ids" in data:
+        check_ids(ids, len(rows))
     if "\\" in text and ("\\ud" in text or "\\uD" in text):  # no escape: memchr speed
         _check_unicode(rows)
     members = len(data)
     for row in rows:
         if type(row) is not dict:
-            return rows  # the schema check refuses this request, naming rows[i]
+            return rows, ids  # the schema check refuses this request, naming rows[i]
         members += len(row)
     if text.count(":") != members:  # a ':' in a string, a nested object, or a repeated key
         _check_repeated_keys(text)
-    return rows
+    return rows, ids
+
+
+def check_ids(ids: Any, n_rows: int) -> None:
+    """422 naming ``ids`` (not a list of one per row) or ``ids[i]`` (not a string, empty,
+    too long, a character outside printable ASCII or a space, or the same as an earlier
+    id). The common case is three C-speed passes: a type scan, one regular-expression
+    match over all ids joined by newlines, and a set."""
+    if type(ids) is not list or len(ids) != n_rows:
+        got = f"{len(ids)} ids" if type(ids) is list else \
+            f"a JSON {_JSON_TYPE_NAMES.get(type(ids), 'object')}"
+        raise _body_error(422, f"{got} for {n_rows} rows", field="ids",
+                          expected=f"a list of {n_rows} ids, one per row, in order")
+    joined = "\n".join(ids) if all(type(i) is str for i in ids) else None
+    if joined is not None and joined.count("\n") == n_rows - 1 and _IDS.fullmatch(joined):
+        if len(set(ids)) == n_rows:
+            return
+        seen: dict[str, int] = {}
+        for i, value in enumerate(ids):
+            if value in seen:
+                raise _body_error(422, f"the same id as ids[{seen[value]}]",
+                                  field=f"ids[{i}]", expected="ids unique within a request")
+            seen[value] = i
+    for i, value in enumerate(ids):
+        if type(value) is not str:
+            kind = _JSON_TYPE_NAMES.get(type(value), "object")
+            raise _body_error(422, f"a JSON {kind}, not a string", field=f"ids[{i}]",
+                              expected=ID_EXPECTED)
+        if not _ONE_ID.fullmatch(value):
+            problem = ("empty" if not value else f"{len(value)} characters" if
+                       len(value) > MAX_ID_CHARS else "a space or a character outside "
+                       "printable ASCII")
+            raise _body_error(422, f"id is {problem}", field=f"ids[{i}]",
+                              expected=ID_EXPECTED)
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` fresh request ids: 32 random hex digits each (128 bits, as a uuid4), drawn
+    from the OS in one call."""
+    if n == 1:  # the common request: one row
+        return [os.urandom(16).hex()]
+    text = os.urandom(16 * n).hex()
+    return [text[i:i + 32] for i in range(0, 32 * n, 32)]
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def ids_json(ids: list[str], drawn: bool) -> bytes:
+    """The ids as a JSON array: drawn ones (hex digits, nothing to escape) joined
+    directly, a client's through the encoder (``"`` and ``\\`` are printable ASCII)."""
+    if drawn:
+        return b'["' + '","'.join(ids).encode() + b'"]'
+    return _encode(ids).encode()
 
 
 def _key(key: str) -> str:

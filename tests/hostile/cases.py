@@ -1,6 +1,6 @@
 """The hostile-input corpus: malformed files and requests, one data-driven case each.
 
-Categories (the inputs the product reads) and the number of cases in each — 113 in all:
+Categories (the inputs the product reads) and the number of cases in each — 128 in all:
 
 - ``history``  — certification history (CSV, Parquet, JSON lines; reading and appending),
   values out of range, duplicated columns, numbers as times: 33
@@ -15,6 +15,9 @@ Categories (the inputs the product reads) and the number of cases in each — 11
   including timestamps in the future, predictions outside [0, 1] and a half-written last
   line no writer will finish (a 0-byte, header-only or live file is not an error:
   ``test_files.py`` checks those are read as no rows yet): 22
+- ``labels``   — ground-truth label files (CSV, JSON lines), each case on both engines:
+  labels outside the classes, missing or unparseable values, two different labels for
+  one request id, garbage, a folder, a broken link or a FIFO at a label file's name: 15
 - ``http``     — requests to ``deployready serve``, listed in ``test_http.py``: 22
 
 Each category also holds its "not a file" cases: every file its loaders open made a
@@ -34,6 +37,7 @@ To extend the corpus, append a :class:`Case` to the list of its category.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -49,6 +53,7 @@ from deployready.errors import (
     DeployReadyError,
     HistoryError,
     IntegrityError,
+    LabelError,
     LogError,
     PackageError,
     PolicyError,
@@ -959,4 +964,74 @@ LOG_CASES.append(
          LogError, ("data/production", "is a file, not a folder"), cli=DAILY))
 
 
-FILE_CASES: list[Case] = [*HISTORY_CASES, *POLICY_CASES, *PACKAGE_CASES, *LOG_CASES]
+# --------------------------------------------------------------------------- labels
+
+LABELS = "data/labels/batch.csv"
+LABEL_HEAD = "request_id,label,labeled_at\n"
+
+
+def join_action(ws: Workspace) -> Any:
+    from deployready.performance.join import joined_predictions
+
+    return joined_predictions(ws, VERSION)
+
+
+def label_rows(*rows: str, rel: str = LABELS) -> Mutate:
+    return write_text(rel, LABEL_HEAD + "".join(r + "\n" for r in rows))
+
+
+#: ``labels import`` of the bad file itself: refused before anything is stored
+IMPORT = ("labels", "import", "{ws}/" + LABELS, "-w", "{ws}")
+LABEL_CASES: list[Case] = [
+    Case("labels-outside-classes", "labels", label_rows("a,1,2026-03-11", "b,2,2026-03-11"),
+         join_action, LabelError, ("batch.csv", "row 2, column label",
+                                   "outside the model's classes: '2'", "0 or 1"), cli=IMPORT),
+    Case("labels-missing-label", "labels", label_rows("a,,2026-03-11"), join_action,
+         LabelError, ("batch.csv", "row 1, column label", "missing label"), cli=IMPORT),
+    Case("labels-nan-label", "labels", label_rows("a,NaN,2026-03-11"), join_action,
+         LabelError, ("batch.csv", "row 1, column label", "outside the model's classes")),
+    Case("labels-missing-id", "labels", label_rows("a,1,2026-03-11", ",0,2026-03-11"),
+         join_action, LabelError, ("batch.csv", "row 2, column request_id",
+                                   "missing request id")),
+    Case("labels-bad-time", "labels", label_rows("a,1,last tuesday"), join_action,
+         LabelError, ("batch.csv", "row 1, column labeled_at", "unparseable", "ISO 8601"),
+         cli=IMPORT),
+    Case("labels-epoch-time", "labels", label_rows("a,1,1773100800"), join_action,
+         LabelError, ("batch.csv", "row 1, column labeled_at", "'1773100800'")),
+    Case("labels-future-time", "labels", label_rows("a,1,2031-01-01T00:00:00Z"),
+         join_action, LabelError, ("batch.csv", "row 1, column labeled_at",
+                                   "labeled_at in the future")),
+    Case("labels-missing-column", "labels", write_text(LABELS, "request_id,label\na,1\n"),
+         join_action, LabelError, ("batch.csv", "header", "missing column(s) labeled_at"),
+         cli=IMPORT),
+    Case("labels-duplicate-column", "labels",
+         write_text(LABELS, "request_id,label,labeled_at,LABEL\na,1,2026-03-11,1\n"),
+         join_action, LabelError, ("batch.csv", "header", "duplicated column(s)")),
+    Case("labels-conflict", "labels", chain(
+        label_rows("a,1,2026-03-11"), label_rows("a,0,2026-03-12", rel="data/labels/z.csv")),
+         join_action, LabelError, ("z.csv", "row 1, column label", "batch.csv row 1",
+                                   "one label per request id")),
+    Case("labels-jsonl-label", "labels", write_text(
+        "data/labels/batch.jsonl", '{"request_id": "a", "label": "maybe", '
+        '"labeled_at": "2026-03-11"}\n'), join_action, LabelError,
+         ("batch.jsonl", "row 1, column label", "'maybe'")),
+    Case("labels-binary-garbage", "labels", write_bytes(LABELS, bytes(range(256)) * 8),
+         join_action, LabelError, ("batch.csv", "cannot read"), cli=IMPORT),
+]
+for _kind, _make, _says in (("folder", as_folder, "a folder"),
+                            ("broken-link", as_broken_link, "broken symbolic link"),
+                            ("fifo", as_fifo, "named pipe")):
+    LABEL_CASES.append(Case(f"labels-{_kind}", "labels",
+                            chain(label_rows("a,1,2026-03-11"), _make(LABELS)), join_action,
+                            LabelError, ("batch.csv", _says)))
+
+
+def _labels_folder(root: Path) -> None:
+    (root / "data" / "labels").mkdir(parents=True, exist_ok=True)
+
+
+LABEL_CASES = [dataclasses.replace(c, mutate=chain(_labels_folder, c.mutate))
+               for c in LABEL_CASES]
+
+FILE_CASES: list[Case] = [*HISTORY_CASES, *POLICY_CASES, *PACKAGE_CASES, *LOG_CASES,
+                          *LABEL_CASES]

@@ -25,13 +25,14 @@ ENGINES = ("pandas", "duckdb")
 def _params() -> list[object]:
     params: list[object] = []
     for case in FILE_CASES:
-        engines = ENGINES if case in LOG_CASES else ("pandas",)
+        both = case in LOG_CASES or case.category == "labels"
+        engines = ENGINES if both else ("pandas",)
         for engine in engines:
             marks = []
             reason = case.xfail or case.engine_xfail.get(engine)
             if reason:
                 marks.append(pytest.mark.xfail(reason=reason, strict=False))
-            name = f"{case.name}[{engine}]" if case in LOG_CASES else case.name
+            name = f"{case.name}[{engine}]" if both else case.name
             params.append(pytest.param(case, engine, id=name, marks=marks))
     return params
 
@@ -146,7 +147,7 @@ def test_corpus_covers_every_input() -> None:
     from tests.hostile.test_http import HTTP_CASES
 
     categories = {c.category for c in FILE_CASES}
-    assert categories == {"history", "policy", "package", "logs"}
+    assert categories == {"history", "policy", "package", "logs", "labels"}
     assert len(FILE_CASES) + len(HTTP_CASES) >= 30
     assert len({c.name for c in FILE_CASES}) == len(FILE_CASES)
 

@@ -1,0 +1,1 @@
+"""Production performance: ground-truth labels joined to the logged predictions."""

@@ -1,0 +1,171 @@
+"""Logged predictions joined to their ground-truth labels, per version.
+
+:func:`joined_predictions` takes the successful predictions of a version (in
+``[start, end)``) that carry a ``request_id`` and gives each the label of that id, if
+one has arrived (:mod:`deployready.performance.labels` for the label rules). Outcomes:
+
+- a prediction without a label yet: ``label`` NaN, ``labeled_at`` NaT;
+- a successful prediction without a request id (a log written before ids): not in the
+  frame, counted per day in ``no_id`` — no performance for those rows, said so;
+- a label whose id is on no successful logged prediction (of any version): counted in
+  ``unmatched``, not an error (the prediction may be in logs not kept here);
+- a request id on several predictions (a client reusing its ids): each gets the label;
+- a label known more than :data:`CLOCK_SKEW` (5 min) *before* its prediction was made:
+  an error naming the id, both times and the label's file and row — a label cannot
+  precede what it labels, beyond the clocks of two machines disagreeing.
+
+Two engines give the identical frame: ``pandas`` (the label files read whole, the
+logs' validated frames) and ``duckdb`` (label and log files scanned in place, validated
+in SQL, only the joined rows of the version and range fetched). ``engine="auto"`` picks
+DuckDB when the label and log files together exceed the logs' DuckDB threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from deployready.errors import LabelError
+from deployready.monitoring.logs import DEFAULT_DUCKDB_THRESHOLD, ProductionLogs
+from deployready.performance.labels import label_files, load_labels
+from deployready.times import TimeLike, to_utc
+
+#: How far a label's ``labeled_at`` may lie before its prediction's timestamp.
+CLOCK_SKEW = pd.Timedelta(minutes=5)
+JOIN_COLUMNS = ["request_id", "timestamp", "day", "prediction", "label", "labeled_at"]
+
+
+@dataclass(frozen=True)
+class JoinedPredictions:
+    """Predictions of one version with their labels (see the module's outcomes)."""
+
+    version: str
+    #: request_id, timestamp (UTC), day (UTC date), prediction (P(class 1)), label
+    #: (0.0/1.0, NaN without one yet), labeled_at (NaT without); by timestamp, then id
+    frame: pd.DataFrame
+    #: per UTC day: successful predictions without a request id (index: datetime.date)
+    no_id: pd.Series
+    #: labels whose id is on no successful logged prediction
+    unmatched: int
+    #: the label files read
+    files: list[Path]
+    engine: str
+
+    @property
+    def labelled(self) -> int:
+        return int(self.frame["label"].notna().sum())
+
+
+def _frame(ids: Any, ts: Any, prediction: Any, label: Any, labeled_at: Any) -> pd.DataFrame:
+    timestamp = pd.Series(ts).astype("datetime64[ns, UTC]").reset_index(drop=True)
+    return pd.DataFrame({
+        "request_id": pd.Series(ids, dtype=object).reset_index(drop=True),
+        "timestamp": timestamp,
+        "day": pd.Series([t.date() for t in timestamp], dtype=object),
+        "prediction": np.asarray(prediction, dtype=np.float64),
+        "label": np.asarray(label, dtype=np.float64),
+        "labeled_at": pd.Series(labeled_at).astype("datetime64[ns, UTC]")
+        .reset_index(drop=True),
+    })[JOIN_COLUMNS]
+
+
+def _early_error(rid: str, ts: Any, labeled_at: Any, file: str, row: int) -> LabelError:
+    return LabelError(
+        f"request id {rid!r} labeled at {pd.Timestamp(labeled_at).isoformat()}, before its "
+        f"prediction at {pd.Timestamp(ts).isoformat()}", source=file,
+        location=f"row {int(row)}, column labeled_at",
+        expected=f"a labeled_at after the prediction's time (clock skew up to {CLOCK_SKEW})")
+
+
+def _pandas_join(logs: ProductionLogs, directory: Path, version: str, start: TimeLike,
+                 end: TimeLike) -> tuple[pd.DataFrame, int, list[Path]]:
+    labels = load_labels(directory)
+    ok = logs.frame(version, start, end, ok_only=True)
+    ok = ok[ok["request_id"].notna()]
+    ids = ok["request_id"].astype(object).reset_index(drop=True)
+    lab = labels.frame.set_index("request_id")
+    found = ids.map(lambda i: i in lab.index).to_numpy(dtype=bool)
+    pos = lab.index.get_indexer(ids.where(found, ""))
+    take = lab.iloc[np.where(found, pos, 0)] if len(lab) else None
+    label = np.where(found, take["label"].to_numpy(), np.nan) if take is not None else \
+        np.full(len(ids), np.nan)
+    labeled_at = pd.Series(pd.NaT, index=range(len(ids)), dtype="datetime64[ns, UTC]")
+    if take is not None:
+        labeled_at[found] = take["labeled_at"].to_numpy()[found]
+        early = found & (labeled_at < ok["timestamp"].reset_index(drop=True)
+                         - CLOCK_SKEW).to_numpy()
+        if early.any():
+            rows = take.reset_index().loc[early].assign(ts=ok["timestamp"].to_numpy()[early])
+            first = rows.sort_values(["file", "row"], kind="stable").iloc[0]
+            raise _early_error(first["request_id"], first["ts"], first["labeled_at"],
+                               first["file"], first["row"])
+    frame = _frame(ids, ok["timestamp"], ok["prediction"], label, labeled_at)
+    logged = set(logs.frame(None, ok_only=True)["request_id"].dropna())
+    unmatched = int((~labels.frame["request_id"].isin(logged)).sum())
+    return _sorted(frame), unmatched, labels.files
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["timestamp", "request_id"], kind="stable",
+                             ignore_index=True)
+
+
+def _duck_join(logs: ProductionLogs, directory: Path, version: str, start: TimeLike,
+               end: TimeLike) -> tuple[pd.DataFrame, int, list[Path]]:
+    from deployready.performance.labels_sql import register_labels
+
+    files = label_files(directory)
+    duck = logs.duck()
+    register_labels(duck.con, files)
+    if not logs.files:
+        n = duck.con.execute("SELECT count(*) FROM labels").fetchone()
+        return _frame([], [], [], [], []), int(n[0]) if n else 0, files
+    conds, params = ["g.version = ?", "g.error = ''", "g.request_id IS NOT NULL"], [version]
+    for op, bound in ((">=", to_utc(start)), ("<", to_utc(end))):
+        if bound is not None:
+            conds.append(f"g.ts {op} ?")
+            params.append(bound.to_pydatetime())
+    where = " AND ".join(conds)
+    skew = int(CLOCK_SKEW / pd.Timedelta(microseconds=1))
+    early = duck.query(
+        "SELECT g.request_id, g.ts, lab.labeled_at, lab.file, lab.rn FROM logs g JOIN labels "
+        f"lab ON g.request_id = lab.request_id WHERE {where} AND lab.labeled_at < g.ts - "
+        f"to_microseconds({skew}) ORDER BY lab.file, lab.rn LIMIT 1", params)
+    if early:
+        raise _early_error(*early[0])
+    got = duck.con.execute(
+        "SELECT g.request_id, g.ts, g.prediction, lab.label, lab.labeled_at FROM logs g "
+        f"LEFT JOIN labels lab ON g.request_id = lab.request_id WHERE {where} "
+        "ORDER BY g.ts, g.request_id", params).df()
+    unmatched = duck.query(
+        "SELECT count(*) FROM labels lab WHERE NOT EXISTS (SELECT 1 FROM logs g WHERE "
+        "g.error = '' AND g.request_id = lab.request_id)")[0][0]
+    frame = _frame(got["request_id"], got["ts"], got["prediction"], got["label"],
+                   got["labeled_at"])
+    return _sorted(frame), int(unmatched), files
+
+
+def joined_predictions(ws: Any, version: str, start: TimeLike = None, end: TimeLike = None,
+                       *, engine: Literal["auto", "pandas", "duckdb"] = "auto",
+                       threshold_bytes: int | None = None) -> JoinedPredictions:
+    """The successful predictions of ``version`` in [start, end) with their labels from
+    ``ws.labels_dir`` (see the module's outcomes); :class:`LabelError` /
+    :class:`~deployready.errors.LogError` naming a bad file, row and column."""
+    directory = Path(ws.labels_dir)
+    logs = ProductionLogs(ws.production_dir, {}, engine, threshold_bytes, version)
+    try:
+        chosen = engine
+        if engine == "auto":
+            limit = DEFAULT_DUCKDB_THRESHOLD if threshold_bytes is None else threshold_bytes
+            size = logs.total_bytes + sum(p.stat().st_size for p in label_files(directory))
+            chosen = "duckdb" if logs.chosen == "duckdb" or size > limit else "pandas"
+        join = _duck_join if chosen == "duckdb" else _pandas_join
+        frame, unmatched, files = join(logs, directory, version, start, end)
+        no_id = logs.id_counts(version, start, end)["no_id"]
+    finally:
+        logs.close()
+    return JoinedPredictions(version, frame, no_id, unmatched, files, chosen)
