@@ -28,6 +28,7 @@ from deployready.package import validate as package_validate
 from deployready.package.checks import artifact_checks
 from deployready.package.export import PackageInfo, export_package
 from deployready.package.load import load_package
+from deployready.package.calibration import CALIBRATION_FILE
 from deployready.package.manifest import PACKAGE_FILES, package_sha256, sha256_file
 from deployready.package.rows import rows_to_frame
 from deployready.package.schema import schema_diff
@@ -111,7 +112,8 @@ def codes(path: Path, deep: bool = True) -> set[tuple[str, str]]:
 
 def test_export_validate_load_predict(pkg: Path, data: pd.DataFrame) -> None:
     names = sorted(p.name for p in pkg.iterdir())
-    assert names == sorted([*PACKAGE_FILES, "MANIFEST.json"])
+    # a labelled holdout: the package carries it for estimated performance
+    assert names == sorted([*PACKAGE_FILES, CALIBRATION_FILE, "MANIFEST.json"])
     report = validate_package(pkg)
     assert report.valid and report.findings == [] and report.unpickled
     assert (
