@@ -25,10 +25,10 @@ from deployready.errors import InputError, IntegrityError, PackageError
 from deployready.package import export as package_export
 from deployready.package import manifest
 from deployready.package import validate as package_validate
+from deployready.package.calibration import CALIBRATION_FILE
 from deployready.package.checks import artifact_checks
 from deployready.package.export import PackageInfo, export_package
 from deployready.package.load import load_package
-from deployready.package.calibration import CALIBRATION_FILE
 from deployready.package.manifest import PACKAGE_FILES, package_sha256, sha256_file
 from deployready.package.rows import rows_to_frame
 from deployready.package.schema import schema_diff
