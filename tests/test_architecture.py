@@ -38,6 +38,7 @@ LAYERS: list[set[str]] = [
     {"certification"},
     {"serving", "loadtest"},
     {"monitoring"},
+    {"performance"},
     {"score"},
     {"rollout"},
     {"charts"},
