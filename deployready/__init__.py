@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from deployready.package.load import LoadedPackage as LoadedPackage
     from deployready.package.load import load_package as load_package
     from deployready.package.validate import validate_package as validate_package
+    from deployready.performance.api import PerformanceReport as PerformanceReport
+    from deployready.performance.api import performance_report as performance_report
     from deployready.policy.load import load_policy as load_policy
     from deployready.policy.sections import Policy as Policy
     from deployready.report.build import build_report as build_report
@@ -67,6 +69,7 @@ _API: dict[str, str] = {
     "LogError": "deployready.errors",
     "PackageError": "deployready.errors",
     "PackageInfo": "deployready.package.export",
+    "PerformanceReport": "deployready.performance.api",
     "Policy": "deployready.policy.sections",
     "PolicyError": "deployready.errors",
     "Readiness": "deployready.score",
@@ -82,6 +85,7 @@ _API: dict[str, str] = {
     "latency_report": "deployready.monitoring.latency",
     "load_package": "deployready.package.load",
     "load_policy": "deployready.policy.load",
+    "performance_report": "deployready.performance.api",
     "promote": "deployready.rollout.events",
     "record_run": "deployready.certification.training",
     "render": "deployready.report.build",
@@ -103,6 +107,7 @@ __all__ = [
     "LogError",
     "PackageError",
     "PackageInfo",
+    "PerformanceReport",
     "Policy",
     "PolicyError",
     "Readiness",
@@ -118,6 +123,7 @@ __all__ = [
     "latency_report",
     "load_package",
     "load_policy",
+    "performance_report",
     "promote",
     "record_run",
     "render",

@@ -7,8 +7,9 @@ are probabilities (soft labels) give the metric's expected value under them — 
 arithmetic serves the bootstrap intervals of realized performance and the estimates of
 CBPE. Every formula is linear in ``y`` for fixed thresholds:
 
-- ``brier`` Σw(p − y)² / Σw; ``log_loss`` −Σw(y ln p + (1 − y) ln(1 − p)) / Σw with p
-  clipped to [eps, 1 − eps] (eps of float64, as scikit-learn);
+- ``brier`` Σw(p² − 2py + y) / Σw (= Σw(p − y)² for 0/1 labels, y² = y);
+  ``log_loss`` −Σw(y ln p + (1 − y) ln(1 − p)) / Σw, p clipped to [eps, 1 − eps]
+  (eps of float64, as scikit-learn);
 - ``accuracy``, ``precision``, ``recall``, ``f1`` from the weighted confusion matrix at
   ``p >= 0.5`` (0 where a denominator is 0, as ``zero_division=0``);
 - ``ece`` the registry's 10 equal-width bins, Σ_b |Σw·y − Σw·p| / Σw;
@@ -95,7 +96,7 @@ def weighted_metric(name: str, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> n
         return _curve_metric(name, y, p, w)
     total = w.sum(axis=1)
     if name == "brier":
-        return _ratio(w @ (p - y) ** 2, total)
+        return _ratio(w @ (p * p - 2 * p * y + y), total)  # (p − y)², with y² = y
     if name == "log_loss":
         q = np.clip(p, _EPS, 1 - _EPS)
         return _ratio(-(w @ (y * np.log(q) + (1 - y) * np.log(1 - q))), total)
