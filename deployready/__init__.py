@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from deployready.package.validate import validate_package as validate_package
     from deployready.performance.join import JoinedPredictions as JoinedPredictions
     from deployready.performance.join import joined_predictions as joined_predictions
+    from deployready.performance.api import PerformanceReport as PerformanceReport
+    from deployready.performance.api import performance_report as performance_report
     from deployready.policy.load import load_policy as load_policy
     from deployready.policy.sections import Policy as Policy
     from deployready.report.build import build_report as build_report
@@ -72,6 +74,7 @@ _API: dict[str, str] = {
     "LogError": "deployready.errors",
     "PackageError": "deployready.errors",
     "PackageInfo": "deployready.package.export",
+    "PerformanceReport": "deployready.performance.api",
     "Policy": "deployready.policy.sections",
     "PolicyError": "deployready.errors",
     "Readiness": "deployready.score",
@@ -88,6 +91,7 @@ _API: dict[str, str] = {
     "latency_report": "deployready.monitoring.latency",
     "load_package": "deployready.package.load",
     "load_policy": "deployready.policy.load",
+    "performance_report": "deployready.performance.api",
     "promote": "deployready.rollout.events",
     "record_run": "deployready.certification.training",
     "render": "deployready.report.build",
@@ -111,6 +115,7 @@ __all__ = [
     "LogError",
     "PackageError",
     "PackageInfo",
+    "PerformanceReport",
     "Policy",
     "PolicyError",
     "Readiness",
@@ -127,6 +132,7 @@ __all__ = [
     "latency_report",
     "load_package",
     "load_policy",
+    "performance_report",
     "promote",
     "record_run",
     "render",

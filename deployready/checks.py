@@ -13,7 +13,9 @@ Statuses
 yet (it can still come); ``stale`` means evidence exists but for another version or
 package hash. ``missing`` is for a stored record that does not carry a check it should:
 a daily record written before that check existed has no evidence for it and never will,
-which is neither "not yet" (pending) nor "another package" (stale). Only ``pass`` passes.
+which is neither "not yet" (pending) nor "another package" (stale). ``warn`` is for an
+estimate that points to a problem without being a verdict on evidence (estimated
+performance below its threshold before the labels arrive). Only ``pass`` passes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Status(StrEnum):
     PENDING = "pending"  # no evidence yet
     STALE = "stale"  # evidence exists, but for another version or package hash
     MISSING = "missing"  # a stored record lacks this check (written before it existed)
+    WARN = "warn"  # an estimate below its threshold: a warning, not a verdict
 
 
 class Category(StrEnum):
@@ -42,6 +45,7 @@ class Category(StrEnum):
     DAILY = "daily"  # an item of one day's daily check (production monitoring)
     REVIEW = "review"  # an item of the daily review checklist
     GATE = "gate"  # a condition of a rollout promotion gate
+    PERFORMANCE = "performance"  # production performance: realized, estimated, importance
 
 
 #: Order in which blockers are listed: certification gates everything else.
@@ -60,6 +64,7 @@ CATEGORY_LABELS: dict[Category, str] = {
     Category.DAILY: "Daily check",
     Category.REVIEW: "Daily review",
     Category.GATE: "Rollout gate",
+    Category.PERFORMANCE: "Performance",
 }
 
 
@@ -176,6 +181,7 @@ STATUS_STYLES: Mapping[Status, StatusStyle] = MappingProxyType(
         Status.PENDING: StatusStyle("⏳", "pending"),
         Status.STALE: StatusStyle("🕰️", "stale"),
         Status.MISSING: StatusStyle("⬜", "missing"),
+        Status.WARN: StatusStyle("⚠️", "warn"),
     }
 )
 

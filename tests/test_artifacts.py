@@ -25,6 +25,7 @@ from deployready.errors import InputError, IntegrityError, PackageError
 from deployready.package import export as package_export
 from deployready.package import manifest
 from deployready.package import validate as package_validate
+from deployready.package.calibration import CALIBRATION_FILE
 from deployready.package.checks import artifact_checks
 from deployready.package.export import PackageInfo, export_package
 from deployready.package.load import load_package
@@ -111,7 +112,8 @@ def codes(path: Path, deep: bool = True) -> set[tuple[str, str]]:
 
 def test_export_validate_load_predict(pkg: Path, data: pd.DataFrame) -> None:
     names = sorted(p.name for p in pkg.iterdir())
-    assert names == sorted([*PACKAGE_FILES, "MANIFEST.json"])
+    # a labelled holdout: the package carries it for estimated performance
+    assert names == sorted([*PACKAGE_FILES, CALIBRATION_FILE, "MANIFEST.json"])
     report = validate_package(pkg)
     assert report.valid and report.findings == [] and report.unpickled
     assert (

@@ -42,6 +42,11 @@ def test_defaults_are_the_checklist() -> None:
     w = p.score.weights
     assert (w.certification, w.artifacts, w.load_test, w.latency) == (40, 20, 20, 20)
     assert p.rollout.stages == [5, 25, 100]
+    assert p.rollout.require_performance is False
+    pf = p.performance
+    assert (pf.min_labelled, pf.min_coverage, pf.label_window_days, pf.confidence) == (
+        200, 0.10, 14, 0.95)
+    assert (pf.importance_top_k, pf.min_rank_correlation, pf.min_top_k_overlap) == (5, 0.7, 0.6)
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -202,6 +207,8 @@ def test_defaults_and_range_edges_are_valid() -> None:
         "daily": {"max_error_rate": 1.0, "error_spike_factor": 1.0},
         "alerts": {"webhook_url": "https://hooks.example.com/x?k=1", "retries": 0},
         "reviews": {"weekly": []},
+        "performance": {"min_coverage": 0.0, "label_window_days": 0, "confidence": 0.5,
+                        "min_rank_correlation": -1.0, "retrain_min_new_labels": 0},
     }
     p = parse_policy(edges)
     assert p.rollout.bake_days == 0 and p.drift.psi_warn == p.drift.psi_alert
@@ -229,6 +236,10 @@ def test_defaults_and_range_edges_are_valid() -> None:
         ("[load_test]\nrequests = 0\n", "load_test.requests", "an integer in 1..1000000"),
         ("[alerts]\nwebhook_url = 'hooks.example.com/x'\n", "alerts.webhook_url", "http"),
         ("[reviews]\nweekly = ['Check drift', '']\n", "reviews.weekly", "non-empty"),
+        ("[performance]\nconfidence = 1.0\n", "performance.confidence", "[0.5, 1)"),
+        ("[performance]\nmin_coverage = 1.5\n", "performance.min_coverage", "[0, 1]"),
+        ("[rollout]\nrequire_performance = 'yes'\n", "rollout.require_performance",
+         "true or false"),
     ],
 )
 def test_out_of_range_names_file_section_and_key(

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import DeployReadyError, PackageError
+from deployready.package.calibration import CALIBRATION_FILE, calibration_bytes
 from deployready.package.card import render_model_card
 from deployready.package.explain import explain_model
 from deployready.package.facts import auto_metrics, libraries, period
@@ -221,6 +222,7 @@ def _build(tmp: Path, models_dir: Path, req: _Request) -> PackageInfo:
     rng = np.random.default_rng(0)
     _write_profile(tmp, req, served, rng)
     source = _write_holdout(tmp, req, served, rng)
+    _write_calibration(tmp, req, served)
     report = explain_model(
         served.model,
         served.scaler,
@@ -284,6 +286,17 @@ def _write_holdout(
     expected = served.predict(req.features, served_holdout)
     write_file(tmp / EXPECTED_FILE, dumps_json({"predictions": expected.tolist()}))
     return source
+
+
+def _write_calibration(tmp: Path, req: _Request, served: _Served) -> None:
+    """Every labelled holdout row as (score, label): what estimated performance
+    calibrates on. No file when the holdout carries no 0/1 target."""
+    if req.holdout is None or req.target not in req.holdout.columns or len(req.holdout) == 0:
+        return
+    scores = served.predict(req.features, req.holdout[req.features])
+    data = calibration_bytes(scores, req.holdout[req.target])
+    if data is not None:
+        write_file(tmp / CALIBRATION_FILE, data)
 
 
 def _place(
@@ -364,6 +377,8 @@ def _metadata(
             "sha256": sha256_bytes(data_hash.tobytes()),
             "hash": "pandas.util.hash_pandas_object(index=False), SHA-256",
             "period": period(train),
+            # the newest training data: labels after it are new data to retrain on
+            "cutoff": period(train).get("end") or req.created,
         },
         "schema_sha256": schema_sha,
         "model_sha256": served.model_sha256,

@@ -19,6 +19,7 @@ import pandas as pd
 from deployready.errors import PackageError
 from deployready.package.findings import Finding, Severity, ValidationReport
 from deployready.package.integrity import check_files
+from deployready.package.calibration import check_calibration
 from deployready.package.manifest import (
     EXPECTED_FILE,
     HOLDOUT_FILE,
@@ -193,6 +194,7 @@ def validate_package(path: str | Path, deep: bool = True) -> ValidationReport:
         report.add("missing_file", path.name, f"{path} is not a package folder")
         return report
     manifest = check_files(path, report)
+    check_calibration(path, manifest, report)
     jsons = _read_jsons(path, report)
     schema = jsons.get(SCHEMA_FILE)
     features = _check_schema(schema, report) if schema is not None else None

@@ -122,6 +122,28 @@ class ScorePolicy:
 class RolloutPolicy:
     stages: list[int] = field(default_factory=lambda: [5, 25, 100])
     bake_days: int = 1  # consecutive green daily checks needed in a stage before promotion
+    require_performance: bool = False  # the gate also needs no performance failure in the stage
+
+
+@dataclass(frozen=True)
+class PerformancePolicy:
+    """Production performance from delayed labels (realized) and before them (estimated).
+
+    The metrics and their thresholds are the certification metrics'."""
+
+    min_labelled: int = 200  # labelled predictions a day needs before it is judged
+    min_coverage: float = 0.10  # and labelled / predictions that day
+    label_window_days: int = 14  # a day's figures are provisional until then
+    confidence: float = 0.95  # of every confidence interval
+    bootstrap_resamples: int = 200  # for the intervals of the metrics other than ROC AUC
+    max_calibration_error: float = 0.05  # cross-fitted ECE of the calibrator on the holdout
+    min_calibration_rows: int = 200  # labelled holdout rows the estimate needs
+    importance_sample_rows: int = 500  # production rows explained per week (seeded sample)
+    importance_top_k: int = 5
+    min_rank_correlation: float = 0.70  # Spearman, production vs package importances
+    min_top_k_overlap: float = 0.60  # shared share of the top-k features
+    retrain_fail_days: int = 3  # days of realized failure that call for a retrain
+    retrain_min_new_labels: int = 1000  # labelled rows since the training cut-off to retrain on
 
 
 @dataclass(frozen=True)
@@ -160,5 +182,6 @@ class Policy:
     daily: DailyPolicy = field(default_factory=DailyPolicy)
     score: ScorePolicy = field(default_factory=ScorePolicy)
     rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
+    performance: PerformancePolicy = field(default_factory=PerformancePolicy)
     alerts: AlertsPolicy = field(default_factory=AlertsPolicy)
     reviews: ReviewsPolicy = field(default_factory=ReviewsPolicy)

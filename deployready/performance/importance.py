@@ -1,0 +1,114 @@
+"""Feature-importance stability: does the model still lean on the same features?
+
+SHAP importance (mean |SHAP| per feature, by the package's own explainer code,
+:func:`~deployready.package.explain.explain_model`) on a seeded sample of at most
+``performance.importance_sample_rows`` production rows of a week, compared with the
+``global_importance`` of the package's ``explainability_report.json``:
+
+- **rank correlation**: Spearman's ρ (``scipy.stats.spearmanr``) of the two importances
+  over the schema's features; ``pass`` when ρ >= ``min_rank_correlation``;
+- **top-k overlap**: the share of the package's top ``importance_top_k`` features that
+  are among the production top k; ``pass`` when >= ``min_top_k_overlap``.
+
+No production rows: both ``pending``. Importances that are all equal on one side leave ρ
+undefined: ``fail`` with a finding that says so (the model no longer tells the features
+apart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from deployready.checks import Category, Check, Evidence, Status, pass_fail
+from deployready.package.explain import explain_model
+from deployready.package.manifest import SHAP_FILE, read_json_file
+from deployready.policy.sections import PerformancePolicy
+
+#: seconds the SHAP explainer may spend on one week's sample
+TIME_BUDGET_S = 20.0
+
+
+@dataclass(frozen=True)
+class ImportanceStability:
+    reference: dict[str, float]  # the package's importances
+    production: dict[str, float]  # on the production sample ({} without rows)
+    rows_explained: int
+    rank_correlation: float | None
+    top_k_overlap: float | None
+    checks: list[Check] = field(default_factory=list)
+
+
+def _top(importance: dict[str, float], k: int) -> set[str]:
+    return {f for f, _ in sorted(importance.items(), key=lambda kv: (-kv[1], kv[0]))[:k]}
+
+
+def compare_importance(
+    reference: dict[str, float], production: dict[str, float], k: int
+) -> tuple[float | None, float]:
+    """(Spearman ρ or None when undefined, top-k overlap) over the reference's features."""
+    features = list(reference)
+    a = np.array([reference[f] for f in features])
+    b = np.array([production.get(f, 0.0) for f in features])
+    k = min(k, len(features))
+    overlap = len(_top(reference, k) & _top({f: production.get(f, 0.0) for f in features}, k)) / k
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None, overlap
+    rho = float(stats.spearmanr(a, b).statistic)
+    return rho, overlap
+
+
+def importance_stability(
+    package: Any, rows: pd.DataFrame, policy: PerformancePolicy, *, seed: int = 0
+) -> ImportanceStability:
+    """Stability of ``package``'s (a loaded package) importances on production ``rows``
+    (serving-schema feature rows of a week)."""
+    reference = {
+        str(f): float(v)
+        for f, v in read_json_file(package.path, SHAP_FILE)["global_importance"].items()
+    }
+    if len(rows) == 0:
+        result = ImportanceStability(reference, {}, 0, None, None)
+        result.checks.extend(_checks(result, policy, "no production rows this week"))
+        return result
+    report = explain_model(
+        package.model, package.scaler, rows[package.features], features=package.features,
+        max_rows=policy.importance_sample_rows, time_budget_s=TIME_BUDGET_S, seed=seed, n_local=1,
+    )
+    production = {str(f): float(v) for f, v in report["global_importance"].items()}
+    rho, overlap = compare_importance(reference, production, policy.importance_top_k)
+    result = ImportanceStability(reference, production, int(report["n_rows_explained"]), rho,
+                                 overlap)
+    result.checks.extend(_checks(result, policy, None))
+    return result
+
+
+def _checks(result: ImportanceStability, policy: PerformancePolicy, why: str | None) -> list[Check]:
+    k = policy.importance_top_k
+    detail = {"rows_explained": result.rows_explained, "top_k": k,
+              "reference": result.reference, "production": result.production}
+    evidence = Evidence("explainability_report.json + production sample (SHAP)", detail=detail)
+    if why is not None:
+        return [Check(name, Category.PERFORMANCE, Status.PENDING, None, rule, why, evidence)
+                for name, rule in (
+                    ("importance_rank_correlation", f">= {policy.min_rank_correlation:g}"),
+                    ("importance_top_k_overlap", f">= {policy.min_top_k_overlap:g}"))]
+    rho, overlap = result.rank_correlation, result.top_k_overlap
+    assert overlap is not None
+    rho_ok = rho is not None and rho >= policy.min_rank_correlation
+    rho_text = ("Spearman ρ undefined: the importances are all equal on one side" if rho is None
+                else f"Spearman ρ {rho:.3f} between production and package importances")
+    return [
+        Check("importance_rank_correlation", Category.PERFORMANCE, pass_fail(rho_ok), rho,
+              f">= {policy.min_rank_correlation:g}",
+              f"{rho_text} ({result.rows_explained} rows explained)", evidence),
+        Check("importance_top_k_overlap", Category.PERFORMANCE,
+              pass_fail(overlap >= policy.min_top_k_overlap), overlap,
+              f">= {policy.min_top_k_overlap:g}",
+              f"{round(overlap * min(k, len(result.reference)))} of the package's top {k} "
+              f"features are in production's top {k}", evidence),
+    ]

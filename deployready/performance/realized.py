@@ -1,0 +1,228 @@
+"""Realized performance: the policy's certification metrics per prediction day, on the
+predictions whose labels have come.
+
+For each day of the joined frame (:mod:`~deployready.performance.frame`):
+
+- ``predictions`` = the day's rows + its unjoinable predictions; ``labelled`` = rows
+  with a label; ``coverage`` = labelled / predictions;
+- every metric of ``[certification.metrics]`` on the labelled rows, computed by the
+  certification registry (scikit-learn: the figures equal scikit-learn's exactly), with
+  a confidence interval at ``performance.confidence`` — DeLong for ROC AUC, a seeded
+  percentile bootstrap for the others (:mod:`~deployready.performance.intervals`);
+- **status**: ``pending`` while labelled < ``min_labelled`` or coverage <
+  ``min_coverage`` (the finding says how many more labels are needed), or while the
+  labelled rows hold a single class; else ``pass`` / ``fail`` against each metric's
+  certification threshold;
+- **provisional** until ``label_window_days`` whole days have passed since the end of
+  the day, relative to the ``now`` given (labels can still arrive and change it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from deployready.certification.metrics import compute_metrics
+from deployready.checks import Category, Check, Evidence, Status, verdict
+from deployready.performance.frame import check_joined
+from deployready.performance.intervals import (
+    BOOTSTRAP,
+    Interval,
+    bootstrap_intervals,
+    delong_interval,
+)
+from deployready.policy.sections import MetricRule, PerformancePolicy
+
+
+@dataclass(frozen=True)
+class MetricFigure:
+    """One metric of one day: value, interval and verdict against its threshold."""
+
+    name: str
+    value: float | None
+    low: float | None
+    high: float | None
+    interval: str  # "DeLong" or "bootstrap"
+    threshold: str  # e.g. ">= 0.8"
+    status: Status
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    predictions: int  # joinable rows + unjoinable predictions
+    unjoinable: int
+    labelled: int
+
+    @property
+    def coverage(self) -> float:
+        return self.labelled / self.predictions if self.predictions else 0.0
+
+
+@dataclass(frozen=True)
+class RealizedDay:
+    """Realized performance of one prediction day."""
+
+    day: date
+    counts: DayCounts
+    provisional: bool
+    final_on: date  # the first day the figures are final
+    status: Status  # pending, pass or fail
+    needed: int  # more labels needed before the day is judged (0 once it is)
+    finding: str
+    metrics: dict[str, MetricFigure] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+
+
+def labels_needed(counts: DayCounts, policy: PerformancePolicy) -> int:
+    """How many more labels the day needs to meet both minimums (0 when it meets them)."""
+    by_coverage = math.ceil(policy.min_coverage * counts.predictions - 1e-9)
+    return max(0, policy.min_labelled - counts.labelled, by_coverage - counts.labelled)
+
+
+def is_provisional(day: date, now: datetime, policy: PerformancePolicy) -> bool:
+    """Labels may still arrive: fewer than ``label_window_days`` since the day ended."""
+    return now.date() < final_on(day, policy)
+
+
+def final_on(day: date, policy: PerformancePolicy) -> date:
+    return day + timedelta(days=1 + policy.label_window_days)
+
+
+def _intervals(
+    y: np.ndarray, p: np.ndarray, names: list[str], policy: PerformancePolicy
+) -> dict[str, Interval]:
+    boot = [n for n in names if n != "roc_auc"]
+    out = bootstrap_intervals(
+        boot, y, p, confidence=policy.confidence, resamples=policy.bootstrap_resamples
+    )
+    if "roc_auc" in names:
+        try:
+            out["roc_auc"] = delong_interval(y, p, policy.confidence)
+        except ValueError:  # fewer than two of a class
+            out["roc_auc"] = Interval(None, None, BOOTSTRAP)
+    return out
+
+
+def _figures(
+    y: np.ndarray, p: np.ndarray, rules: Mapping[str, MetricRule], policy: PerformancePolicy
+) -> dict[str, MetricFigure]:
+    names = list(rules)
+    values = compute_metrics(y, p, names)
+    intervals = _intervals(y, p, names, policy)
+    return {
+        name: MetricFigure(
+            name,
+            values[name],
+            intervals[name].low,
+            intervals[name].high,
+            intervals[name].method,
+            f"{rules[name].op} {rules[name].threshold:g}",
+            verdict(values[name], rules[name].op, rules[name].threshold),
+        )
+        for name in names
+    }
+
+
+def realized_day(
+    day: date,
+    rows: pd.DataFrame,
+    unjoinable: int,
+    rules: Mapping[str, MetricRule],
+    policy: PerformancePolicy,
+    now: datetime,
+) -> RealizedDay:
+    """Realized performance of the joined ``rows`` of one day (see the module doc)."""
+    labelled = rows[rows["label"].notna()]
+    counts = DayCounts(len(rows) + unjoinable, unjoinable, len(labelled))
+    provisional = is_provisional(day, now, policy)
+    needed = labels_needed(counts, policy)
+    y = labelled["label"].to_numpy(np.int64)
+    p = labelled["prediction"].to_numpy(np.float64)
+    if needed:
+        finding = (
+            f"{counts.labelled} of {counts.predictions} predictions labelled "
+            f"({counts.coverage:.1%}): {needed} more label(s) needed "
+            f"(at least {policy.min_labelled} and {policy.min_coverage:.0%} coverage)"
+        )
+        figures: dict[str, MetricFigure] = {}
+        status = Status.PENDING
+    elif np.unique(y).size < 2:
+        finding = f"the {counts.labelled} labelled predictions hold a single class"
+        figures, status = {}, Status.PENDING
+    else:
+        figures = _figures(y, p, rules, policy)
+        failed = [f.name for f in figures.values() if f.status is Status.FAIL]
+        status = Status.FAIL if failed else Status.PASS
+        verdict_text = f"below threshold: {', '.join(failed)}" if failed else "all thresholds met"
+        finding = (
+            f"{verdict_text} on {counts.labelled} labelled predictions "
+            f"({counts.coverage:.1%} coverage)"
+        )
+    if provisional:
+        finding += f"; provisional until {final_on(day, policy).isoformat()}"
+    result = RealizedDay(day, counts, provisional, final_on(day, policy), status, needed, finding,
+                         figures)
+    result.checks.extend(realized_checks(result, rules, policy))
+    return result
+
+
+def realized_checks(
+    day: RealizedDay, rules: Mapping[str, MetricRule], policy: PerformancePolicy
+) -> list[Check]:
+    """One Check per certification metric of the day (``realized_<metric>``)."""
+    checks = []
+    for name, rule in rules.items():
+        fig = day.metrics.get(name)
+        detail = {
+            "day": day.day.isoformat(),
+            "labelled": day.counts.labelled,
+            "predictions": day.counts.predictions,
+            "unjoinable": day.counts.unjoinable,
+            "coverage": day.counts.coverage,
+            "provisional": day.provisional,
+            "final_on": day.final_on.isoformat(),
+            "labels_needed": day.needed,
+            "confidence": policy.confidence,
+        }
+        if fig is None:
+            status, value, message = day.status, None, day.finding
+        else:
+            status, value = fig.status, fig.value
+            detail.update(low=fig.low, high=fig.high, interval=fig.interval)
+            shown = "—" if fig.low is None else f"[{fig.low:.4g}, {fig.high:.4g}]"
+            message = (
+                f"{name} {fig.value:.4g} ({policy.confidence:.0%} CI {shown}, {fig.interval}) "
+                f"on {day.counts.labelled} labelled predictions"
+                + ("; provisional" if day.provisional else "")
+            )
+        checks.append(Check(
+            f"realized_{name}", Category.PERFORMANCE, status, value,
+            f"{rule.op} {rule.threshold:g}", message,
+            Evidence("production log + data/labels (joined on request_id)", detail=detail),
+        ))
+    return checks
+
+
+def realized_performance(
+    joined: pd.DataFrame,
+    rules: Mapping[str, MetricRule],
+    policy: PerformancePolicy,
+    now: datetime,
+    unjoinable: Mapping[date, int] | None = None,
+) -> list[RealizedDay]:
+    """Realized performance of every day of ``joined`` (and every day with only
+    unjoinable predictions), oldest first."""
+    check_joined(joined)
+    unjoinable = dict(unjoinable or {})
+    days = sorted(set(joined["day"]) | set(unjoinable))
+    groups = {d: g for d, g in joined.groupby("day", sort=False)}
+    empty = joined.iloc[0:0]
+    return [
+        realized_day(d, groups.get(d, empty), unjoinable.get(d, 0), rules, policy, now)
+        for d in days
+    ]
