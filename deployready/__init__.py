@@ -43,10 +43,10 @@ if TYPE_CHECKING:
     from deployready.package.load import LoadedPackage as LoadedPackage
     from deployready.package.load import load_package as load_package
     from deployready.package.validate import validate_package as validate_package
-    from deployready.performance.join import JoinedPredictions as JoinedPredictions
-    from deployready.performance.join import joined_predictions as joined_predictions
     from deployready.performance.api import PerformanceReport as PerformanceReport
     from deployready.performance.api import performance_report as performance_report
+    from deployready.performance.join import JoinedPredictions as JoinedPredictions
+    from deployready.performance.join import joined_predictions as joined_predictions
     from deployready.policy.load import load_policy as load_policy
     from deployready.policy.sections import Policy as Policy
     from deployready.report.build import build_report as build_report

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import PackageError
+from deployready.package.calibration import check_calibration
 from deployready.package.findings import Finding, Severity, ValidationReport
 from deployready.package.integrity import check_files
-from deployready.package.calibration import check_calibration
 from deployready.package.manifest import (
     EXPECTED_FILE,
     HOLDOUT_FILE,
