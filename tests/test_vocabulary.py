@@ -24,6 +24,7 @@ from deployready.checks import (
     Evidence,
     Status,
     format_value,
+    status_color,
     status_glyph,
     status_label,
     status_mark,
@@ -52,6 +53,18 @@ def test_every_status_has_one_glyph_and_one_label() -> None:
         assert status_label(status.value) == style.label
         assert status_text(status) == f"{style.glyph} {style.label}"
         assert status_mark(status) == style.label.upper()
+
+
+def test_every_status_has_one_colour_from_the_table() -> None:
+    colours = [status_color(s) for s in Status]
+    assert all(c.startswith("#") for c in colours) and len(set(colours)) == len(colours)
+    assert status_color("weird") == status_color(Status.MISSING)
+    # the charts and pages take status colours from the table: none is spelled out there
+    sources = [*sorted((REPO / "deployready" / "charts").glob("*.py")),
+               *sorted((REPO / "pages").glob("*.py"))]
+    spelled = [f"{p.relative_to(REPO)}: {c}" for p in sources
+               for c in colours if c.lower() in p.read_text(encoding="utf-8").lower()]
+    assert spelled == []
 
 
 def test_text_that_is_not_a_status_shows_as_itself() -> None:

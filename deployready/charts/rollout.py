@@ -7,7 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from deployready.charts.readiness import FAIL_COLOR, PASS_COLOR, PENDING_COLOR
+from deployready.charts import FAIL_COLOR, PASS_COLOR, PENDING_COLOR
 
 _LAYOUT: dict[str, Any] = {
     "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
