@@ -117,7 +117,8 @@ def render(r: Readiness) -> None:
 
 
 def report_section(r: Readiness) -> None:
-    from deployready.report.build import build_report, render
+    from deployready.report.build import build_report
+    from deployready.report.render import render
 
     st.markdown("### Report")
     st.caption(

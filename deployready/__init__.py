@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from deployready.policy.load import load_policy as load_policy
     from deployready.policy.sections import Policy as Policy
     from deployready.report.build import build_report as build_report
-    from deployready.report.build import render as render
+    from deployready.report.render import render as render
     from deployready.rollout.events import evaluate_gate as evaluate_gate
     from deployready.rollout.events import promote as promote
     from deployready.rollout.events import rollback as rollback
@@ -94,7 +94,7 @@ _API: dict[str, str] = {
     "performance_report": "deployready.performance.api",
     "promote": "deployready.rollout.events",
     "record_run": "deployready.certification.training",
-    "render": "deployready.report.build",
+    "render": "deployready.report.render",
     "rollback": "deployready.rollout.events",
     "run_daily": "deployready.monitoring.daily",
     "validate_package": "deployready.package.validate",

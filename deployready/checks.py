@@ -5,7 +5,8 @@ of a day's daily check, the items of the daily review and the conditions of a ro
 gate (``category`` says which). A check never decides anything after it is built: the
 dashboard, the CLI and the report render ``status``, ``value``, ``threshold``,
 ``message`` (the one-sentence finding) and ``evidence`` as they are, through the one
-formatting table below (:data:`STATUS_STYLES`, :func:`format_value`).
+formatting table below (:data:`STATUS_STYLES`: glyph, word and chart colour;
+:func:`format_value`).
 
 Statuses
 --------
@@ -167,21 +168,23 @@ def verdict(value: float | None, op: str, threshold: float) -> Status:
 
 @dataclass(frozen=True)
 class StatusStyle:
-    """How a status is shown: a glyph (dashboard, Markdown report) and a word."""
+    """How a status is shown: a glyph (dashboard, Markdown report), a word and a colour
+    (charts)."""
 
     glyph: str
     label: str  # plain text (HTML report, tables); in capitals it is the terminal's mark
+    color: str = "#9ca3af"  # charts: markers, bars, heatmap cells
 
 
-#: The one formatting table: every status → glyph and label.
+#: The one formatting table: every status → glyph, label and colour.
 STATUS_STYLES: Mapping[Status, StatusStyle] = MappingProxyType(
     {
-        Status.PASS: StatusStyle("✅", "pass"),
-        Status.FAIL: StatusStyle("❌", "fail"),
-        Status.PENDING: StatusStyle("⏳", "pending"),
-        Status.STALE: StatusStyle("🕰️", "stale"),
-        Status.MISSING: StatusStyle("⬜", "missing"),
-        Status.WARN: StatusStyle("⚠️", "warn"),
+        Status.PASS: StatusStyle("✅", "pass", "#16a34a"),
+        Status.FAIL: StatusStyle("❌", "fail", "#dc2626"),
+        Status.PENDING: StatusStyle("⏳", "pending", "#9ca3af"),
+        Status.STALE: StatusStyle("🕰️", "stale", "#d97706"),
+        Status.MISSING: StatusStyle("⬜", "missing", "#e5e7eb"),
+        Status.WARN: StatusStyle("⚠️", "warn", "#f59e0b"),
     }
 )
 
@@ -203,6 +206,14 @@ def status_glyph(status: Status | str) -> str:
 
 def status_label(status: Status | str) -> str:
     return status_style(status).label
+
+
+def status_color(status: Status | str) -> str:
+    """The chart colour of a status; text that is not a status is drawn as missing."""
+    try:
+        return STATUS_STYLES[Status(status)].color
+    except ValueError:
+        return STATUS_STYLES[Status.MISSING].color
 
 
 def status_text(status: Status | str) -> str:

@@ -147,7 +147,7 @@ def _artifacts(ws: Workspace, version: str, sha: str | None, policy: Policy) -> 
 
 
 def _load_test(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
-    from deployready.loadtest.results import loadtest_checks
+    from deployready.loadtest.checks import loadtest_checks
 
     return loadtest_checks(ws, version, sha, policy)
 

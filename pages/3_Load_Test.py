@@ -16,12 +16,20 @@ from deployready.charts.loadtest import (
     live_throughput,
     percentile_bars,
 )
-from deployready.checks import Evidence, Status, pass_fail, status_glyph
-from deployready.loadtest import JobRegistry, JobSnapshot, LoadTestConfig, checks_from_result
+from deployready.checks import Check, Status, pass_fail, status_glyph
+from deployready.loadtest import JobRegistry, JobSnapshot, LoadTestConfig
+from deployready.loadtest.checks import (
+    RunProfile,
+    RunVerdict,
+    profile_text,
+    run_profile,
+    run_verdict,
+    share_text,
+)
 from deployready.loadtest.concurrency import step_series
 from deployready.loadtest.loadgen import NOT_SENT
-from deployready.loadtest.results import profile_text, run_profile, share_text
-from deployready.loadtest.runs import RUN_SOURCE, list_runs, load_samples
+from deployready.loadtest.results import LoadTestResult
+from deployready.loadtest.runs import StoredRun, list_runs, load_samples
 from deployready.package.manifest import package_sha256
 
 ui.setup_page("Load Test", "⚡")
@@ -142,86 +150,109 @@ live()
 # --------------------------------------------------------------------------- result
 
 
-def _show_result(row: dict[str, Any]) -> None:
-    result = row["result"]
-    evidence = Evidence(source=RUN_SOURCE.format(id=row["id"]), time=row["finished_at"],
-                        package_sha256=row["package_sha256"])
-    checks = checks_from_result(result, lp, evidence)
-    verdict = all(c.passed for c in checks)
-    same = row["package_sha256"] == sha and row["version"] == version
-    head = (f"Run #{row['id']} — {row['version']} ({str(row['package_sha256'])[:12]}), "
-            f"{row['mode']} loop, finished {row['finished_at']}")
-    st.subheader(head)
-    if not same:
-        st.warning(f"This run was measured on {row['version']} "
-                   f"({str(row['package_sha256'])[:12]}), not on {version} ({(sha or '?')[:12]}): "
-                   "it is not evidence for this package.")
-    (st.success if verdict else st.error)(
-        "PASS — every load-test check passes." if verdict else
-        "FAIL — " + ", ".join(c.name for c in checks if not c.passed) + ".")
+def _verdict(run: StoredRun, verdict: RunVerdict) -> None:
+    """The verdict the run was given, as stored, and what it is under today's policy."""
+    if verdict.passed is None:
+        st.info(f"Run #{run.id} was stored without a verdict.")
+    else:
+        (st.success if verdict.passed else st.error)(
+            "PASS — every load-test check passes." if verdict.passed else
+            "FAIL — " + ", ".join(verdict.failing or ["the run"]) + ".")
+    if verdict.reevaluation is not None:
+        (st.info if verdict.reevaluation.passed else st.warning)(
+            verdict.reevaluation.message, icon=status_glyph(verdict.reevaluation.status))
+
+
+def _checks_table(run_id: int, checks: tuple[Check, ...]) -> None:
     st.dataframe(pd.DataFrame([{
         "": status_glyph(c.status), "check": c.name, "value": c.value,
         "target": c.threshold, "status": str(c.status), "detail": c.message,
-    } for c in checks]), hide_index=True, width="stretch", key=f"lt_checks_{row['id']}")
+    } for c in checks]), hide_index=True, width="stretch", key=f"lt_checks_{run_id}")
+
+
+def _profile(result: LoadTestResult) -> RunProfile:
     profile = run_profile(result, lp.concurrency)
     st.markdown(f"**Load profile:** {profile_text(result, lp.concurrency)}")
     pc = st.columns(4)
-    pc[0].metric("Mode", f"{profile['mode']} loop")
+    pc[0].metric("Mode", f"{profile.mode} loop")
     pc[1].metric(f"Held ≥ {lp.concurrency} in flight",
-                 "not measured" if profile["held_fraction"] is None
-                 else share_text(profile["held_fraction"]),
+                 "not measured" if profile.held_fraction is None
+                 else share_text(profile.held_fraction),
                  help="share of the run (first send → last completion) with at least the "
                  f"policy's {lp.concurrency} requests in flight; the policy asks for "
                  f"{share_text(lp.min_time_at_concurrency)}")
-    pc[2].metric("Rate achieved", f"{profile['rate_rps']:.0f} req/s"
-                 if profile["rate_rps"] is not None else "—")
-    pc[3].metric("Duration", f"{profile['duration_s']:.2f} s")
-    lat = result["latency_ms"]
+    pc[2].metric("Rate achieved", f"{profile.rate_rps:.0f} req/s"
+                 if profile.rate_rps is not None else "—")
+    pc[3].metric("Duration", f"{profile.duration_s:.2f} s")
+    return profile
+
+
+def _latency(result: LoadTestResult) -> None:
+    lat = result.latency_ms
     cols = st.columns(4)
-    cols[0].metric("Throughput", f"{result.get('throughput_rps') or 0:.0f} req/s")
-    cols[1].metric("P99.9 / max", f"{lat.get('p99_9') or 0:.1f} / {lat.get('max') or 0:.1f} ms")
-    noise = (result.get("noise") or {}).get("latency_ms") or {}
-    cols[2].metric("Harness noise P99 (no-op)",
-                   f"{noise['p99']:.1f} ms" if noise.get("p99") is not None else "—")
-    cols[3].metric("Peak RSS", f"{result.get('peak_rss_mb') or 0:.0f} MB")
-    if "open_loop" in result:
-        o = result["open_loop"]
-        st.caption(f"Open loop: target {o['target_rate_rps']:g} req/s, achieved "
-                   f"{o['achieved_rate_rps'] or 0:.1f} req/s, {o['late_sends']} sends later than "
-                   f"{o['late_threshold_ms']:g} ms (max lag {o['max_send_lag_ms']} ms).")
-    data = ui.guarded(partial(load_samples, ws, row), f"Reading samples of #{row['id']}")
+    cols[0].metric("Throughput", f"{result.throughput_rps or 0:.0f} req/s")
+    cols[1].metric("P99.9 / max", f"{lat.p99_9 or 0:.1f} / {lat.max or 0:.1f} ms")
+    noise = result.noise.latency_ms.p99 if result.noise is not None else None
+    cols[2].metric("Harness noise P99 (no-op)", f"{noise:.1f} ms" if noise is not None else "—")
+    cols[3].metric("Peak RSS", f"{result.peak_rss_mb or 0:.0f} MB")
+    if result.open_loop is not None:
+        o = result.open_loop
+        st.caption(f"Open loop: target {o.target_rate_rps or 0:g} req/s, achieved "
+                   f"{o.achieved_rate_rps or 0:.1f} req/s, {o.late_sends} sends later than "
+                   f"{o.late_threshold_ms:g} ms (max lag {o.max_send_lag_ms} ms).")
+
+
+def _in_flight(run: StoredRun, profile: RunProfile) -> None:
+    data = ui.guarded(partial(load_samples, ws, run), f"Reading samples of #{run.id}")
     if data is not None and "main_send_us" in data:
         sent = data["main_kind"] != NOT_SENT
         series = step_series(data["main_send_us"][sent], data["main_end_us"][sent],
-                             pool=profile["pool"])
+                             pool=profile.pool)
         if series["t_s"]:
-            st.plotly_chart(in_flight(series, lp.concurrency), key=f"lt_in_flight_{row['id']}")
-    elif not profile["measured"]:
-        st.caption(f"Requests in flight: not measured — run #{row['id']} was stored before "
+            st.plotly_chart(in_flight(series, lp.concurrency), key=f"lt_in_flight_{run.id}")
+    elif not profile.measured:
+        st.caption(f"Requests in flight: not measured — run #{run.id} was stored before "
                    "the load test recorded them; re-run it for load-profile evidence.")
+
+
+def _details(result: LoadTestResult) -> None:
     with st.expander("Details: counts, environment, server"):
-        env = result.get("environment") or {}
-        st.json({"requests": result.get("requests"), "errors_by_kind": result.get("errors_by_kind"),
-                 "latency_ms": lat, "concurrency": result.get("concurrency"),
-                 "consistency": result.get("consistency"),
-                 "noise": result.get("noise"), "target": result.get("target"),
-                 "server_stats": result.get("server_stats"),
-                 "environment": env, "config": result.get("config")}, expanded=False)
+        stored = result.as_dict()
+        st.json({key: stored.get(key) for key in (
+            "requests", "errors_by_kind", "latency_ms", "concurrency", "consistency", "noise",
+            "target", "server_stats", "environment", "config")}, expanded=False)
+
+
+def _show_result(run: StoredRun, result: LoadTestResult) -> None:
+    verdict = run_verdict(run, lp)
+    assert verdict is not None  # a run with a result has a verdict
+    st.subheader(f"Run #{run.id} — {run.version} ({run.package_sha256[:12]}), "
+                 f"{run.mode} loop, finished {run.finished_at}")
+    if run.package_sha256 != sha or run.version != version:
+        st.warning(f"This run was measured on {run.version} ({run.package_sha256[:12]}), "
+                   f"not on {version} ({(sha or '?')[:12]}): it is not evidence for this "
+                   "package.")
+    _verdict(run, verdict)
+    _checks_table(run.id, verdict.checks)
+    profile = _profile(result)
+    _latency(result)
+    _in_flight(run, profile)
+    _details(result)
 
 
 all_runs = ui.guarded(lambda: list_runs(ws, None, 200), "Reading past runs") or []
 finished_snap = snap if snap is not None and snap.finished else None
 shown = None
 if finished_snap is not None:
-    shown = next((r for r in all_runs if r["id"] == finished_snap.run_id), None)
+    shown = next((r for r in all_runs if r.id == finished_snap.run_id), None)
     if finished_snap.status != "completed":
         st.error(f"Run #{finished_snap.run_id} {finished_snap.status}: "
                  f"{finished_snap.error or 'no result'}")
-if shown is None or shown["result"] is None:
-    shown = next((r for r in all_runs if r["version"] == version and r["result"] is not None
-                  and r["status"] == "completed"), None)
-if shown is not None and shown["result"] is not None:
-    _show_result(shown)
+if shown is None or shown.result is None:
+    shown = next((r for r in all_runs if r.version == version and r.result is not None
+                  and r.status == "completed"), None)
+if shown is not None and shown.result is not None:
+    _show_result(shown, shown.result)
 elif not running:
     st.info(f"No completed load test of {version} yet. Keep the checklist defaults "
             f"({lp.concurrency} concurrent × {lp.requests} requests) and click **Run load test**.")
@@ -229,49 +260,56 @@ elif not running:
 # --------------------------------------------------------------------------- history
 
 st.markdown("### History")
+
+
+def _history_row(r: StoredRun) -> dict[str, Any]:
+    lat = r.result.latency_ms if r.result else None
+    prof = run_profile(r.result, lp.concurrency) if r.result else None
+    held = prof.held_fraction if prof else None
+    verdict = run_verdict(r, lp)
+    again = verdict.reevaluation if verdict is not None else None
+    return {
+        "run": r.id, "version": r.version, "package": r.package_sha256[:12],
+        "this package": status_glyph(Status.PASS) if r.package_sha256 == sha else "",
+        "mode": r.mode, "status": r.status, "started": r.started_at,
+        f"held ≥{lp.concurrency}": ("not measured" if prof and held is None
+                                    else "" if held is None else share_text(held)),
+        "in flight max": prof.in_flight_max if prof else None,
+        "in flight mean": prof.in_flight_mean if prof else None,
+        "req/s": prof.rate_rps if prof else None, "duration s": prof.duration_s if prof else None,
+        "P50 ms": lat.p50 if lat else None, "P95 ms": lat.p95 if lat else None,
+        "P99 ms": lat.p99 if lat else None,
+        "errors": r.result.requests.errors if r.result else None,
+        "passed": "" if r.passed is None else status_glyph(pass_fail(r.passed)),
+        "current policy": "" if again is None else status_glyph(again.status),
+        "error": r.error or "",
+    }
+
+
 if all_runs:
-    rows = []
-    for r in all_runs:
-        lat = (r["result"] or {}).get("latency_ms") or {}
-        req = (r["result"] or {}).get("requests") or {}
-        prof = run_profile(r["result"], lp.concurrency) if r["result"] else {}
-        held = prof.get("held_fraction")
-        rows.append({
-            "run": r["id"], "version": r["version"], "package": str(r["package_sha256"])[:12],
-            "this package": status_glyph(Status.PASS) if r["package_sha256"] == sha else "",
-            "mode": r["mode"], "status": r["status"], "started": r["started_at"],
-            f"held ≥{lp.concurrency}": ("not measured" if prof and held is None
-                                        else "" if held is None else share_text(held)),
-            "in flight max": prof.get("in_flight_max"),
-            "in flight mean": prof.get("in_flight_mean"),
-            "req/s": prof.get("rate_rps"), "duration s": prof.get("duration_s"),
-            "P50 ms": lat.get("p50"), "P95 ms": lat.get("p95"), "P99 ms": lat.get("p99"),
-            "errors": req.get("errors"),
-            "passed": "" if r["passed"] is None else status_glyph(pass_fail(bool(r["passed"]))),
-            "error": r["error"] or "",
-        })
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="lt_history")
+    st.dataframe(pd.DataFrame([_history_row(r) for r in all_runs]), hide_index=True,
+                 width="stretch", key="lt_history")
 else:
     st.caption("No load tests in this workspace yet.")
 
-completed = [r for r in all_runs if r["result"] is not None and r["status"] == "completed"]
+completed = [r for r in all_runs if r.result is not None and r.status == "completed"]
 if len(completed) >= 2:
     st.markdown("### Compare runs")
-    labels = {r["id"]: f"#{r['id']} {r['version']} — {profile_text(r['result'], lp.concurrency)}"
-              for r in completed}
-    chosen = st.multiselect("Runs", list(labels), default=[r["id"] for r in completed[:2]],
+    labels = {r.id: f"#{r.id} {r.version} — {profile_text(r.result, lp.concurrency)}"
+              for r in completed if r.result is not None}
+    chosen = st.multiselect("Runs", list(labels), default=[r.id for r in completed[:2]],
                             format_func=lambda i: labels[i], max_selections=4, key="lt_compare")
     if chosen:
-        picked = [r for r in completed if r["id"] in chosen]
+        picked = [r for r in completed if r.id in chosen]
         c1, c2 = st.columns(2)
-        bars = [(f"#{r['id']}", r["result"]["latency_ms"]) for r in picked]
+        bars = [(f"#{r.id}", r.result.latency_ms.as_dict()) for r in picked if r.result]
         c1.plotly_chart(percentile_bars(bars, {"p50": lp.p50_ms, "p95": lp.p95_ms,
                                                "p99": lp.p99_ms}), key="lt_compare_bars")
         samples = {}
         for r in picked:
-            data = ui.guarded(partial(load_samples, ws, r), f"Reading samples of #{r['id']}")
+            data = ui.guarded(partial(load_samples, ws, r), f"Reading samples of #{r.id}")
             if data is not None and "main_latency_us" in data:
                 kinds = data["main_kind"]
-                samples[f"#{r['id']}"] = data["main_latency_us"][(kinds == 0) | (kinds == 1)]
+                samples[f"#{r.id}"] = data["main_latency_us"][(kinds == 0) | (kinds == 1)]
         if samples:
             c2.plotly_chart(cdf_overlay(samples), key="lt_compare_cdf")

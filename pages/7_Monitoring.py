@@ -8,11 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import ui
-from deployready.charts.rollout import daily_check_grid
-from deployready.checks import format_value, status_glyph
+from deployready.charts.rollout import daily_grid
+from deployready.checks import status_glyph
+from deployready.report.render import OVERDUE_HEADER, daily_table, overdue_rows
 from deployready.rollout.reviews import (
-    DAILY_ITEMS,
-    ITEM_LABELS,
     Checklists,
     PeriodReview,
     checklists,
@@ -46,8 +45,7 @@ st.subheader("Overdue reviews")
 if lists.overdue:
     st.warning(f"{len(lists.overdue)} review period(s) ended without a sign-off.", icon="⚠️")
     st.dataframe(
-        pd.DataFrame([{"kind": o.kind, "period": o.period, "from": o.start.isoformat(),
-                       "to": o.as_dict()["end"]} for o in lists.overdue]),
+        pd.DataFrame(overdue_rows([o.as_dict() for o in lists.overdue]), columns=OVERDUE_HEADER),
         hide_index=True, width="stretch",
     )
 else:
@@ -60,21 +58,10 @@ if not lists.daily:
     st.info("No daily checks stored yet. Run `deployready daily` (cron) or the button on the "
             "Drift page.")
 else:
-    oldest_first = list(reversed(lists.daily))
-    labels = [label for _, label in DAILY_ITEMS]
-    statuses = [[next(str(i.status) for i in d.items if i.name == key) for d in oldest_first]
-                for key, _ in DAILY_ITEMS]
-    st.plotly_chart(
-        daily_check_grid([f"{d.date} {d.version}" for d in oldest_first], labels, statuses),
-        width="stretch", key="daily_grid",
-    )
-    rows = []
-    for d in lists.daily:
-        row: dict[str, str] = {"date": d.date, "version": d.version, "status": d.status}
-        for item in d.items:
-            row[ITEM_LABELS[item.name]] = f"{status_glyph(item.status)} {format_value(item.value)}"
-        rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    daily = [d.as_dict() for d in lists.daily]
+    st.plotly_chart(daily_grid(daily, by_version=True), width="stretch", key="daily_grid")
+    header, rows = daily_table(daily, status=status_glyph)
+    st.dataframe(pd.DataFrame(rows, columns=header), hide_index=True, width="stretch")
 
 # --------------------------------------------------------------------------- periods
 

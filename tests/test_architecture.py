@@ -67,7 +67,7 @@ KNOWN_FOREIGN_SQL: set[tuple[str, str]] = set()
 #: Where the project's own Python code lives (SQL and optional-import scans).
 PROJECT_SOURCES = ("deployready", "dashboard", "pages", "app.py")
 
-SQL_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([A-Za-z_]\w*)")
+SQL_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([A-Za-z_]\w*)", re.IGNORECASE)
 CREATE_TABLE = re.compile(r"\bCREATE TABLE\s+([A-Za-z_]\w*)")
 
 
@@ -413,6 +413,12 @@ def _sql_uses() -> set[tuple[str, str]]:
             if table in TABLE_OWNERS:
                 uses.add((table, path.relative_to(ROOT).as_posix()))
     return uses
+
+
+def test_the_table_scan_sees_sql_in_any_case() -> None:
+    assert SQL_TABLE.findall("select * from alerts join signoffs") == ["alerts", "signoffs"]
+    assert SQL_TABLE.findall("INSERT INTO daily_checks; update rollout_events") == [
+        "daily_checks", "rollout_events"]
 
 
 def test_every_store_table_has_an_owner() -> None:

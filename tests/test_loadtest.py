@@ -24,8 +24,9 @@ from deployready.checks import Status
 from deployready.loadtest import JobRegistry, LoadTestConfig, loadtest_checks
 from deployready.loadtest.concurrency import concurrency_profile, time_at_least
 from deployready.loadtest.loadgen import NOT_SENT, OK, TIMEOUT, Samples, schedule
-from deployready.loadtest.results import consistency, latency_summary, phase_summary
+from deployready.loadtest.results import LoadTestResult
 from deployready.loadtest.runs import child_env, claim, finish, mark_interrupted, run_dir
+from deployready.loadtest.summary import consistency, latency_summary, phase_summary
 from deployready.package.manifest import package_sha256
 from deployready.store import dumps
 from deployready.workspace import Workspace
@@ -53,7 +54,7 @@ max_seconds = 60.0
 @given(st.lists(st.integers(min_value=0, max_value=10_000_000), min_size=1, max_size=400))
 def test_latency_summary_matches_numpy(values: list[int]) -> None:
     arr = np.asarray(values, dtype=np.int64)
-    out = latency_summary(arr)
+    out = latency_summary(arr).as_dict()
     assert out["count"] == len(values)
     for name, q in (("p50", 50), ("p95", 95), ("p99", 99), ("p99_9", 99.9)):
         expected = np.percentile(arr.astype(float), q) / 1000.0
@@ -77,7 +78,7 @@ def _samples(latency_ms: list[float], kinds: list[int]) -> Samples:
 def test_timeouts_enter_percentiles_errors_do_not() -> None:
     lat = [1.0] * 97 + [1000.0, 1000.0, 0.5]
     kinds = [OK] * 97 + [TIMEOUT, TIMEOUT, 3]  # the last one: an HTTP 5xx
-    out = phase_summary(_samples(lat, kinds), mode="closed", rate=None)
+    out = phase_summary(_samples(lat, kinds), mode="closed", rate=None).as_dict()
     assert out["latency_ms"]["count"] == 99  # the 5xx is not a latency sample
     assert out["latency_ms"]["max"] == 1000.0
     assert out["requests"]["timeouts"] == 2
@@ -87,7 +88,7 @@ def test_timeouts_enter_percentiles_errors_do_not() -> None:
 
 def test_not_sent_requests_are_errors() -> None:
     s = _samples([1.0, 1.0, 1.0], [OK, OK, NOT_SENT])
-    out = phase_summary(s, mode="open", rate=10.0)
+    out = phase_summary(s, mode="open", rate=10.0).as_dict()
     assert out["requests"]["not_sent"] == 1 and out["requests"]["errors"] == 1
     assert out["open_loop"]["target_rate_rps"] == 10.0
 
@@ -96,14 +97,14 @@ def test_consistency_detects_mismatch_and_repeats() -> None:
     expected = np.array([0.1, 0.2, 0.3])
     s = _samples([1.0] * 6, [OK] * 6)
     s.prediction[:] = [0.1, 0.2, 0.3, 0.1, 0.2, 0.3]
-    ok = consistency(s, expected, 1e-6)
+    ok = consistency(s, expected, 1e-6).as_dict()
     assert ok["consistent"] and ok["repeated_rows"] == 3
     s.prediction[4] = 0.25  # row 1, second time
-    bad = consistency(s, expected, 1e-6)
+    bad = consistency(s, expected, 1e-6).as_dict()
     assert not bad["consistent"]
     assert bad["holdout_mismatches"] == 1 and bad["repeat_mismatches"] == 1
     s.prediction[4] = 0.2 + 1e-16  # batched vs single noise is within tolerance
-    assert consistency(s, expected, 1e-6)["consistent"]
+    assert consistency(s, expected, 1e-6).consistent
 
 
 def test_open_loop_schedule() -> None:
@@ -152,7 +153,7 @@ def _record(ws: Workspace, version: str, sha: str, result: dict[str, Any],
     run_id, created = claim(ws, version=version, package_sha256=sha, mode="closed",
                             target="serve", config={})
     assert created
-    finish(ws, run_id, status=status, result=result, passed=True)
+    finish(ws, run_id, status=status, result=LoadTestResult.from_dict(result), passed=True)
     return run_id
 
 
@@ -271,7 +272,7 @@ def _run(ws: Workspace, **overrides: Any) -> dict[str, Any]:
     assert snap.status == "completed", (snap.status, snap.error)
     assert _server_gone(ws, job.run_id)
     assert snap.result is not None
-    return snap.result
+    return snap.result.as_dict()  # the stored shape
 
 
 @pytest.fixture(scope="module")

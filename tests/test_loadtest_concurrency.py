@@ -17,6 +17,12 @@ from hypothesis import strategies as st
 
 from deployready.checks import Status
 from deployready.errors import PolicyError
+from deployready.loadtest.checks import (
+    checks_from_result,
+    load_profile_check,
+    profile_text,
+    run_profile,
+)
 from deployready.loadtest.concurrency import (
     concurrency_profile,
     in_flight_steps,
@@ -25,13 +31,8 @@ from deployready.loadtest.concurrency import (
     time_at_least,
 )
 from deployready.loadtest.loadgen import NOT_SENT, OK, Samples
-from deployready.loadtest.results import (
-    checks_from_result,
-    load_profile_check,
-    phase_summary,
-    profile_text,
-    run_profile,
-)
+from deployready.loadtest.results import LoadTestResult
+from deployready.loadtest.summary import phase_summary
 from deployready.policy import LoadTestPolicy, parse_policy
 
 # --------------------------------------------------------------------------- the sweep
@@ -121,7 +122,7 @@ def test_phase_summary_measures_in_flight_from_the_samples() -> None:
     s.send_us[:] = [0, 0, 500, -1]
     s.end_us[:] = [1000, 1000, 1500, -1]
     s.duration_s = s.dispatch_s = 0.0015
-    out = phase_summary(s, mode="closed", rate=None, pool=2)
+    out = phase_summary(s, mode="closed", rate=None, pool=2).as_dict()
     conc = out["concurrency"]
     assert conc["requests"] == 3 and conc["max"] == 2 and conc["max_outstanding"] == 3
     assert conc["duration_us"] == 1500 and conc["us_at_least"] == [1500, 1000]
@@ -132,6 +133,7 @@ def test_phase_summary_measures_in_flight_from_the_samples() -> None:
 
 
 POLICY = LoadTestPolicy(concurrency=100, requests=1000)
+R = LoadTestResult.from_dict  # a result as a stored row reads
 
 
 def _result(mode: str, *, sent: int = 1000, held_us: int = 900_000, duration_us: int = 1_000_000,
@@ -150,7 +152,7 @@ def _result(mode: str, *, sent: int = 1000, held_us: int = 900_000, duration_us:
 
 
 def test_a_closed_loop_holding_the_concurrency_passes() -> None:
-    check = load_profile_check(_result("closed"), POLICY, None)
+    check = load_profile_check(R(_result("closed")), POLICY, None)
     assert check.status is Status.PASS, check.message
     assert check.value == 0.9
     assert ">= 100 for 90% of the run" in check.message
@@ -158,7 +160,7 @@ def test_a_closed_loop_holding_the_concurrency_passes() -> None:
 
 
 def test_an_open_loop_holding_the_concurrency_passes_too() -> None:
-    check = load_profile_check(_result("open", rate=5000.0), POLICY, None)
+    check = load_profile_check(R(_result("open", rate=5000.0)), POLICY, None)
     assert check.status is Status.PASS, check.message
     assert "open loop at 5000 req/s" in check.message
 
@@ -166,11 +168,11 @@ def test_an_open_loop_holding_the_concurrency_passes_too() -> None:
 def test_an_open_loop_with_one_request_in_flight_fails() -> None:
     """The issue: 200 req/s × 1000 against a fast server is about one in flight."""
     result = _result("open", max_in_flight=3, held_us=0)
-    check = load_profile_check(result, POLICY, None)
+    check = load_profile_check(R(result), POLICY, None)
     assert check.status is Status.FAIL
     assert check.value == 0.0
     assert "100 requests in flight for 0% of the run" in check.message
-    by_name = {c.name: c for c in checks_from_result(result, POLICY, None)}  # type: ignore[arg-type]
+    by_name = {c.name: c for c in checks_from_result(R(result), POLICY, None)}
     assert by_name["load profile"].status is Status.FAIL
 
 
@@ -178,7 +180,7 @@ def test_an_open_loop_with_one_request_in_flight_fails() -> None:
     (499_999, Status.FAIL), (500_000, Status.PASS), (1_000_000, Status.PASS),
 ])
 def test_the_time_at_concurrency_boundary(held_us: int, status: Status) -> None:
-    check = load_profile_check(_result("closed", held_us=held_us), POLICY, None)
+    check = load_profile_check(R(_result("closed", held_us=held_us)), POLICY, None)
     assert check.status is status
     if status is Status.FAIL:  # shown rounded down: never "50 %" for a failing 49.9999 %
         assert "for 49.9% of the run" in check.message
@@ -186,38 +188,38 @@ def test_the_time_at_concurrency_boundary(held_us: int, status: Status) -> None:
 
 def test_the_policy_fraction_is_used() -> None:
     strict = LoadTestPolicy(concurrency=100, requests=1000, min_time_at_concurrency=0.95)
-    check = load_profile_check(_result("closed", held_us=900_000), strict, None)
+    check = load_profile_check(R(_result("closed", held_us=900_000)), strict, None)
     assert check.status is Status.FAIL and "asks for 95%" in check.message
     assert ">= 95% of the run" in check.threshold
 
 
 def test_too_few_requests_or_too_few_connections_fail() -> None:
-    check = load_profile_check(_result("closed", sent=999), POLICY, None)
+    check = load_profile_check(R(_result("closed", sent=999)), POLICY, None)
     assert check.status is Status.FAIL and "only 999 requests sent" in check.message
-    check = load_profile_check(_result("closed", pool=50, max_in_flight=50), POLICY, None)
+    check = load_profile_check(R(_result("closed", pool=50, max_in_flight=50)), POLICY, None)
     assert check.status is Status.FAIL and "50 connections" in check.message
     # the policy's concurrency is read back from the stored curve, whatever it is now
     lower = LoadTestPolicy(concurrency=50, requests=1000)
-    assert load_profile_check(_result("closed", pool=50, max_in_flight=50), lower,
+    assert load_profile_check(R(_result("closed", pool=50, max_in_flight=50)), lower,
                               None).status is Status.PASS
 
 
 def test_a_run_stored_without_the_measurement_is_pending() -> None:
     old = copy.deepcopy(_result("closed"))
     del old["concurrency"]
-    check = load_profile_check(old, POLICY, None)
+    check = load_profile_check(R(old), POLICY, None)
     assert check.status is Status.PENDING and check.value is None
     assert "re-run the load test" in check.message
-    assert "concurrency not measured" in profile_text(old, 100)
-    profile = run_profile(old, 100)
-    assert profile["measured"] is False and profile["held_fraction"] is None
-    assert profile["rate_rps"] == 1000.0 and profile["duration_s"] == 1.0
+    assert "concurrency not measured" in profile_text(R(old), 100)
+    profile = run_profile(R(old), 100)
+    assert profile.measured is False and profile.held_fraction is None
+    assert profile.rate_rps == 1000.0 and profile.duration_s == 1.0
     garbage = dict(old, concurrency={"max": 100})  # a hand-edited row: not evidence
-    assert load_profile_check(garbage, POLICY, None).status is Status.PENDING
+    assert load_profile_check(R(garbage), POLICY, None).status is Status.PENDING
 
 
 def test_profile_text_states_mode_held_rate_and_duration() -> None:
-    text = profile_text(_result("closed", duration_us=1_234_000), 100)
+    text = profile_text(R(_result("closed", duration_us=1_234_000)), 100)
     assert text == ("closed loop · 1000 req in 1.23 s (810 req/s) · in flight max 100, "
                     "mean 95.0, >= 100 for 72.9% of the run")
 

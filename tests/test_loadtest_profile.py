@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from deployready.loadtest.results import share_text
+from deployready.loadtest.checks import share_text
 from deployready.loadtest.runs import child_env
 from deployready.policy import parse_policy, policy_to_toml
 from deployready.store import dumps
@@ -98,7 +98,8 @@ def test_report_shows_the_profile_beside_the_percentiles(
         open_loop_ws: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     import shutil
 
-    from deployready.report.build import build_report, render
+    from deployready.report.build import build_report
+    from deployready.report.render import render
 
     root, run = tmp_path / "ws", open_loop_ws[1]
     shutil.copytree(open_loop_ws[0], root)

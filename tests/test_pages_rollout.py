@@ -3,6 +3,7 @@ controls (readiness replaced, daily checks and events stored directly)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,9 +11,12 @@ import pytest
 from rollout_support import add_daily, fake_scores, insert_event, make_workspace
 from streamlit.testing.v1 import AppTest
 
+from deployready.charts.rollout import daily_grid
+from deployready.checks import status_glyph
+from deployready.report.render import daily_table
 from deployready.rollout import events as rollout
 from deployready.rollout.events import load_events, rollout_state
-from deployready.rollout.reviews import current_signoffs, period_of
+from deployready.rollout.reviews import checklists, current_signoffs, period_of
 from deployready.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,6 +125,13 @@ def test_monitoring_checklists_signoff_and_overdue(ws: Workspace) -> None:
     assert list(daily["date"]) == [today.isoformat(), (today - timedelta(days=1)).isoformat()]
     assert daily.iloc[0]["Feature drift PSI below alert"].startswith("❌")
     assert daily.iloc[1]["Feature drift PSI below alert"].startswith("✅")
+    # the page lays out the report's own daily table and grid of the same records
+    records = [d.as_dict() for d in checklists(ws, None, days=14).daily]
+    header, rows = daily_table(records, status=status_glyph)
+    assert list(daily.columns) == header and daily.values.tolist() == rows
+    grid = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert grid["z"] == daily_grid(records, by_version=True).to_plotly_json()["data"][0]["z"]
+    assert "daily_table(" in (REPO / "pages" / "7_Monitoring.py").read_text(encoding="utf-8")
 
     week = period_of("weekly", today)
     at.text_input(key="weekly_name").input("Ana")

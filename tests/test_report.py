@@ -13,7 +13,8 @@ import pytest
 from rollout_support import add_daily, fake_scores, make_workspace
 
 from deployready.cli import main
-from deployready.report.build import build_report, render
+from deployready.report.build import build_report
+from deployready.report.render import render
 from deployready.rollout import events as rollout
 from deployready.rollout.events import promote
 from deployready.rollout.reviews import sign_off

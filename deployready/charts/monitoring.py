@@ -9,15 +9,17 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from deployready.charts import (
+    ACCENT_COLOR,
+    FAIL_COLOR,
+    PASS_COLOR,
+    PENDING_COLOR,
+    WARN_COLOR,
+)
 from deployready.monitoring.drift import psi_level
 from deployready.monitoring.latency import is_spike
 
-GREEN = "#16a34a"
-AMBER = "#f59e0b"
-RED = "#dc2626"
-GREY = "#9ca3af"
-BLUE = "#2563eb"
-PCT_COLORS = {"p50": "#60a5fa", "p95": "#2563eb", "p99": "#1e3a8a"}
+PCT_COLORS = {"p50": "#60a5fa", "p95": ACCENT_COLOR, "p99": "#1e3a8a"}
 
 _LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 50, "b": 40},
                            "template": "plotly_white"}
@@ -48,17 +50,17 @@ def latency_trend(
         if len(spikes):
             fig.add_trace(go.Scatter(
                 x=spikes["window_start"], y=spikes["p99"], name=f"spike (P99 > {spike_ms:g} ms)",
-                mode="markers", marker={"color": RED, "size": 10, "symbol": "x"},
+                mode="markers", marker={"color": FAIL_COLOR, "size": 10, "symbol": "x"},
             ))
-    fig.add_hline(y=p95_target, line={"color": AMBER, "dash": "dash"},
+    fig.add_hline(y=p95_target, line={"color": WARN_COLOR, "dash": "dash"},
                   annotation_text=f"P95 target {p95_target:g} ms", annotation_position="top left")
-    fig.add_hline(y=p99_target, line={"color": RED, "dash": "dash"},
+    fig.add_hline(y=p99_target, line={"color": FAIL_COLOR, "dash": "dash"},
                   annotation_text=f"P99 target {p99_target:g} ms", annotation_position="top left")
     if baseline and baseline.get("kind") not in (None, "none"):
         for key in ("p95", "p99"):
             value = baseline.get(key)
             if value is not None:
-                fig.add_hline(y=float(value), line={"color": GREY, "dash": "dot"},
+                fig.add_hline(y=float(value), line={"color": PENDING_COLOR, "dash": "dot"},
                               annotation_text=f"baseline {key.upper()} {float(value):.1f} ms",
                               annotation_position="bottom right")
     fig.update_layout(title=title, yaxis_title="ms", xaxis_title="window start (UTC)",
@@ -70,9 +72,9 @@ def sample_counts(windows: pd.DataFrame, title: str = "Requests per window") -> 
     fig = go.Figure()
     if len(windows):
         fig.add_trace(go.Bar(x=windows["window_start"], y=windows["count"], name="successful",
-                             marker_color=BLUE))
+                             marker_color=ACCENT_COLOR))
         fig.add_trace(go.Bar(x=windows["window_start"], y=windows["errors"], name="errors",
-                             marker_color=RED))
+                             marker_color=FAIL_COLOR))
     fig.update_layout(title=title, barmode="stack", height=260, yaxis_title="requests",
                       legend={"orientation": "h", "y": -0.3}, **_LAYOUT)
     return fig
@@ -86,7 +88,7 @@ def latency_drift_bars(day_drift: pd.DataFrame, max_drift: float) -> go.Figure:
             values = pd.to_numeric(day_drift[key], errors="coerce") * 100
             fig.add_trace(go.Bar(x=day_drift["window_start"], y=values, marker_color=color,
                                  name=key.split("_")[0].upper()))
-    fig.add_hline(y=max_drift * 100, line={"color": RED, "dash": "dash"},
+    fig.add_hline(y=max_drift * 100, line={"color": FAIL_COLOR, "dash": "dash"},
                   annotation_text=f"max drift {max_drift:.0%}")
     fig.update_layout(title="Latency drift vs baseline", yaxis_title="% change",
                       barmode="group", height=300, **_LAYOUT)
@@ -120,8 +122,8 @@ def psi_heatmap(
     # cell labels only while they can be read; the hover always shows the PSI
     labelled = values.size <= MAX_LABELLED_CELLS
     text = np.where(np.isnan(values), "", np.char.mod("%.2f", np.nan_to_num(values)))
-    colorscale = [[0.0, GREEN], [1 / 3, GREEN], [1 / 3, AMBER], [2 / 3, AMBER], [2 / 3, RED],
-                  [1.0, RED]]
+    colorscale = [[0.0, PASS_COLOR], [1 / 3, PASS_COLOR], [1 / 3, WARN_COLOR],
+                  [2 / 3, WARN_COLOR], [2 / 3, FAIL_COLOR], [1.0, FAIL_COLOR]]
     fig = go.Figure(go.Heatmap(
         z=level, x=np.asarray([str(d) for d in days]), y=np.asarray([str(f) for f in features]),
         text=text if labelled else None, texttemplate="%{text}" if labelled else None,
@@ -143,8 +145,8 @@ def distribution_bars(
 ) -> go.Figure:
     """Reference vs current share of every bin of one feature."""
     fig = go.Figure([
-        go.Bar(x=list(bins), y=list(reference), name="reference", marker_color=GREY),
-        go.Bar(x=list(bins), y=list(current), name="current", marker_color=BLUE),
+        go.Bar(x=list(bins), y=list(reference), name="reference", marker_color=PENDING_COLOR),
+        go.Bar(x=list(bins), y=list(current), name="current", marker_color=ACCENT_COLOR),
     ])
     fig.update_layout(title=title, barmode="group", yaxis_title="share", yaxis_tickformat=".0%",
                       height=340, xaxis={"type": "category"}, **_LAYOUT)
@@ -155,12 +157,14 @@ def prediction_stability(
     days: Sequence[str], psi: Sequence[float | None], *, warn: float, alert: float
 ) -> go.Figure:
     """Prediction-distribution PSI per day with the warn and alert levels."""
-    color = {"no_data": GREY, "ok": GREEN, "warn": AMBER, "alert": RED}
+    color = {"no_data": PENDING_COLOR, "ok": PASS_COLOR, "warn": WARN_COLOR, "alert": FAIL_COLOR}
     colors = [color[psi_level(v, warn, alert)] for v in psi]
     fig = go.Figure(go.Scatter(x=list(days), y=list(psi), mode="lines+markers", name="PSI",
-                               marker={"color": colors, "size": 9}, line={"color": GREY}))
-    fig.add_hline(y=warn, line={"color": AMBER, "dash": "dash"}, annotation_text=f"warn {warn:g}")
-    fig.add_hline(y=alert, line={"color": RED, "dash": "dash"}, annotation_text=f"alert {alert:g}")
+                               marker={"color": colors, "size": 9}, line={"color": PENDING_COLOR}))
+    fig.add_hline(y=warn, line={"color": WARN_COLOR, "dash": "dash"},
+                  annotation_text=f"warn {warn:g}")
+    fig.add_hline(y=alert, line={"color": FAIL_COLOR, "dash": "dash"},
+                  annotation_text=f"alert {alert:g}")
     fig.update_layout(title="Prediction distribution stability (PSI vs reference)",
                       yaxis_title="PSI", height=300, xaxis={"type": "category"}, **_LAYOUT)
     return fig

@@ -8,16 +8,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-PASS_COLOR = "#16a34a"
-FAIL_COLOR = "#dc2626"
-PENDING_COLOR = "#9ca3af"
-STALE_COLOR = "#d97706"
-STATUS_COLORS = {
-    "pass": PASS_COLOR,
-    "fail": FAIL_COLOR,
-    "pending": PENDING_COLOR,
-    "stale": STALE_COLOR,
-}
+from deployready.charts import ACCENT_COLOR, FAIL_COLOR, PASS_COLOR
 
 _LAYOUT: dict[str, Any] = {
     "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
@@ -136,7 +127,7 @@ def cv_folds(
             y=np.asarray(ys, dtype=np.float64),
             boxpoints="all",
             jitter=0.3,
-            marker_color="#2563eb",
+            marker_color=ACCENT_COLOR,
             showlegend=False,
         )
     )
@@ -157,7 +148,7 @@ def feature_bars(
     items = sorted(values.items(), key=lambda kv: kv[1], reverse=True)
     names = [k for k, _ in items]
     vals = [v for _, v in items]
-    colors = [FAIL_COLOR if threshold is not None and v < threshold else "#2563eb" for v in vals]
+    colors = [FAIL_COLOR if threshold is not None and v < threshold else ACCENT_COLOR for v in vals]
     fig = go.Figure(go.Bar(y=names, x=vals, orientation="h", marker_color=colors))
     if threshold is not None:
         fig.add_vline(

@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from deployready.charts.readiness import category_bars, score_gauge
-from deployready.charts.rollout import daily_check_grid, rollout_timeline, stage_steps
+from deployready.charts.rollout import daily_grid, rollout_timeline, stage_steps
 
 
 def figures(report: Mapping[str, Any]) -> list[go.Figure]:
@@ -23,10 +23,6 @@ def figures(report: Mapping[str, Any]) -> list[go.Figure]:
     figs.append(stage_steps(ro["state"]["stages"], int(ro["stage"]), version=report["version"]))
     if ro["events"]:
         figs.append(rollout_timeline(ro["events"]))
-    daily = list(reversed(report["monitoring"]["daily_checks"]))
-    if daily:
-        labels = [i["label"] for i in daily[0]["items"]]
-        statuses = [[next((i["status"] for i in d["items"] if i["label"] == label), "missing")
-                     for d in daily] for label in labels]
-        figs.append(daily_check_grid([d["date"] for d in daily], labels, statuses))
+    if report["monitoring"]["daily_checks"]:
+        figs.append(daily_grid(report["monitoring"]["daily_checks"]))
     return figs

@@ -7,7 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from deployready.charts.readiness import FAIL_COLOR, PASS_COLOR, PENDING_COLOR
+from deployready.charts import FAIL_COLOR, PASS_COLOR, PENDING_COLOR
 
 _LAYOUT: dict[str, Any] = {
     "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
@@ -93,3 +93,17 @@ def daily_check_grid(
     fig.update_layout(title="Daily checks", height=80 + 40 * max(1, len(labels)),
                       xaxis={"type": "category"}, **_LAYOUT)
     return fig
+
+
+def daily_grid(daily: Sequence[Mapping[str, Any]], *, by_version: bool = False) -> go.Figure:
+    """:func:`daily_check_grid` of daily checks as serialized (``DailyReview.as_dict()``,
+    newest first), drawn oldest first; ``by_version`` labels each day with its version."""
+    oldest_first = list(reversed(daily))
+    labels: list[str] = []
+    for d in oldest_first:
+        labels += [i["label"] for i in d["items"] if i["label"] not in labels]
+    statuses = [[next((str(i["status"]) for i in d["items"] if i["label"] == label), "missing")
+                 for d in oldest_first] for label in labels]
+    dates = [f"{d['date']} {d['version']}" if by_version else str(d["date"])
+             for d in oldest_first]
+    return daily_check_grid(dates, labels, statuses)

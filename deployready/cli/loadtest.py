@@ -6,9 +6,9 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deployready.checks import Check, Status, status_mark
+from deployready.checks import Check, pass_fail, status_mark
 from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
@@ -16,6 +16,13 @@ from deployready.cli.common import (
     resolve_version,
     workspace_of,
 )
+from deployready.errors import InputError
+
+if TYPE_CHECKING:  # the engine is imported when a command runs, not to parse arguments
+    from deployready.loadtest.results import LoadTestResult
+    from deployready.loadtest.runs import StoredRun
+    from deployready.policy import LoadTestPolicy
+    from deployready.workspace import Workspace
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-wait-ms", type=float, default=None)
     p.add_argument("--max-seconds", type=float, default=None,
                    help="bound of the measured phase (default: policy)")
+    _add_stored_args(p)
     add_json_arg(p)
     p.set_defaults(handler=cmd_loadtest)
 
@@ -71,6 +79,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_serve)
+
+
+def _add_stored_args(p: argparse.ArgumentParser) -> None:
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--show", type=int, default=None, metavar="RUN",
+                       help="show a stored run with the verdict it was given (and what it is "
+                       "under the current policy, when that changed) instead of running one")
+    shown.add_argument("--history", action="store_true",
+                       help="list the stored runs (of --version when given) instead of running one")
 
 
 def _bar(fraction: float, width: int = 30) -> str:
@@ -113,42 +130,103 @@ def _follow(job: Any) -> Any:
     return snap
 
 
-def _print_summary(run_id: int, version: str, mode: str, r: dict[str, Any],
-                   checks: list[Check], concurrency: int) -> None:
-    """A completed run as text: load, latency, server, noise floor and each check."""
-    from deployready.loadtest.results import profile_text
+def _print_summary(run: StoredRun, result: LoadTestResult, concurrency: int) -> None:
+    """A completed run as text: load, latency, server and the noise floor."""
+    from deployready.loadtest.checks import profile_text
 
-    lat = r["latency_ms"]
-    print(f"load test #{run_id} of {version}: {mode} loop, "
-          f"{r['requests']['planned']} requests, throughput {r.get('throughput_rps')} req/s")
-    print(f"  profile: {profile_text(r, concurrency)}")
+    lat = result.latency_ms
+    print(f"load test #{run.id} of {run.version}: {run.mode} loop, "
+          f"{result.requests.planned} requests, throughput {result.throughput_rps} req/s")
+    print(f"  profile: {profile_text(result, concurrency)}")
     print("  latency ms: " + ", ".join(
-        f"{k} {lat[k]}" for k in ("p50", "p95", "p99", "p99_9", "mean", "max")) +
-        f" (n={lat['count']})")
-    health = (r.get("target") or {}).get("health") or {}
+        f"{k} {getattr(lat, k)}" for k in ("p50", "p95", "p99", "p99_9", "mean", "max")) +
+        f" (n={lat.count})")
+    health = result.target.get("health") or {}
     if "preprocessing" in health:
         print(f"  server: batching {'on' if health.get('batching') else 'off'}, "
               f"preprocessing {health['preprocessing']}")
-    noise = r.get("noise") or {}
-    if "latency_ms" in noise:
-        print(f"  harness noise (no-op): p50 {noise['latency_ms']['p50']} ms, "
-              f"p99 {noise['latency_ms']['p99']} ms")
-    if "open_loop" in r:
-        o = r["open_loop"]
-        print(f"  open loop: target {o['target_rate_rps']} req/s, achieved "
-              f"{o['achieved_rate_rps']} req/s, late sends {o['late_sends']}")
-    for c in checks:
-        print(f"  {status_mark(c.status):<7} {c.name:<24} {c.threshold:<28} {c.message}")
+    if result.noise is not None:
+        print(f"  harness noise (no-op): p50 {result.noise.latency_ms.p50} ms, "
+              f"p99 {result.noise.latency_ms.p99} ms")
+    if result.open_loop is not None:
+        o = result.open_loop
+        print(f"  open loop: target {o.target_rate_rps} req/s, achieved "
+              f"{o.achieved_rate_rps} req/s, late sends {o.late_sends}")
+
+
+def _check_line(c: Check) -> str:
+    return f"  {status_mark(c.status):<7} {c.name:<24} {c.threshold:<28} {c.message}"
+
+
+def _show_run(run: StoredRun, policy: LoadTestPolicy, as_json: bool) -> int:
+    """A stored run with its verdict as stored: exit 0 passed, 1 failed, 2 no result."""
+    from deployready.loadtest.checks import run_profile, run_verdict, verdict_text
+
+    verdict = run_verdict(run, policy)
+    if verdict is None or run.result is None:
+        print(f"deployready: load test #{run.id} {run.status}: {run.error or 'no result'}",
+              file=sys.stderr)
+        if as_json:
+            print_json({"run_id": run.id, "status": run.status, "error": run.error})
+        return 2
+    if as_json:
+        print_json({"run_id": run.id, "status": run.status, "passed": verdict.passed,
+                    "profile": run_profile(run.result, policy.concurrency).as_dict(),
+                    "result": run.result.as_dict(),
+                    "checks": [c.as_dict() for c in verdict.checks],
+                    "checks_stored": verdict.stored,
+                    "reevaluation": verdict.reevaluation.as_dict()
+                    if verdict.reevaluation else None})
+    else:
+        _print_summary(run, run.result, policy.concurrency)
+        for c in verdict.checks:
+            print(_check_line(c))
+        print(verdict_text(verdict))
+        if verdict.reevaluation is not None:
+            print(verdict.reevaluation.message)
+    return 0 if verdict.passed else 1
+
+
+def _history(ws: Workspace, version: str | None, policy: LoadTestPolicy,
+             as_json: bool) -> int:
+    """The stored runs, newest first, each with its stored verdict."""
+    from deployready.loadtest.checks import run_verdict
+    from deployready.loadtest.runs import list_runs
+
+    runs = list_runs(ws, version) if ws.store_path.exists() else []
+    again = [getattr(run_verdict(run, policy), "reevaluation", None) for run in runs]
+    if as_json:
+        print_json([{"run_id": run.id, "version": run.version, "mode": run.mode,
+                     "status": run.status, "started_at": run.started_at,
+                     "passed": run.passed, "error": run.error,
+                     "reevaluation": None if r is None else r.as_dict()}
+                    for run, r in zip(runs, again, strict=True)])
+        return 0
+    for run, r in zip(runs, again, strict=True):
+        stored = "—" if run.passed is None else status_mark(pass_fail(run.passed))
+        print(f"#{run.id:<5} {run.version:<10} {run.mode:<7} {run.status:<12} "
+              f"{run.started_at}  {stored}" + (f"  ({r.message})" if r else "")
+              + (f"  {run.error}" if run.error else ""))
+    if not runs:
+        print("no load tests in this workspace yet")
+    return 0
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
-    from deployready.loadtest import JobRegistry, LoadTestConfig, checks_from_result
-    from deployready.loadtest.results import run_profile
-    from deployready.loadtest.runs import RUN_SOURCE
+    from deployready.loadtest import JobRegistry, LoadTestConfig
+    from deployready.loadtest.runs import load_run
 
     ws = workspace_of(args)
-    version = resolve_version(ws, args.version)
     policy = ws.policy()
+    if args.history:
+        return _history(ws, args.version, policy.load_test, args.json)
+    if args.show is not None:
+        run = load_run(ws, args.show) if ws.store_path.exists() else None
+        if run is None:
+            raise InputError(f"no load test #{args.show}", source=ws.store_path,
+                             location="--show", expected="a run number from --history")
+        return _show_run(run, policy.load_test, args.json)
+    version = resolve_version(ws, args.version)
     config = LoadTestConfig.from_policy(
         version, policy.load_test, mode=args.mode, concurrency=args.concurrency,
         requests=args.requests, rate=args.rate, arrival=args.arrival, timeout_ms=args.timeout_ms,
@@ -161,27 +239,14 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         print(f"deployready: a load test is already running in this workspace (run "
               f"#{job.run_id}); following it", file=sys.stderr)
     snap = _follow(job)
-    if snap.status != "completed" or snap.result is None:
+    run = load_run(ws, snap.run_id)
+    if snap.status != "completed" or run is None or run.result is None:
         print(f"deployready: load test #{snap.run_id} {snap.status}: {snap.error or ''}",
               file=sys.stderr)
         if args.json:
             print_json({"run_id": snap.run_id, "status": snap.status, "error": snap.error})
         return 2
-    from deployready.checks import Evidence
-
-    evidence = Evidence(source=RUN_SOURCE.format(id=snap.run_id),
-                        package_sha256=(snap.result.get("package") or {}).get("sha256"))
-    checks = checks_from_result(snap.result, policy.load_test, evidence)
-    ok = all(c.status is Status.PASS for c in checks)
-    if args.json:
-        print_json({"run_id": snap.run_id, "status": snap.status, "passed": ok,
-                    "profile": run_profile(snap.result, policy.load_test.concurrency),
-                    "result": snap.result, "checks": [c.as_dict() for c in checks]})
-    else:
-        _print_summary(snap.run_id, version, config.mode, snap.result, checks,
-                       policy.load_test.concurrency)
-        print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    return _show_run(run, policy.load_test, args.json)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

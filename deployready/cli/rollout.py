@@ -173,7 +173,8 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from deployready.report.build import build_report, render
+    from deployready.report.build import build_report
+    from deployready.report.render import render
 
     ws = workspace_of(args)
     version = resolve_version(ws, args.version)

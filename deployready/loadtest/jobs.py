@@ -25,6 +25,7 @@ from typing import Any
 from deployready.errors import DeployReadyError, InputError, JobError
 from deployready.loadtest import runs
 from deployready.loadtest.config import LoadTestConfig
+from deployready.loadtest.results import LoadTestResult
 from deployready.loadtest.runs import CANCEL_FILE, CONFIG_FILE, PROGRESS_FILE
 from deployready.workspace import Workspace
 
@@ -50,7 +51,7 @@ class JobSnapshot:
     latency_ms: dict[str, Any] | None = None
     series: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
-    result: dict[str, Any] | None = None
+    result: LoadTestResult | None = None
     passed: bool | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -124,12 +125,12 @@ class LoadTestJob:
             row = runs.get_run(self.ws, self.run_id) or row
             status = str(row["status"])
         progress = self._progress()
-        result = json.loads(row["result_json"]) if row["result_json"] else None
-        config = json.loads(row["config_json"] or "{}")
+        run = runs.StoredRun.from_row(row)
+        result, config = run.result, run.config
         done = int(progress.get("done", 0))
         total = int(progress.get("total", config.get("requests", 0)) or 0)
         if result is not None:
-            done = int(result.get("requests", {}).get("sent", done))
+            done = result.requests.sent
         return JobSnapshot(
             run_id=self.run_id,
             status=status,
@@ -144,9 +145,9 @@ class LoadTestJob:
             elapsed_s=float(progress.get("elapsed_s", 0.0)),
             latency_ms=progress.get("latency_ms"),
             series=list(progress.get("series", [])),
-            error=row["error"],
+            error=run.error,
             result=result,
-            passed=None if row["passed"] is None else bool(row["passed"]),
+            passed=run.passed,
             config=config,
         )
 

@@ -187,6 +187,132 @@ async def get_json(session: Any, url: str, timeout_s: float = 5.0) -> tuple[int,
             return resp.status, None
 
 
+def _kind_of(status: int, raw: bytes, expect_predictions: bool) -> tuple[int, float]:
+    """(kind, first prediction) of an answered request."""
+    if status != 200:
+        return (HTTP_4XX if 400 <= status < 500 else HTTP_5XX), float("nan")
+    if not expect_predictions:
+        return OK, float("nan")
+    try:
+        return OK, float(json.loads(raw)["predictions"][0])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return BAD_RESPONSE, float("nan")
+
+
+class _Phase:
+    """One phase's state: the samples it fills and the clock readings it keeps."""
+
+    def __init__(self, session: Any, url: str, bodies: list[bytes], body_rows: np.ndarray, *,
+                 requests: int, timeout_s: float, max_seconds: float,
+                 should_stop: Callable[[], bool], live: Live | None,
+                 expect_predictions: bool) -> None:
+        import aiohttp
+        from yarl import URL
+
+        self.client_errors = (aiohttp.ClientError, OSError)
+        self.session = session
+        self.target = URL(url)  # parsed once, not per request
+        self.bodies, self.body_rows = bodies, body_rows
+        self.samples = Samples.empty(requests)
+        self.timeout_ns, self.timeout_us = int(timeout_s * 1e9), int(timeout_s * 1e6)
+        self.should_stop, self.live = should_stop, live
+        self.expect_predictions = expect_predictions
+        self.start_ns = time.perf_counter_ns()
+        self.hard_deadline_ns = self.start_ns + int(max_seconds * 1e9)
+        if live is not None:
+            live.start_ns = self.start_ns
+        self.last_send_ns = self.last_done_ns = self.start_ns
+
+    def _sent(self, k: int, sched_ns: int, send_ns: int, body_index: int) -> None:
+        s, start = self.samples, self.start_ns
+        self.last_send_ns = max(self.last_send_ns, send_ns)
+        s.offset_us[k] = (sched_ns - start) // 1000
+        s.send_us[k] = (send_ns - start) // 1000
+        s.lag_us[k] = (send_ns - sched_ns) // 1000
+        s.row[k] = self.body_rows[body_index]
+        if self.live is not None:
+            self.live.sent += 1
+
+    def _done(self, k: int, sched_ns: int, kind: int, status: int, prediction: float) -> None:
+        end_ns = time.perf_counter_ns()
+        self.last_done_ns = max(self.last_done_ns, end_ns)
+        latency_us = self.timeout_us if kind == TIMEOUT else (end_ns - sched_ns) // 1000
+        s = self.samples
+        s.end_us[k] = (end_ns - self.start_ns) // 1000
+        s.latency_us[k] = latency_us
+        s.kind[k] = kind
+        s.status[k] = status
+        s.prediction[k] = prediction
+        if self.live is not None:
+            self.live.record(kind, latency_us, end_ns)
+
+    async def request(self, k: int, sched_ns: int) -> None:
+        """Send request ``k`` (scheduled at ``sched_ns``) and record its sample."""
+        body_index = k % len(self.bodies)
+        send_ns = time.perf_counter_ns()  # >= sched_ns: checked for all by check_clock
+        self._sent(k, sched_ns, send_ns, body_index)
+        # deadline: scheduled time + timeout, as a delay on the same clock
+        delay_s = max(0.0, (sched_ns + self.timeout_ns - send_ns) / 1e9)
+        kind, status, prediction = OK, 0, float("nan")
+        try:
+            async with asyncio.timeout(delay_s), self.session.post(
+                self.target, data=self.bodies[body_index], headers=HEADERS
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+            kind, prediction = _kind_of(status, raw, self.expect_predictions)
+        except TimeoutError:
+            kind = TIMEOUT
+        except self.client_errors:
+            kind = CONNECTION
+        self._done(k, sched_ns, kind, status, prediction)
+
+    async def closed_loop(self, requests: int, concurrency: int) -> None:
+        """``concurrency`` clients, each sending its next request when the last returns."""
+        counter = iter(range(requests))
+
+        async def client() -> None:
+            for k in counter:
+                now = time.perf_counter_ns()
+                if now >= self.hard_deadline_ns or self.should_stop():
+                    return
+                await self.request(k, now)
+
+        await asyncio.gather(*(client() for _ in range(min(concurrency, requests))))
+
+    async def open_loop(self, offsets: np.ndarray, requests: int) -> None:
+        """Each request sent at its scheduled offset, whether or not earlier ones returned."""
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+        for k in range(requests):
+            sched_ns = self.start_ns + int(offsets[k])
+            if sched_ns >= self.hard_deadline_ns or self.should_stop():
+                break
+            await wait_until(sched_ns)
+            task = loop.create_task(self.request(k, sched_ns))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    def finish(self) -> Samples:
+        s = self.samples
+        s.duration_s = max(0.0, (self.last_done_ns - self.start_ns) / 1e9)
+        s.dispatch_s = max(0.0, (self.last_send_ns - self.start_ns) / 1e9)
+        s.check_clock()
+        return s
+
+
+def _offsets(requests: int, rate: float, arrival: str, seed: int,
+             offsets_ns: np.ndarray | None) -> np.ndarray:
+    """The open loop's send offsets: ``offsets_ns`` when given, else the schedule."""
+    offsets = (schedule(requests, rate, arrival, seed) if offsets_ns is None
+               else np.asarray(offsets_ns, dtype=np.int64))
+    if offsets.size < requests or np.any(offsets < 0) or np.any(np.diff(offsets) < 0):
+        raise ValueError(f"open-loop offsets: {requests} sorted offsets >= 0 expected")
+    return offsets
+
+
 async def run_phase(
     session: Any,
     url: str,
@@ -210,94 +336,12 @@ async def run_phase(
 
     Open loop: ``offsets_ns`` (sorted, from the phase start) replaces the schedule made
     from ``rate`` and ``arrival``."""
-    import aiohttp
-    from yarl import URL
-
-    target = URL(url)  # parsed once, not per request
-    samples = Samples.empty(requests)
-    loop = asyncio.get_running_loop()
-    timeout_ns = int(timeout_s * 1e9)
-    timeout_us = int(timeout_s * 1e6)
-    nb = len(bodies)
-    start_ns = time.perf_counter_ns()
-    hard_deadline_ns = start_ns + int(max_seconds * 1e9)
-    if live is not None:
-        live.start_ns = start_ns
-    last_send_ns = start_ns
-    last_done_ns = start_ns
-
-    async def one(k: int, sched_ns: int) -> None:
-        nonlocal last_send_ns, last_done_ns
-        body_index = k % nb
-        send_ns = time.perf_counter_ns()  # >= sched_ns: checked for all by check_clock
-        last_send_ns = max(last_send_ns, send_ns)
-        samples.offset_us[k] = (sched_ns - start_ns) // 1000
-        samples.send_us[k] = (send_ns - start_ns) // 1000
-        samples.lag_us[k] = (send_ns - sched_ns) // 1000
-        samples.row[k] = body_rows[body_index]
-        if live is not None:
-            live.sent += 1
-        # deadline: scheduled time + timeout, as a delay on the same clock
-        delay_s = max(0.0, (sched_ns + timeout_ns - send_ns) / 1e9)
-        kind, status, prediction = OK, 0, float("nan")
-        try:
-            async with asyncio.timeout(delay_s), session.post(
-                target, data=bodies[body_index], headers=HEADERS
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-            if status == 200 and expect_predictions:
-                try:
-                    predictions = json.loads(raw)["predictions"]
-                    prediction = float(predictions[0])
-                except (ValueError, KeyError, IndexError, TypeError):
-                    kind = BAD_RESPONSE
-            elif status != 200:
-                kind = HTTP_4XX if 400 <= status < 500 else HTTP_5XX
-        except TimeoutError:
-            kind = TIMEOUT
-        except (aiohttp.ClientError, OSError):
-            kind = CONNECTION
-        end_ns = time.perf_counter_ns()
-        last_done_ns = max(last_done_ns, end_ns)
-        latency_us = timeout_us if kind == TIMEOUT else (end_ns - sched_ns) // 1000
-        samples.end_us[k] = (end_ns - start_ns) // 1000
-        samples.latency_us[k] = latency_us
-        samples.kind[k] = kind
-        samples.status[k] = status
-        samples.prediction[k] = prediction
-        if live is not None:
-            live.record(kind, latency_us, end_ns)
-
-    if mode == "closed":
-        counter = iter(range(requests))
-
-        async def client() -> None:
-            for k in counter:
-                now = time.perf_counter_ns()
-                if now >= hard_deadline_ns or should_stop():
-                    return
-                await one(k, now)
-
-        await asyncio.gather(*(client() for _ in range(min(concurrency, requests))))
+    offsets = None if mode == "closed" else _offsets(requests, rate, arrival, seed, offsets_ns)
+    phase = _Phase(session, url, bodies, body_rows, requests=requests, timeout_s=timeout_s,
+                   max_seconds=max_seconds, should_stop=should_stop, live=live,
+                   expect_predictions=expect_predictions)
+    if offsets is None:
+        await phase.closed_loop(requests, concurrency)
     else:
-        offsets = (schedule(requests, rate, arrival, seed) if offsets_ns is None
-                   else np.asarray(offsets_ns, dtype=np.int64))
-        if offsets.size < requests or np.any(offsets < 0) or np.any(np.diff(offsets) < 0):
-            raise ValueError(f"open-loop offsets: {requests} sorted offsets >= 0 expected")
-        base_ns = start_ns
-        tasks: set[asyncio.Task[None]] = set()
-        for k in range(requests):
-            sched_ns = base_ns + int(offsets[k])
-            if sched_ns >= hard_deadline_ns or should_stop():
-                break
-            await wait_until(sched_ns)
-            task = loop.create_task(one(k, sched_ns))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.gather(*tasks)
-    samples.duration_s = max(0.0, (last_done_ns - start_ns) / 1e9)
-    samples.dispatch_s = max(0.0, (last_send_ns - start_ns) / 1e9)
-    samples.check_clock()
-    return samples
+        await phase.open_loop(offsets, requests)
+    return phase.finish()

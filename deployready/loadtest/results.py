@@ -1,407 +1,322 @@
-"""Load-test results: percentiles from raw samples, consistency, and pass/fail as checks.
+"""The load-test result: one typed record, computed from raw samples and stored in one shape.
 
-Percentile rules:
+:class:`LoadTestResult` is what the worker writes (``loadtest_runs.result_json``, through
+:mod:`~deployready.loadtest.runs`) and what every reader gets back: the jobs, the checks,
+the latency baseline, the report, the CLI and the Load Test page. ``as_dict()`` is the
+stored shape; ``from_dict()`` reads it, and reads rows stored by older versions too — a
+part they lack reads as not measured (an empty :class:`InFlight`, no
+:class:`Consistency`, no :class:`Verdict`), anything that is not a mapping as empty.
 
-- Percentiles (numpy's default linear interpolation) are over the requests that
-  succeeded **and** the timeouts, each timeout entered at exactly the timeout value, so
-  a server that stalls past the timeout cannot improve its P99. Other errors (HTTP
-  5xx, refused connections) are excluded from the percentiles — a fast 500 is not a fast
-  prediction — and counted as errors, which fail the run on their own.
-- Every percentile is reported with the number of samples it was computed from and
-  the number of samples above it (1000 requests leave 10 samples above P99).
+How the parts are computed from the raw samples is :mod:`~deployready.loadtest.summary`'s.
 
-Consistency (tolerance ``policy.load_test.consistency_tolerance``, stated in the result):
-
-- *holdout*: each returned prediction against the package's expected prediction for
-  that holdout row (``holdout_expected.json``);
-- *repeats*: the same row sent several times must get the same prediction (max − min
-  per row within the tolerance; batched and single predictions differ by ~1e-16).
-
-Load profile (the checklist's "simulate 100 concurrent predictions"), one rule whatever
-the mode, decided in :func:`load_profile_check`:
-
-- PASS when at least ``policy.load_test.requests`` requests were sent **and** at least
-  ``policy.load_test.concurrency`` requests were in flight for at least
-  ``min_time_at_concurrency`` (default 0.5) of the measured span, first send → last
-  completion (:mod:`~deployready.loadtest.concurrency`);
-- FAIL otherwise — an open loop at 200 req/s against a 5 ms server holds about one
-  request in flight, whatever its request count;
-- PENDING for a run stored before the in-flight count was recorded: not evidence of the
-  profile, re-run it.
-
-The run's profile — mode, concurrency held, rate achieved, duration — is
-:func:`run_profile`, shown beside the percentiles wherever a run is shown.
+The pass/fail of a result is :mod:`deployready.loadtest.checks`'s; the checks the worker
+decided, with the ``[load_test]`` policy it decided them under, are stored with the
+result as its :class:`Verdict`.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from deployready.checks import Category, Check
+from deployready.loadtest.concurrency import is_measured
+from deployready.loadtest.loadgen import LATE_US
 
-from deployready.checks import Category, Check, Evidence, Status
-from deployready.loadtest.concurrency import concurrency_profile, is_measured, time_at_least
-from deployready.loadtest.loadgen import KINDS, LATE_US, NOT_SENT, OK, TIMEOUT, Samples
-from deployready.policy import LoadTestPolicy, Policy
 
-PERCENTILES: tuple[tuple[str, float], ...] = (
-    ("p50", 50.0), ("p95", 95.0), ("p99", 99.0), ("p99_9", 99.9),
-)
-CHECK_NAMES: tuple[str, ...] = (
-    "P50 latency", "P95 latency", "P99 latency", "errors", "timeouts", "peak memory",
-    "prediction consistency", "load profile",
-)
+def _obj(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _num(value: Any) -> Any:
+    """A stored number as it was stored (int or float); anything else None."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return int(value) if _num(value) is not None else default
 
 
 @dataclass(frozen=True)
-class LoadTestResult:
-    """One completed run's result, in the one shape the worker stores (``result_json``):
-    the measured phase's ``latency_ms`` (P50/P95/P99/P99.9/mean/max/min in ms, ``count``,
-    ``above``) and ``requests`` first, then the other parts in their stored order."""
+class Percentiles:
+    """P50/P95/P99/P99.9/mean/max/min in ms (µs precision), the sample count and the
+    samples above each percentile (the stored ``latency_ms``)."""
 
-    latency_ms: dict[str, Any] = field(default_factory=dict)
-    requests: dict[str, Any] = field(default_factory=dict)
-    parts: dict[str, Any] = field(default_factory=dict)
+    count: int | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p99_9: float | None = None
+    mean: float | None = None
+    max: float | None = None
+    min: float | None = None
+    above: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Percentiles:
+        d = _obj(data)
+        count = d.get("count")
+        values = {f.name: _num(d.get(f.name)) for f in dataclasses.fields(cls)[1:-1]}
+        return cls(count=count if isinstance(count, int) and not isinstance(count, bool)
+                   else None, above={str(k): _int(v) for k, v in _obj(d.get("above")).items()},
+                   **values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def get(self, name: str) -> float | None:
+        """``p50`` … ``p99_9``, ``mean``, ``max`` or ``min`` in ms; None when not measured."""
+        value = _num(getattr(self, name, None)) if name not in ("count", "above") else None
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Requests:
+    """What happened to the planned requests: every one not ``ok`` is an error (timeouts
+    and requests never sent included)."""
+
+    planned: int = 0
+    sent: int = 0
+    ok: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    not_sent: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Requests:
+        d = _obj(data)
+        planned, not_sent = _int(d.get("planned")), _int(d.get("not_sent"))
+        return cls(planned, _int(d.get("sent"), planned - not_sent), _int(d.get("ok")),
+                   _int(d.get("errors")), _int(d.get("timeouts")), not_sent)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The requests in flight over the measured span (:mod:`~deployready.loadtest.
+    concurrency`); ``measured`` is False for a run stored before it was recorded."""
+
+    measured: bool = False
+    requests: int = 0
+    pool: int | None = None
+    duration_s: float = 0.0
+    duration_us: int = 0
+    max: int = 0
+    mean: float = 0.0
+    max_outstanding: int = 0
+    us_at_least: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> InFlight:
+        if not is_measured(data):
+            return cls()
+        d = dict(data)
+        return cls(True, _int(d.get("requests")), _num(d.get("pool")),
+                   _num(d.get("duration_s")) or 0.0, int(d["duration_us"]), _int(d.get("max")),
+                   _num(d.get("mean")) or 0.0, _int(d.get("max_outstanding")),
+                   [_int(v) for v in d["us_at_least"]])
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) if self.measured else {"measured": False}
+
+
+@dataclass(frozen=True)
+class OpenLoop:
+    """How closely an open loop kept its schedule."""
+
+    target_rate_rps: float | None = None
+    achieved_rate_rps: float | None = None
+    late_sends: int = 0
+    late_threshold_ms: float = LATE_US / 1000.0
+    max_send_lag_ms: float | None = None
+    p99_send_lag_ms: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OpenLoop | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(_num(data.get("target_rate_rps")), _num(data.get("achieved_rate_rps")),
+                   _int(data.get("late_sends")), _num(data.get("late_threshold_ms")) or 0.0,
+                   _num(data.get("max_send_lag_ms")), _num(data.get("p99_send_lag_ms")))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """Holdout predictions against the expected ones, repeated rows against each other."""
+
+    tolerance: float | None = None
+    checked: int = 0
+    distinct_rows: int = 0
+    holdout_mismatches: int = 0
+    max_abs_diff: float = 0.0
+    repeated_rows: int = 0
+    repeat_mismatches: int = 0
+    max_repeat_spread: float = 0.0
+    consistent: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Consistency:
+        d = _obj(data)
+        return cls(_num(d.get("tolerance")), _int(d.get("checked")), _int(d.get("distinct_rows")),
+                   _int(d.get("holdout_mismatches")), _num(d.get("max_abs_diff")) or 0.0,
+                   _int(d.get("repeated_rows")), _int(d.get("repeat_mismatches")),
+                   _num(d.get("max_repeat_spread")) or 0.0, d.get("consistent") is True)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def mismatches(self) -> int:
+        return self.holdout_mismatches + self.repeat_mismatches
+
+
+@dataclass(frozen=True)
+class PhaseSummary:
+    """One phase (measured or no-op): percentiles, requests, errors by kind, duration,
+    throughput, the requests in flight and, for an open loop, its schedule."""
+
+    latency_ms: Percentiles = field(default_factory=Percentiles)
+    requests: Requests = field(default_factory=Requests)
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+    throughput_rps: float | None = None
+    concurrency: InFlight = field(default_factory=InFlight)
+    open_loop: OpenLoop | None = None
+
+    @staticmethod
+    def _phase_parts(d: Mapping[str, Any]) -> dict[str, Any]:
+        return {"latency_ms": Percentiles.from_dict(d.get("latency_ms")),
+                "requests": Requests.from_dict(d.get("requests")),
+                "errors_by_kind": {str(k): _int(v) for k, v in
+                                   _obj(d.get("errors_by_kind")).items()},
+                "duration_s": _num(d.get("duration_s")) or 0.0,
+                "throughput_rps": _num(d.get("throughput_rps")),
+                "concurrency": InFlight.from_dict(d.get("concurrency")),
+                "open_loop": OpenLoop.from_dict(d.get("open_loop"))}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PhaseSummary:
+        return cls(**cls._phase_parts(_obj(data)))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "latency_ms": self.latency_ms.as_dict(), "requests": self.requests.as_dict(),
+            "errors_by_kind": dict(self.errors_by_kind), "duration_s": self.duration_s,
+            "throughput_rps": self.throughput_rps, "concurrency": self.concurrency.as_dict(),
+        }
+        if self.open_loop is not None:
+            out["open_loop"] = self.open_loop.as_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The checks the worker decided for a run and the ``[load_test]`` policy section it
+    decided them under (runs stored before the verdict was kept have none)."""
+
+    policy: dict[str, Any]
+    checks: tuple[Check, ...]
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Verdict | None:
+        d = _obj(data)
+        raw = d.get("checks")
+        if not isinstance(raw, list) or not raw:
+            return None
+        try:
+            checks = tuple(Check.from_dict(c, category=Category.LOAD_TEST) for c in raw)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # a hand-edited verdict is no verdict: the run is re-evaluated
+        return cls(_obj(d.get("policy")), checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"policy": dict(self.policy), "checks": [c.as_dict() for c in self.checks]}
+
+
+@dataclass(frozen=True)
+class LoadTestResult(PhaseSummary):
+    """One completed run: its measured phase's summary, the consistency of its
+    predictions, peak memory, the no-op phase (the harness's noise floor), where and
+    against what it ran, and the verdict it was given."""
+
+    consistency: Consistency | None = None
+    peak_rss_mb: float | None = None
+    noise: PhaseSummary | None = None
+    noise_skipped: str = "not measured"  # why there is no no-op phase
+    warmup: dict[str, Any] = field(default_factory=lambda: {"requests": 0})
+    environment: dict[str, Any] = field(default_factory=dict)
+    package: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict)
+    server_stats: Any = None
+    config: dict[str, Any] = field(default_factory=dict)
+    prediction_log: str | None = None
+    verdict: Verdict | None = None
 
     @classmethod
     def from_dict(cls, data: Any) -> LoadTestResult:
-        """A stored result; anything but a mapping (or missing sections) reads as empty."""
-        if not isinstance(data, dict):
-            return cls()
-        lat, req = data.get("latency_ms"), data.get("requests")
-        return cls(lat if isinstance(lat, dict) else {}, req if isinstance(req, dict) else {},
-                   {k: v for k, v in data.items() if k not in ("latency_ms", "requests")})
+        """A stored result; anything but a mapping (or missing parts) reads as empty."""
+        d = _obj(data)
+        noise = _obj(d.get("noise"))
+        log = d.get("prediction_log")
+        return cls(
+            **cls._phase_parts(d),
+            consistency=Consistency.from_dict(d["consistency"])
+            if isinstance(d.get("consistency"), Mapping) else None,
+            peak_rss_mb=_num(d.get("peak_rss_mb")),
+            noise=PhaseSummary.from_dict(noise) if "latency_ms" in noise else None,
+            noise_skipped=str(noise.get("skipped") or "not measured"),
+            warmup=_obj(d.get("warmup")) or {"requests": 0},
+            environment=_obj(d.get("environment")), package=_obj(d.get("package")),
+            target=_obj(d.get("target")), server_stats=d.get("server_stats"),
+            config=_obj(d.get("config")), prediction_log=log if isinstance(log, str) else None,
+            verdict=Verdict.from_dict(d.get("verdict")),
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "requests": self.requests, **self.parts}
+        """The stored shape: the measured phase first, then the other parts in order."""
+        out = super().as_dict()
+        out.update({
+            "consistency": (self.consistency or Consistency()).as_dict(),
+            "peak_rss_mb": self.peak_rss_mb,
+            "noise": self.noise.as_dict() if self.noise is not None
+            else {"skipped": self.noise_skipped},
+            "warmup": dict(self.warmup), "environment": dict(self.environment),
+            "package": dict(self.package), "target": dict(self.target),
+            "server_stats": self.server_stats, "config": dict(self.config),
+        })
+        if self.prediction_log is not None:
+            out["prediction_log"] = self.prediction_log
+        if self.verdict is not None:
+            out["verdict"] = self.verdict.as_dict()
+        return out
 
     def percentile_ms(self, name: str) -> float | None:
         """``p50``, ``p95``, ``p99`` or ``p99_9`` in ms; None when not measured."""
-        value = self.latency_ms.get(name)
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-            else None
+        return self.latency_ms.get(name)
 
     @property
     def count(self) -> int | None:
         """The samples the percentiles were computed from."""
-        value = self.latency_ms.get("count")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return self.latency_ms.count
+
+    @property
+    def mode(self) -> str:
+        return str(self.config.get("mode") or "closed")
+
+    @property
+    def timeout_ms(self) -> float | None:
+        value = _num(self.config.get("timeout_ms"))
+        return None if value is None else float(value)
 
 
-def latency_summary(latency_us: np.ndarray) -> dict[str, Any]:
-    """P50/P95/P99/P99.9/mean/max/min in ms (µs precision) with sample counts."""
-    values = np.asarray(latency_us, dtype=np.float64)
-    n = int(values.size)
-    out: dict[str, Any] = {"count": n}
-    if n == 0:
-        out.update({name: None for name, _ in PERCENTILES})
-        out.update({"mean": None, "max": None, "min": None, "above": {}})
-        return out
-    pcts = np.percentile(values, [q for _, q in PERCENTILES])
-    above: dict[str, int] = {}
-    for (name, _), value in zip(PERCENTILES, pcts, strict=True):
-        out[name] = round(float(value) / 1000.0, 3)
-        above[name] = int(np.count_nonzero(values > value))
-    out["mean"] = round(float(values.mean()) / 1000.0, 3)
-    out["max"] = round(float(values.max()) / 1000.0, 3)
-    out["min"] = round(float(values.min()) / 1000.0, 3)
-    out["above"] = above
-    return out
-
-
-def measured(samples: Samples) -> np.ndarray:
-    """The latencies that enter the percentiles: successes and timeouts."""
-    mask = (samples.kind == OK) | (samples.kind == TIMEOUT)
-    kept: np.ndarray = samples.latency_us[mask]
-    return kept
-
-
-def phase_summary(samples: Samples, *, mode: str, rate: float | None,
-                  pool: int | None = None) -> dict[str, Any]:
-    """Counts, percentiles, duration and the requests in flight of one phase; ``pool``
-    is the run's connection pool (closed loop: its clients)."""
-    kinds = samples.kind
-    counts = {name: int(np.count_nonzero(kinds == i)) for i, name in enumerate(KINDS)}
-    sent = samples.planned - counts["not_sent"]
-    ok = counts["ok"]
-    errors_by_kind = {k: v for k, v in counts.items() if k != "ok" and v}
-    lag = samples.lag_us[kinds != NOT_SENT]
-    out: dict[str, Any] = {
-        "latency_ms": latency_summary(measured(samples)),
-        "requests": {"planned": samples.planned, "sent": sent, "ok": ok,
-                     "errors": samples.planned - ok, "timeouts": counts["timeout"],
-                     "not_sent": counts["not_sent"]},
-        "errors_by_kind": errors_by_kind,
-        "duration_s": round(samples.duration_s, 4),
-        "throughput_rps": round(ok / samples.duration_s, 2) if samples.duration_s > 0 else None,
-    }
-    was_sent = kinds != NOT_SENT
-    out["concurrency"] = concurrency_profile(samples.send_us[was_sent], samples.end_us[was_sent],
-                                             pool=pool)
-    if mode == "open":
-        out["open_loop"] = {
-            "target_rate_rps": rate,
-            "achieved_rate_rps": round((sent - 1) / samples.dispatch_s, 2)
-            if samples.dispatch_s > 0 and sent > 1 else None,
-            "late_sends": int(np.count_nonzero(lag > LATE_US)),
-            "late_threshold_ms": LATE_US / 1000.0,
-            "max_send_lag_ms": round(float(lag.max()) / 1000.0, 3) if lag.size else None,
-            "p99_send_lag_ms": round(float(np.percentile(lag, 99)) / 1000.0, 3)
-            if lag.size else None,
-        }
-    return out
-
-
-def consistency(samples: Samples, expected: np.ndarray, tolerance: float) -> dict[str, Any]:
-    """Holdout predictions vs expected, and repeated rows vs each other."""
-    ok = (samples.kind == OK) & np.isfinite(samples.prediction) & (samples.row >= 0)
-    rows = samples.row[ok].astype(np.int64)
-    preds = samples.prediction[ok]
-    in_holdout = rows < len(expected)
-    rows, preds = rows[in_holdout], preds[in_holdout]
-    diff = np.abs(preds - expected[rows]) if rows.size else np.zeros(0)
-    holdout_bad = int(np.count_nonzero(diff > tolerance))
-    spread_max = 0.0
-    repeat_bad = 0
-    repeated_rows = 0
-    if rows.size:
-        order = np.argsort(rows, kind="stable")
-        r, p = rows[order], preds[order]
-        starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-        lo = np.minimum.reduceat(p, starts)
-        hi = np.maximum.reduceat(p, starts)
-        counts = np.diff(np.r_[starts, r.size])
-        spread = (hi - lo)[counts > 1]
-        repeated_rows = int(spread.size)
-        repeat_bad = int(np.count_nonzero(spread > tolerance))
-        spread_max = float(spread.max()) if spread.size else 0.0
-    checked = int(rows.size)
-    return {
-        "tolerance": tolerance,
-        "checked": checked,
-        "distinct_rows": int(np.unique(rows).size) if rows.size else 0,
-        "holdout_mismatches": holdout_bad,
-        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
-        "repeated_rows": repeated_rows,
-        "repeat_mismatches": repeat_bad,
-        "max_repeat_spread": spread_max,
-        "consistent": checked > 0 and holdout_bad == 0 and repeat_bad == 0,
-    }
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _fmt_ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f} ms"
-
-
-def _status(ok: bool) -> Status:
-    return Status.PASS if ok else Status.FAIL
-
-
-def checks_from_result(result: dict[str, Any], policy: LoadTestPolicy,
-                       evidence: Evidence) -> list[Check]:
-    """Pass/fail of one completed run against ``policy.load_test``."""
-    lat = result.get("latency_ms") or {}
-    req = result.get("requests") or {}
-    count = lat.get("count", 0)
-    above = lat.get("above") or {}
-    checks: list[Check] = []
-    for name, key, limit in (("P50 latency", "p50", policy.p50_ms),
-                             ("P95 latency", "p95", policy.p95_ms),
-                             ("P99 latency", "p99", policy.p99_ms)):
-        value = lat.get(key)
-        ok = value is not None and value < limit
-        checks.append(Check(
-            name, Category.LOAD_TEST, _status(ok), value, f"< {limit:g} ms",
-            f"{key.upper()} {_fmt_ms(value)} over {count} samples "
-            f"({above.get(key, 0)} above it).", evidence))
-    errors = int(req.get("errors", 0))  # every request that did not succeed, timeouts included
-    by_kind = result.get("errors_by_kind") or {}
-    kinds = ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())) or "none"
-    checks.append(Check(
-        "errors", Category.LOAD_TEST, _status(errors <= policy.max_errors), errors,
-        f"<= {policy.max_errors}",
-        f"{errors} of {req.get('planned', 0)} requests failed: {kinds}.", evidence))
-    timeouts = int(req.get("timeouts", 0))
-    timeout_ms = (result.get("config") or {}).get("timeout_ms")
-    checks.append(Check(
-        "timeouts", Category.LOAD_TEST, _status(timeouts <= policy.max_timeouts), timeouts,
-        f"<= {policy.max_timeouts}",
-        f"{timeouts} requests exceeded the {timeout_ms:g} ms timeout." if timeout_ms
-        else f"{timeouts} requests timed out.", evidence))
-    rss = result.get("peak_rss_mb")
-    if rss is None:
-        checks.append(Check(
-            "peak memory", Category.LOAD_TEST, Status.PENDING, None,
-            f"< {policy.max_memory_mb:g} MB",
-            "The serving process's memory could not be measured (an external endpoint).",
-            evidence))
-    else:
-        checks.append(Check(
-            "peak memory", Category.LOAD_TEST, _status(rss < policy.max_memory_mb), rss,
-            f"< {policy.max_memory_mb:g} MB",
-            f"Peak RSS of the serving process: {rss:.1f} MB.", evidence))
-    cons = result.get("consistency") or {}
-    ok = bool(cons.get("consistent"))
-    checks.append(Check(
-        "prediction consistency", Category.LOAD_TEST, _status(ok),
-        cons.get("holdout_mismatches", 0) + cons.get("repeat_mismatches", 0),
-        f"|Δ| <= {cons.get('tolerance', policy.consistency_tolerance):g}",
-        f"{cons.get('checked', 0)} predictions of {cons.get('distinct_rows', 0)} holdout rows: "
-        f"{cons.get('holdout_mismatches', 0)} differ from the expected predictions "
-        f"(max |Δ| {cons.get('max_abs_diff', 0.0):.3g}); {cons.get('repeat_mismatches', 0)} of "
-        f"{cons.get('repeated_rows', 0)} repeated rows disagree "
-        f"(max spread {cons.get('max_repeat_spread', 0.0):.3g}).", evidence))
-    checks.append(load_profile_check(result, policy, evidence))
-    return checks
-
-
-def profile_threshold(policy: LoadTestPolicy) -> str:
-    return (f">= {policy.requests} requests, >= {policy.concurrency} in flight for "
-            f">= {share_text(policy.min_time_at_concurrency)} of the run")
-
-
-def run_profile(result: dict[str, Any], concurrency: int) -> dict[str, Any]:
-    """What load a run applied: mode, requests sent, duration, rate achieved and the
-    concurrency it held (``held_fraction``: share of the measured span with at least
-    ``concurrency`` requests in flight; None when the run did not measure it)."""
-    cfg = result.get("config") or {}
-    req = result.get("requests") or {}
-    planned = int(req.get("planned", 0) or 0)
-    sent = int(req.get("sent", planned - int(req.get("not_sent", 0) or 0)) or 0)
-    raw = result.get("concurrency")
-    measured = is_measured(raw)
-    conc: dict[str, Any] = raw if measured and isinstance(raw, dict) else {}
-    if measured:
-        duration = float(conc["duration_us"]) / 1e6
-        held_s, held = time_at_least(conc, concurrency)
-    else:
-        duration = float(result.get("duration_s") or 0.0)
-        held_s, held = None, None
-    return {
-        "mode": str(cfg.get("mode") or "closed"),
-        "pool": int(cfg.get("concurrency") or 0) or None,
-        "requests": sent,
-        "duration_s": round(duration, 4),
-        "rate_rps": round(sent / duration, 1) if duration > 0 else None,
-        "target_rate_rps": cfg.get("rate") if cfg.get("mode") == "open" else None,
-        "measured": measured,
-        "concurrency": concurrency,
-        "in_flight_max": conc["max"] if measured else None,
-        "in_flight_mean": conc["mean"] if measured else None,
-        "held_s": held_s,
-        "held_fraction": held,  # exact: the decision uses it; round only to show it
-    }
-
-
-def share_text(fraction: float) -> str:
-    """A share as a percentage rounded *down* to 0.1 %, so a share just under a
-    threshold never reads as the threshold."""
-    return f"{math.floor(fraction * 1000 + 1e-9) / 10:g}%"
-
-
-def profile_text(result: dict[str, Any], concurrency: int) -> str:
-    """One line: ``closed loop · 1000 req in 1.23 s (812 req/s) · in flight max 100, mean
-    97.1, >= 100 for 91 % of the run``."""
-    p = run_profile(result, concurrency)
-    loop = "open loop" if p["mode"] == "open" else "closed loop"
-    if p["mode"] == "open" and p["target_rate_rps"]:
-        loop += f" at {p['target_rate_rps']:g} req/s"
-    rate = f"{p['rate_rps']:.0f} req/s" if p["rate_rps"] is not None else "— req/s"
-    head = f"{loop} · {p['requests']} req in {p['duration_s']:.3g} s ({rate})"
-    if not p["measured"]:
-        return f"{head} · concurrency not measured"
-    return (f"{head} · in flight max {p['in_flight_max']}, mean {p['in_flight_mean']:.1f}, "
-            f">= {concurrency} for {share_text(p['held_fraction'])} of the run")
-
-
-def load_profile_check(result: dict[str, Any], policy: LoadTestPolicy,
-                       evidence: Evidence | None) -> Check:
-    """The load-profile decision (see the module's docstring): the only place it is made."""
-    p = run_profile(result, policy.concurrency)
-    threshold = profile_threshold(policy)
-    text = profile_text(result, policy.concurrency)
-    if not p["measured"]:
-        return Check(
-            "load profile", Category.LOAD_TEST, Status.PENDING, None, threshold,
-            f"{text}. This run did not record the requests in flight (it predates that "
-            "measurement): re-run the load test to prove the load profile.", evidence)
-    enough_requests = p["requests"] >= policy.requests
-    held = p["held_fraction"] >= policy.min_time_at_concurrency
-    why = []
-    if not enough_requests:
-        why.append(f"only {p['requests']} requests sent, the policy asks for {policy.requests}")
-    if not held:
-        why.append(f"{policy.concurrency} requests in flight for {share_text(p['held_fraction'])} "
-                   f"of the run, the policy asks for {share_text(policy.min_time_at_concurrency)}")
-        if (p["pool"] or 0) < policy.concurrency:
-            why.append(f"the run had {p['pool']} connections")
-    ok = enough_requests and held
-    return Check(
-        "load profile", Category.LOAD_TEST, _status(ok), round(p["held_fraction"], 4),
-        threshold,
-        f"{text}." + ("" if ok else " Smaller than the policy's load test: "
-                      + "; ".join(why) + "."), evidence)
-
-
-def passed(checks: list[Check]) -> bool:
-    return all(c.status is Status.PASS for c in checks)
-
-
-def _placeholder(status: Status, message: str, policy: LoadTestPolicy,
-                 evidence: Evidence | None) -> list[Check]:
-    thresholds = {
-        "P50 latency": f"< {policy.p50_ms:g} ms", "P95 latency": f"< {policy.p95_ms:g} ms",
-        "P99 latency": f"< {policy.p99_ms:g} ms", "errors": f"<= {policy.max_errors}",
-        "timeouts": f"<= {policy.max_timeouts}", "peak memory": f"< {policy.max_memory_mb:g} MB",
-        "prediction consistency": f"|Δ| <= {policy.consistency_tolerance:g}",
-        "load profile": profile_threshold(policy),
-    }
-    return [Check(name, Category.LOAD_TEST, status, None, thresholds[name], message, evidence)
-            for name in CHECK_NAMES]
-
-
-def loadtest_checks(ws: Any, version: str, package_sha256: str | None,
-                    policy: Policy) -> list[Check]:
-    """The score's load-test category for one package version.
-
-    The newest *completed* run of this version and package hash is the evidence. Without
-    one: ``stale`` when a completed run exists for another version or hash (naming it),
-    else ``pending``.
-    """
-    from deployready.loadtest.runs import RUN_SOURCE, latest_completed
-
-    lp = policy.load_test
-    if package_sha256 is None:
-        return _placeholder(Status.PENDING, f"No load-test evidence: the package hash of "
-                            f"{version} is unknown (the package does not verify).", lp, None)
-    row = latest_completed(ws, version, package_sha256)
-    if row is not None:
-        result = json.loads(row["result_json"] or "{}")
-        evidence = Evidence(
-            source=RUN_SOURCE.format(id=row["id"]), time=row["finished_at"],
-            package_sha256=row["package_sha256"],
-            detail={"run_id": row["id"], "mode": row["mode"], "target": row["target"],
-                    "samples_path": row["samples_path"]},
-        )
-        return checks_from_result(result, lp, evidence)
-    other = latest_completed(ws, None, None)
-    if other is not None:
-        evidence = Evidence(source=RUN_SOURCE.format(id=other["id"]), time=other["finished_at"],
-                            package_sha256=other["package_sha256"],
-                            detail={"run_id": other["id"], "version": other["version"]})
-        same_version = other["version"] == version
-        what = (f"another package hash of {version} ({str(other['package_sha256'])[:12]})"
-                if same_version else
-                f"{other['version']} ({str(other['package_sha256'])[:12]})")
-        return _placeholder(
-            Status.STALE,
-            f"The newest load test (#{other['id']}) was measured on {what}, not on {version} "
-            f"({package_sha256[:12]}); run the load test on this package.", lp, evidence)
-    return _placeholder(Status.PENDING, f"No load test of {version} yet: run it from the Load "
-                        "Test page or with 'deployready loadtest'.", lp, None)
+def run_result(main: PhaseSummary, **parts: Any) -> LoadTestResult:
+    """The result of a run whose measured phase is ``main``, with its other parts."""
+    phase = {f.name: getattr(main, f.name) for f in dataclasses.fields(PhaseSummary)}
+    return LoadTestResult(**phase, **parts)

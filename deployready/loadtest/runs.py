@@ -5,6 +5,11 @@ A run row moves ``running`` → ``completed`` | ``failed`` | ``cancelled``; a ro
 raw samples of a run are ``data/loadtests/run-<id>.npz`` (path relative to the workspace
 in ``samples_path``); the run's scratch folder ``data/loadtests/run-<id>/`` holds the
 worker's config, live progress, cancel flag, worker log and the server's prediction log.
+
+The result of a run is stored as :meth:`LoadTestResult.as_dict()
+<deployready.loadtest.results.LoadTestResult.as_dict>` and read back as a
+:class:`StoredRun` with its :class:`~deployready.loadtest.results.LoadTestResult`; a
+result that does not read (a hand-edited row) reads as an empty, unmeasured result.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deployready.checks import Evidence
+from deployready.loadtest.results import LoadTestResult
 from deployready.store import dumps, utcnow
 from deployready.workspace import Workspace
 
@@ -27,6 +35,56 @@ STARTING_GRACE_S = 120.0  # longest a claimed run may wait for its worker's pid
 PROGRESS_FILE = "progress.json"
 CONFIG_FILE = "config.json"
 CANCEL_FILE = "cancel"
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One row of ``loadtest_runs`` as stored: ``passed`` is the verdict the run was given
+    when it finished, ``result`` its result (None unless it completed)."""
+
+    id: int
+    version: str
+    package_sha256: str
+    mode: str
+    target: str
+    status: str
+    started_at: str
+    finished_at: str | None = None
+    passed: bool | None = None
+    error: str | None = None
+    samples_path: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    result: LoadTestResult | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredRun:
+        return cls(
+            id=int(row["id"]), version=str(row["version"]),
+            package_sha256=str(row["package_sha256"]), mode=str(row["mode"]),
+            target=str(row["target"]), status=str(row["status"]),
+            started_at=str(row["started_at"]), finished_at=row["finished_at"],
+            passed=None if row["passed"] is None else bool(row["passed"]), error=row["error"],
+            samples_path=row["samples_path"], config=_json_object(row["config_json"]),
+            result=None if row["result_json"] is None
+            else LoadTestResult.from_dict(_json_object(row["result_json"])),
+        )
+
+    @property
+    def source(self) -> str:
+        return RUN_SOURCE.format(id=self.id)
+
+    def evidence(self, **detail: Any) -> Evidence:
+        """This run as the evidence of a check."""
+        return Evidence(source=self.source, time=self.finished_at,
+                        package_sha256=self.package_sha256, detail=detail)
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -131,7 +189,7 @@ def update_identity(ws: Workspace, run_id: int, *, version: str, package_sha256:
                      (version, package_sha256, run_id))
 
 
-def finish(ws: Workspace, run_id: int, *, status: str, result: dict[str, Any] | None = None,
+def finish(ws: Workspace, run_id: int, *, status: str, result: LoadTestResult | None = None,
            passed: bool | None = None, samples_path: str | None = None,
            error: str | None = None) -> None:
     """Final state of a run; a row that already left ``running`` is not touched."""
@@ -139,7 +197,7 @@ def finish(ws: Workspace, run_id: int, *, status: str, result: dict[str, Any] | 
         conn.execute(
             "UPDATE loadtest_runs SET status = ?, finished_at = ?, result_json = ?, passed = ?, "
             "samples_path = ?, error = ? WHERE id = ? AND status = 'running'",
-            (status, utcnow(), dumps(result) if result is not None else None,
+            (status, utcnow(), dumps(result.as_dict()) if result is not None else None,
              None if passed is None else int(passed), samples_path, error, run_id),
         )
 
@@ -173,8 +231,13 @@ def running_run(ws: Workspace) -> sqlite3.Row | None:
     return None
 
 
+def load_run(ws: Workspace, run_id: int) -> StoredRun | None:
+    row = get_run(ws, run_id)
+    return None if row is None else StoredRun.from_row(row)
+
+
 def latest_completed(ws: Workspace, version: str | None,
-                     package_sha256: str | None) -> sqlite3.Row | None:
+                     package_sha256: str | None) -> StoredRun | None:
     sql = "SELECT * FROM loadtest_runs WHERE status = 'completed' AND result_json IS NOT NULL"
     params: list[Any] = []
     if version is not None:
@@ -185,11 +248,11 @@ def latest_completed(ws: Workspace, version: str | None,
         params.append(package_sha256)
     sql += " ORDER BY id DESC LIMIT 1"
     rows = ws.store.query(sql, tuple(params))
-    return rows[0] if rows else None
+    return StoredRun.from_row(rows[0]) if rows else None
 
 
 def completed_runs(ws: Workspace, version: str, package_sha256: str | None = None, *,
-                   passed_only: bool = False) -> list[sqlite3.Row]:
+                   passed_only: bool = False) -> list[StoredRun]:
     """Completed runs of ``version`` (of that package hash when given; only the passing ones
     with ``passed_only``), the most recently finished first."""
     sql = "SELECT * FROM loadtest_runs WHERE version = ? AND status = 'completed'"
@@ -200,34 +263,23 @@ def completed_runs(ws: Workspace, version: str, package_sha256: str | None = Non
     if passed_only:
         sql += " AND passed = 1"
     sql += " ORDER BY coalesce(finished_at, started_at) DESC, id DESC"
-    return ws.store.query(sql, tuple(params))
+    return [StoredRun.from_row(r) for r in ws.store.query(sql, tuple(params))]
 
 
-def run_rows(ws: Workspace, version: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
-    """Past runs, newest first, as stored."""
+def list_runs(ws: Workspace, version: str | None = None, limit: int = 100) -> list[StoredRun]:
+    """Past runs (of ``version`` when given), newest first, as stored."""
     sql = "SELECT * FROM loadtest_runs"
     params: tuple[Any, ...] = ()
     if version is not None:
         sql += " WHERE version = ?"
         params = (version,)
     sql += " ORDER BY id DESC LIMIT ?"
-    return ws.store.query(sql, (*params, limit))
+    return [StoredRun.from_row(r) for r in ws.store.query(sql, (*params, limit))]
 
 
-def list_runs(ws: Workspace, version: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Past runs, newest first, with parsed config and result."""
-    out = []
-    for row in run_rows(ws, version, limit):
-        item = dict(row)
-        item["config"] = json.loads(row["config_json"] or "{}")
-        item["result"] = json.loads(row["result_json"]) if row["result_json"] else None
-        out.append(item)
-    return out
-
-
-def load_samples(ws: Workspace, row: Any) -> dict[str, np.ndarray] | None:
+def load_samples(ws: Workspace, run: StoredRun) -> dict[str, np.ndarray] | None:
     """The raw sample arrays of a run (``main_latency_us``, ``main_kind``, ...), or None."""
-    rel = row["samples_path"]
+    rel = run.samples_path
     if not rel:
         return None
     path = ws.root / rel

@@ -41,6 +41,7 @@ import numpy as np
 from deployready.checks import Evidence
 from deployready.errors import DeployReadyError, JobError
 from deployready.loadtest import runs
+from deployready.loadtest.checks import judged, passed
 from deployready.loadtest.config import LoadTestConfig
 from deployready.loadtest.loadgen import (
     Live,
@@ -51,12 +52,7 @@ from deployready.loadtest.loadgen import (
     run_phase,
 )
 from deployready.loadtest.progress import Progress, Reporter, RssPoller, environment
-from deployready.loadtest.results import (
-    checks_from_result,
-    consistency,
-    passed,
-    phase_summary,
-)
+from deployready.loadtest.results import LoadTestResult, PhaseSummary, run_result
 from deployready.loadtest.runs import CANCEL_FILE, CONFIG_FILE, PROGRESS_FILE
 from deployready.loadtest.server import (
     Cancelled,
@@ -65,6 +61,7 @@ from deployready.loadtest.server import (
     stop_server,
     wait_ready,
 )
+from deployready.loadtest.summary import consistency, phase_summary
 from deployready.runtime import freeze_heap
 from deployready.workspace import Workspace
 
@@ -99,10 +96,10 @@ async def _health(session: Any, base_url: str, should_stop: Any) -> dict[str, An
 
 
 def _noise_summary(noise: Samples, config: LoadTestConfig,
-                   arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+                   arrays: dict[str, np.ndarray]) -> PhaseSummary | str:
     """The no-op phase's summary (its samples added to ``arrays``), or why it was skipped."""
     if np.count_nonzero(noise.status == 404) > config.noise_requests // 2:
-        return {"skipped": "the endpoint has no /noop"}
+        return "the endpoint has no /noop"
     arrays.update(noise.arrays("noise_"))
     return phase_summary(noise, mode=config.mode, rate=config.rate, pool=config.concurrency)
 
@@ -163,21 +160,25 @@ async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str,
 
 def _result(config: LoadTestConfig, parts: dict[str, Any], package: Any, tolerance: float, *,
             peak_rss_mb: float | None, environment: dict[str, Any],
-            target: dict[str, Any]) -> dict[str, Any]:
+            target: dict[str, Any], prediction_log: str | None) -> LoadTestResult:
     """The stored result: the measured phase's summary, the consistency of its predictions,
     the other phases' parts and where and against what it ran."""
     main = parts["main"]
-    result = phase_summary(main, mode=config.mode, rate=config.rate, pool=config.concurrency)
-    result["consistency"] = consistency(main, package.expected, tolerance)
-    result["peak_rss_mb"] = peak_rss_mb
-    result["noise"] = parts.get("noise", {"skipped": "not measured"})
-    result["warmup"] = parts.get("warmup", {"requests": 0})
-    result["environment"] = environment
-    result["package"] = {"version": package.version, "sha256": package.sha256}
-    result["target"] = target
-    result["server_stats"] = parts.get("server_stats")
-    result["config"] = config.as_dict()
-    return result
+    noise = parts.get("noise", "not measured")
+    return run_result(
+        phase_summary(main, mode=config.mode, rate=config.rate, pool=config.concurrency),
+        consistency=consistency(main, package.expected, tolerance),
+        peak_rss_mb=peak_rss_mb,
+        noise=noise if isinstance(noise, PhaseSummary) else None,
+        noise_skipped=noise if isinstance(noise, str) else "not measured",
+        warmup=parts.get("warmup", {"requests": 0}),
+        environment=environment,
+        package={"version": package.version, "sha256": package.sha256},
+        target=target,
+        server_stats=parts.get("server_stats"),
+        config=config.as_dict(),
+        prediction_log=prediction_log,
+    )
 
 
 def _served_identity(ws: Workspace, run_id: int, config: LoadTestConfig, package_sha: str,
@@ -230,14 +231,14 @@ def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
         env["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
         target = {"kind": "serve" if config.is_serve else "endpoint", "url": base_url,
                   "health": health, "evidence_for_package": for_package}
+        log = str((folder / "predictions").relative_to(ws.root)) if config.is_serve else None
         result = _result(config, parts, package, policy.load_test.consistency_tolerance,
-                         peak_rss_mb=peak, environment=env, target=target)
-        if config.is_serve:
-            result["prediction_log"] = str((folder / "predictions").relative_to(ws.root))
+                         peak_rss_mb=peak, environment=env, target=target, prediction_log=log)
         samples = runs.samples_file(ws, run_id)
         np.savez_compressed(samples, allow_pickle=False, **arrays)
         evidence = Evidence(source=runs.RUN_SOURCE.format(id=run_id), package_sha256=served_sha)
-        ok = passed(checks_from_result(result, policy.load_test, evidence))
+        result = judged(result, policy.load_test, evidence)
+        ok = passed(result.verdict.checks if result.verdict else ())
         runs.finish(ws, run_id, status="completed", result=result, passed=ok,
                     samples_path=str(samples.relative_to(ws.root)))
         progress.set_phase("done")

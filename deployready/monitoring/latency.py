@@ -24,7 +24,6 @@ category, from the version's production logs when there are any, else from its l
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -34,7 +33,7 @@ import pandas as pd
 
 from deployready.checks import Status, pass_fail
 from deployready.loadtest.results import LoadTestResult
-from deployready.loadtest.runs import completed_runs
+from deployready.loadtest.runs import StoredRun, completed_runs
 from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
 from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import LatencyPolicy, Policy
@@ -66,13 +65,9 @@ class Baseline:
         return asdict(self)
 
 
-def baseline_from_row(ws: Workspace, row: Any, message: str) -> Baseline:
+def baseline_from_run(run: StoredRun, message: str) -> Baseline:
     """The percentiles of a stored load-test run (``none`` when it has no P95/P99)."""
-    try:
-        result = json.loads(row["result_json"] or "{}")
-    except json.JSONDecodeError:
-        result = {}
-    r = LoadTestResult.from_dict(result)
+    r = run.result or LoadTestResult()
     p95, p99 = r.percentile_ms("p95"), r.percentile_ms("p99")
     return Baseline(
         "loadtest" if p95 is not None and p99 is not None else "none",
@@ -80,11 +75,11 @@ def baseline_from_row(ws: Workspace, row: Any, message: str) -> Baseline:
         p95,
         p99,
         r.count,
-        source=f"data/deployready.db#loadtest_runs/{row['id']}",
-        time=row["finished_at"] or row["started_at"],
+        source=run.source,
+        time=run.finished_at or run.started_at,
         message=message
         if p95 is not None
-        else f"load test #{row['id']} has no P95/P99 in its result",
+        else f"load test #{run.id} has no P95/P99 in its result",
     )
 
 
@@ -119,7 +114,7 @@ def resolve_baseline(
     rows = completed_runs(ws, version, sha, passed_only=True)
     if not rows:
         return Baseline("none", message=f"no passing load test of {version} ({sha[:12]})")
-    return baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {version}")
+    return baseline_from_run(rows[0], f"passing load test #{rows[0].id} of {version}")
 
 
 # --------------------------------------------------------------------------- report

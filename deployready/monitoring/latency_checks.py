@@ -17,11 +17,11 @@ from typing import Any
 import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status, verdict
-from deployready.loadtest.runs import completed_runs
+from deployready.loadtest.runs import StoredRun, completed_runs
 from deployready.monitoring.latency import (
     Baseline,
     LatencyReport,
-    baseline_from_row,
+    baseline_from_run,
     drift_of,
     is_spike,
     latency_report,
@@ -187,28 +187,28 @@ def _previous_loadtest(ws: Workspace, version: str) -> tuple[str, Baseline] | No
     for v in reversed(earlier):
         rows = completed_runs(ws, v, package_sha256_or_none(ws.package_path(v)), passed_only=True)
         if rows:
-            b = baseline_from_row(ws, rows[0], f"passing load test #{rows[0]['id']} of {v}")
+            b = baseline_from_run(rows[0], f"passing load test #{rows[0].id} of {v}")
             if b.available:
                 return v, b
     return None
 
 
 def _loadtest_checks(
-    ws: Workspace, version: str, sha: str, policy: Policy, row: Any
+    ws: Workspace, version: str, sha: str, policy: Policy, row: StoredRun
 ) -> list[Check]:
     lp = policy.latency
-    current = baseline_from_row(ws, row, "")
+    current = baseline_from_run(row, "")
     evidence = Evidence(
         source=current.source,
         time=current.time,
         package_sha256=sha,
-        detail={"source_kind": "load_test", "count": current.count, "loadtest_id": row["id"]},
+        detail={"source_kind": "load_test", "count": current.count, "loadtest_id": row.id},
     )
     if not current.available:
         return _pending(lp, Status.PENDING, f"{current.message}.", evidence)
     p95, p99 = current.p95, current.p99
     assert p95 is not None and p99 is not None
-    where = f"load test #{row['id']} (no production traffic of {version} yet)"
+    where = f"load test #{row.id} (no production traffic of {version} yet)"
     return [
         *_percentile_checks(
             lp, p99, p95, (f"P99 {_fmt(p99)} in {where}.", f"P95 {_fmt(p95)} in {where}."),
@@ -224,7 +224,7 @@ def _loadtest_drift(
     version: str,
     sha: str,
     lp: LatencyPolicy,
-    row: Any,
+    row: StoredRun,
     p95_p99: tuple[float, float],
     evidence: Evidence,
 ) -> Check:
@@ -237,7 +237,7 @@ def _loadtest_drift(
             Status.PASS,
             0.0,
             tdrift,
-            f"First measured version: load test #{row['id']} is its own latency baseline.",
+            f"First measured version: load test #{row.id} is its own latency baseline.",
             evidence,
         )
     pv, base = previous
@@ -299,17 +299,12 @@ def latency_checks(
         return _loadtest_checks(ws, version, package_sha256, policy, rows[0])
     other = completed_runs(ws, version, None, passed_only=False)
     if other:
-        ev = Evidence(
-            f"data/deployready.db#loadtest_runs/{other[0]['id']}",
-            other[0]["finished_at"],
-            other[0]["package_sha256"],
-            {"source_kind": "load_test"},
-        )
+        ev = other[0].evidence(source_kind="load_test")
         return _pending(
             lp,
             Status.STALE,
             f"The load tests of {version} were measured on another package "
-            f"({str(other[0]['package_sha256'])[:12]}), not {package_sha256[:12]}.",
+            f"({other[0].package_sha256[:12]}), not {package_sha256[:12]}.",
             ev,
         )
     return _pending(

@@ -22,7 +22,7 @@ def _cancel_and_wait(ws: Workspace) -> None:
     registry = JobRegistry()
     registry.cancel(ws)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(r["status"] == "running" for r in list_runs(ws)):
+    while time.monotonic() < deadline and any(r.status == "running" for r in list_runs(ws)):
         time.sleep(0.2)
 
 
@@ -57,15 +57,15 @@ def test_threads_and_processes_starting_at_once_make_one_job(ws: Workspace) -> N
             lines = [p1.wait_for("start", timeout=60)[0], p2.wait_for("start", timeout=60)[0]]
             assert not errors, errors
             rows = list_runs(ws)
-            assert len(rows) == 1, [dict(r) for r in rows]
-            run_id = rows[0]["id"]
+            assert len(rows) == 1, rows
+            run_id = rows[0].id
             assert {job.run_id for job, _ in results} == {run_id}
             child_created = [bool(int(line.split()[2])) for line in lines]
             assert {int(line.split()[1]) for line in lines} == {run_id}
             assert sum(created for _, created in results) + sum(child_created) == 1
-            assert rows[0]["status"] == "running"
+            assert rows[0].status == "running"
             _cancel_and_wait(ws)
-            assert [r["status"] for r in list_runs(ws)] == ["cancelled"]
+            assert [r.status for r in list_runs(ws)] == ["cancelled"]
     finally:
         kill_processes_under(ws.root)
 
@@ -103,8 +103,8 @@ def test_three_sessions_pressing_run_make_one_job(
         for at in sessions:
             assert not at.exception, [e.value for e in at.exception]
         rows = list_runs(ws)
-        assert len(rows) == 1, [dict(r) for r in rows]
-        run_id = rows[0]["id"]
+        assert len(rows) == 1, rows
+        run_id = rows[0].id
         heading = f"Run #{run_id} — {VERSION}, running"
         for at in sessions:
             at.run()  # one more tick each: every session polls the same job
@@ -115,6 +115,6 @@ def test_three_sessions_pressing_run_make_one_job(
         assert len(list_runs(ws)) == 1
         sessions[0].button(key="lt_cancel").click().run()
         _cancel_and_wait(ws)
-        assert [r["status"] for r in list_runs(ws)] == ["cancelled"]
+        assert [r.status for r in list_runs(ws)] == ["cancelled"]
     finally:
         kill_processes_under(ws.root)
