@@ -12,5 +12,5 @@ PASS_COLOR = status_color(Status.PASS)
 FAIL_COLOR = status_color(Status.FAIL)
 PENDING_COLOR = status_color(Status.PENDING)  # also: no data
 STALE_COLOR = status_color(Status.STALE)
-WARN_COLOR = "#f59e0b"  # a level between pass and fail (PSI warn, P95 target)
+WARN_COLOR = status_color(Status.WARN)  # between pass and fail (PSI warn, P95 target)
 ACCENT_COLOR = "#2563eb"  # a measured series that is not a verdict
