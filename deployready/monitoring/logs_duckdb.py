@@ -294,9 +294,7 @@ class DuckLogs:
         return out[ID_COUNT_COLUMNS].astype(np.int64)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of ``sql`` over the validated ``logs`` view (columns file, ts, version,
-        latency, prediction, error, request_id, ...): for joins with other evidence
-        registered on :attr:`con`."""
+        """Rows of ``sql`` over the validated ``logs`` view (joins with other evidence)."""
         return self._run(sql, list(params))
 
     def error_kinds(
