@@ -27,13 +27,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from deployready.errors import LogError
 from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import (
     ID_COUNT_COLUMNS,
-    REQUEST_ID,
     WINDOW_COLUMNS,
     BinCounts,
     Kind,
@@ -52,12 +50,11 @@ from deployready.monitoring.logs_sql import (
     categorical_bins,
     csv_scan,
     duckdb_read_error,
+    file_select,
     from_cumulative,
     literal,
     quote,
-    raw_sql,
     stats_of,
-    timestamp_sql,
     validation_rules,
 )
 
@@ -145,36 +142,8 @@ class DuckLogs:
 
     def _select_of(self, path: Path) -> str:
         fields = self._headers[path] = read_header(path)
-        wanted = list(self.features)
-        check_header(path, fields, wanted)
-        cols = dict(fields)
-        if path.suffix.lower() == ".parquet":
-            source = f"read_parquet({literal(str(path))})"
-        else:
-            source = csv_scan(self._scanned[path], fields)
-        parts = [
-            f"{literal(str(path))} AS file",
-            f"{timestamp_sql(cols['timestamp'])} AS ts",
-            f"{raw_sql('timestamp', cols['timestamp'])} AS raw_timestamp",
-            "CAST(version AS VARCHAR) AS version",
-            "TRY_CAST(latency_ms AS DOUBLE) AS latency",
-            f"{raw_sql('latency_ms', cols['latency_ms'])} AS raw_latency_ms",
-            "TRY_CAST(prediction AS DOUBLE) AS prediction",
-            f"{raw_sql('prediction', cols['prediction'])} AS raw_prediction",
-            "coalesce(CAST(error AS VARCHAR), '') AS error",
-            (f"nullif(CAST({quote(REQUEST_ID)} AS VARCHAR), '')" if REQUEST_ID in cols
-             else "CAST(NULL AS VARCHAR)") + " AS request_id",
-        ]
-        for i, name in enumerate(wanted):
-            q = quote(name)
-            if self.features[name] == "numeric":
-                parts.append(f"TRY_CAST({q} AS DOUBLE) AS f{i}")
-                parts.append(f"{raw_sql(name, cols[name])} AS raw_f{i}")
-            elif pa.types.is_boolean(cols[name]):
-                parts.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS f{i}")
-            else:
-                parts.append(f"CAST({q} AS VARCHAR) AS f{i}")
-        return f"SELECT {', '.join(parts)} FROM {source}"
+        check_header(path, fields, list(self.features))
+        return file_select(path, self._scanned[path], fields, self.features)
 
     def _extra_field_row(self, path: Path) -> int | None:
         """The first data row with one field more than the header, ending in an empty

@@ -24,6 +24,7 @@ from deployready.monitoring.logs_schema import (
     MAX_LATENCY_MS,
     PREDICTION_EXPECTED,
     PREDICTION_RANGE,
+    REQUEST_ID,
     TIMESTAMP_PATTERN,
     Kind,
     _is_number,
@@ -274,3 +275,38 @@ def categorical_bins(categories: Sequence[str], counts: Mapping[str | None, int]
     nan = float(counts.get(None, 0))
     total = float(sum(counts.values()))
     return np.array([*known, total - sum(known) - nan, nan], dtype=np.float64)
+
+
+def file_select(path: Path, scanned: Path, fields: Sequence[tuple[str, pa.DataType]],
+                features: Mapping[str, Kind]) -> str:
+    """The SELECT of one log file: the required columns cast (with their raw text kept
+    for the error messages), ``request_id`` (NULL when the file has none) and each wanted
+    feature as ``f<i>`` (numeric features with their raw text as ``raw_f<i>``)."""
+    cols = dict(fields)
+    if path.suffix.lower() == ".parquet":
+        source = f"read_parquet({literal(str(path))})"
+    else:
+        source = csv_scan(scanned, fields)
+    parts = [
+        f"{literal(str(path))} AS file",
+        f"{timestamp_sql(cols['timestamp'])} AS ts",
+        f"{raw_sql('timestamp', cols['timestamp'])} AS raw_timestamp",
+        "CAST(version AS VARCHAR) AS version",
+        "TRY_CAST(latency_ms AS DOUBLE) AS latency",
+        f"{raw_sql('latency_ms', cols['latency_ms'])} AS raw_latency_ms",
+        "TRY_CAST(prediction AS DOUBLE) AS prediction",
+        f"{raw_sql('prediction', cols['prediction'])} AS raw_prediction",
+        "coalesce(CAST(error AS VARCHAR), '') AS error",
+        (f"nullif(CAST({quote(REQUEST_ID)} AS VARCHAR), '')" if REQUEST_ID in cols
+         else "CAST(NULL AS VARCHAR)") + " AS request_id",
+    ]
+    for i, name in enumerate(features):
+        q = quote(name)
+        if features[name] == "numeric":
+            parts.append(f"TRY_CAST({q} AS DOUBLE) AS f{i}")
+            parts.append(f"{raw_sql(name, cols[name])} AS raw_f{i}")
+        elif pa.types.is_boolean(cols[name]):
+            parts.append(f"CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END AS f{i}")
+        else:
+            parts.append(f"CAST({q} AS VARCHAR) AS f{i}")
+    return f"SELECT {', '.join(parts)} FROM {source}"
