@@ -108,3 +108,19 @@ def test_unlisted_calibration_file_is_an_error(master: Path, tmp_path: Path) -> 
     report = validate_package(pkg, deep=False)
     assert ("bad_calibration", CALIBRATION_FILE) in {(f.code, f.file) for f in report.findings}
     assert read_calibration(pkg) is None  # the manifest does not list it: not used
+
+
+def test_demo_packages_carry_their_labelled_holdout(demo_master: Path) -> None:
+    from deployready.performance.estimated import fit_calibrator
+    from deployready.policy.sections import PerformancePolicy
+    from deployready.workspace import Workspace
+
+    ws = Workspace.open(demo_master)
+    assert ws.versions()
+    for version in ws.versions():
+        path = ws.package_path(version)
+        cal = read_calibration(path)
+        assert cal is not None and len(cal) > len(load_package(path).holdout), version
+        assert validate_package(path, deep=False).valid, version
+        calibrator = fit_calibrator(cal, PerformancePolicy())
+        assert calibrator.error is not None, (version, calibrator.reason)
