@@ -8,6 +8,11 @@ worktree, nothing in ``.git`` changes) and each side runs the real CLI
 ``PYTHONPATH`` — the worker and ``deployready serve`` subprocesses inherit it. Runs
 alternate A, B, B, A, … so slow drifts of the machine's load hit both sides alike.
 Medians per side, the ratio B/A, and every run go to ``bench/loadtest/results/ab-*.json``.
+
+Each side runs on its own copy of the demo workspace. A baseline older than a policy key
+refuses the current ``deployready.toml`` ("``load_test.x: unknown key``"): that key is
+dropped from the baseline's copy only (it keeps its own default behaviour) and the dropped
+keys are recorded in the result.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,11 +54,36 @@ def ensure_demo(workspace: Path) -> None:
                     "--no-loadtest"], check=True, cwd=REPO)
 
 
-def run_once(tree: Path, workspace: Path, args: list[str]) -> dict[str, Any]:
+UNKNOWN_KEY = re.compile(r"deployready\.toml: ([a-z_]+)(?:\.([a-z_]+))?: unknown key")
+
+
+def drop_key(workspace: Path, section: str, key: str | None) -> None:
+    """Remove ``key = ...`` from ``[section]`` of the workspace's policy file, or the
+    whole section (and its sub-tables) when ``key`` is None."""
+    policy = workspace / "deployready.toml"
+    lines, current = [], None
+    for line in policy.read_text().splitlines(keepends=True):
+        if line.startswith("["):
+            current = line.strip().strip("[]")
+        in_section = current == section or (current or "").startswith(section + ".")
+        if in_section and (key is None or re.match(rf"{key}\s*=", line)):
+            continue
+        lines.append(line)
+    policy.write_text("".join(lines))
+
+
+def run_once(tree: Path, workspace: Path, args: list[str],
+             dropped: list[str]) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    proc = subprocess.run([sys.executable, "-m", "deployready", "loadtest", "-w", str(workspace),
-                           "--version", "v1.0", "--json", *args], cwd=tree, env=env,
-                          capture_output=True, text=True, timeout=600)
+    for _ in range(20):
+        proc = subprocess.run([sys.executable, "-m", "deployready", "loadtest", "-w",
+                               str(workspace), "--version", "v1.0", "--json", *args],
+                              cwd=tree, env=env, capture_output=True, text=True, timeout=600)
+        unknown = UNKNOWN_KEY.search(proc.stderr) if proc.returncode == 2 else None
+        if unknown is None:
+            break
+        drop_key(workspace, unknown.group(1), unknown.group(2))
+        dropped.append(".".join(g for g in unknown.groups() if g))
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{tree}: exit {proc.returncode}: {proc.stderr[-2000:]}")
     result = json.loads(proc.stdout)["result"]
@@ -62,6 +94,14 @@ def run_once(tree: Path, workspace: Path, args: list[str]) -> dict[str, Any]:
             "noise_p99": noise.get("p99"),
             "mean_batch_rows": (result.get("server_stats") or {}).get("mean_batch_rows"),
             "errors": result["requests"]["errors"], "loadavg": os.getloadavg()[0]}
+
+
+def head_revision() -> str:
+    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "deployready"],
+                           capture_output=True, text=True).stdout.strip()
+    return rev + (" + uncommitted changes" if dirty else "")
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -80,13 +120,17 @@ def main() -> int:
     workspace = args.workspace or tmp / "demo"
     ensure_demo(workspace)
     sides = {"A": extract(args.baseline, tmp), "B": REPO}
+    spaces = {side: tmp / f"workspace-{side}" for side in sides}
+    for space in spaces.values():
+        shutil.copytree(workspace, space)
+    dropped: dict[str, list[str]] = {side: [] for side in sides}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         name: {"A": [], "B": []} for name in SCENARIOS}
     for i in range(args.repeats):
         order = ("A", "B") if i % 2 == 0 else ("B", "A")
         for name, extra in SCENARIOS.items():
             for side in order:
-                out = run_once(sides[side], workspace, extra)
+                out = run_once(sides[side], spaces[side], extra, dropped[side])
                 runs[name][side].append(out)
                 print(f"{name} {side} [{i + 1}/{args.repeats}]: {json.dumps(out)}",
                       file=sys.stderr)
@@ -96,7 +140,8 @@ def main() -> int:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"ab-{stamp}.json").write_text(json.dumps(
-        {"baseline": args.baseline, "head": "working tree", "cores": os.cpu_count(),
+        {"baseline": args.baseline, "head": head_revision(), "cores": os.cpu_count(),
+         "policy_keys_dropped": {k: sorted(set(v)) for k, v in dropped.items()},
          "medians": table, "runs": runs}, indent=2))
     print(f"\nA = {args.baseline}, B = this checkout; medians of {args.repeats} "
           "interleaved runs (ms unless noted)\n")
