@@ -9,10 +9,8 @@ worktree, nothing in ``.git`` changes) and each side runs the real CLI
 alternate A, B, B, A, … so slow drifts of the machine's load hit both sides alike.
 Medians per side, the ratio B/A, and every run go to ``bench/loadtest/results/ab-*.json``.
 
-Each side runs on its own copy of the demo workspace. A baseline older than a policy key
-refuses the current ``deployready.toml`` ("``load_test.x: unknown key``"): that key is
-dropped from the baseline's copy only (it keeps its own default behaviour) and the dropped
-keys are recorded in the result.
+Each side runs on its own demo workspace, built by that side's code with the same seed
+(the store, the policy file and the package format belong to the code that reads them).
 """
 
 from __future__ import annotations
@@ -20,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -47,43 +43,20 @@ def extract(revision: str, into: Path) -> Path:
     return into
 
 
-def ensure_demo(workspace: Path) -> None:
+def ensure_demo(tree: Path, workspace: Path) -> None:
+    """The demo workspace as ``tree``'s code builds it (same seed on both sides)."""
     if (workspace / "models" / "v1.0").is_dir():
         return
     subprocess.run([sys.executable, "-m", "deployready", "demo", str(workspace),
-                    "--no-loadtest"], check=True, cwd=REPO)
+                    "--no-loadtest"], check=True, cwd=tree,
+                   env=dict(os.environ, PYTHONPATH=str(tree)))
 
 
-UNKNOWN_KEY = re.compile(r"deployready\.toml: ([a-z_]+)(?:\.([a-z_]+))?: unknown key")
-
-
-def drop_key(workspace: Path, section: str, key: str | None) -> None:
-    """Remove ``key = ...`` from ``[section]`` of the workspace's policy file, or the
-    whole section (and its sub-tables) when ``key`` is None."""
-    policy = workspace / "deployready.toml"
-    lines, current = [], None
-    for line in policy.read_text().splitlines(keepends=True):
-        if line.startswith("["):
-            current = line.strip().strip("[]")
-        in_section = current == section or (current or "").startswith(section + ".")
-        if in_section and (key is None or re.match(rf"{key}\s*=", line)):
-            continue
-        lines.append(line)
-    policy.write_text("".join(lines))
-
-
-def run_once(tree: Path, workspace: Path, args: list[str],
-             dropped: list[str]) -> dict[str, Any]:
+def run_once(tree: Path, workspace: Path, args: list[str]) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    for _ in range(20):
-        proc = subprocess.run([sys.executable, "-m", "deployready", "loadtest", "-w",
-                               str(workspace), "--version", "v1.0", "--json", *args],
-                              cwd=tree, env=env, capture_output=True, text=True, timeout=600)
-        unknown = UNKNOWN_KEY.search(proc.stderr) if proc.returncode == 2 else None
-        if unknown is None:
-            break
-        drop_key(workspace, unknown.group(1), unknown.group(2))
-        dropped.append(".".join(g for g in unknown.groups() if g))
+    proc = subprocess.run([sys.executable, "-m", "deployready", "loadtest", "-w", str(workspace),
+                           "--version", "v1.0", "--json", *args], cwd=tree, env=env,
+                          capture_output=True, text=True, timeout=600)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{tree}: exit {proc.returncode}: {proc.stderr[-2000:]}")
     result = json.loads(proc.stdout)["result"]
@@ -114,23 +87,22 @@ def main() -> int:
     parser.add_argument("--baseline", required=True, help="git revision for side A")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workspace", type=Path, default=None,
-                        help="demo workspace (built with --no-loadtest when missing)")
+                        help="folder for the two demo workspaces (demo-A, demo-B; built "
+                             "with --no-loadtest when missing)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="deployready-ab-"))
-    workspace = args.workspace or tmp / "demo"
-    ensure_demo(workspace)
     sides = {"A": extract(args.baseline, tmp), "B": REPO}
-    spaces = {side: tmp / f"workspace-{side}" for side in sides}
-    for space in spaces.values():
-        shutil.copytree(workspace, space)
-    dropped: dict[str, list[str]] = {side: [] for side in sides}
+    base = args.workspace or tmp
+    spaces = {side: base / f"demo-{side}" for side in sides}
+    for side, tree in sides.items():
+        ensure_demo(tree, spaces[side])
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         name: {"A": [], "B": []} for name in SCENARIOS}
     for i in range(args.repeats):
         order = ("A", "B") if i % 2 == 0 else ("B", "A")
         for name, extra in SCENARIOS.items():
             for side in order:
-                out = run_once(sides[side], spaces[side], extra, dropped[side])
+                out = run_once(sides[side], spaces[side], extra)
                 runs[name][side].append(out)
                 print(f"{name} {side} [{i + 1}/{args.repeats}]: {json.dumps(out)}",
                       file=sys.stderr)
@@ -141,7 +113,6 @@ def main() -> int:
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"ab-{stamp}.json").write_text(json.dumps(
         {"baseline": args.baseline, "head": head_revision(), "cores": os.cpu_count(),
-         "policy_keys_dropped": {k: sorted(set(v)) for k, v in dropped.items()},
          "medians": table, "runs": runs}, indent=2))
     print(f"\nA = {args.baseline}, B = this checkout; medians of {args.repeats} "
           "interleaved runs (ms unless noted)\n")
