@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from deployready.errors import PackageError as PackageError
     from deployready.errors import PolicyError as PolicyError
     from deployready.errors import StoreError as StoreError
-    from deployready.monitoring.daily import run_daily as run_daily
     from deployready.monitoring.drift import compute_drift as compute_drift
     from deployready.monitoring.latency import latency_report as latency_report
     from deployready.package.export import PackageInfo as PackageInfo
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from deployready.package.validate import validate_package as validate_package
     from deployready.performance.api import PerformanceReport as PerformanceReport
     from deployready.performance.api import performance_report as performance_report
+    from deployready.performance.daily import run_daily as run_daily
     from deployready.performance.join import JoinedPredictions as JoinedPredictions
     from deployready.performance.join import joined_predictions as joined_predictions
     from deployready.policy.load import load_policy as load_policy
@@ -96,7 +96,7 @@ _API: dict[str, str] = {
     "record_run": "deployready.certification.training",
     "render": "deployready.report.render",
     "rollback": "deployready.rollout.events",
-    "run_daily": "deployready.monitoring.daily",
+    "run_daily": "deployready.performance.daily",
     "validate_package": "deployready.package.validate",
 }
 

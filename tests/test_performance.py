@@ -207,7 +207,10 @@ def test_report_range_and_provisional(workspace: tuple[Workspace, pd.DataFrame])
                                 tzinfo=UTC), joined=joined)
     (day,) = report.realized
     assert day.day == date(2025, 2, 2) and day.provisional
-    assert report.importance is None
+    assert report.start == date(2025, 2, 2) and report.end == date(2025, 2, 2)
+    # no production logs in this workspace: no rows to explain this week, said so
+    assert report.importance is not None
+    assert {c.status for c in report.importance.checks} == {Status.PENDING}
 
 
 def test_shuffled_importances_fail(workspace: tuple[Workspace, pd.DataFrame]) -> None:
@@ -224,10 +227,14 @@ def test_shuffled_importances_fail(workspace: tuple[Workspace, pd.DataFrame]) ->
     assert {c.status for c in empty.checks} == {Status.PENDING}
 
 
-def test_api_without_joined_predictions_names_the_argument(
+def test_api_without_joined_predictions_reads_the_workspace(
     workspace: tuple[Workspace, pd.DataFrame],
 ) -> None:
+    """No logs, no labels: the report joins them itself and finds no day to judge."""
     ws, _ = workspace
+    report = performance_report(ws, "v1.0", "2025-02-01", "2025-02-02", now=NOW)
+    assert report.realized == [] and report.estimated == []
+    assert report.retrain.signals["new_labels"] == 0
     with pytest.raises(InputError) as info:
-        performance_report(ws, "v1.0", now=NOW)
-    assert info.value.location == "joined"
+        performance_report(ws, "v1.0", "2025-02-03", "2025-02-01", now=NOW)
+    assert info.value.location == "--start"

@@ -13,7 +13,8 @@ from deployready.errors import DeployReadyError
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "daily",
-        help="run the daily check (P99, error spike, prediction and feature PSI) and alert",
+        help="run the daily check (P99, error spike, PSI, realized and estimated "
+        "performance) and alert",
         description="Run the daily check of one UTC day and store it (re-running a day "
         "replaces its record; alerts are sent once). Exit 0 clean, 1 alerts raised, 2 error.",
     )
@@ -53,7 +54,7 @@ def _print_record(r: Any) -> None:
 
 
 def cmd_daily(args: argparse.Namespace) -> int:
-    from deployready.monitoring.daily import run_daily, run_daily_range
+    from deployready.performance.daily import run_daily, run_daily_range
 
     ws = workspace_of(args)
     if args.start:

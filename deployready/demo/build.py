@@ -6,9 +6,11 @@ under-fitted model, a near-constant feature, too much synthetic data, too noisy
 augmentation; the last four are green), exports ``v1.0`` and the retrained ``v1.1``
 with :func:`~deployready.package.export.export_package`, records ``v1.0``'s earlier rollout,
 writes 30 days of production logs made by ``v1.0``'s real model on drifting data (drift
-in a few features over the last week, one latency-spike day, one error-spike day) and
-backfills the daily checks. Nothing is invented: every number comes from a model, a
-dataset or a measurement.
+in a few features over the last week, with a concept change there, one latency-spike
+day, one error-spike day), the ground-truth labels that have arrived by the day after
+the last one (:mod:`deployready.demo.labels`: most 3-10 days late, some never) and
+backfills the daily checks, performance included. Nothing is invented: every number
+comes from a model, a dataset or a measurement.
 
 Dates are relative to ``end_date`` (default: yesterday, UTC) so the dashboard is current;
 given the same ``end_date`` and ``seed`` the workspace is identical.
@@ -219,11 +221,20 @@ def _production(ws: Workspace, deployed: PackageInfo, end: date, seed: int, poli
 
     logs = write_demo_logs(ws, deployed.path, days=PRODUCTION_DAYS, end_date=end, seed=seed)
     summary.append(f"production logs: {logs.rows} predictions, {logs.start} .. {logs.end}")
+    now = datetime.combine(end + timedelta(days=1), time(0), tzinfo=UTC)
+    if logs.truth is not None:
+        say("writing the labels that have arrived (chargebacks, 3-10 days late)")
+        from deployready.demo.labels import write_demo_labels
+
+        labels = write_demo_labels(ws, logs.truth, now, seed=seed)
+        summary.append(f"labels: {labels.labels} arrived, {labels.pending} still to come, "
+                       f"{labels.never} never")
 
     say("backfilling the daily checks")
-    from deployready.monitoring.daily import run_daily_range
+    from deployready.performance.daily import run_daily_range
 
-    records = run_daily_range(ws, version=deployed.version, policy=policy, deliver=False)
+    records = run_daily_range(ws, version=deployed.version, policy=policy, deliver=False,
+                              now=now)
     red = sum(1 for r in records if not r.green)
     summary.append(f"daily checks: {len(records)} days, {red} with alerts")
     return summary

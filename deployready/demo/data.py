@@ -17,7 +17,10 @@ Drift (``drift={feature: amount}``, applied to rows with ``event_time >= drift_s
   category (chosen uniformly among the other categories).
 
 Labels are drawn *after* drift from the same ground-truth function, so the relationship
-between features and label does not change — only the feature distribution does.
+between features and label does not change — only the feature distribution does —
+unless ``concept`` > 0: then the labels of the drifted rows are drawn from
+``(1 − concept) × ground_truth_logit + concept × changed_logit`` (a **concept change**:
+the fraud pattern moves to other features, so the same inputs mean another risk).
 
 Synthetic rows (``synthetic_share`` = synthetic rows / real rows): copies of randomly
 chosen real rows, labels copied, every numeric feature jittered with Gaussian noise of
@@ -144,6 +147,25 @@ def ground_truth_logit(frame: Mapping[str, Any]) -> np.ndarray:
     return np.asarray(z, dtype=np.float64)
 
 
+def changed_logit(frame: Mapping[str, Any]) -> np.ndarray:
+    """The log-odds after the concept change: fraud moved to in-store purchases on older
+    accounts in the south, and away from large amounts and high utilization."""
+    amount = np.log(np.asarray(frame["amount"], dtype=np.float64))
+    age = np.log1p(np.asarray(frame["account_age_days"], dtype=np.float64))
+    util = np.asarray(frame["utilization"], dtype=np.float64)
+    channel = np.asarray(frame["channel"], dtype=object)
+    region = np.asarray(frame["region"], dtype=object)
+    z = -4.2 + 1.5 * (
+        -0.6 * (amount - 3.6)
+        + 0.5 * (age - 6.2)
+        - 1.5 * np.maximum(util - 0.35, 0.0)
+        + 2.0 * (channel == "store")
+        + 1.2 * (region == "south")
+        + 0.8
+    )
+    return np.asarray(z, dtype=np.float64)
+
+
 def _apply_drift(
     rng: np.random.Generator,
     num: dict[str, np.ndarray],
@@ -194,6 +216,7 @@ def make_dataset(
     synthetic_share: float = 0.0,
     synthetic_noise: float = 0.0,
     constant_feature: bool = False,
+    concept: float = 0.0,
 ) -> pd.DataFrame:
     """``n_rows`` real rows (plus ``round(synthetic_share × n_rows)`` synthetic ones)."""
     if n_rows < 1:
@@ -218,7 +241,9 @@ def make_dataset(
             )
         drifted = np.asarray(times >= _utc(drift_start, "drift_start"))
         _apply_drift(rng, num, cat, drifted, drift)
-    frame = _real_rows(rng, times, num, cat, constant_feature)
+    changed = (np.asarray(times >= _utc(drift_start, "drift_start"))
+               if concept and drift_start is not None else None)
+    frame = _real_rows(rng, times, num, cat, constant_feature, changed, concept)
     n_syn = round(synthetic_share * n_rows)
     if n_syn == 0:
         return frame
@@ -231,10 +256,16 @@ def _real_rows(
     num: dict[str, np.ndarray],
     cat: dict[str, np.ndarray],
     constant_feature: bool,
+    changed: np.ndarray | None = None,
+    concept: float = 0.0,
 ) -> pd.DataFrame:
-    """The real rows: features, the optional near-constant feature and the drawn target."""
+    """The real rows: features, the optional near-constant feature and the drawn target
+    (on the ``changed`` rows, after the concept change)."""
     n_rows = len(times)
     logit = ground_truth_logit({**num, **cat})
+    if changed is not None and changed.any():
+        moved = {k: v[changed] for k, v in {**num, **cat}.items()}
+        logit[changed] = (1.0 - concept) * logit[changed] + concept * changed_logit(moved)
     target = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
 
     data: dict[str, Any] = {TIME_COLUMN: times}

@@ -6,7 +6,12 @@ with the package's serving path (``LoadedPackage.predict``) and writes one CSV p
 day, ``data/production/predictions-YYYY-MM-DD.csv``, in the format ``deployready serve``
 writes. Latency is lognormal around a few milliseconds and follows a diurnal load curve;
 one *spike day* has a few hours with P99 well above 100 ms; a small share of requests
-fail validation, with one *error-spike day*. Everything derives from ``seed``.
+fail validation, with one *error-spike day*. Every request carries a ``request_id``
+(``demo-<day>-<n>``), so ground truth can be joined to it; the drift week also carries a
+*concept change* (``concept``, see :func:`deployready.demo.data.make_dataset`): the same
+inputs stop meaning the same risk, which only the labels show. The rows' true labels are
+returned (``DemoLogs.truth``) for :mod:`deployready.demo.labels`. Everything derives
+from ``seed``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from deployready.workspace import Workspace
 BASE_ERROR_RATE = 0.003
 SPIKE_ERROR_RATE = 0.06
 SPIKE_HOURS = (14, 17)  # [start, end) UTC hours of the latency spike
+CONCEPT = 0.6  # weight of the changed ground truth in the drift week
 
 
 class Predictor(Protocol):
@@ -47,6 +53,8 @@ class DemoLogs:
     spike_day: date | None
     error_spike_day: date | None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: request_id, timestamp (UTC) and true label of every successful request
+    truth: pd.DataFrame | None = None
 
 
 def _day_of(end: date, value: date | str | int | None) -> date | None:
@@ -118,7 +126,7 @@ def _loaded(package: Any) -> Predictor:
 
 
 def _scored(loaded: Predictor, n_rows: int, start: date, end: date, seed: int,
-            drift: dict[str, float], drift_start: date) -> _Scored:
+            drift: dict[str, float], drift_start: date, concept: float) -> _Scored:
     from deployready.demo.data import make_dataset
 
     names = [f["name"] for f in _feature_specs(loaded)]
@@ -128,7 +136,8 @@ def _scored(loaded: Predictor, n_rows: int, start: date, end: date, seed: int,
         (end + timedelta(days=1)).isoformat(),
         seed=seed,
         drift=drift or None,
-        drift_start=drift_start.isoformat() if drift else None,
+        drift_start=drift_start.isoformat() if drift or concept else None,
+        concept=concept,
     )
     data = data.sort_values("event_time", kind="stable", ignore_index=True)
     return _Scored(
@@ -164,6 +173,7 @@ def _day_log(rng: np.random.Generator, scored: _Scored, day: date, idx: np.ndarr
             "latency_ms": _latency(rng, ts, spike),
             "prediction": pred,
             "error": np.where(failed, "validation", ""),
+            "request_id": [f"demo-{day.isoformat()}-{i:05d}" for i in range(n)],
         }
     )
     return pd.concat([log, frame], axis=1)
@@ -182,6 +192,7 @@ def write_demo_logs(
     spike_day: date | str | int | None = 12,
     error_spike_day: date | str | int | None = 20,
     directory: Path | None = None,
+    concept: float = CONCEPT,
 ) -> DemoLogs:
     """Write ``days`` daily log files ending ``end_date`` (default: yesterday UTC).
 
@@ -196,12 +207,13 @@ def write_demo_logs(
     drift = dict(drift_features) if drift_features is not None else default_drift(loaded)
     spike = _day_of(end, spike_day)
     err_spike = _day_of(end, error_spike_day)
-    scored = _scored(loaded, days * rows_per_day, start, end, seed, drift, drift_start)
+    scored = _scored(loaded, days * rows_per_day, start, end, seed, drift, drift_start, concept)
 
     rng = np.random.default_rng(seed + 1)
     out_dir = directory or ws.production_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
+    truth: list[pd.DataFrame] = []
     total = 0
     day = start
     while day <= end:
@@ -209,8 +221,17 @@ def write_demo_logs(
         if idx.size:
             rate = SPIKE_ERROR_RATE if day == err_spike else BASE_ERROR_RATE
             path = out_dir / f"predictions-{day.isoformat()}.csv"
-            _day_log(rng, scored, day, idx, rate, day == spike).to_csv(path, index=False)
+            log = _day_log(rng, scored, day, idx, rate, day == spike)
+            log.to_csv(path, index=False)
+            ok = (log["error"] == "").to_numpy()
+            truth.append(pd.DataFrame({
+                "request_id": log["request_id"][ok],
+                "timestamp": pd.to_datetime(log["timestamp"][ok], utc=True),
+                "label": scored.data["target"].to_numpy()[idx][ok],
+            }))
             files.append(path)
             total += idx.size
         day += timedelta(days=1)
-    return DemoLogs(files, total, loaded.version, start, end, drift_start, drift, spike, err_spike)
+    return DemoLogs(files, total, loaded.version, start, end, drift_start, drift, spike, err_spike,
+                    {"concept": concept},
+                    pd.concat(truth, ignore_index=True) if truth else None)

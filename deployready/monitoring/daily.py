@@ -19,6 +19,13 @@ code read) is :func:`deployready.monitoring.daily_store.is_green`: ``status == "
 amber features do not turn a day red. The items are built in
 :mod:`deployready.monitoring.daily_items`.
 
+**Production performance** (``extra``, given by :mod:`deployready.performance.daily`,
+which the CLI, the demo and ``deployready.run_daily`` use): ``realized_performance``
+(``pass``/``fail``/``pending``: a realized failure turns the day red and alerts; pending
+— labels not in yet — does not) and ``estimated_performance`` (``pass``/``warn``/
+``pending``: an estimate below a threshold is a ``warn`` item with a warning alert and
+leaves the day green). Alerts: :mod:`deployready.monitoring.daily_alerts`.
+
 **Defaults.** ``version=None``: with no date, the newest package version with logs on
 the last logged day (the deployed one); with a date, the newest package version with log
 rows on it; else the newest package. ``date=None``: the last day with logs of that version that is
@@ -37,16 +44,16 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 
-from deployready.checks import Status
+from deployready.checks import Check
 from deployready.errors import DeployReadyError, PackageError, read_file
 from deployready.monitoring import alerts as alerts_mod
-from deployready.monitoring.alerts import Alert
+from deployready.monitoring.daily_alerts import alert_key, alerts_of
 from deployready.monitoring.daily_items import CHECK_NAMES, DayMeasures, as_number, daily_items
 from deployready.monitoring.daily_store import (
     DailyRecord,
@@ -95,6 +102,10 @@ __all__ = [
 ]
 
 TRAILING_DAYS = 7
+
+#: More items of a day (version, day) → checks: production performance, which is
+#: computed a layer above (:mod:`deployready.performance.daily`).
+DayItems = Callable[[str, date], Sequence[Check]]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -158,28 +169,6 @@ def resolve_version_and_date(
     return version, the_day
 
 
-_SEVERITY: dict[str, alerts_mod.Severity] = {
-    "p99": "critical",
-    "error_spike": "critical",
-    "prediction_psi": "warning",
-    "feature_psi": "warning",
-    "latency_spike": "critical",
-    "latency_drift": "warning",
-}
-_KIND = {
-    "p99": "latency_p99",
-    "error_spike": "error_rate",
-    "prediction_psi": "prediction_drift",
-    "feature_psi": "feature_drift",
-    "latency_spike": "latency_spike",
-    "latency_drift": "latency_drift",
-}
-
-
-def alert_key(version: str, day: str, check: str) -> str:
-    return f"daily/{version}/{day}/{check}"
-
-
 def _context(
     ws: Workspace, version: str, policy: Policy, logs: ProductionLogs | None
 ) -> tuple[dict[str, Any], str, ProductionLogs, Baseline]:
@@ -207,8 +196,9 @@ def measure_day(
     sha: str,
     logs: ProductionLogs,
     baseline: Baseline,
+    extra: DayItems | None = None,
 ) -> DailyRecord:
-    """Compute (not store) the record of one day."""
+    """Compute (not store) the record of one day; ``extra`` adds items (performance)."""
     lo, hi = day_bounds(day)
     counts = logs.day_counts(version, lo - pd.Timedelta(days=TRAILING_DAYS), hi)
     today = counts.loc[[day]] if day in counts.index else None
@@ -228,7 +218,7 @@ def measure_day(
     )
     items = daily_items(
         policy, DayMeasures(rows, errors, trailing, latency, spikes, baseline, drift)
-    )
+    ) + (list(extra(version, day)) if extra is not None and rows else [])
     return DailyRecord(
         date=day.isoformat(),
         version=version,
@@ -250,32 +240,6 @@ def measure_day(
         drift=drift,
         engine=logs.chosen,
     )
-
-
-def alerts_of(record: DailyRecord) -> list[Alert]:
-    if record.status == "no_data":
-        return [
-            Alert(
-                "no_data",
-                "warning",
-                f"{record.version}: no production logs on {record.date}",
-                record.version,
-                {"date": record.date},
-                alert_key(record.version, record.date, "no_data"),
-            )
-        ]
-    return [
-        Alert(
-            _KIND[i.name],
-            _SEVERITY[i.name],
-            f"{record.version} {record.date}: {i.name} failed — {i.message}",
-            record.version,
-            {"date": record.date, "check": i.name, "value": i.value, "threshold": i.threshold},
-            alert_key(record.version, record.date, i.name),
-        )
-        for i in record.checks
-        if i.status is Status.FAIL
-    ]
 
 
 def store_record(
@@ -316,13 +280,15 @@ def run_daily(
     logs: ProductionLogs | None = None,
     deliver: bool = True,
     backoff_s: float = 0.5,
+    extra: DayItems | None = None,
 ) -> DailyRecord:
     """Run, store and alert the daily check of one day (defaults in the module doc)."""
     policy = policy or ws.policy()
     version, day = resolve_version_and_date(ws, version, date, logs)
     profile, sha, logs, baseline = _context(ws, version, policy, logs)
     record = measure_day(
-        ws, version, day, policy=policy, profile=profile, sha=sha, logs=logs, baseline=baseline
+        ws, version, day, policy=policy, profile=profile, sha=sha, logs=logs, baseline=baseline,
+        extra=extra,
     )
     return store_record(ws, record, deliver=deliver, policy=policy, backoff_s=backoff_s)
 
@@ -337,6 +303,7 @@ def run_daily_range(
     skip_empty: bool = True,
     deliver: bool = True,
     backoff_s: float = 0.5,
+    extra: DayItems | None = None,
 ) -> list[DailyRecord]:
     """Backfill: the daily check of every day in [start, end] (default: every logged day)."""
     policy = policy or ws.policy()
@@ -361,6 +328,7 @@ def run_daily_range(
                 sha=sha,
                 logs=logs,
                 baseline=baseline,
+                extra=extra,
             )
             out.append(
                 store_record(ws, record, deliver=deliver, policy=policy, backoff_s=backoff_s)

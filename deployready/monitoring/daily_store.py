@@ -6,7 +6,9 @@ row. Records written by older versions load unchanged: their items carry no cate
 (they are ``daily`` checks) and no evidence.
 
 **Green.** A day is green when its record's status is ``ok``: it had log rows and no
-check failed (a pending check — no baseline, no predictions — does not turn a day red).
+check failed (a pending check — no baseline, no predictions, too few labels yet — does
+not turn a day red; nor does a ``warn`` item, an estimate below a threshold; a realized
+performance failure does).
 :func:`is_green` is that rule; the record, the review checklist, the CLI's exit code and
 the rollout gate's bake time all ask it.
 """

@@ -1,23 +1,25 @@
 """Production performance of a version, in one call: :func:`performance_report`.
 
 Realized performance per day, the CBPE estimate per day, the estimate's measured error
-on the days that do have a realized figure, importance stability (when production
-feature rows are given) and the retrain recommendation. Every verdict is a
+on the days that do have a realized figure, importance stability on the last week's
+production rows and the retrain recommendation, all read from the workspace (the
+labels joined to the logs) unless handed in. Every verdict is a
 :class:`~deployready.checks.Check` in ``checks``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from deployready.checks import Check, Status
-from deployready.errors import InputError
+from deployready.monitoring.logs import day_bounds
 from deployready.package.calibration import read_calibration
 from deployready.package.load import load_package
 from deployready.performance.estimated import (
@@ -28,6 +30,7 @@ from deployready.performance.estimated import (
 )
 from deployready.performance.frame import check_joined
 from deployready.performance.importance import ImportanceStability, importance_stability
+from deployready.performance.join import joined_predictions
 from deployready.performance.realized import RealizedDay, realized_performance
 from deployready.performance.retrain import (
     RetrainDecision,
@@ -35,6 +38,7 @@ from deployready.performance.retrain import (
     retrain_decision,
     training_cutoff,
 )
+from deployready.performance.sources import psi_checks, report_range, week_sample
 from deployready.times import as_date
 from deployready.workspace import Workspace
 
@@ -52,6 +56,43 @@ class PerformanceReport:
     importance: ImportanceStability | None
     retrain: RetrainDecision
     checks: list[Check] = field(default_factory=list)
+    start: date | None = None  # the first prediction day looked at
+    end: date | None = None  # the last one
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every record of the report, JSON-ready (dates as ISO text, statuses as words)."""
+        cal = self.calibration
+        data: dict[str, Any] = jsonable({
+            "version": self.version, "package_sha256": self.package_sha256,
+            "now": self.now.isoformat(), "start": self.start, "end": self.end,
+            "realized": [asdict(d) for d in self.realized],
+            "estimated": [asdict(d) for d in self.estimated],
+            "calibration": {"rows": cal.rows, "error": cal.error, "reliable": cal.reliable,
+                            "reason": cal.reason},
+            "estimate_error": self.estimate_error,
+            "importance": asdict(self.importance) if self.importance else None,
+            "retrain": asdict(self.retrain),
+            "checks": [c.as_dict() for c in self.checks],
+        })
+        return data
+
+
+def jsonable(value: Any) -> Any:
+    """Dates and times as ISO text, enums as their words, numpy numbers as Python ones,
+    NaN as None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, StrEnum):
+        return str(value)
+    if isinstance(value, float) and value != value:
+        return None
+    return value
 
 
 def estimate_error(
@@ -84,7 +125,7 @@ def _in_range(
 
 def performance_report(
     ws: Workspace,
-    version: str,
+    version: str | None = None,
     start: str | date | None = None,
     end: str | date | None = None,
     now: datetime | None = None,
@@ -92,46 +133,64 @@ def performance_report(
     joined: Any = None,
     unjoinable: Mapping[date, int] | None = None,
     feature_rows: pd.DataFrame | None = None,
-    drift_checks: Iterable[Check] = (),
+    drift_checks: Iterable[Check] | None = None,
 ) -> PerformanceReport:
-    """Production performance of ``version`` over the prediction days ``start``..``end``.
+    """Production performance of ``version`` over the prediction days ``start``..``end``
+    (both included; defaults in :mod:`deployready.performance.sources`: the daily check's
+    version and last day, the 30 days ending there).
 
-    ``joined`` is the joined frame (or an object with ``.frame`` and, optionally,
-    ``.unjoinable``: the result of the labels join). ``now``
-    (default: the current time) decides which days are still provisional.
-    ``feature_rows`` (a week's production rows) adds importance stability;
-    ``drift_checks`` (the feature PSI checks) feed the retrain decision.
+    Read from the workspace unless given: ``joined`` (the labels joined to the logged
+    predictions, :func:`~deployready.performance.join.joined_predictions`; or a joined
+    frame, or an object with it as ``.frame`` and the unjoinable counts as ``.no_id``),
+    ``feature_rows`` (a bounded sample of the last week's production rows: importance
+    stability) and ``drift_checks`` (the features' red PSI over the range: the retrain
+    decision). ``now`` (default: the current time) decides which days are provisional.
     """
     now = now or datetime.now(UTC)
-    if joined is None:
-        raise InputError(
-            "no joined predictions given",
-            location="joined",
-            expected="the joined frame (request_id, timestamp, day, prediction, label, "
-            "labeled_at) or an object with it as .frame",
-        )
-    frame = joined if isinstance(joined, pd.DataFrame) else joined.frame
-    if unjoinable is None and not isinstance(joined, pd.DataFrame):
-        unjoinable = getattr(joined, "unjoinable", None)
-    check_joined(frame)
-    frame = _in_range(frame, start, end)
+    if joined is not None:  # the range defaults to the days of the predictions given
+        given = joined if isinstance(joined, pd.DataFrame) else joined.frame
+        check_joined(given)
+        if len(given) and end is None:
+            end = max(given["day"])
+        if len(given) and start is None:
+            start = min(given["day"])
+    version, first, last = report_range(ws, version, start, end)
     policy = ws.policy()
     rules, perf = policy.certification.metrics, policy.performance
+    if joined is None:
+        joined = joined_predictions(ws, version, *_bounds(first, last))
+    frame = joined if isinstance(joined, pd.DataFrame) else joined.frame
+    if unjoinable is None and not isinstance(joined, pd.DataFrame):
+        unjoinable = _counts(getattr(joined, "no_id", None))
+    check_joined(frame)
+    frame = _in_range(frame, first, last)
+    if feature_rows is None:
+        feature_rows = week_sample(ws, version, last, perf.importance_sample_rows)
+    if drift_checks is None:
+        drift_checks = psi_checks(ws, version, first, last, policy)
     package = load_package(ws.package_path(version))
     calibrator = fit_calibrator(read_calibration(package.path), perf)
-    realized = realized_performance(frame, rules, perf, now, _in_days(unjoinable, start, end))
+    realized = realized_performance(frame, rules, perf, now, _in_days(unjoinable, first, last))
     estimated = estimated_performance(frame, calibrator, rules)
-    importance = (
-        importance_stability(package, feature_rows, perf) if feature_rows is not None else None
-    )
-    importance_checks = importance.checks if importance is not None else []
+    importance = importance_stability(package, feature_rows, perf)
     new = new_labels_since(frame, training_cutoff(package.metadata))
-    decision = retrain_decision(realized, estimated, drift_checks, importance_checks, new, perf)
+    decision = retrain_decision(realized, estimated, drift_checks, importance.checks, new, perf)
     checks = [c for d in realized for c in d.checks] + [c for d in estimated for c in d.checks]
     return PerformanceReport(
         version, package.sha256, now, realized, estimated, calibrator,
-        estimate_error(realized, estimated), importance, decision, checks + importance_checks,
+        estimate_error(realized, estimated), importance, decision, checks + importance.checks,
+        first, last,
     )
+
+
+def _bounds(first: date, last: date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    return day_bounds(first)[0], day_bounds(last)[1]
+
+
+def _counts(no_id: Any) -> dict[date, int] | None:
+    if no_id is None:
+        return None
+    return {d: int(n) for d, n in dict(no_id).items() if int(n)}
 
 
 def _in_days(

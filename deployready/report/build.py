@@ -7,8 +7,10 @@ HTML, so all three say the same thing.
 
 Sections: readiness (score, categories, every check with status/value/threshold/
 evidence, blockers), load test (the version's runs), monitoring (daily checks item by
-item, recent alerts), rollout (state, next gate, event log with refusals), reviews
-(current periods, sign-offs, overdue periods).
+item, recent alerts), performance (realized and estimated per prediction day, the
+estimate's error, importance stability, the retrain decision: ``PerformanceReport.
+as_dict()``), rollout (state, next gate, event log with refusals), reviews (current
+periods with their performance figures, sign-offs, overdue periods).
 """
 
 from __future__ import annotations
@@ -67,6 +69,19 @@ def _alerts(ws: Workspace, version: str) -> list[dict[str, Any]]:
     return [{k: getattr(a, k) for k in keys} for a in alerts]
 
 
+def _performance(ws: Workspace, version: str) -> tuple[Any, dict[str, Any]]:
+    """The version's production performance (the 30 days ending on the daily check's
+    default day) and its report section; ``{"error": ...}`` when it cannot be read."""
+    from deployready.errors import DeployReadyError
+    from deployready.performance.api import performance_report
+
+    try:
+        report = performance_report(ws, version)
+    except DeployReadyError as exc:
+        return None, {"error": str(exc)}
+    return report, report.as_dict()
+
+
 def build_report(
     ws: Workspace,
     version: str | None = None,
@@ -89,7 +104,9 @@ def build_report(
     version = str(data["version"])
     state = rollout_state(ws, policy)
     gate = evaluate_gate(ws, version, policy=policy, readiness=readiness)
-    reviews = checklists(ws, version, policy=policy)
+    performance, perf_section = _performance(ws, version)
+    reviews = checklists(ws, version, policy=policy,
+                         performance=performance if performance is not None else False)
     data.update({
         "report": {
             "generated_at": utcnow(),
@@ -102,6 +119,7 @@ def build_report(
             "daily_checks": [d.as_dict() for d in reviews.daily],
             "alerts": _alerts(ws, version),
         },
+        "performance": perf_section,
         "rollout": {
             "state": state.as_dict(),
             "stage": state.stage_of(version),

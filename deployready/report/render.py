@@ -18,6 +18,7 @@ from typing import Any
 
 from deployready.checks import MISSING_VALUE, Status, status_label, status_text
 from deployready.checks import format_value as _fmt
+from deployready.report.performance import day_table, figures_text, performance_lines
 
 FORMATS = ("json", "md", "html")
 
@@ -188,6 +189,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _md_table(["time", "kind", "severity", "message"],
                        [[str(a["created_at"]), str(a["kind"]), str(a["severity"]),
                          str(a["message"])] for a in alerts])
+    lines += _md_performance(report.get("performance"))
     ro = report["rollout"]
     gate = ro["gate"]
     lines += [
@@ -208,11 +210,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         s = p.get("signoff")
         state = f"signed off by {s['name']} at {s['signed_at']}" if s else "not signed off yet"
         lines += [f"- {key.capitalize()} {p['period']}: {state}"]
+        if p.get("performance"):
+            lines += [f"  - {figures_text(p['performance'])}"]
     lines += ["", "### Overdue", ""]
     lines += _md_table(OVERDUE_HEADER, overdue_rows(rv["overdue"]))
     lines += ["### Sign-offs", ""]
     lines += _md_table(SIGNOFF_HEADER, _signoff_rows(rv["signoffs"]))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_performance(section: Mapping[str, Any] | None) -> list[str]:
+    error, summary = performance_lines(section)
+    lines = ["## Production performance", ""]
+    if error is not None:
+        return [*lines, f"Not available: {error}", ""]
+    assert section is not None
+    lines += _md_table(*day_table(section))
+    return lines + [f"- {line}" for line in summary] + [""]
 
 
 # --------------------------------------------------------------------------- html
@@ -295,6 +309,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     parts.append(_html_table(["time", "kind", "severity", "message"],
                              [[str(a["created_at"]), str(a["kind"]), str(a["severity"]),
                                str(a["message"])] for a in report["monitoring"]["alerts"]]))
+    parts.extend(_html_performance(report.get("performance")))
     parts.extend(_html_rollout(ro, extra))
     parts.extend(_html_reviews(report["reviews"]))
     parts.append("</body></html>")
@@ -319,6 +334,19 @@ def _html_rollout(ro: Mapping[str, Any], extra: list[str]) -> list[str]:
     return parts
 
 
+def _html_performance(section: Mapping[str, Any] | None) -> list[str]:
+    """The report's Production performance section in HTML."""
+    error, summary = performance_lines(section)
+    parts = ["<h2>Production performance</h2>"]
+    if error is not None:
+        return [*parts, f"<p>Not available: {_h(error)}</p>"]
+    assert section is not None
+    header, rows = day_table(section)
+    parts.append(_html_table(header, rows, ["fail" if d["status"] == Status.FAIL else ""
+                                            for d in section.get("realized", [])]))
+    return [*parts, "<ul>" + "".join(f"<li>{_h(line)}</li>" for line in summary) + "</ul>"]
+
+
 def _html_reviews(rv: Mapping[str, Any]) -> list[str]:
     """The report's Reviews section in HTML: this period's sign-offs, the overdue ones."""
     parts = ["<h2>Reviews</h2><ul>"]
@@ -326,7 +354,8 @@ def _html_reviews(rv: Mapping[str, Any]) -> list[str]:
         p = rv[key]
         s = p.get("signoff")
         state = f"signed off by {s['name']} at {s['signed_at']}" if s else "not signed off yet"
-        parts.append(f"<li>{_h(key.capitalize())} {_h(p['period'])}: {_h(state)}</li>")
+        more = f"<br>{_h(figures_text(p['performance']))}" if p.get("performance") else ""
+        parts.append(f"<li>{_h(key.capitalize())} {_h(p['period'])}: {_h(state)}{more}</li>")
     parts.append("</ul><h3>Overdue</h3>")
     parts.append(_html_table(OVERDUE_HEADER, overdue_rows(rv["overdue"])))
     parts.append("<h3>Sign-offs</h3>")

@@ -33,12 +33,18 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from deployready.errors import DeployReadyError, InputError
 from deployready.monitoring.daily_store import GREEN_STATUSES
 from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import Policy
+
+if TYPE_CHECKING:
+    from deployready.performance.realized import RealizedDay
 from deployready.rollout.gate import (
     GateDecision,
     ReadinessLike,
@@ -154,10 +160,30 @@ def evaluate_gate(
     decision = decide(
         ws.store.query, version, policy, target=stage, readiness=readiness,
         current_sha=package_sha256_or_none(ws.package_path(version)),
+        performance=stage_performance(ws, version, policy, rollout_state(ws, policy)),
     )
     if error is not None and decision.current_stage == 0:
         return _unscored(decision, error)
     return decision
+
+
+def stage_performance(
+    ws: Workspace, version: str, policy: Policy, state: RolloutState
+) -> list[RealizedDay] | None:
+    """Realized performance of ``version``'s days in its current stage, when the policy
+    requires it for promotion (``rollout.require_performance``); else None."""
+    st = state.versions.get(version)
+    if not policy.rollout.require_performance or st is None or not st.pct or not st.entered_at:
+        return None
+    from deployready.performance.join import joined_predictions
+    from deployready.performance.realized import realized_performance
+
+    entered = pd.Timestamp(st.entered_at)
+    entered = entered.tz_localize("UTC") if entered.tzinfo is None else entered
+    joined = joined_predictions(ws, version, entered.normalize(), None)
+    no_id = {d: int(n) for d, n in dict(joined.no_id).items() if int(n)}
+    return realized_performance(joined.frame, policy.certification.metrics,
+                                policy.performance, datetime.now(UTC), no_id)
 
 
 # --------------------------------------------------------------------------- actions
@@ -217,11 +243,12 @@ def promote(
     if pre_state.stage_of(version) == 0:
         readiness, score_error = _readiness_for(ws, version, policy)
     current_sha = package_sha256_or_none(ws.package_path(version))
+    performance = stage_performance(ws, version, policy, pre_state)
     reason = reason.strip()
     with ws.store.transaction() as conn:
         rows = reader(conn)
         decision = decide(rows, version, policy, target=None, readiness=readiness,
-                          current_sha=current_sha)
+                          current_sha=current_sha, performance=performance)
         if decision.current_stage == 0 and readiness is None and pre_state.stage_of(version) != 0:
             # rolled back to 0 % between the two reads: the score was not computed
             decision = GateDecision(

@@ -24,6 +24,11 @@ Rules
   still hash to the rollout's hash.
 - **Stages cannot be skipped**; asking for a stage at or below the current one is
   allowed (nothing to do).
+- **Performance** (``policy.rollout.require_performance``): each later promotion also
+  needs no realized performance failure (:mod:`deployready.performance.realized`, the
+  labels joined to the predictions as they are now) on any prediction day of the
+  current stage, from the day it was entered. Days still pending (too few labels) do
+  not fail it; the check's evidence lists them.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from deployready.checks import Category, Check, Evidence, Value, pass_fail
+from deployready.checks import Category, Check, Evidence, Status, Value, pass_fail
 from deployready.errors import InputError
 from deployready.monitoring.daily_store import StoredDay, days_after
+from deployready.performance.realized import RealizedDay
 from deployready.policy import Policy
 from deployready.rollout.state import RolloutState, VersionState, state_of
 from deployready.store import Rows, utcnow
@@ -216,6 +222,28 @@ def bake_check(rows: Rows, version: str, st: VersionState, bake_days: int) -> Ch
     return gate_check("bake time", False, streak, threshold, message, evidence)
 
 
+def performance_check(days: Sequence[RealizedDay] | None, st: VersionState) -> Check:
+    """No realized performance failure on a prediction day of the stage (see the rules)."""
+    threshold = "no realized performance failure in the stage"
+    if days is None:
+        return gate_check("performance", False, None, threshold,
+                          f"realized performance at {st.pct} % was not evaluated")
+    failed = [d.day.isoformat() for d in days if d.status is Status.FAIL]
+    pending = [d.day.isoformat() for d in days if d.status is Status.PENDING]
+    evidence = {"source": "production log + data/labels", "stage_entered_at": st.entered_at,
+                "failed_days": failed, "pending_days": pending,
+                "judged_days": len(days) - len(pending)}
+    if failed:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5
+                                         else "")
+        message = (f"realized performance below a certification threshold at {st.pct} % "
+                   f"on {len(failed)} day(s): {shown}")
+    else:
+        message = (f"no realized performance failure at {st.pct} % "
+                   f"({len(days) - len(pending)} day(s) judged, {len(pending)} pending)")
+    return gate_check("performance", not failed, len(failed), threshold, message, evidence)
+
+
 # --------------------------------------------------------------------------- the gate
 
 
@@ -290,8 +318,10 @@ def decide(
     target: int | None,
     readiness: ReadinessLike | None,
     current_sha: str | None,
+    performance: Sequence[RealizedDay] | None = None,
 ) -> GateDecision:
-    """The gate for moving ``version`` to ``target`` (default: its next stage)."""
+    """The gate for moving ``version`` to ``target`` (default: its next stage);
+    ``performance``: the stage's realized days, read when the policy requires them."""
     stages = policy.rollout.stages
     state = state_of(rows, stages)
     current = state.stage_of(version)
@@ -328,6 +358,7 @@ def decide(
         + (" as when the rollout started" if same
            else f", not the rollout's {_short(st.package_sha256)}"),
         {"current": current_sha, "rollout": st.package_sha256})
-    return decision(
-        [hash_check, bake_check(rows, version, st, policy.rollout.bake_days)], st.package_sha256
-    )
+    checks = [hash_check, bake_check(rows, version, st, policy.rollout.bake_days)]
+    if policy.rollout.require_performance:
+        checks.append(performance_check(performance, st))
+    return decision(checks, st.package_sha256)

@@ -7,7 +7,10 @@
   record's own status. An item the record does not carry (a record written before the
   check existed) is ``missing``. A day is green exactly when its record is
   (:func:`deployready.monitoring.daily_store.is_green`).
-- **Weekly** and **monthly** items come from ``policy.reviews``. A person signs a
+- **Weekly** and **monthly** items come from ``policy.reviews``; asked for, each period
+  carries the production-performance figures it is signed off against (weekly: realized
+  and estimated performance, importance stability; monthly: the retrain decision —
+  :mod:`deployready.rollout.review_figures`). A person signs a
   period off with their name, the time and a note; the period is an ISO week
   (``2026-W47``) or a month (``2026-11``).
 - A period is signed once. Signing it again is an error naming the period, unless
@@ -27,11 +30,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployready.checks import Category, Check, Status
 from deployready.monitoring.daily_store import DailyRecord, first_daily_date, is_green, newest_daily
 from deployready.policy import Policy
+
+if TYPE_CHECKING:
+    from deployready.performance.api import PerformanceReport
 from deployready.rollout.periods import (
     KINDS,
     Kind,
@@ -216,11 +222,15 @@ class PeriodReview:
     end: date  # exclusive
     items: list[str]
     signoff: SignOff | None
+    #: the production-performance figures it is signed off against
+    #: (:mod:`deployready.rollout.review_figures`; None when not asked for)
+    performance: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "period": self.period, "start": self.start.isoformat(),
                 "end": (self.end - timedelta(days=1)).isoformat(), "items": self.items,
-                "signoff": self.signoff.as_dict() if self.signoff else None}
+                "signoff": self.signoff.as_dict() if self.signoff else None,
+                "performance": self.performance}
 
 
 @dataclass(frozen=True)
@@ -245,16 +255,25 @@ def checklists(
     today: date | None = None,
     days: int = 14,
     policy: Policy | None = None,
+    performance: bool | PerformanceReport = False,
 ) -> Checklists:
-    """Everything the Monitoring page and the report show about reviews."""
+    """Everything the Monitoring page and the report show about reviews;
+    ``performance`` adds each period's performance figures (True: read from the labels
+    and logs; a report of the month: taken from it)."""
+    from deployready.rollout.review_figures import period_figures
+
     policy = policy or ws.policy()
     today = today or datetime.now(UTC).date()
     reviews: dict[str, PeriodReview] = {}
     for kind in KINDS:
         period = period_of(kind, today)
         start, end = period_bounds(kind, period)
+        figures = None
+        if performance is not False:
+            given = performance if not isinstance(performance, bool) else None
+            figures = period_figures(ws, kind, end, version, today, given)
         reviews[kind] = PeriodReview(kind, period, start, end, policy_items(policy, kind),
-                                     current_signoffs(ws, kind).get(period))
+                                     current_signoffs(ws, kind).get(period), figures)
     return Checklists(
         daily=daily_reviews(ws, version, days=days),
         weekly=reviews["weekly"], monthly=reviews["monthly"],

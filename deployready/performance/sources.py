@@ -1,0 +1,101 @@
+"""The evidence a performance report reads from a workspace when it is not handed in.
+
+- **Range** (:func:`report_range`): the version and the last day follow the daily
+  check's defaults (:func:`deployready.monitoring.daily.resolve_version_and_date`: the
+  deployed version, the last logged day before today); the first day defaults to
+  :data:`DEFAULT_DAYS` − 1 days before the last (a month, the retrain decision's period).
+- **Production feature rows** (:func:`week_sample`): the successful requests of the
+  week (:data:`WEEK` days) ending on the last day, read one day at a time, at most
+  ``performance.importance_sample_rows`` rows kept (a seeded sample spread over the
+  days in proportion to their rows), so a week of any size is explained on a bounded
+  sample.
+- **Red-PSI features** (:func:`psi_checks`): one check per feature over the range,
+  ``fail`` when its PSI reached ``drift.psi_alert`` on any day (the daily check's rule,
+  :attr:`deployready.monitoring.drift.DriftResult.alerting`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from deployready.checks import Category, Check, Evidence, pass_fail
+from deployready.errors import InputError
+from deployready.monitoring.daily import drift_by_day, read_profile, resolve_version_and_date
+from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of
+from deployready.policy import Policy
+from deployready.times import as_date
+from deployready.workspace import Workspace
+
+DEFAULT_DAYS = 30
+WEEK = 7
+
+
+def report_range(
+    ws: Workspace, version: str | None, start: str | date | None, end: str | date | None
+) -> tuple[str, date, date]:
+    """(version, first day, last day) of a report, with the defaults above."""
+    version, last = resolve_version_and_date(ws, version, end)
+    first = as_date(start) if start is not None else last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise InputError(
+            f"start {first.isoformat()} is after end {last.isoformat()}",
+            location="--start",
+            expected=f"a day on or before {last.isoformat()}",
+        )
+    return version, first, last
+
+
+def week_sample(
+    ws: Workspace, version: str, last: date, rows: int, *, seed: int = 0
+) -> pd.DataFrame:
+    """At most ``rows`` successful logged requests of ``version`` in the week ending on
+    ``last`` (see the module doc); the serving schema's feature columns."""
+    profile = read_profile(ws, version)
+    logs = ProductionLogs.for_workspace(ws, profile, version=version)
+    try:
+        lo = day_bounds(last - timedelta(days=WEEK - 1))[0]
+        hi = day_bounds(last)[1]
+        counts = logs.day_counts(version, lo, hi)
+        total = int(counts["ok"].sum()) if len(counts) else 0
+        rng = np.random.default_rng(seed)
+        parts = []
+        for day, ok in counts["ok"].items():
+            take = min(int(ok), int(np.ceil(rows * int(ok) / total))) if total else 0
+            if take <= 0:
+                continue
+            frame = logs.frame(version, *day_bounds(day), ok_only=True)
+            parts.append(frame.iloc[np.sort(rng.choice(len(frame), take, replace=False))])
+    finally:
+        logs.close()
+    features = list(features_of(profile))
+    if not parts:
+        return pd.DataFrame(columns=features)
+    sample = pd.concat(parts, ignore_index=True)
+    return sample.iloc[:rows][[c for c in features if c in sample.columns]]
+
+
+def psi_checks(
+    ws: Workspace, version: str, first: date, last: date, policy: Policy
+) -> list[Check]:
+    """One check per feature: ``fail`` when its PSI was red on a day of the range."""
+    by_day = drift_by_day(ws, version, first, last, policy=policy)
+    worst: dict[str, float] = {}
+    red: dict[str, list[str]] = {}
+    for day, result in sorted(by_day.items()):
+        for name, feature in result.features.items():
+            if feature.psi is not None:
+                worst[name] = max(worst.get(name, 0.0), feature.psi)
+            if name in result.alerting:
+                red.setdefault(name, []).append(day.isoformat())
+    return [
+        Check(name, Category.PERFORMANCE, pass_fail(name not in red), round(psi, 6),
+              f"< {policy.drift.psi_alert:g} every day",
+              (f"PSI >= {policy.drift.psi_alert:g} on {len(red[name])} day(s) "
+               f"(max {psi:.3f})" if name in red else f"max PSI {psi:.3f}"),
+              Evidence("production logs vs reference_profile.json",
+                       detail={"red_days": red.get(name, [])}))
+        for name, psi in sorted(worst.items())
+    ]
