@@ -144,9 +144,9 @@ def label_coverage(realized: Sequence[RealizedDay], *, min_coverage: float) -> g
             ))
     fig.add_hline(y=min_coverage, line={"color": FAIL_COLOR, "dash": "dash"},
                   annotation_text=f"minimum coverage {min_coverage:.0%}")
-    days = sorted(d.day.isoformat() for d in realized)
     fig.update_layout(title="Label coverage per prediction day", yaxis_tickformat=".0%",
-                      yaxis_title="labelled / predictions", xaxis=_day_axis(days), height=320,
+                      yaxis_title="labelled / predictions",
+                      xaxis=_day_axis(sorted(d.day.isoformat() for d in realized)), height=320,
                       barmode="overlay", legend={"orientation": "h", "y": -0.3}, **_LAYOUT)
     return fig
 
