@@ -209,3 +209,12 @@ def test_page_shows_a_bad_label_file(labelled: Workspace, monkeypatch: pytest.Mo
     (error,) = at.error
     assert "late.csv" in error.value and "row 2" in error.value and "label" in error.value
     assert not at.get("plotly_chart")
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_page_on_logs_without_request_ids(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = run_page(demo_ws, monkeypatch)
+    ws = Workspace.open(demo_ws)
+    total = sum(d.counts.predictions for d in workspace_performance(ws, "v1.0").realized)
+    assert any(f"{total:,} logged predictions carry no request id" in w.value for w in at.warning)
+    assert set(day_table(at)["realized"]) == {"⏳ pending"}

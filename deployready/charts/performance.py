@@ -27,7 +27,8 @@ _LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 50, "b": 40},
 
 
 def _day_axis(days: Sequence[str]) -> dict[str, Any]:
-    return {"type": "category", "categoryorder": "array", "categoryarray": list(days)}
+    return {"type": "category", "categoryorder": "array", "categoryarray": list(days),
+            "tickangle": -45, "automargin": True}
 
 
 def _value_range(values: Sequence[float | None], threshold: float) -> tuple[float, float]:
