@@ -33,6 +33,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("pages/5_Drift.py", "Drift", "🌊"),
     ("pages/6_Rollout.py", "Rollout", "🚦"),
     ("pages/7_Monitoring.py", "Monitoring", "🗓️"),
+    ("pages/8_Performance.py", "Performance", "📈"),
 ]
 
 _WS_KEY = "deployready_workspace"
