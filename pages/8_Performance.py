@@ -70,14 +70,14 @@ def _performance(root: str, version: str, start: str, end: str, today: str,
     """The labels joined to the logs and the report on them. ``today`` is in the key:
     which days are provisional changes with the date; ``signature`` covers the logs, the
     label files, the policy and the package."""
+    from deployready.performance.api import performance_report
     from deployready.performance.join import joined_predictions
-    from deployready.performance.workspace_report import workspace_performance
     from deployready.times import day_bounds
     from deployready.workspace import Workspace
 
     ws = Workspace.open(root)
     joined = joined_predictions(ws, version, day_bounds(start)[0], day_bounds(end)[1])
-    return joined, workspace_performance(ws, version, start, end, joined=joined)
+    return joined, performance_report(ws, version, start, end, joined=joined)
 
 
 with st.spinner("Joining the labels and computing performance…"):

@@ -18,7 +18,6 @@ from deployready.checks import Status
 from deployready.errors import LabelError
 from deployready.performance.api import performance_report
 from deployready.performance.join import joined_predictions
-from deployready.performance.workspace_report import workspace_performance
 from deployready.times import day_bounds
 from deployready.workspace import Workspace
 from tests.labels_support import add_request_ids, write_labels
@@ -50,9 +49,9 @@ def labelled(labelled_master: Path, tmp_path: Path) -> Workspace:
 # --------------------------------------------------------------------------- the engine call
 
 
-def test_workspace_performance_is_the_report_on_the_joined_labels(labelled: Workspace) -> None:
+def test_performance_report_is_the_report_on_the_joined_labels(labelled: Workspace) -> None:
     start, end = date.fromisoformat("2000-01-01"), NOW.date()
-    got = workspace_performance(labelled, "v1.0", start, end, NOW)
+    got = performance_report(labelled, "v1.0", start, end, NOW)
     joined = joined_predictions(labelled, "v1.0", day_bounds(start)[0], day_bounds(end)[1])
     want = performance_report(labelled, "v1.0", start, end, NOW, joined=joined.frame)
     assert [(d.day, d.status, d.counts) for d in got.realized] == \
@@ -67,7 +66,7 @@ def test_predictions_without_request_ids_count_as_unjoinable(demo_ws: Path) -> N
     """Logs written before request ids: every prediction counts in its day's coverage
     and none can be labelled (the report says how many labels are missing)."""
     ws = Workspace.open(demo_ws)
-    report = workspace_performance(ws, "v1.0", now=NOW)
+    report = performance_report(ws, "v1.0", now=NOW)
     assert report.realized
     for day in report.realized:
         assert day.counts.unjoinable == day.counts.predictions > 0
@@ -75,8 +74,8 @@ def test_predictions_without_request_ids_count_as_unjoinable(demo_ws: Path) -> N
         assert f"0 of {day.counts.predictions} predictions labelled" in day.finding
 
 
-def test_workspace_performance_defaults_to_the_deployed_version(labelled: Workspace) -> None:
-    report = workspace_performance(labelled, now=NOW)
+def test_performance_report_defaults_to_the_deployed_version(labelled: Workspace) -> None:
+    report = performance_report(labelled, now=NOW)
     assert report.version == "v1.0"
     assert len(report.realized) == 30
 
@@ -85,7 +84,7 @@ def test_a_bad_label_file_is_an_error_naming_file_and_row(labelled: Workspace) -
     (labelled.labels_dir / "late.csv").write_text(
         "request_id,label,labeled_at\nx1,1,2026-01-05\nx2,maybe,2026-01-05\n")
     with pytest.raises(LabelError) as info:
-        workspace_performance(labelled, "v1.0", now=NOW)
+        performance_report(labelled, "v1.0", now=NOW)
     assert "late.csv" in str(info.value) and "row 2" in str(info.value)
 
 
@@ -130,7 +129,7 @@ def test_page_on_an_empty_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_page_marks_pending_and_provisional_days(labelled: Workspace,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     at = run_page(labelled.root, monkeypatch)
-    report = workspace_performance(labelled, "v1.0", now=NOW)
+    report = performance_report(labelled, "v1.0", now=NOW)
     pending = [d.day.isoformat() for d in report.realized if d.status is Status.PENDING]
     provisional = [d for d in report.realized if d.provisional]
     assert pending and provisional
@@ -215,6 +214,6 @@ def test_page_shows_a_bad_label_file(labelled: Workspace, monkeypatch: pytest.Mo
 def test_page_on_logs_without_request_ids(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = run_page(demo_ws, monkeypatch)
     ws = Workspace.open(demo_ws)
-    total = sum(d.counts.predictions for d in workspace_performance(ws, "v1.0").realized)
+    total = sum(d.counts.predictions for d in performance_report(ws, "v1.0").realized)
     assert any(f"{total:,} logged predictions carry no request id" in w.value for w in at.warning)
     assert set(day_table(at)["realized"]) == {"⏳ pending"}

@@ -20,6 +20,7 @@ PAGES = [
     ("Drift", "Drift"),
     ("Rollout", "Rollout"),
     ("Monitoring", "Monitoring"),
+    ("Performance", "Performance"),
 ]
 
 

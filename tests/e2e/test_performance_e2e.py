@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from deployready.checks import Status
-from deployready.performance.workspace_report import workspace_performance
+from deployready.performance.api import performance_report
 from deployready.workspace import Workspace
 from tests.e2e.conftest import Server, screenshot, start_server, stop_server, wait_idle
 from tests.labels_support import add_request_ids, write_labels
@@ -40,7 +40,7 @@ def labelled_server(demo_master: Path, tmp_path: Path) -> Iterator[Server]:
 
 def test_performance_page_marks_provisional_and_pending_days(labelled_server: Server,
                                                              page: Any) -> None:
-    report = workspace_performance(Workspace.open(labelled_server.workspace), "v1.0")
+    report = performance_report(Workspace.open(labelled_server.workspace), "v1.0")
     pending = [d.day.isoformat() for d in report.realized if d.status is Status.PENDING]
     provisional = [d for d in report.realized if d.provisional]
     assert pending and provisional
