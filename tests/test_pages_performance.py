@@ -46,6 +46,13 @@ def labelled(labelled_master: Path, tmp_path: Path) -> Workspace:
     return Workspace.open(target)
 
 
+def drop_request_ids(ws: Workspace) -> None:
+    """The workspace's logs as written before request ids: no ``request_id`` column."""
+    for path in sorted(ws.production_dir.glob("predictions-*.csv")):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame.drop(columns=["request_id"], errors="ignore").to_csv(path, index=False)
+
+
 # --------------------------------------------------------------------------- the engine call
 
 
@@ -66,6 +73,7 @@ def test_predictions_without_request_ids_count_as_unjoinable(demo_ws: Path) -> N
     """Logs written before request ids: every prediction counts in its day's coverage
     and none can be labelled (the report says how many labels are missing)."""
     ws = Workspace.open(demo_ws)
+    drop_request_ids(ws)
     report = performance_report(ws, "v1.0", now=NOW)
     assert report.realized
     for day in report.realized:
@@ -212,8 +220,9 @@ def test_page_shows_a_bad_label_file(labelled: Workspace, monkeypatch: pytest.Mo
 
 @pytest.mark.usefixtures("clear_streamlit_caches")
 def test_page_on_logs_without_request_ids(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = run_page(demo_ws, monkeypatch)
     ws = Workspace.open(demo_ws)
+    drop_request_ids(ws)
+    at = run_page(demo_ws, monkeypatch)
     total = sum(d.counts.predictions for d in performance_report(ws, "v1.0").realized)
     assert any(f"{total:,} logged predictions carry no request id" in w.value for w in at.warning)
     assert set(day_table(at)["realized"]) == {"⏳ pending"}
