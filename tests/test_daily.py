@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from monitoring_support import crafted_logs, make_package, new_workspace, write_csv
 
+from deployready.checks import Status
 from deployready.cli import main
 from deployready.demo.logs import write_demo_logs
 from deployready.monitoring.daily import (
@@ -154,3 +155,18 @@ def test_missing_profile_is_a_package_error(tmp_path: Path) -> None:
     make_package(ws, "v1.0", n=500)
     (ws.package_path("v1.0") / "reference_profile.json").unlink()
     assert main(["daily", "-w", str(ws.root), "--date", END]) == 2
+
+
+def test_performance_items_without_labels_or_a_readable_calibration(ws: Workspace) -> None:
+    """No labels yet: realized pending, saying how many are needed; a package whose
+    calibration cannot be read: no estimate, saying why — and the day stays green."""
+    from deployready.performance.daily import run_daily as run_with_performance
+
+    record = run_with_performance(ws, "v1.0", "2026-03-10", deliver=False)
+    realized = record.check("realized_performance")
+    estimated = record.check("estimated_performance")
+    assert realized is not None and realized.status is Status.PENDING
+    assert "more label(s) needed" in realized.message
+    assert estimated is not None and estimated.status is Status.PENDING
+    assert "estimate unavailable" in estimated.message and "MANIFEST.json" in estimated.message
+    assert record.green

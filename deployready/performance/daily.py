@@ -12,7 +12,8 @@ realized figure up to date, replacing the record):
   metrics below threshold (None while pending).
 - ``estimated_performance``: the day's CBPE estimate — ``warn`` when an estimated metric
   is below its threshold, ``pending`` when the estimate is unreliable (the finding says
-  why), else ``pass``. Value: the number of metrics estimated below threshold.
+  why, also when the package's calibration file cannot be read), else ``pass``. Value:
+  the number of metrics estimated below threshold.
 
 **Green days.** A realized failure makes the day red (``alert``) and raises a critical
 ``performance`` alert; a pending or provisional figure does not make a day red; an
@@ -26,6 +27,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from deployready.checks import Category, Check, Evidence, Status
+from deployready.errors import PackageError
 from deployready.monitoring import daily as monitoring
 from deployready.monitoring.daily_store import DailyRecord
 from deployready.monitoring.logs import ProductionLogs, day_bounds
@@ -107,8 +109,12 @@ class DailyPerformance:
             day_bounds(last)[1] if last else None)
         self.groups = dict(iter(self.joined.frame.groupby("day", sort=False)))
         self.no_id = {d: int(n) for d, n in dict(self.joined.no_id).items()}
-        self.calibrator = fit_calibrator(
-            read_calibration(ws.package_path(version)), policy.performance)
+        try:
+            holdout = read_calibration(ws.package_path(version))
+        except PackageError as exc:  # the estimate says why it has no number
+            self.calibrator = Calibrator(None, 0, None, False, f"estimate unavailable: {exc}")
+        else:
+            self.calibrator = fit_calibrator(holdout, policy.performance)
 
     def __call__(self, version: str, day: date) -> Sequence[Check]:
         if version != self.version:
