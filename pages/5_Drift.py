@@ -16,9 +16,10 @@ from deployready.charts.monitoring import (
     psi_heatmap,
 )
 from deployready.checks import format_value, status_glyph
-from deployready.monitoring.daily import DailyRecord, drift_by_day, list_daily, run_daily
+from deployready.monitoring.daily import DailyRecord, drift_by_day, list_daily
 from deployready.monitoring.drift import DriftResult, FeatureDrift
 from deployready.monitoring.logs import ProductionLogs
+from deployready.performance.daily import run_daily
 
 ui.setup_page("Drift", "🌊")
 ws, version = ui.sidebar(deployed=True)

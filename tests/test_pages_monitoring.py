@@ -132,6 +132,10 @@ def test_drift_page_runs_the_daily_check(ws: Workspace) -> None:
     rows = ws.store.query("SELECT date, status FROM daily_checks")
     assert [(r["date"], r["status"]) for r in rows] == [("2026-03-12", "alert")]
     assert "Stored daily checks" in texts(at)
+    # the page runs the same daily check as the CLI: the performance items are in it
+    (stored,) = ws.store.query("SELECT record_json FROM daily_checks")
+    assert '"realized_performance"' in stored["record_json"]
+    assert '"estimated_performance"' in stored["record_json"]
 
 
 def test_drift_page_error_is_shown(ws: Workspace) -> None:
