@@ -20,7 +20,7 @@ from deployready.performance.intervals import (
     delong_variance,
 )
 from deployready.performance.realized import realized_performance
-from deployready.performance.weighted import weighted_metric
+from deployready.performance.weighted import weighted_metric, weighted_metrics
 from deployready.policy.sections import Policy
 
 POLICY = Policy()
@@ -56,6 +56,34 @@ def test_weighted_metrics_with_counts_equal_the_repeated_rows(seed: int, reps: i
     for name, spec in REGISTRY.items():
         got = weighted_metric(name, y, p, counts[None, :])[0]
         assert got == pytest.approx(spec.fn(yy, pp), abs=1e-12), name
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(6, 120), st.booleans(), st.booleans())
+def test_many_weightings_at_once_equal_each_repeated_sample(
+    seed: int, n: int, ties: bool, soft: bool
+) -> None:
+    """``weighted_metrics`` (every metric of every weighting row, the curves shared) gives
+    each row's figure of the rows repeated by its counts — hard labels, and soft labels
+    against the one-row-at-a-time formula."""
+    y, p = labelled_scores(seed, n, ties)
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 3, size=(4, n))
+    counts[:, :4] = 1  # both classes in every weighting
+    names = list(REGISTRY)
+    if soft:
+        q = rng.random(n)
+        got = weighted_metrics(names, q, p, counts)
+        for name in names:
+            for row in range(len(counts)):
+                one = weighted_metric(name, q, p, counts[row][None, :])[0]
+                assert got[name][row] == pytest.approx(one, abs=1e-12), name
+        return
+    got = weighted_metrics(names, y, p, counts)
+    for row in range(len(counts)):
+        yy, pp = np.repeat(y, counts[row]), np.repeat(p, counts[row])
+        for name, spec in REGISTRY.items():
+            assert got[name][row] == pytest.approx(spec.fn(yy, pp), abs=1e-12), (name, row)
 
 
 def brute_delong(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:

@@ -10,7 +10,7 @@
   clipped to [0, 1].
 - Every other metric: a **seeded percentile bootstrap**: ``resamples`` resamples of the
   labelled rows (with replacement, seed 0), each metric computed for all of them at once
-  by :func:`~deployready.performance.weighted.weighted_metric` on the resample counts,
+  by :func:`~deployready.performance.weighted.weighted_metrics` on the resample counts,
   in blocks of bounded memory; the interval is the (1 − c)/2 and (1 + c)/2 percentiles
   of the resampled values (resamples with a single class left out).
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from deployready.performance.weighted import weighted_metric
+from deployready.performance.weighted import weighted_metrics
 
 DELONG = "DeLong"
 BOOTSTRAP = "bootstrap"
@@ -90,9 +90,9 @@ def bootstrap_intervals(
     while done < resamples:
         b = min(block, resamples - done)
         idx = rng.integers(0, n, size=(b, n)) + n * np.arange(b)[:, None]
-        counts = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n)
-        for name in names:
-            values[name].append(weighted_metric(name, y, p, counts))
+        counts = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        for name, drawn in weighted_metrics(list(names), y, p, counts).items():
+            values[name].append(drawn)
         done += b
     tail = (1 - confidence) / 2 * 100
     out: dict[str, Interval] = {}
