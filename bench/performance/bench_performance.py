@@ -168,7 +168,9 @@ def summary(runs: dict[str, list], metrics: list[str]) -> dict[str, Any]:
     out["speedup_total"] = out["nannyml"]["total_s"] / out["ours"]["total_s"]
     out["speedup_estimate"] = out["nannyml"]["estimate_s"] / out["ours"]["estimate_s"]
     out["speedup_realized"] = out["nannyml"]["realized_s"] / out["ours"]["realized_s"]
-    out["speedup_total_vs_ours_all_metrics"] = out["nannyml"]["total_s"] / out["ours_all"]["total_s"]
+    out["speedup_total_vs_ours_all_metrics"] = (
+        out["nannyml"]["total_s"] / out["ours_all"]["total_s"]
+    )
     out["estimate_error"] = {
         "ours": mean_abs_error(ours_run["estimated"], ours_run["realized"]),
         "nannyml": mean_abs_error(nml_run["estimated"], nml_run["realized"]),

@@ -27,8 +27,8 @@ import time
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-import nannyml as nml  # noqa: E402
-import pandas as pd  # noqa: E402
+import nannyml as nml
+import pandas as pd
 
 COLUMNS = dict(
     y_pred_proba="score",
@@ -43,7 +43,7 @@ COLUMNS = dict(
 def per_day(result: object, metrics: list[str], column: str) -> dict[str, dict[str, float]]:
     """metric → {day (ISO) → value} of a NannyML result frame (analysis rows only)."""
     frame = result.filter(period="analysis").to_df()  # type: ignore[attr-defined]
-    days = pd.to_datetime(frame[("chunk", "chunk", "start_date")]).dt.strftime("%Y-%m-%d")
+    days = pd.to_datetime(frame[("chunk", "start_date")]).dt.strftime("%Y-%m-%d")
     return {
         m: dict(zip(days, frame[(m, column)].astype(float), strict=True)) for m in metrics
     }
