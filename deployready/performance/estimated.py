@@ -42,7 +42,7 @@ from sklearn.model_selection import StratifiedKFold
 from deployready.certification.metrics import expected_calibration_error
 from deployready.checks import Category, Check, Evidence, Status, compare
 from deployready.performance.frame import check_joined
-from deployready.performance.weighted import weighted_metric
+from deployready.performance.weighted import weighted_metrics
 from deployready.policy.sections import MetricRule, PerformancePolicy
 
 FOLDS = 5
@@ -112,7 +112,7 @@ def expected_metrics(
     """Every metric's expected value on ``scores``, calibrated probabilities as soft labels."""
     q = calibrator.calibrate(scores)
     w = np.ones((1, len(scores)))
-    return {name: float(weighted_metric(name, q, scores, w)[0]) for name in names}
+    return {name: float(v[0]) for name, v in weighted_metrics(names, q, scores, w).items()}
 
 
 def estimated_day(
