@@ -27,6 +27,7 @@ from deployready.performance.estimated import (
     use_calibration,
 )
 from deployready.performance.importance import compare_importance, importance_stability
+from deployready.performance.join import utc_days
 from deployready.performance.realized import realized_performance
 from deployready.performance.retrain import retrain_decision
 from deployready.policy.sections import Policy
@@ -289,3 +290,15 @@ def test_noise_floor_is_the_mean_ece_of_calibrated_scores(seed: int, n: int) -> 
     p = rng.beta(2, 3, n)
     eces = [REGISTRY["ece"].fn((rng.random(n) < p).astype(np.int64), p) for _ in range(200)]
     assert noise_floor(p) == pytest.approx(float(np.mean(eces)), rel=0.2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-2_000_000_000, 4_000_000_000), min_size=0, max_size=60))
+def test_utc_days_are_the_dates_of_the_timestamps(seconds: list[int]) -> None:
+    """The vectorised ``day`` column equals each UTC timestamp's ``.date()`` — a
+    ``datetime.date``, as the contract of the joined frame says."""
+    ts = pd.Series(pd.to_datetime(seconds, unit="s", utc=True)).dt.tz_convert("Europe/Paris")
+    days = utc_days(ts)
+    expected = [t.tz_convert("UTC").date() for t in ts]
+    assert list(days) == expected and days.dtype == object
+    assert all(type(d) is date for d in days)

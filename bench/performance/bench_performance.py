@@ -11,9 +11,11 @@ Each run, interleaved (ours, NannyML, ours, …), on the same Parquet files:
 - **ours** — what :func:`deployready.performance.performance_report` computes, called as it
   calls it: the calibrator of the labelled holdout (isotonic + its cross-fitted error,
   ``fit_calibrator``), realized performance of every day with its intervals (DeLong for
-  ROC AUC, 200 bootstrap resamples for the others; ``realized_performance``), the CBPE
+  ROC AUC, CLT for Brier, logit for average precision, a 200-draw count-table bootstrap
+  for ECE and KS; ``realized_performance``), the CBPE
   estimate of every day (``estimated_performance``) and the estimate's error. From the
-  frame as read: the ``day`` column is derived inside the timed part. Timed twice: with
+  frame as read: the ``day`` column is derived inside the timed part (``utc_days``, as
+  the product's join derives it). Timed twice: with
   the metrics NannyML also has (``--metrics``, default roc_auc and average_precision),
   and with the default policy's five certification metrics (roc_auc, average_precision,
   brier, ece, ks) — the product's own job (``--all-runs`` of the runs). The realized
@@ -51,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from deployready.certification.metrics import compute_metrics  # noqa: E402
 from deployready.performance.api import estimate_error  # noqa: E402
 from deployready.performance.estimated import estimated_performance, fit_calibrator  # noqa: E402
+from deployready.performance.join import utc_days  # noqa: E402
 from deployready.performance.realized import realized_performance  # noqa: E402
 from deployready.policy import CertificationPolicy, PerformancePolicy  # noqa: E402
 
@@ -61,7 +64,7 @@ NOW = datetime(2024, 6, 1, tzinfo=UTC)  # every day of the data final
 def joined_frame(analysis: pd.DataFrame) -> pd.DataFrame:
     """The joined frame of the product (``performance.frame``) from the file's columns."""
     frame = analysis[["request_id", "timestamp"]].copy()
-    frame["day"] = analysis["timestamp"].dt.date
+    frame["day"] = utc_days(analysis["timestamp"])  # as the product's join derives it
     frame["prediction"] = analysis["score"].astype(np.float64)
     frame["label"] = analysis["label"].astype(np.float64)
     frame["labeled_at"] = analysis["timestamp"]
