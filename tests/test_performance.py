@@ -10,14 +10,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deployready.certification.metrics import REGISTRY
 from deployready.checks import Category, Check, Status
 from deployready.errors import InputError
 from deployready.package.load import load_package
 from deployready.performance.api import PerformanceReport, performance_report
-from deployready.performance.estimated import NO_HOLDOUT, estimated_performance, fit_calibrator
+from deployready.performance.estimated import (
+    CLEAR_GAIN,
+    NO_HOLDOUT,
+    estimated_performance,
+    fit_calibrator,
+    noise_floor,
+    use_calibration,
+)
 from deployready.performance.importance import compare_importance, importance_stability
+from deployready.performance.join import utc_days
 from deployready.performance.realized import realized_performance
 from deployready.performance.retrain import retrain_decision
 from deployready.policy.sections import Policy
@@ -238,3 +248,64 @@ def test_api_without_joined_predictions_reads_the_workspace(
     with pytest.raises(InputError) as info:
         performance_report(ws, "v1.0", "2025-02-03", "2025-02-01", now=NOW)
     assert info.value.location == "--start"
+
+
+def test_calibration_is_used_only_when_it_clearly_helps() -> None:
+    """Calibrated scores on the holdout: isotonic calibration does not clearly lower the
+    cross-fitted error, the raw scores are CBPE's probabilities. Scores squashed towards
+    the middle (p ↦ 0.25 + p / 2): calibration clearly helps and is used. The record and
+    every estimated check say which scores were used and why."""
+    rng = np.random.default_rng(5)
+    hp, hy = calibrated(5000, rng, 1.0, 1.0)
+    raw = fit_calibrator(pd.DataFrame({"score": hp, "label": hy}), PERF)
+    assert raw.reliable and not raw.calibrated and raw.raw_error is not None
+    assert raw.error == raw.raw_error  # the reliability rule judges the scores used
+    assert "raw scores" in raw.choice
+    scores = rng.random(50)
+    assert np.array_equal(raw.calibrate(scores), scores)
+    squashed = fit_calibrator(pd.DataFrame({"score": 0.25 + hp / 2, "label": hy}), PERF)
+    assert squashed.calibrated and squashed.reliable and "isotonic" in squashed.choice
+    assert squashed.raw_error is not None and squashed.error is not None
+    assert squashed.error < squashed.raw_error
+    frame = joined_frame({date(2025, 1, 1): (500, 0)})
+    for cal in (raw, squashed):
+        (day,) = estimated_performance(frame, cal, RULES)
+        for check in day.checks:
+            assert check.evidence is not None
+            assert check.evidence.detail["calibrated"] is cal.calibrated
+            assert cal.choice in check.message
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0, 0.5), st.floats(0, 0.5), st.floats(0, 0.1))
+def test_one_rule_decides_calibration(raw: float, calibrated: float, noise: float) -> None:
+    """Calibrate only when the calibrated error is clearly lower: never when it is not
+    lower by the noise floor, always when it is lower by more than it and the margin."""
+    use = use_calibration(raw, calibrated, noise)
+    if raw - calibrated <= noise:
+        assert not use
+    if raw - calibrated > max(CLEAR_GAIN, noise):
+        assert use
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([500, 5000]))
+def test_noise_floor_is_the_mean_ece_of_calibrated_scores(seed: int, n: int) -> None:
+    """Labels drawn from the scores themselves: the noise floor is, to within a fifth,
+    the ECE such scores show on average (over 200 draws of the labels)."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 3, n)
+    eces = [REGISTRY["ece"].fn((rng.random(n) < p).astype(np.int64), p) for _ in range(200)]
+    assert noise_floor(p) == pytest.approx(float(np.mean(eces)), rel=0.2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-2_000_000_000, 4_000_000_000), min_size=0, max_size=60))
+def test_utc_days_are_the_dates_of_the_timestamps(seconds: list[int]) -> None:
+    """The vectorised ``day`` column equals each UTC timestamp's ``.date()`` — a
+    ``datetime.date``, as the contract of the joined frame says."""
+    ts = pd.Series(pd.to_datetime(seconds, unit="s", utc=True)).dt.tz_convert("Europe/Paris")
+    days = utc_days(ts)
+    expected = [t.tz_convert("UTC").date() for t in ts]
+    assert list(days) == expected and days.dtype == object
+    assert all(type(d) is date for d in days)

@@ -15,12 +15,17 @@ from deployready.certification.metrics import REGISTRY
 from deployready.checks import Category, Status
 from deployready.errors import InputError
 from deployready.performance.intervals import (
+    CELLS,
     bootstrap_intervals,
+    clt_interval,
+    count_table,
     delong_interval,
     delong_variance,
+    interval_method,
+    logit_ap_interval,
 )
 from deployready.performance.realized import realized_performance
-from deployready.performance.weighted import weighted_metric
+from deployready.performance.weighted import weighted_metric, weighted_metrics
 from deployready.policy.sections import Policy
 
 POLICY = Policy()
@@ -58,6 +63,34 @@ def test_weighted_metrics_with_counts_equal_the_repeated_rows(seed: int, reps: i
         assert got == pytest.approx(spec.fn(yy, pp), abs=1e-12), name
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(6, 120), st.booleans(), st.booleans())
+def test_many_weightings_at_once_equal_each_repeated_sample(
+    seed: int, n: int, ties: bool, soft: bool
+) -> None:
+    """``weighted_metrics`` (every metric of every weighting row, the curves shared) gives
+    each row's figure of the rows repeated by its counts — hard labels, and soft labels
+    against the one-row-at-a-time formula."""
+    y, p = labelled_scores(seed, n, ties)
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 3, size=(4, n))
+    counts[:, :4] = 1  # both classes in every weighting
+    names = list(REGISTRY)
+    if soft:
+        q = rng.random(n)
+        got = weighted_metrics(names, q, p, counts)
+        for name in names:
+            for row in range(len(counts)):
+                one = weighted_metric(name, q, p, counts[row][None, :])[0]
+                assert got[name][row] == pytest.approx(one, abs=1e-12), name
+        return
+    got = weighted_metrics(names, y, p, counts)
+    for row in range(len(counts)):
+        yy, pp = np.repeat(y, counts[row]), np.repeat(p, counts[row])
+        for name, spec in REGISTRY.items():
+            assert got[name][row] == pytest.approx(spec.fn(yy, pp), abs=1e-12), (name, row)
+
+
 def brute_delong(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     pos, neg = p[y == 1], p[y == 0]
     psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])  # m × n
@@ -77,8 +110,10 @@ def test_delong_variance_equals_the_quadratic_reference(seed: int, n: int, ties:
 
 
 def test_interval_coverage_is_roughly_nominal() -> None:
-    """Binormal scores (positives N(1, 1), negatives N(0, 1)): true AUC Φ(1/√2); true
-    Brier from a million-row sample. 150 data sets of 300 rows each."""
+    """Binormal scores (positives N(1, 1), negatives N(0, 1)): true AUC Φ(1/√2); the other
+    true values from a million-row sample. 150 data sets of 300 rows each, nominal 95 %:
+    DeLong (ROC AUC), CLT (Brier), logit (average precision), the count-table bootstrap
+    by exact score (300 distinct scores) and by 100 score cells (accuracy, precision)."""
     rng = np.random.default_rng(7)
     true_auc = float(stats.norm.cdf(1 / np.sqrt(2)))
 
@@ -87,17 +122,84 @@ def test_interval_coverage_is_roughly_nominal() -> None:
         return y, 1 / (1 + np.exp(-(rng.normal(size=n) + y - 0.5)))
 
     big_y, big_p = draw(1_000_000)
-    true_brier = float(np.mean((big_p - big_y) ** 2))
-    auc_hits = brier_hits = 0
+    names = ("brier", "average_precision", "accuracy", "precision")
+    truth = {name: REGISTRY[name].fn(big_y, big_p) for name in names}
+    hits = dict.fromkeys(["roc_auc", *names, "accuracy@100", "precision@100"], 0)
     runs = 150
+
+    def hit(key: str, low: float | None, high: float | None, true: float) -> None:
+        assert low is not None and high is not None
+        hits[key] += low <= true <= high
+
     for i in range(runs):
         y, p = draw(300)
         ci = delong_interval(y, p, 0.95)
-        auc_hits += ci.low <= true_auc <= ci.high  # type: ignore[operator]
-        b = bootstrap_intervals(["brier"], y, p, confidence=0.95, resamples=200, seed=i)["brier"]
-        brier_hits += b.low <= true_brier <= b.high  # type: ignore[operator]
-    assert 0.89 <= auc_hits / runs <= 0.99, auc_hits
-    assert 0.87 <= brier_hits / runs <= 0.99, brier_hits
+        hit("roc_auc", ci.low, ci.high, true_auc)
+        ci = clt_interval("brier", y, p, 0.95)
+        hit("brier", ci.low, ci.high, truth["brier"])
+        ap = REGISTRY["average_precision"].fn(y, p)
+        ci = logit_ap_interval(ap, int(y.sum()), 0.95)
+        hit("average_precision", ci.low, ci.high, truth["average_precision"])
+        for cells, tag in ((CELLS, ""), (100, "@100")):
+            boot = bootstrap_intervals(["accuracy", "precision"], y, p, confidence=0.95,
+                                       resamples=200, seed=i, cells=cells)
+            for name in ("accuracy", "precision"):
+                hit(name + tag, boot[name].low, boot[name].high, truth[name])
+    for key, count in hits.items():
+        assert 0.87 <= count / runs <= 0.99, (key, count)
+
+
+def test_clt_interval_is_the_t_interval_of_the_per_row_losses() -> None:
+    y, p = labelled_scores(3, 500, ties=False)
+    for name in ("brier", "log_loss"):
+        ci = clt_interval(name, y, p, 0.9)
+        q = np.clip(p, 1e-15, 1 - 1e-15)
+        loss = (p - y) ** 2 if name == "brier" else -(y * np.log(q) + (1 - y) * np.log(1 - q))
+        low, high = stats.t.interval(0.9, loss.size - 1, loss.mean(), stats.sem(loss))
+        assert (ci.low, ci.high) == pytest.approx((low, high), rel=1e-9), name
+        assert loss.mean() == pytest.approx(REGISTRY[name].fn(y, p), rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.01, 0.99), st.integers(1, 5000))
+def test_logit_interval_holds_the_estimate_and_narrows(ap: float, positives: int) -> None:
+    ci = logit_ap_interval(ap, positives, 0.95)
+    wider = logit_ap_interval(ap, positives, 0.99)
+    assert ci.low is not None and ci.high is not None
+    assert wider.low is not None and wider.high is not None
+    assert 0 < wider.low <= ci.low <= ap <= ci.high <= wider.high < 1
+    more = logit_ap_interval(ap, 4 * positives, 0.95)
+    assert more.high - more.low < ci.high - ci.low  # type: ignore[operator]
+    assert logit_ap_interval(1.0, positives, 0.95).low is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(6, 400), st.booleans(),
+       st.sampled_from([10, 100, 1000]))
+def test_count_table_keeps_the_figures_within_the_stated_bounds(
+    seed: int, n: int, ties: bool, cells: int
+) -> None:
+    """The count table with its row counts as weights: by exact score (at most ``cells``
+    distinct scores) every figure equals scikit-learn's; by score cell the confusion
+    metrics are exact and the ECE within 1 / cells."""
+    y, p = labelled_scores(seed, n, ties)
+    labels, scores, rows = count_table(y, p, cells)
+    assert rows.sum() == n
+    got = weighted_metrics(list(REGISTRY), labels, scores, rows[None, :])
+    exact = np.unique(p).size <= cells
+    for name, spec in REGISTRY.items():
+        if exact or name in ("accuracy", "precision", "recall", "f1"):
+            assert got[name][0] == pytest.approx(spec.fn(y, p), abs=1e-12), name
+    assert abs(got["ece"][0] - REGISTRY["ece"].fn(y, p)) <= 1 / cells + 1e-12
+
+
+def test_interval_method_is_one_per_metric() -> None:
+    assert {name: interval_method(name) for name in REGISTRY} == {
+        "roc_auc": "DeLong", "brier": "CLT", "log_loss": "CLT",
+        "average_precision": "logit", "ece": "bootstrap", "ks": "bootstrap",
+        "accuracy": "bootstrap", "precision": "bootstrap", "recall": "bootstrap",
+        "f1": "bootstrap",
+    }
 
 
 # --------------------------------------------------------------------------- realized
@@ -141,7 +243,7 @@ def test_realized_figures_equal_scikit_learn_exactly() -> None:
         assert day.metrics[name].value == REGISTRY[name].fn(y, p), name  # exactly
         fig = day.metrics[name]
         assert fig.low is not None and fig.high is not None and fig.low <= fig.high
-        assert fig.interval == ("DeLong" if name == "roc_auc" else "bootstrap")
+        assert fig.interval == interval_method(name)
     checks = {c.name: c for c in day.checks}
     assert set(checks) == {f"realized_{n}" for n in RULES}
     auc = checks["realized_roc_auc"]

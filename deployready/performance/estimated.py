@@ -1,18 +1,29 @@
 """Estimated performance before the labels arrive: confidence-based performance
 estimation (CBPE).
 
-1. **Calibrate** the model's scores on the package's labelled holdout
-   (``calibration.parquet``): isotonic regression (scikit-learn, clipped to [0, 1]).
-2. **Reliability**: the calibrator's *cross-fitted* calibration error on the holdout —
-   5 seeded stratified folds, each fold's scores calibrated by an isotonic fit on the
-   other four, the ECE (the registry's 10 bins) of those calibrated scores against the
-   labels. Above ``performance.max_calibration_error``, or fewer than
+1. **Calibrate, only when it helps**: on the package's labelled holdout
+   (``calibration.parquet``) the *cross-fitted* calibration error of isotonic
+   regression (scikit-learn, clipped to [0, 1]) — 5 seeded stratified folds, each
+   fold's scores calibrated by an isotonic fit on the other four, the ECE (the
+   registry's 10 bins) of those calibrated scores against the labels — is compared with
+   the ECE of the raw scores on the same rows (nothing fitted, so nothing to cross-fit).
+   The calibrated scores are CBPE's probabilities only when their error is clearly lower
+   (:func:`use_calibration`: lower by more than ``CLEAR_GAIN`` and by more than the
+   *noise floor* of the raw ECE — the ECE that perfectly calibrated scores would show on
+   these rows by chance alone, ``sqrt(2/π) · Σ_b sqrt(Σ_{i∈b} p_i(1 − p_i)) / n``, the
+   mean absolute value of each bin's normal label-sum deviation); otherwise the raw scores
+   are, as NannyML does —
+   an isotonic fit is a step function and flattens the ranking inside each step, which
+   costs the estimate of the ranking metrics (average precision) more than it gains when
+   the scores are already calibrated. The calibrator record says which and why.
+2. **Reliability**: the cross-fitted error of the scores used (step 1). Above
+   ``performance.max_calibration_error``, or fewer than
    ``performance.min_calibration_rows`` labelled holdout rows, the estimate is
    **unreliable**: every estimated check is ``pending`` with a finding that says so and no
    value. A package without a labelled holdout gives ``pending`` "no labelled holdout in
    the package".
-3. **Expected metrics** of each day: the calibrated probability q of every prediction is
-   the chance its label is 1, used as a soft label in the formulas of
+3. **Expected metrics** of each day: the probability q (calibrated or raw, step 1) of
+   every prediction is the chance its label is 1, used as a soft label in the formulas of
    :mod:`~deployready.performance.weighted` — expected TP / FP at each threshold (ROC
    AUC, average precision, KS), expected Brier ``mean(q(1 − p)² + (1 − q)p²)``, expected
    ECE per bin ``|Σq − Σp|`` and so on. (Ratios are ratios of expectations.) On perfectly
@@ -39,27 +50,36 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
-from deployready.certification.metrics import expected_calibration_error
+from deployready.certification.metrics import ECE_BINS, expected_calibration_error
 from deployready.checks import Category, Check, Evidence, Status, compare
 from deployready.performance.frame import check_joined
-from deployready.performance.weighted import weighted_metric
+from deployready.performance.weighted import weighted_metrics
 from deployready.policy.sections import MetricRule, PerformancePolicy
 
 FOLDS = 5
+#: calibration is used only when it lowers the ECE by more than this (and the noise floor)
+CLEAR_GAIN = 0.002
 NO_HOLDOUT = "no labelled holdout in the package (calibration.parquet): no estimate"
 
 
 @dataclass(frozen=True)
 class Calibrator:
-    """The isotonic calibrator of a package and how far it can be trusted."""
+    """The probabilities CBPE uses (isotonic-calibrated or raw scores) and how far they
+    can be trusted."""
 
     model: IsotonicRegression | None
     rows: int  # labelled holdout rows
-    error: float | None  # cross-fitted ECE on the holdout
+    error: float | None  # cross-fitted ECE on the holdout of the scores used
     reliable: bool
     reason: str  # why not reliable ("" when reliable)
+    calibrated: bool = True  # isotonic-calibrated scores (else the raw scores)
+    raw_error: float | None = None  # ECE of the raw scores on the holdout
+    choice: str = ""  # which scores are used and why
 
     def calibrate(self, scores: np.ndarray) -> np.ndarray:
+        """CBPE's probabilities of ``scores``."""
+        if not self.calibrated:
+            return np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
         assert self.model is not None
         return np.clip(np.asarray(self.model.predict(scores), dtype=np.float64), 0.0, 1.0)
 
@@ -77,6 +97,34 @@ def cross_fitted_error(scores: np.ndarray, labels: np.ndarray, seed: int = 0) ->
     return expected_calibration_error(labels, np.clip(out, 0.0, 1.0))
 
 
+def noise_floor(scores: np.ndarray) -> float:
+    """The ECE perfectly calibrated ``scores`` would show by chance (see the module doc)."""
+    p = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    if p.size == 0:
+        return 0.0
+    bins = np.clip((p * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
+    variance = np.bincount(bins, weights=p * (1 - p), minlength=ECE_BINS)
+    return float(np.sqrt(2 / np.pi) * np.sqrt(variance).sum() / p.size)
+
+
+def use_calibration(raw_error: float, calibrated_error: float, noise: float) -> bool:
+    """Calibrate only when it clearly helps: the cross-fitted error of the calibrated
+    scores is below the raw scores' by more than ``CLEAR_GAIN`` and the raw ECE's
+    ``noise`` floor."""
+    return raw_error - calibrated_error > max(CLEAR_GAIN, noise)
+
+
+def _choice(
+    raw_error: float, calibrated_error: float, noise: float
+) -> tuple[bool, float, str]:
+    """(calibrate?, error of the scores used, why) — decided by :func:`use_calibration`."""
+    both = (f"cross-fitted ECE {calibrated_error:.4f} calibrated vs {raw_error:.4f} raw, "
+            f"noise floor {noise:.4f}")
+    if use_calibration(raw_error, calibrated_error, noise):
+        return True, calibrated_error, f"isotonic-calibrated scores ({both})"
+    return False, raw_error, f"raw scores, calibration does not clearly help ({both})"
+
+
 def fit_calibrator(holdout: pd.DataFrame | None, policy: PerformancePolicy) -> Calibrator:
     """The calibrator of a package's labelled holdout (``score``, ``label``), or an
     unreliable one saying why."""
@@ -89,12 +137,17 @@ def fit_calibrator(holdout: pd.DataFrame | None, policy: PerformancePolicy) -> C
         return Calibrator(_isotonic(scores, labels), n, None, False,
                           f"estimate unreliable: {n} labelled holdout rows "
                           f"(at least {policy.min_calibration_rows} of both classes needed)")
-    error = cross_fitted_error(scores, labels)
+    raw_error = expected_calibration_error(labels, np.clip(scores, 0.0, 1.0))
+    calibrated, error, choice = _choice(
+        raw_error, cross_fitted_error(scores, labels), noise_floor(scores)
+    )
+    model = _isotonic(scores, labels)
     if error > policy.max_calibration_error:
-        return Calibrator(_isotonic(scores, labels), n, error, False,
+        return Calibrator(model, n, error, False,
                           f"estimate unreliable: cross-fitted calibration error {error:.3f} on "
-                          f"the holdout > {policy.max_calibration_error:g}")
-    return Calibrator(_isotonic(scores, labels), n, error, True, "")
+                          f"the holdout > {policy.max_calibration_error:g} ({choice})",
+                          calibrated, raw_error, choice)
+    return Calibrator(model, n, error, True, "", calibrated, raw_error, choice)
 
 
 @dataclass(frozen=True)
@@ -109,10 +162,10 @@ class EstimatedDay:
 def expected_metrics(
     scores: np.ndarray, calibrator: Calibrator, names: list[str]
 ) -> dict[str, float]:
-    """Every metric's expected value on ``scores``, calibrated probabilities as soft labels."""
+    """Every metric's expected value on ``scores``, CBPE's probabilities as soft labels."""
     q = calibrator.calibrate(scores)
     w = np.ones((1, len(scores)))
-    return {name: float(weighted_metric(name, q, scores, w)[0]) for name in names}
+    return {name: float(v[0]) for name, v in weighted_metrics(names, q, scores, w).items()}
 
 
 def estimated_day(
@@ -140,9 +193,12 @@ def _check(
     detail = {
         "day": day.isoformat(),
         "predictions": n,
-        "method": "CBPE (isotonic calibration on the package's labelled holdout)",
+        "method": "CBPE (probabilities chosen on the package's labelled holdout)",
+        "calibrated": cal.calibrated,
+        "probabilities": cal.choice,
         "calibration_rows": cal.rows,
         "calibration_error": cal.error,
+        "raw_calibration_error": cal.raw_error,
         "reliable": cal.reliable,
     }
     if value is None:
@@ -150,7 +206,8 @@ def _check(
         message = cal.reason or f"no predictions on {day.isoformat()}"
     else:
         status = Status.PASS if compare(value, rule.op, rule.threshold) else Status.WARN
-        message = (f"estimated {name} {value:.4g} on {n} predictions (CBPE, before labels)"
+        message = (f"estimated {name} {value:.4g} on {n} predictions (CBPE, before labels, "
+                   f"on {cal.choice})"
                    + ("" if status is Status.PASS else ": below threshold, a warning"))
     return Check(f"estimated_{name}", Category.PERFORMANCE, status, value,
                  f"{rule.op} {rule.threshold:g}", message,

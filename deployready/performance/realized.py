@@ -7,8 +7,10 @@ For each day of the joined frame (:mod:`~deployready.performance.frame`):
   with a label; ``coverage`` = labelled / predictions;
 - every metric of ``[certification.metrics]`` on the labelled rows, computed by the
   certification registry (scikit-learn: the figures equal scikit-learn's exactly), with
-  a confidence interval at ``performance.confidence`` — DeLong for ROC AUC, a seeded
-  percentile bootstrap for the others (:mod:`~deployready.performance.intervals`);
+  a confidence interval at ``performance.confidence`` — DeLong for ROC AUC, CLT for the
+  Brier score and log loss, Boyd et al.'s logit interval for average precision, a seeded
+  percentile bootstrap of the (score cell, label) count table for the others
+  (:mod:`~deployready.performance.intervals`);
 - **status**: ``pending`` while labelled < ``min_labelled`` or coverage <
   ``min_coverage`` (the finding says how many more labels are needed), or while the
   labelled rows hold a single class; else ``pass`` / ``fail`` against each metric's
@@ -30,12 +32,7 @@ import pandas as pd
 from deployready.certification.metrics import compute_metrics
 from deployready.checks import Category, Check, Evidence, Status, verdict
 from deployready.performance.frame import check_joined
-from deployready.performance.intervals import (
-    BOOTSTRAP,
-    Interval,
-    bootstrap_intervals,
-    delong_interval,
-)
+from deployready.performance.intervals import metric_intervals
 from deployready.policy.sections import MetricRule, PerformancePolicy
 
 
@@ -47,7 +44,7 @@ class MetricFigure:
     value: float | None
     low: float | None
     high: float | None
-    interval: str  # "DeLong" or "bootstrap"
+    interval: str  # "DeLong", "CLT", "logit" or "bootstrap"
     threshold: str  # e.g. ">= 0.8"
     status: Status
 
@@ -93,27 +90,15 @@ def final_on(day: date, policy: PerformancePolicy) -> date:
     return day + timedelta(days=1 + policy.label_window_days)
 
 
-def _intervals(
-    y: np.ndarray, p: np.ndarray, names: list[str], policy: PerformancePolicy
-) -> dict[str, Interval]:
-    boot = [n for n in names if n != "roc_auc"]
-    out = bootstrap_intervals(
-        boot, y, p, confidence=policy.confidence, resamples=policy.bootstrap_resamples
-    )
-    if "roc_auc" in names:
-        try:
-            out["roc_auc"] = delong_interval(y, p, policy.confidence)
-        except ValueError:  # fewer than two of a class
-            out["roc_auc"] = Interval(None, None, BOOTSTRAP)
-    return out
-
-
 def _figures(
     y: np.ndarray, p: np.ndarray, rules: Mapping[str, MetricRule], policy: PerformancePolicy
 ) -> dict[str, MetricFigure]:
     names = list(rules)
     values = compute_metrics(y, p, names)
-    intervals = _intervals(y, p, names, policy)
+    intervals = metric_intervals(
+        {name: values[name] for name in names}, y, p,
+        confidence=policy.confidence, resamples=policy.bootstrap_resamples,
+    )
     return {
         name: MetricFigure(
             name,

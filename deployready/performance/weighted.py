@@ -53,33 +53,44 @@ def _confusion(name: str, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.nda
     return _ratio(2 * tp, predicted + positives)  # f1
 
 
+def _cumulative_at(cols: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """For each j, the sum of the first ``k[j]`` columns of ``cols`` (b × m), as b × len(k)."""
+    out = np.zeros((cols.shape[0], cols.shape[1] + 1))
+    np.cumsum(cols, axis=1, out=out[:, 1:])
+    return out[:, k]
+
+
 def _curves(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted cumulative TP and FP at each distinct score, highest score first."""
+    """Weighted cumulative TP and FP at each distinct score, highest score first.
+
+    With 0/1 labels the positives' and the negatives' weights are summed apart (one pass
+    over the weights each, no products): the bootstrap's cost on large days."""
     order = np.argsort(-p, kind="mergesort")
-    ps = p[order]
+    ps, ys = p[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(ps)), ps.size - 1]  # last row of each tie group
+    if np.all((ys == 0) | (ys == 1)):
+        hard = ys == 1
+        positives = np.cumsum(hard)[last]  # positives up to the end of each group
+        return (_cumulative_at(w[:, order[hard]], positives),
+                _cumulative_at(w[:, order[~hard]], last + 1 - positives))
     ws = w[:, order]
-    tp = np.cumsum(ws * y[order], axis=1)[:, last]
-    fp = np.cumsum(ws * (1 - y[order]), axis=1)[:, last]
+    tp = np.cumsum(ws * ys, axis=1)[:, last]
+    fp = np.cumsum(ws * (1 - ys), axis=1)[:, last]
     return tp, fp
 
 
-def _curve_metric(name: str, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
-    tp, fp = _curves(y, p, w)
+def _curve_metric(name: str, tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     pos, neg = tp[:, -1:], fp[:, -1:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpr = tp / pos
-        fpr = fp / neg
         if name == "ks":
-            out = np.max(np.abs(tpr - fpr), axis=1)
+            out = np.max(np.abs(tp / pos - fp / neg), axis=1)
         elif name == "roc_auc":
-            tpr0 = np.hstack([np.zeros((len(w), 1)), tpr])
-            fpr0 = np.hstack([np.zeros((len(w), 1)), fpr])
+            tpr0 = np.hstack([np.zeros((len(tp), 1)), tp / pos])
+            fpr0 = np.hstack([np.zeros((len(tp), 1)), fp / neg])
             out = np.sum(np.diff(fpr0, axis=1) * (tpr0[:, 1:] + tpr0[:, :-1]) / 2, axis=1)
-        else:  # average_precision
-            precision = _ratio(tp, tp + fp)
-            recall0 = np.hstack([np.zeros((len(w), 1)), tpr])
-            out = np.sum(np.diff(recall0, axis=1) * precision, axis=1)
+        else:  # average_precision: Σ (R_k − R_{k−1}) · P_k
+            gained = np.diff(tp, axis=1, prepend=0.0)
+            out = np.sum(gained * _ratio(tp, tp + fp), axis=1) / pos[:, 0]
     both = (pos[:, 0] > 0) & (neg[:, 0] > 0)
     out = np.where(both, out, np.nan)
     if name == "average_precision":  # defined without negatives, as scikit-learn
@@ -87,13 +98,31 @@ def _curve_metric(name: str, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.
     return np.asarray(out, dtype=np.float64)
 
 
-def weighted_metric(name: str, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Metric ``name`` under each row of the weights ``w`` (b × n): an array of b values."""
+def weighted_metrics(
+    names: list[str] | tuple[str, ...], y: np.ndarray, p: np.ndarray, w: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every metric of ``names`` under each row of the weights ``w`` (b × n), the TP / FP
+    curves computed once for all the curve metrics."""
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
     w = np.atleast_2d(np.asarray(w, dtype=np.float64))
-    if name in CURVE_METRICS:
-        return _curve_metric(name, y, p, w)
+    curves = None
+    out = {}
+    for name in names:
+        if name in CURVE_METRICS:
+            curves = curves or _curves(y, p, w)
+            out[name] = _curve_metric(name, *curves)
+        else:
+            out[name] = _pointwise(name, y, p, w)
+    return out
+
+
+def weighted_metric(name: str, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Metric ``name`` under each row of the weights ``w`` (b × n): an array of b values."""
+    return weighted_metrics([name], y, p, w)[name]
+
+
+def _pointwise(name: str, y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     total = w.sum(axis=1)
     if name == "brier":
         return _ratio(w @ (p * p - 2 * p * y + y), total)  # (p − y)², with y² = y
