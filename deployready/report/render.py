@@ -342,8 +342,9 @@ def _html_performance(section: Mapping[str, Any] | None) -> list[str]:
         return [*parts, f"<p>Not available: {_h(error)}</p>"]
     assert section is not None
     header, rows = day_table(section)
-    parts.append(_html_table(header, rows, ["fail" if d["status"] == Status.FAIL else ""
-                                            for d in section.get("realized", [])]))
+    marks = [status_label(d["status"]) if d["status"] == Status.FAIL else ""
+             for d in section.get("realized", [])]
+    parts.append(_html_table(header, rows, marks))
     return [*parts, "<ul>" + "".join(f"<li>{_h(line)}</li>" for line in summary) + "</ul>"]
 
 
