@@ -135,7 +135,7 @@ class PerformancePolicy:
     min_coverage: float = 0.10  # and labelled / predictions that day
     label_window_days: int = 14  # a day's figures are provisional until then
     confidence: float = 0.95  # of every confidence interval
-    bootstrap_resamples: int = 200  # bootstrap draws: intervals of ECE, KS and the confusion metrics
+    bootstrap_resamples: int = 200  # draws for the ECE, KS and confusion-metric intervals
     max_calibration_error: float = 0.05  # cross-fitted ECE of the calibrator on the holdout
     min_calibration_rows: int = 200  # labelled holdout rows the estimate needs
     importance_sample_rows: int = 500  # production rows explained per week (seeded sample)
