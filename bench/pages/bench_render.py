@@ -74,6 +74,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("pages/5_Drift.py", "Drift", "Drift"),
     ("pages/6_Rollout.py", "Rollout", "Rollout"),
     ("pages/7_Monitoring.py", "Monitoring", "Monitoring"),
+    ("pages/8_Performance.py", "Performance", "Performance"),
 ]
 TARGETS = {"demo": 2.0, "scale": 3.0}
 EMPTY_LABEL = "(AppTest overhead: empty page)"
