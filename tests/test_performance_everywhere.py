@@ -159,6 +159,18 @@ def test_reviews_and_report_show_the_figures(demo: Path) -> None:
     assert json.loads(render(report, "json"))["performance"]["version"] == "v1.0"
 
 
+def test_cli_reviews_prints_the_figures_when_asked(demo: Path) -> None:
+    """`deployready reviews --performance` prints each review's figures, the same line the
+    report renders; without the flag it reads no labels and prints none."""
+    asked = run("reviews", "-w", str(demo), "--performance")
+    assert asked.returncode in (0, 1), asked.stderr  # 1: a period is overdue
+    assert "performance " in asked.stdout and "realized" in asked.stdout
+    assert "retrain decision (" in asked.stdout and "RETRAIN" in asked.stdout
+    plain = run("reviews", "-w", str(demo))
+    assert plain.returncode == asked.returncode
+    assert "retrain decision (" not in plain.stdout and "realized" not in plain.stdout
+
+
 def test_the_concept_change_is_seen_by_labels_not_by_the_estimate(demo: Path) -> None:
     ws = Workspace.open(demo)
     report = performance_report(ws, now=datetime.now(UTC))

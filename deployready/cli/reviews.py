@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_workspace_arg(p)
     add_version_arg(p, "daily checks of this version only")
     p.add_argument("--days", type=int, default=14, help="daily checks to show (default 14)")
+    p.add_argument("--performance", action="store_true",
+                   help="show each review's production-performance figures (reads the "
+                        "labels and the logs)")
     add_json_arg(p)
     p.set_defaults(handler=cmd_reviews)
 
@@ -66,10 +69,11 @@ def cmd_signoff(args: argparse.Namespace) -> int:
 
 
 def cmd_reviews(args: argparse.Namespace) -> int:
+    from deployready.report.performance import figures_text
     from deployready.rollout.reviews import checklists
 
     ws = workspace_of(args)
-    lists = checklists(ws, args.version, days=args.days)
+    lists = checklists(ws, args.version, days=args.days, performance=args.performance)
     if args.json:
         print_json(lists.as_dict())
         return 1 if lists.overdue else 0
@@ -85,6 +89,8 @@ def cmd_reviews(args: argparse.Namespace) -> int:
         print(f"{review.kind} {review.period}: {state}")
         for item in review.items:
             print(f"  - {item}")
+        if review.performance:
+            print(f"  {figures_text(review.performance)}")
     if lists.overdue:
         print("overdue:")
         for o in lists.overdue:
