@@ -95,7 +95,8 @@ def _same_behaviour(previous: Path, model: Any, scaler: Any, features: list[str]
     """
     try:
         manifest = read_manifest(previous)
-        rows = pd.read_parquet(io.BytesIO(read_verified(previous, manifest, HOLDOUT_FILE)))
+        rows = pd.read_parquet(io.BytesIO(read_verified(previous, manifest, HOLDOUT_FILE)),
+                               use_threads=False)
         recorded = json.loads(read_verified(previous, manifest, EXPECTED_FILE))["predictions"]
         now = predict_frame(model, scaler, features, rows[features])
     except (DeployReadyError, KeyError, ValueError, TypeError):
@@ -282,7 +283,7 @@ def _write_holdout(
     buffer = io.BytesIO()
     holdout_frame.to_parquet(buffer, index=False)
     write_file(tmp / HOLDOUT_FILE, buffer.getvalue())
-    served_holdout = pd.read_parquet(io.BytesIO(buffer.getvalue()))
+    served_holdout = pd.read_parquet(io.BytesIO(buffer.getvalue()), use_threads=False)
     expected = served.predict(req.features, served_holdout)
     write_file(tmp / EXPECTED_FILE, dumps_json({"predictions": expected.tolist()}))
     return source

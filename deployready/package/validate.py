@@ -137,7 +137,7 @@ def _read_holdout(
     if not is_regular_file(path / HOLDOUT_FILE) or expected is None:
         return None
     try:
-        frame = pd.read_parquet(io.BytesIO(read_regular(path / HOLDOUT_FILE)))
+        frame = pd.read_parquet(io.BytesIO(read_regular(path / HOLDOUT_FILE)), use_threads=False)
     except Exception as exc:  # pyarrow raises several types for a bad file
         report.add("bad_holdout", HOLDOUT_FILE, f"holdout.parquet is not readable Parquet: {exc}")
         return None
