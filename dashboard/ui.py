@@ -157,6 +157,17 @@ def require_versions(ws: Workspace) -> None:
 FileSignature = tuple[tuple[str, int, int], ...]
 
 
+def stop_without_logs(ws: Workspace, version: str, info: dict[str, Any]) -> None:
+    """Stop the page, saying so, when ``version`` has no production logs (``info``: the
+    versions with logs, :func:`log_versions`)."""
+    if version in info:
+        return
+    others = ", ".join(sorted(info)) or "none"
+    st.info(f"No production logs of {version} in `{ws.production_dir}` "
+            f"(versions with logs: {others}). Pick a deployed version in the sidebar.", icon="ℹ️")
+    st.stop()
+
+
 def files_signature(paths: Iterable[Path]) -> FileSignature:
     """(path, size, mtime_ns) of each existing file, sorted by path."""
     out = []

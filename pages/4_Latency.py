@@ -53,11 +53,7 @@ if checks:
         hide_index=True, width="stretch",
     )
 
-if version not in info:
-    others = ", ".join(sorted(info)) or "none"
-    st.info(f"No production logs of {version} in `{ws.production_dir}` "
-            f"(versions with logs: {others}). Pick a deployed version in the sidebar.", icon="ℹ️")
-    st.stop()
+ui.stop_without_logs(ws, version, info)
 
 # ---------------------------------------------------------------- period and window
 first: date = pd.Timestamp(info[version]["first"]).date()

@@ -79,11 +79,7 @@ if flash and flash.get("version") == version:
     if result.alerts:
         st.dataframe(pd.DataFrame(result.alerts), hide_index=True, width="stretch")
 
-if not has_logs:
-    others = ", ".join(sorted(info)) or "none"
-    st.info(f"No production logs of {version} in `{ws.production_dir}` "
-            f"(versions with logs: {others}). Pick a deployed version in the sidebar.", icon="ℹ️")
-    st.stop()
+ui.stop_without_logs(ws, version, info)
 
 raw = ui.guarded(lambda: _drift(str(ws.root), version_, (
     logs.fingerprint(),

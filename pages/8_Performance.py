@@ -42,11 +42,7 @@ info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs")
 if info is None:
     st.stop()
 assert info is not None
-if version not in info:
-    others = ", ".join(sorted(info)) or "none"
-    st.info(f"No production logs of {version} in `{ws.production_dir}` "
-            f"(versions with logs: {others}). Pick a deployed version in the sidebar.", icon="ℹ️")
-    st.stop()
+ui.stop_without_logs(ws, version, info)
 
 # ---------------------------------------------------------------- period and metric
 first: date = pd.Timestamp(info[version]["first"]).date()

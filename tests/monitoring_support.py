@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from streamlit.testing.v1 import AppTest
 
 from deployready.demo.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
 from deployready.package.profile import fit_profile
@@ -116,3 +117,16 @@ def record_loadtest(ws: Workspace, version: str, sha: str, *, p50: float, p95: f
             (version, sha, status, json.dumps(result), int(passed)),
         )
         return int(cur.lastrowid or 0)
+
+
+def texts(at: AppTest) -> str:
+    """Every text element of a rendered page, one per line."""
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error]
+    parts += [s.value for s in at.success] + [i.value for i in at.info]
+    parts += [w.value for w in at.warning] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def charts(at: AppTest) -> list[dict[str, Any]]:
+    """The plotly figure specs of a rendered page."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from deployready.workspace import Workspace
+from tests.monitoring_support import charts, texts
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -62,17 +63,6 @@ def run_page(script: str) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error]
-    parts += [s.value for s in at.success] + [i.value for i in at.info]
-    parts += [w.value for w in at.warning] + [c.value for c in at.caption]
-    return "\n".join(str(p) for p in parts)
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def test_latency_page(ws: Workspace) -> None:

@@ -4,7 +4,6 @@ tenth never; only those known by now)."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from datetime import UTC, date, datetime
@@ -21,6 +20,7 @@ from deployready.performance.join import joined_predictions
 from deployready.times import day_bounds
 from deployready.workspace import Workspace
 from tests.labels_support import add_request_ids, write_labels
+from tests.monitoring_support import charts, texts
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -109,17 +109,6 @@ def run_page(root: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error]
-    parts += [s.value for s in at.success] + [i.value for i in at.info]
-    parts += [w.value for w in at.warning] + [c.value for c in at.caption]
-    return "\n".join(str(p) for p in parts)
-
-
-def charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def day_table(at: AppTest) -> pd.DataFrame:
