@@ -28,6 +28,7 @@ from deployready.errors import PackageError
 from deployready.package.manifest import (
     MANIFEST_FILE,
     Manifest,
+    parquet_frame,
     parse_manifest,
     read_regular,
     read_verified,
@@ -65,7 +66,7 @@ def calibration_bytes(scores: np.ndarray, labels: pd.Series) -> bytes | None:
 def calibration_problem(data: bytes) -> str | None:
     """What is wrong with the bytes of a calibration file, or None."""
     try:
-        frame = pd.read_parquet(io.BytesIO(data), use_threads=False)
+        frame = parquet_frame(data)
     except Exception as exc:  # pyarrow raises several types for a bad file
         return f"not readable Parquet: {exc}"
     if list(frame.columns) != COLUMNS:
@@ -118,7 +119,7 @@ def read_calibration(path: str | Path) -> pd.DataFrame | None:
         raise PackageError(
             problem, source=path / CALIBRATION_FILE, expected="score in [0, 1] and label 0/1"
         )
-    frame = pd.read_parquet(io.BytesIO(data), use_threads=False)
+    frame = parquet_frame(data)
     return pd.DataFrame(
         {"score": frame["score"].astype(np.float64), "label": frame["label"].astype(np.int64)}
     )

@@ -40,6 +40,7 @@ from deployready.package.manifest import (
     build_manifest,
     dumps_json,
     fsync_dir,
+    parquet_frame,
     read_manifest,
     read_metadata,
     read_verified,
@@ -95,8 +96,7 @@ def _same_behaviour(previous: Path, model: Any, scaler: Any, features: list[str]
     """
     try:
         manifest = read_manifest(previous)
-        rows = pd.read_parquet(io.BytesIO(read_verified(previous, manifest, HOLDOUT_FILE)),
-                               use_threads=False)
+        rows = parquet_frame(read_verified(previous, manifest, HOLDOUT_FILE))
         recorded = json.loads(read_verified(previous, manifest, EXPECTED_FILE))["predictions"]
         now = predict_frame(model, scaler, features, rows[features])
     except (DeployReadyError, KeyError, ValueError, TypeError):
@@ -283,7 +283,7 @@ def _write_holdout(
     buffer = io.BytesIO()
     holdout_frame.to_parquet(buffer, index=False)
     write_file(tmp / HOLDOUT_FILE, buffer.getvalue())
-    served_holdout = pd.read_parquet(io.BytesIO(buffer.getvalue()), use_threads=False)
+    served_holdout = parquet_frame(buffer.getvalue())
     expected = served.predict(req.features, served_holdout)
     write_file(tmp / EXPECTED_FILE, dumps_json({"predictions": expected.tolist()}))
     return source

@@ -28,6 +28,7 @@ from deployready.package.manifest import (
     PROFILE_FILE,
     SCALER_FILE,
     SCHEMA_FILE,
+    parquet_frame,
     parse_manifest,
     read_json_file,
     read_regular,
@@ -120,7 +121,7 @@ def load_package(path: str | Path) -> LoadedPackage:
     for name in jsons:
         read_verified(path, manifest, name)  # the JSON we use is the JSON that was hashed
     holdout_bytes = read_verified(path, manifest, HOLDOUT_FILE)
-    holdout = pd.read_parquet(io.BytesIO(holdout_bytes), use_threads=False)
+    holdout = parquet_frame(holdout_bytes)
     model, scaler = _unpickle(path, model_bytes, scaler_bytes)
     schema = jsons[SCHEMA_FILE]
     features = schema_features(schema)

@@ -30,13 +30,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from deployready.errors import IntegrityError, PackageError, file_kind, not_a_file, open_problem
 
@@ -371,3 +375,12 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def parquet_frame(data: bytes) -> pd.DataFrame:
+    """A package's Parquet file (bytes already read and verified) as a frame, decoded on
+    the calling thread: the files are small, and Arrow's reader threads can abort a
+    process at interpreter exit after its work is done (apache/arrow#34314)."""
+    import pandas as pd  # not at import: listing and hashing packages needs no pandas
+
+    return pd.read_parquet(io.BytesIO(data), use_threads=False)

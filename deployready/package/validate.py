@@ -32,6 +32,7 @@ from deployready.package.manifest import (
     SHAP_FILE,
     Manifest,
     is_regular_file,
+    parquet_frame,
     read_json_file,
     read_regular,
     read_verified,
@@ -137,7 +138,7 @@ def _read_holdout(
     if not is_regular_file(path / HOLDOUT_FILE) or expected is None:
         return None
     try:
-        frame = pd.read_parquet(io.BytesIO(read_regular(path / HOLDOUT_FILE)), use_threads=False)
+        frame = parquet_frame(read_regular(path / HOLDOUT_FILE))
     except Exception as exc:  # pyarrow raises several types for a bad file
         report.add("bad_holdout", HOLDOUT_FILE, f"holdout.parquet is not readable Parquet: {exc}")
         return None
