@@ -61,7 +61,7 @@ def _wanted(path: Path, layouts: Mapping[str, Layout]) -> dict[str, Kind]:
 
 def _check_versions(path: Path, frame: pd.DataFrame, layouts: Mapping[str, Layout]) -> None:
     """A version's rows in a file without that version's feature columns: an error."""
-    for version in sorted(set(frame["version"].astype(str))):
+    for version in sorted(str(v) for v in frame["version"].unique()):
         layout = layouts.get(version)
         if layout is None:
             continue
