@@ -98,7 +98,10 @@ def direct(frame: pd.DataFrame, layouts: dict[str, Layout]) -> pd.DataFrame:
         layout = layouts.get(str(version))
         sha = layout.package_sha256 if layout else ""
         one = [0]
-        add = lambda m, k, b, v: parts.append(_rows(str(version), sha, int(hour), m, k, b, v))  # noqa: E731
+        def add(m: str, k: str, b: Any, v: Any, ver: str = str(version), sha: str = sha,
+                hour: int = int(hour)) -> None:
+            parts.append(_rows(ver, sha, hour, m, k, b, v))
+
         micros = [int(t.value // 1000) for t in rows["timestamp"]]
         add("rows", "", one, [len(rows)])
         add("first_us", "", one, [min(micros)])

@@ -1,18 +1,22 @@
 """The layouts a workspace's log rows are binned against: for each ``models/<version>/``,
 its package hash and its ``reference_profile.json``.
 
-The profile is read from the bytes its manifest lists and verified against them (nothing
-is unpickled), so a stored profile's ``package_sha256`` names exactly the bins it was
-counted over. A package that cannot be read so (no manifest, a profile that fails its
-hash or its checks) is *broken*: the ingest leaves the profiles of its rows as they are
-and says why, until the package is fixed or removed. A version without a package folder
-has no layout: its rows are profiled without prediction and feature counts.
+A profile the manifest lists is read from the bytes it lists and verified against them
+(nothing is unpickled), so a stored profile's ``package_sha256`` names exactly the bins
+it was counted over (one it does not list, or under a manifest that does not parse,
+is read as it is, as the daily check reads it). A package that cannot be
+read so (no manifest, a profile that fails its hash or its checks) is *broken*: the
+ingest leaves the profiles of its rows as they are and says why, until the package is
+fixed or removed. A version without a package folder has no layout: its rows are
+profiled without prediction and feature counts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from deployready.errors import PackageError
@@ -20,6 +24,7 @@ from deployready.monitoring.profiles.frame import Layout
 from deployready.package.manifest import (
     MANIFEST_FILE,
     PROFILE_FILE,
+    Manifest,
     parse_manifest,
     read_package_file,
     read_verified,
@@ -52,13 +57,26 @@ def _manifest_bytes(ws: Workspace, version: str) -> bytes:
                              missing="no manifest", expected="a model package")
 
 
+def _listed(data: bytes, source: Path) -> Manifest | None:
+    """The manifest, or None when it does not parse (judged by the package checks; the
+    monitoring reads the profile as the daily check does)."""
+    try:
+        return parse_manifest(data, source)
+    except PackageError:
+        return None
+
+
 def _layout(ws: Workspace, version: str) -> Layout:
     path = ws.package_path(version)
     data = _manifest_bytes(ws, version)
-    manifest = parse_manifest(data, path / MANIFEST_FILE)
-    if PROFILE_FILE not in manifest.files:  # a package exported without one: no bins
+    manifest = _listed(data, path / MANIFEST_FILE)
+    if manifest is not None and PROFILE_FILE in manifest.files:
+        raw = read_verified(path, manifest, PROFILE_FILE)
+    elif os.path.lexists(path / PROFILE_FILE):  # not listed: read as it is
+        raw = read_package_file(path / PROFILE_FILE, missing="missing file",
+                                expected="a JSON file")
+    else:  # a package without a reference profile: no bins
         return Layout(sha256_bytes(data), {"features": {}})
-    raw = read_verified(path, manifest, PROFILE_FILE)
     try:
         profile: Any = json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # bad JSON or not UTF-8
