@@ -19,6 +19,8 @@ from deployready.monitoring.profiles.ingest import ingest, ingest_if_changed, pr
 from deployready.monitoring.profiles.layouts import layouts_of
 from deployready.monitoring.profiles.store import PROFILES_FILE
 from deployready.workspace import Workspace
+from tests.hostile.cases import LOG_CASES, Case
+from tests.hostile.conftest import assert_untouched, hostile_master, hws, snapshot
 from tests.monitoring_support import (
     FEATURES,
     crafted_logs,
@@ -29,6 +31,7 @@ from tests.monitoring_support import (
 )
 
 DAY = "2026-03-10"
+__all__ = ["hostile_master", "hws"]  # the hostile suite's workspace fixtures
 
 
 def day_rows(ws: Workspace, day: str = DAY, n: int = 300, *, version: str = "v1.0",
@@ -229,3 +232,27 @@ def test_a_version_without_its_feature_columns_is_an_error(ws: Workspace) -> Non
 def test_an_unknown_engine_is_refused(ws: Workspace) -> None:
     with pytest.raises(InputError, match="unknown profile engine 'polars'"):
         ingest(ws, "polars")
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in LOG_CASES if c.error is LogError], ids=lambda c: c.name)
+def test_every_hostile_log_is_named_and_nothing_of_it_stored(
+    case: Case, hws: Workspace
+) -> None:
+    assert ingest(hws).ok  # the master's logs, all in already
+    case.mutate(hws.root)
+    before = snapshot(hws)
+    result = ingest(hws)
+    errors = [e for e in result.errors if isinstance(e, LogError)]
+    assert errors, result
+    message = str(errors[0])
+    for fragment in case.fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert result.read == result.grown == result.reprofiled == []
+    store = profile_store(hws)
+    bad = Path(str(errors[0].source)).relative_to(hws.root).as_posix()
+    if result.removed:  # the day's CSV was replaced by a bad Parquet file: its rows go
+        assert result.removed == [f"data/production/predictions-{DAY}.csv"]
+        assert store.segments(bad) == [] and bad not in store.sources()
+    else:
+        assert_untouched(before, hws)

@@ -26,6 +26,10 @@ which the CLI, the demo and ``deployready.run_daily`` use): ``realized_performan
 ``pending``: an estimate below a threshold is a ``warn`` item with a warning alert and
 leaves the day green). Alerts: :mod:`deployready.monitoring.daily_alerts`.
 
+**Ingest first.** The check profiles the logs' new rows into ``data/profiles.db``
+before it reads them (:func:`ingest_first`); a log file the ingest cannot read is the
+check's error.
+
 **Defaults.** ``version=None``: with no date, the newest package version with logs on
 the last logged day (the deployed one); with a date, the newest package version with log
 rows on it; else the newest package. ``date=None``: the last day with logs of that version that is
@@ -77,6 +81,7 @@ from deployready.monitoring.logs import (
     utc_today,
     window_delta,
 )
+from deployready.monitoring.profiles.ingest import ingest
 from deployready.package.manifest import package_sha256_or_none
 from deployready.package.profile import PROFILE_FILE, check_profile
 from deployready.policy import Policy
@@ -92,6 +97,7 @@ __all__ = [
     "alerts_of",
     "daily_status",
     "drift_by_day",
+    "ingest_first",
     "list_daily",
     "measure_day",
     "read_profile",
@@ -126,6 +132,14 @@ def read_profile(ws: Workspace, version: str) -> dict[str, Any]:
             f"unreadable reference profile: {exc}", source=path, expected="UTF-8 JSON"
         ) from exc
     return check_profile(profile, path)
+
+
+def ingest_first(ws: Workspace) -> None:
+    """Profile the logs' new rows first (:mod:`~deployready.monitoring.profiles.ingest`);
+    a log file it cannot read is the check's error, as when the logs are read."""
+    error = ingest(ws).first_log_error()
+    if error is not None:
+        raise error
 
 
 def _newest(versions: Sequence[str]) -> str | None:
@@ -284,6 +298,7 @@ def run_daily(
 ) -> DailyRecord:
     """Run, store and alert the daily check of one day (defaults in the module doc)."""
     policy = policy or ws.policy()
+    ingest_first(ws)
     version, day = resolve_version_and_date(ws, version, date, logs)
     profile, sha, logs, baseline = _context(ws, version, policy, logs)
     record = measure_day(
@@ -307,6 +322,7 @@ def run_daily_range(
 ) -> list[DailyRecord]:
     """Backfill: the daily check of every day in [start, end] (default: every logged day)."""
     policy = policy or ws.policy()
+    ingest_first(ws)
     version, _ = resolve_version_and_date(ws, version, end, None)
     profile, sha, logs, baseline = _context(ws, version, policy, None)
     logged = logs.days(version)

@@ -93,28 +93,36 @@ def hws(hostile_master: Path, tmp_path: Path) -> Workspace:
 # --------------------------------------------------------------------------- invariants
 
 STORE_TABLES = ("daily_checks", "alerts", "loadtest_runs", "rollout_events", "signoffs")
+#: The profile store (``data/profiles.db``): a failed ingest of a file stores nothing of it.
+PROFILE_TABLES = ("profile_sources", "profile_segments", "profile_hours", "profile_days")
+SQLITE_FILES = ("data/deployready.db", "data/profiles.db")
+
+
+def _rows(db: Path, tables: tuple[str, ...]) -> dict[str, list[tuple[object, ...]]]:
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    if not db.exists():
+        return rows
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        for table in tables:
+            try:
+                rows[table] = sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            except sqlite3.OperationalError:
+                rows[table] = []
+    finally:
+        conn.close()
+    return rows
 
 
 def snapshot(ws: Workspace) -> dict[str, object]:
-    """Every file's bytes (the SQLite files excepted) and every store row."""
+    """Every file's bytes (the SQLite files excepted), every store and profile row."""
     files: dict[str, bytes] = {}
     for path in sorted(ws.root.rglob("*")):
         rel = path.relative_to(ws.root).as_posix()
-        if path.is_file() and not rel.startswith("data/deployready.db"):
+        if path.is_file() and not rel.startswith(SQLITE_FILES):
             files[rel] = path.read_bytes()
-    rows: dict[str, list[tuple[object, ...]]] = {}
-    if ws.store_path.exists():
-        conn = sqlite3.connect(f"file:{ws.store_path}?mode=ro", uri=True)
-        try:
-            for table in STORE_TABLES:
-                try:
-                    rows[table] = sorted(
-                        conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr
-                    )
-                except sqlite3.OperationalError:
-                    rows[table] = []
-        finally:
-            conn.close()
+    rows = _rows(ws.store_path, STORE_TABLES)
+    rows.update(_rows(ws.data_dir / "profiles.db", PROFILE_TABLES))
     return {"files": files, "rows": rows}
 
 
