@@ -255,4 +255,7 @@ def test_every_hostile_log_is_named_and_nothing_of_it_stored(
         assert result.removed == [f"data/production/predictions-{DAY}.csv"]
         assert store.segments(bad) == [] and bad not in store.sources()
     else:
+        profiled = before["profiled"]
+        assert isinstance(profiled, dict)
+        assert snapshot(hws)["profiled"] == profiled  # the bad file's old profile kept
         assert_untouched(before, hws)
