@@ -60,7 +60,9 @@ def csv_scan(path: Path, fields: Sequence[Any], *, extra: bool = False) -> str:
     if extra:
         names.append(EXTRA_COLUMN)
     columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in names)
-    nulls = "nullstr = chr(1), null_padding = true" if extra else "nullstr = ''"
+    # an empty field is NULL, a quoted empty one ("") the empty text, as pyarrow reads them
+    nulls = ("nullstr = chr(1), null_padding = true" if extra
+             else "nullstr = '', allow_quoted_nulls = false")
     return (
         f"read_csv({literal(str(path))}, columns = {{{columns}}}, auto_detect = false, "
         f"header = true, delim = ',', {nulls}, quote = '\"', escape = '\"')"
