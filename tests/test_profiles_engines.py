@@ -3,6 +3,10 @@ and refuse the same bad file naming the same file, row and column."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,12 +21,14 @@ from hypothesis import strategies as st
 
 from deployready.errors import LogError
 from deployready.monitoring.logs_file import read_log_file
-from deployready.monitoring.logs_schema import read_header
+from deployready.monitoring.logs_schema import TIMESTAMP_PATTERN, read_header
 from deployready.monitoring.profiles.engine import Source
 from deployready.monitoring.profiles.engine_duckdb import DuckEngine
+from deployready.monitoring.profiles.engine_spark import SparkEngine
 from deployready.monitoring.profiles.frame import Layout, normalized, profile_rows
 from deployready.monitoring.profiles.histogram import EDGES
 from deployready.monitoring.profiles.sources import check_columns, file_features
+from deployready.monitoring.profiles.spark_sql import TIMESTAMP_PARTS
 from deployready.package.profile import fit_profile
 
 HOUR = pd.Timestamp("2026-03-01T00:00:00Z")
@@ -332,3 +338,69 @@ def test_a_quoted_empty_category_is_an_unseen_value_not_a_missing_one(
     n = len(layouts["v1"].profile["features"]["plan"]["categories"])
     assert plan[n] == 1 and plan[n + 1] == 1  # one unseen (""), one missing
     assert_same(duck.profile([source], layouts)[source], want)
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+def spark_missing() -> str | None:
+    """Why Spark cannot run here, or None."""
+    if shutil.which("java") is None:
+        return "no Java runtime (scripts/test.sh installs openjdk-17-jre-headless with apt-get)"
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (requirements-dev.txt)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkEngine]:
+    """One local session for the module (a session takes seconds to start)."""
+    reason = spark_missing()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Spark must run under CI: {reason}")
+        pytest.skip(reason)
+    with SparkEngine("local[2]") as engine:
+        yield engine
+
+
+@given(st.one_of(st.from_regex(TIMESTAMP_PATTERN, fullmatch=True),
+                 st.text(alphabet="0123456789-:T .Z+", max_size=30)))
+def test_the_spark_timestamp_parts_read_the_timestamp_pattern(text: str) -> None:
+    """Spark takes timestamps apart with a pattern matching exactly the loaders' one."""
+    assert bool(re.fullmatch(TIMESTAMP_PATTERN, text)) == bool(re.match(TIMESTAMP_PARTS, text))
+
+
+def test_spark_equals_pandas_on_the_corpus(corpus: list[Source], layouts: dict[str, Layout],
+                                           spark: SparkEngine) -> None:
+    got = spark.profile(corpus, layouts)
+    for source in corpus:
+        assert_same(got[source], pandas_profile(source, layouts))
+
+
+def test_spark_puts_every_latency_edge_in_numpys_bucket(tmp_path: Path, spark: SparkEngine
+                                                       ) -> None:
+    values = np.concatenate([EDGES, np.nextafter(EDGES, 0), np.nextafter(EDGES, np.inf)])
+    frame = pd.DataFrame({
+        "timestamp": pd.Timestamp("2026-03-01T05:00:00Z"), "version": "v1",
+        "latency_ms": values[values <= 3_600_000.0], "prediction": 0.5, "error": "",
+    })
+    source = Source(tmp_path / "edges.parquet")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), source.path)
+    assert_same(spark.profile([source], {})[source], pandas_profile(source, {}))
+
+
+SPARK_HOSTILE = ["latency-text", "latency-huge", "timestamp", "future", "prediction-missing",
+                 "feature-text", "missing-column", "package-column"]
+
+
+def test_spark_refuses_what_pandas_refuses(tmp_path: Path, layouts: dict[str, Layout],
+                                          spark: SparkEngine) -> None:
+    for case in SPARK_HOSTILE:
+        edit, location = HOSTILE[case]
+        source = _hostile(tmp_path, corpus_frame(layouts), edit, f"{case}.csv")
+        expected = pandas_error(source, layouts)
+        with pytest.raises(LogError) as info:
+            spark.profile([source], layouts)
+        assert info.value.location == location, case
+        assert info.value.as_dict() == expected.as_dict(), case

@@ -31,11 +31,12 @@ from deployready.monitoring.profiles.engine import EngineName, Source
 from deployready.monitoring.profiles.frame import Layout, empty_profile
 from deployready.monitoring.profiles.sources import check_columns, file_features, shifted
 from deployready.monitoring.profiles.sql import (
-    BASE_AGGREGATES,
+    base_select,
     bin_specs,
     bins_select,
     bucket_select,
     edges_literal,
+    errors_select,
     long_form,
 )
 
@@ -113,13 +114,11 @@ class DuckEngine:
         fetch(source.path, f"CREATE TEMP TABLE edges AS SELECT {edges_literal('duckdb')} AS e")
         versions = [str(v) for (v,) in fetch(source.path, "SELECT DISTINCT version FROM t")]
         check_columns(source, names, versions, layouts)
-        base = fetch(source.path, f"SELECT version, hour, {', '.join(BASE_AGGREGATES)} "
-                                  "FROM t GROUP BY version, hour")
-        errors = fetch(source.path, "SELECT version, hour, error, count(*) FROM t "
-                                    "WHERE error <> '' GROUP BY version, hour, error")
+        base = fetch(source.path, base_select("t"))
+        errors = fetch(source.path, errors_select("t"))
         latency = fetch(source.path, bucket_select("t, edges", "duckdb"))
         columns = {name: (f"f{i}", kind) for i, (name, kind) in enumerate(features.items())}
         specs = {v: bin_specs(layouts[v], columns) for v in versions if v in layouts}
-        bins = {v: fetch(source.path, bins_select("t", _literal(v), s, "duckdb"))
+        bins = {v: fetch(source.path, bins_select("t", v, s, "duckdb"))
                 for v, s in specs.items()}
         return long_form(base, errors, latency, bins, specs, layouts)

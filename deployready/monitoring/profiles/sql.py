@@ -35,11 +35,14 @@ from deployready.monitoring.profiles.sources import double_literal
 __all__ = [
     "BASE_AGGREGATES",
     "BinSpec",
+    "base_select",
     "bin_specs",
     "bins_select",
     "bucket_select",
     "edges_literal",
+    "errors_select",
     "long_form",
+    "string_literal",
 ]
 
 Dialect = Literal["duckdb", "spark"]
@@ -54,6 +57,25 @@ BASE_AGGREGATES = (
 )
 
 
+def string_literal(text: str, dialect: Dialect) -> str:
+    """``text`` as a SQL string (Spark reads backslash escapes, DuckDB doubles quotes)."""
+    if dialect == "spark":
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + text.replace("'", "''") + "'"
+
+
+def base_select(source: str) -> str:
+    """SELECT version, hour, then :data:`BASE_AGGREGATES`."""
+    aggregates = ", ".join(BASE_AGGREGATES)
+    return f"SELECT version, hour, {aggregates} FROM {source} GROUP BY version, hour"
+
+
+def errors_select(source: str) -> str:
+    """SELECT version, hour, error kind, failed rows."""
+    return (f"SELECT version, hour, error, count(*) FROM {source} WHERE error <> '' "
+            "GROUP BY version, hour, error")
+
+
 def edges_literal(dialect: Dialect) -> str:
     """The latency edges as one array of exact doubles."""
     items = ", ".join(double_literal(e) for e in EDGES)
@@ -62,7 +84,9 @@ def edges_literal(dialect: Dialect) -> str:
 
 def _at(dialect: Dialect, index: str) -> str:
     """The edge ``e_index`` (0-based) of the array column ``e``."""
-    return f"e[{index} + 1]" if dialect == "duckdb" else f"try_element_at(e, {index} + 1)"
+    if dialect == "duckdb":
+        return f"e[{index} + 1]"
+    return f"try_element_at(e, CAST({index} + 1 AS INT))"
 
 
 def bucket_select(source: str, dialect: Dialect) -> str:
@@ -124,10 +148,6 @@ def bin_specs(layout: Layout, columns: Mapping[str, tuple[str, Kind]]) -> list[B
     return out
 
 
-def _string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _aggregates(spec: BinSpec, dialect: Dialect) -> list[str]:
     col = spec.column
     if spec.numeric:
@@ -138,20 +158,19 @@ def _aggregates(spec: BinSpec, dialect: Dialect) -> list[str]:
         return out
     if spec.read_numeric:
         col = f"CAST({col} AS STRING)"
-    quote = _string if dialect == "spark" else (lambda t: "'" + t.replace("'", "''") + "'")
-    out = [f"count(*) FILTER (WHERE {col} = {quote(c)})" for c in spec.values]
+    out = [f"count(*) FILTER (WHERE {col} = {string_literal(c, dialect)})"
+           for c in spec.values]
     out.append(f"count(*) FILTER (WHERE {col} IS NULL)")
     return out
 
 
-def bins_select(source: str, version_literal: str, specs: Sequence[BinSpec],
-                dialect: Dialect) -> str:
+def bins_select(source: str, version: str, specs: Sequence[BinSpec], dialect: Dialect) -> str:
     """SELECT hour, ok rows, then every spec's aggregates, over a version's ok rows."""
     aggs = ["count(*)"]
     for spec in specs:
         aggs.extend(_aggregates(spec, dialect))
     return (f"SELECT hour, {', '.join(aggs)} FROM {source} "
-            f"WHERE version = {version_literal} AND error = '' GROUP BY hour")
+            f"WHERE version = {string_literal(version, dialect)} AND error = '' GROUP BY hour")
 
 
 # --------------------------------------------------------------------------- results
