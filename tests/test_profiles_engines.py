@@ -4,6 +4,7 @@ and refuse the same bad file naming the same file, row and column."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -25,9 +26,14 @@ from deployready.monitoring.logs_schema import TIMESTAMP_PATTERN, read_header
 from deployready.monitoring.profiles.engine import Source
 from deployready.monitoring.profiles.engine_duckdb import DuckEngine
 from deployready.monitoring.profiles.engine_spark import SparkEngine
-from deployready.monitoring.profiles.frame import Layout, normalized, profile_rows
+from deployready.monitoring.profiles.frame import Layout, merge, normalized, profile_rows
 from deployready.monitoring.profiles.histogram import EDGES
-from deployready.monitoring.profiles.sources import check_columns, file_features
+from deployready.monitoring.profiles.sources import check_columns, file_features, layouts_in
+from deployready.monitoring.profiles.spark_job import (
+    long_form_from_parquet,
+    profile_dataset,
+    write_long_form,
+)
 from deployready.monitoring.profiles.spark_sql import TIMESTAMP_PARTS
 from deployready.package.profile import fit_profile
 
@@ -127,7 +133,8 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     typed["timestamp"] = pd.to_datetime(typed["timestamp"], utc=True)
     if "plan" in typed:
         typed["plan"] = typed["plan"].replace("", None)
-    pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), path)
+    table = pa.Table.from_pandas(typed, preserve_index=False)
+    pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True)
     return path
 
 
@@ -404,3 +411,52 @@ def test_spark_refuses_what_pandas_refuses(tmp_path: Path, layouts: dict[str, La
             spark.profile([source], layouts)
         assert info.value.location == location, case
         assert info.value.as_dict() == expected.as_dict(), case
+
+
+def _package(models: Path, version: str, layout: Layout) -> None:
+    """A package folder as the job reads it: a manifest (hashed) and the profile."""
+    folder = models / version
+    folder.mkdir(parents=True)
+    (folder / "MANIFEST.json").write_text(json.dumps({"version": version}), encoding="utf-8")
+    (folder / "reference_profile.json").write_text(json.dumps(layout.profile), encoding="utf-8")
+
+
+def test_the_cluster_job_profiles_a_parquet_dataset(tmp_path: Path, layouts: dict[str, Layout],
+                                                    spark: SparkEngine) -> None:
+    """A folder of Parquet files, profiled as one dataset, written and read back: the
+    pandas profiles of its files, merged."""
+    models, logs = tmp_path / "models", tmp_path / "logs"
+    for version, layout in layouts.items():
+        _package(models, version, layout)
+    found = layouts_in(models)
+    assert {v: (lay.package_sha256 != "", lay.profile) for v, lay in found.items()} == {
+        v: (True, lay.profile) for v, lay in layouts.items()}
+    frame = corpus_frame(found)
+    files = []
+    for day, part in enumerate((frame.iloc[:70], frame.iloc[70:])):
+        path = logs / f"day={day}" / "part.parquet"
+        write_parquet(path, part)
+        files.append(Source(path))
+    want = merge(*(pandas_profile(f, found) for f in files))
+    got = profile_dataset(spark, str(logs), found)
+    assert_same(got, want)
+    out = tmp_path / "profiles"
+    write_long_form(spark, got, str(logs), str(out))
+    back = long_form_from_parquet(out)
+    assert list(back) == [str(logs)]
+    assert_same(back[str(logs)], want)
+
+
+def test_the_cluster_job_names_the_file_and_row_of_a_bad_value(
+        tmp_path: Path, layouts: dict[str, Layout], spark: SparkEngine) -> None:
+    logs = tmp_path / "logs"
+    frame = corpus_frame(layouts)
+    write_parquet(logs / "a.parquet", frame.iloc[:50])
+    bad = frame.iloc[50:].reset_index(drop=True)
+    bad.loc[6, "latency_ms"] = -1.0
+    write_parquet(logs / "b.parquet", bad)
+    with pytest.raises(LogError) as info:
+        profile_dataset(spark, str(logs), layouts)
+    assert info.value.source is not None and info.value.source.endswith("b.parquet")
+    assert info.value.location == "row 7, column latency_ms"
+    assert info.value.message == "negative latency: -1.0"

@@ -143,7 +143,7 @@ class SparkEngine:
             check_header(source.path, fields, list(features))
             typed = self._typed(source.path, fields, features, state)
             try:
-                self._validate(source.path, typed, features)
+                self._validate(source.path, typed, features, len(fields))
                 return self._aggregate(typed, source, names, features, layouts)
             except _spark_errors() as exc:  # a file Spark cannot read or decode
                 raise _read_error(source.path, exc) from exc
@@ -187,7 +187,8 @@ class SparkEngine:
                 block = F.col("_metadata.file_block_start")
                 order = F.monotonically_increasing_id()
                 columns = {name: f"c{j}" for j, (name, _) in enumerate(fields)}
-            raw = raw.withColumn("_block", block).withColumn("_order", order)
+            raw = (raw.withColumn("_file", F.col("_metadata.file_path"))
+                   .withColumn("_block", block).withColumn("_order", order))
             typed = spark_typed(raw, dict(fields), columns,
                                 features, csv=path.suffix.lower() != ".parquet")
             return typed.persist()
@@ -195,7 +196,10 @@ class SparkEngine:
             raise _read_error(path, exc) from exc
 
     # ------------------------------------------------------------------ validation
-    def _validate(self, path: Path, typed: Any, features: Mapping[str, Kind]) -> None:
+    def _validate(self, path: Path, typed: Any, features: Mapping[str, Kind],
+                  n_fields: int, dataset: bool = False) -> None:
+        """The loaders' rules over ``typed``; errors name ``path`` (each bad row's own
+        file, when ``path`` is a ``dataset`` of files) and the row in that file."""
         from pyspark.sql import functions as F
 
         rules = validation_rules(features, "spark")
@@ -205,27 +209,29 @@ class SparkEngine:
               for i, (cond, *_) in enumerate(rules)],
         ).collect()[0]
         if counts["corrupt"]:
-            line, row = self._first(typed, F.col("_corrupt").isNotNull(), "_corrupt")
+            line, file, row = self._first(typed, F.col("_corrupt").isNotNull(), "_corrupt")
             got = len(next(csv.reader([str(line)]), []))
-            n = len(read_header(path))
-            reason = f"Expected {n} columns, got {got}"
-            raise csv_read_error(path, reason, row)
+            reason = f"Expected {n_fields} columns, got {got}"
+            raise csv_read_error(Path(file) if dataset else path, reason, row)
         for i, (cond, column, raw, message, expected) in enumerate(rules):
             if counts[f"r{i}"]:
                 bad = F.coalesce(F.expr(cond), F.lit(False))
-                value, row = self._first(typed, bad, raw)
-                raise row_error(path, row, column, message, value, counts[f"r{i}"], expected)
+                value, file, row = self._first(typed, bad, raw)
+                raise row_error(Path(file) if dataset else path, row, column, message, value,
+                                counts[f"r{i}"], expected)
 
-    def _first(self, typed: Any, bad: Any, shown: str) -> tuple[Any, int]:
-        """The shown value of the first row where ``bad`` holds, and its row number."""
+    def _first(self, typed: Any, bad: Any, shown: str) -> tuple[Any, str, int]:
+        """The shown value of the first row where ``bad`` holds, its file, and its row
+        number in that file."""
         from pyspark.sql import functions as F
 
-        first = typed.where(bad).orderBy("_block", "_order").select(
-            F.expr(shown).alias("shown"), "_block", "_order").first()
+        first = typed.where(bad).orderBy("_file", "_block", "_order").select(
+            F.expr(shown).alias("shown"), "_file", "_block", "_order").first()
         block, at = F.lit(first["_block"]), F.lit(first["_order"])
-        before = typed.where((F.col("_block") < block)
-                             | ((F.col("_block") == block) & (F.col("_order") < at))).count()
-        return first["shown"], int(before) + 1
+        before = typed.where((F.col("_file") == F.lit(first["_file"])) & (
+            (F.col("_block") < block) | ((F.col("_block") == block) & (F.col("_order") < at)))
+        ).count()
+        return first["shown"], str(first["_file"]), int(before) + 1
 
     # ------------------------------------------------------------------ aggregates
     def _aggregate(self, typed: Any, source: Source, names: list[str],

@@ -12,6 +12,8 @@ reads the rows.
   ``row_offset`` rows in).
 - The float64 numbers an engine compares against, written so that SQL reads back the
   very same double (:func:`double_literal`).
+- The layouts of a folder of packages (:func:`layouts_in`), for a job away from the
+  workspace.
 """
 
 from __future__ import annotations
@@ -19,14 +21,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from deployready.errors import LogError
 from deployready.monitoring.logs_schema import REQUIRED_COLUMNS, Kind
 from deployready.monitoring.profiles.engine import Source
 from deployready.monitoring.profiles.frame import Layout
+from deployready.package.manifest import (
+    MANIFEST_FILE,
+    PROFILE_FILE,
+    package_sha256,
+    read_json_file,
+)
+from deployready.package.profile import check_profile
 
-__all__ = ["check_columns", "double_literal", "file_features", "shifted"]
+__all__ = ["check_columns", "double_literal", "file_features", "layouts_in", "shifted"]
 
 
 def file_features(names: Iterable[str], layouts: Mapping[str, Layout]) -> dict[str, Kind]:
@@ -89,3 +99,18 @@ def double_literal(value: Any) -> str:
 def edges_of(spec: Mapping[str, Any]) -> Sequence[float]:
     """A numeric spec's edges as floats."""
     return [float(e) for e in spec.get("edges", [])]
+
+
+def layouts_in(models: Path) -> dict[str, Layout]:
+    """The layout of every package folder under ``models`` (``models/<version>/``): the
+    hash of its ``MANIFEST.json`` and its checked ``reference_profile.json`` — nothing
+    unpickled. A folder without a manifest is not a package; a package without a
+    profile gets no bin counts."""
+    out: dict[str, Layout] = {}
+    folders = sorted(p for p in models.iterdir() if p.is_dir()) if models.is_dir() else []
+    for folder in folders:
+        if not (folder / MANIFEST_FILE).is_file() or not (folder / PROFILE_FILE).is_file():
+            continue
+        profile = check_profile(read_json_file(folder, PROFILE_FILE), folder / PROFILE_FILE)
+        out[folder.name] = Layout(package_sha256(folder), profile)
+    return out

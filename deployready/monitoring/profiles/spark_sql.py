@@ -115,7 +115,7 @@ def spark_typed(raw: Any, types: Mapping[str, pa.DataType], columns: Mapping[str
     ids = (F.nullif(col(REQUEST_ID).cast("string"), F.lit("")) if REQUEST_ID in columns
            else F.lit(None).cast("string"))
     out = [
-        F.col("_block"), F.col("_order"),
+        F.col("_file"), F.col("_block"), F.col("_order"),
         (F.col(CORRUPT) if csv else F.lit(None).cast("string")).alias("_corrupt"),
         ts.alias("ts"), raw_ts.alias("raw_timestamp"),
         col("version").cast("string").alias("version"),
