@@ -60,7 +60,9 @@ def csv_scan(path: Path, fields: Sequence[Any], *, extra: bool = False) -> str:
     if extra:
         names.append(EXTRA_COLUMN)
     columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in names)
-    nulls = "nullstr = chr(1), null_padding = true" if extra else "nullstr = ''"
+    # an empty field is NULL, a quoted empty one ("") the empty text, as pyarrow reads them
+    nulls = ("nullstr = chr(1), null_padding = true" if extra
+             else "nullstr = '', allow_quoted_nulls = false")
     return (
         f"read_csv({literal(str(path))}, columns = {{{columns}}}, auto_detect = false, "
         f"header = true, delim = ',', {nulls}, quote = '\"', escape = '\"')"
@@ -97,14 +99,28 @@ def raw_sql(name: str, dtype: pa.DataType) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-def validation_rules(features: Mapping[str, Kind]) -> list[Rule]:
-    """Every rule of a file's view (``f{i}`` the i-th of ``features``), in the pandas order."""
-    return [*_timestamp_rules(), *_VALUE_RULES, *_feature_rules(features)]
+def validation_rules(features: Mapping[str, Kind], dialect: str = "duckdb") -> list[Rule]:
+    """Every rule of a file's view (``f{i}`` the i-th of ``features``), in the pandas order.
+
+    The conditions are SQL both DuckDB and Spark read, but for the timestamp's type and
+    format: ``dialect`` "spark" writes those in Spark SQL (the profile engine of
+    :mod:`deployready.monitoring.profiles.engine_spark` builds the same view)."""
+    return [*_timestamp_rules(dialect), *_VALUE_RULES, *_feature_rules(features)]
 
 
-def _timestamp_rules() -> list[Rule]:
+#: A stored timestamp shown as the pandas engine shows it (INSTANT_FORMAT), in Spark SQL.
+SPARK_INSTANT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'"
+
+
+def _timestamp_rules(dialect: str) -> list[Rule]:
     """The timestamp rules; the future's limit is the one of now."""
     limit = future_limit().strftime(INSTANT_FORMAT)
+    if dialect == "spark":
+        after = f"ts > CAST({literal(limit)} AS TIMESTAMP)"
+        shown = f"coalesce(raw_timestamp, date_format(ts, {literal(SPARK_INSTANT)}))"
+    else:
+        after = f"ts > CAST({literal(limit)} AS TIMESTAMPTZ)"
+        shown = f"coalesce(raw_timestamp, strftime(ts, {literal(INSTANT_FORMAT)}))"
     return [
         (
             "ts IS NULL",
@@ -114,9 +130,9 @@ def _timestamp_rules() -> list[Rule]:
             "ISO 8601, e.g. 2026-01-31T12:00:00Z",
         ),
         (
-            f"ts > CAST({literal(limit)} AS TIMESTAMPTZ)",
+            after,
             "timestamp",
-            f"coalesce(raw_timestamp, strftime(ts, {literal(INSTANT_FORMAT)}))",
+            shown,
             "timestamp in the future",
             FUTURE_EXPECTED,
         ),
@@ -124,6 +140,17 @@ def _timestamp_rules() -> list[Rule]:
 
 
 _LOW, _HIGH = PREDICTION_RANGE
+_INFINITY = "CAST('Infinity' AS DOUBLE)"
+
+
+def _isinf(x: str) -> str:
+    return f"abs({x}) = {_INFINITY}"
+
+
+def _isfinite(x: str) -> str:
+    return f"(NOT isnan({x}) AND abs({x}) < {_INFINITY})"
+
+
 #: The rules of the version, latency and prediction columns.
 _VALUE_RULES: list[Rule] = [
     (
@@ -148,7 +175,7 @@ _VALUE_RULES: list[Rule] = [
         "a latency in ms >= 0",
     ),
     (
-        "isinf(latency)",
+        _isinf("latency"),
         "latency_ms",
         "raw_latency_ms",
         "infinite latency",
@@ -162,7 +189,7 @@ _VALUE_RULES: list[Rule] = [
         "a latency in ms >= 0",
     ),
     (
-        f"latency > {MAX_LATENCY_MS!r} AND NOT isinf(latency)",
+        f"latency > {MAX_LATENCY_MS!r} AND NOT ({_isinf('latency')})",
         "latency_ms",
         "raw_latency_ms",
         "latency above one hour",
@@ -183,14 +210,14 @@ _VALUE_RULES: list[Rule] = [
         "a number",
     ),
     (
-        "isinf(prediction)",
+        _isinf("prediction"),
         "prediction",
         "raw_prediction",
         "infinite prediction",
         "a finite number",
     ),
     (
-        f"isfinite(prediction) AND (prediction < {_LOW!r} OR prediction > {_HIGH!r})",
+        f"{_isfinite('prediction')} AND (prediction < {_LOW!r} OR prediction > {_HIGH!r})",
         "prediction",
         "raw_prediction",
         "prediction outside [0, 1]",
