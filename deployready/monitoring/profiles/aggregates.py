@@ -67,7 +67,8 @@ def _codes(column: pd.Series, names: Sequence[str]) -> np.ndarray:
     """Position of each cell of a text column in ``names`` (-1: another)."""
     codes, uniques = pd.factorize(column)
     lookup = np.append(pd.Index(list(names)).get_indexer(pd.Index(uniques, dtype=object)), -1)
-    return lookup[codes]
+    out: np.ndarray = lookup[codes]
+    return out
 
 
 def seconds_of(counts: pd.DataFrame) -> np.ndarray:
