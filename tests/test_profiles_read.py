@@ -4,6 +4,8 @@ identical, percentiles and max within the histogram's 0.5 % bound, the mean with
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,9 @@ from hypothesis import strategies as st
 from monitoring_support import make_package, new_workspace
 
 from deployready.demo.logs import write_demo_logs
-from deployready.monitoring.daily import read_profile
+from deployready.errors import LogError
+from deployready.monitoring.daily import drift_by_day, read_profile
+from deployready.monitoring.latency import latency_report
 from deployready.monitoring.logs import ProductionLogs, features_of, read_log_file
 from deployready.monitoring.profiles import aggregates as agg
 from deployready.monitoring.profiles.frame import KEYS, Layout, merge, profile_rows
@@ -23,6 +27,7 @@ from deployready.monitoring.profiles.histogram import (
     histogram_of,
     quantiles,
 )
+from deployready.monitoring.profiles.reader import HISTOGRAM_NOTE
 from deployready.package.manifest import package_sha256
 from deployready.workspace import Workspace
 
@@ -220,3 +225,90 @@ def test_vectorized_percentiles_are_the_histograms(groups: list[list[float]]) ->
                               np.concatenate(per), len(groups), (*QS, 1.0))
     for i in range(len(groups)):
         assert got[i].tolist() == quantiles(ends[i], per[i], (*QS, 1.0))
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+@pytest.fixture
+def own_ws(mixed_ws: Workspace, tmp_path: Path) -> Workspace:
+    """A private copy of the mixed workspace (its profile store is written)."""
+    shutil.copytree(mixed_ws.root, tmp_path / "ws")
+    return Workspace.open(tmp_path / "ws")
+
+
+def test_for_workspace_answers_from_profiles(own_ws: Workspace) -> None:
+    profile = read_profile(own_ws, "v1.0")
+    logs = ProductionLogs.for_workspace(own_ws, profile, version="v1.0")
+    raw = ProductionLogs.for_workspace(own_ws, profile, version="v1.0", engine="pandas")
+    assert (logs.answered_by, raw.answered_by) == ("profiles", "pandas")
+    assert (own_ws.data_dir / "profiles.db").is_file()
+    assert logs.versions() == raw.versions()
+    pd.testing.assert_frame_equal(logs.day_counts("v1.0"), raw.day_counts("v1.0"))
+    pd.testing.assert_frame_equal(logs.id_counts("v0.9"), raw.id_counts("v0.9"))
+    assert logs.error_kinds("v1.0") == raw.error_kinds("v1.0") != {}
+    assert logs.days("v1.0") == raw.days("v1.0")
+    assert_summary_close(logs.latency_summary("v1.0", "2026-03-02", "2026-03-04T06:00"),
+                         raw.latency_summary("v1.0", "2026-03-02", "2026-03-04T06:00"))
+    got, exact = logs.bin_counts(profile, "v1.0"), raw.bin_counts(profile, "v1.0")
+    assert got.keys() == exact.keys()
+    for day in got:
+        assert got[day].rows == exact[day].rows
+        assert np.array_equal(got[day].prediction, exact[day].prediction)
+        for name in exact[day].features:
+            assert np.array_equal(got[day].features[name], exact[day].features[name])
+
+
+def test_finer_than_an_hour_reads_the_raw_rows(own_ws: Workspace) -> None:
+    """A 15-minute window, a bound inside an hour, another profile's bins: the raw rows
+    answer, exactly."""
+    profile = read_profile(own_ws, "v1.0")
+    logs = ProductionLogs.for_workspace(own_ws, profile, version="v1.0")
+    raw = ProductionLogs.for_workspace(own_ws, profile, version="v1.0", engine="pandas")
+    assert logs.profiles is not None
+    pd.testing.assert_frame_equal(logs.latency_windows("v1.0", "15min"),
+                                  raw.latency_windows("v1.0", "15min"))
+    bounds = ("2026-03-02T00:30", "2026-03-03")
+    assert logs.latency_summary("v1.0", *bounds) == raw.latency_summary("v1.0", *bounds)
+    assert logs.profiles.latency_summary("v1.0", *map(pd.Timestamp, bounds)) is None
+    fewer = {**profile, "features": dict(list(profile["features"].items())[2:])}
+    assert logs.profiles.bin_counts(fewer, "v1.0", None, None) is None
+    fewer_counts = logs.bin_counts(fewer, "v1.0")
+    assert list(next(iter(fewer_counts.values())).features) == list(fewer["features"])
+
+
+def test_the_latency_report_says_where_percentiles_come_from(own_ws: Workspace) -> None:
+    hourly_report = latency_report(own_ws, "v1.0", window="1h")
+    fine = latency_report(own_ws, "v1.0", window="15min")
+    assert hourly_report.note == HISTOGRAM_NOTE
+    assert "0.5 %" in fine.note and "shorter than an hour" in fine.note
+    assert hourly_report.as_dict()["note"] == HISTOGRAM_NOTE
+
+
+def test_psi_from_profiles_equals_psi_from_raw_rows(
+    own_ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profiled = drift_by_day(own_ws, "v1.0")
+    monkeypatch.setenv("DEPLOYREADY_LOG_ENGINE", "pandas")
+    raw = drift_by_day(own_ws, "v1.0")
+    assert profiled.keys() == raw.keys() and len(raw) == 5
+    for day, result in raw.items():
+        for name, feature in result.features.items():
+            assert profiled[day].features[name].psi == pytest.approx(feature.psi, rel=1e-12,
+                                                                     abs=1e-12)
+        assert profiled[day].as_dict() == result.as_dict()
+
+
+def test_a_log_file_the_ingest_refuses_is_read_raw(own_ws: Workspace) -> None:
+    """Profiles are derived data: when a file cannot be profiled the raw reader answers,
+    and names the bad row where a question reads it."""
+    bad = own_ws.production_dir / "predictions-2026-03-05.csv"
+    lines = bad.read_text().splitlines()
+    fields = lines[3].split(",")
+    fields[2] = "-5"  # latency_ms
+    lines[3] = ",".join(fields)
+    bad.write_text("\n".join(lines) + "\n")
+    logs = ProductionLogs.for_workspace(own_ws)
+    assert logs.profiles is None and logs.answered_by == "pandas"
+    with pytest.raises(LogError, match="row 3, column latency_ms"):
+        logs.latency_summary("v1.0")

@@ -201,7 +201,8 @@ class ProductionLogs:
         threshold_bytes: int | None = None,
     ) -> ProductionLogs:
         """The workspace's logs; the aggregates answered from its profiles (brought up to
-        date first) unless a raw engine is asked for (``engine`` or the environment)."""
+        date first) unless a raw engine is asked for (``engine`` or the environment) or
+        the profiles cannot be brought up to date (see ``ProfileReader.for_workspace``)."""
         raw = requested_engine(engine) in _RAW_ENGINES
         return cls(
             ws.production_dir,

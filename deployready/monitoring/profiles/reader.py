@@ -83,16 +83,21 @@ class ProfileReader:
         self.layouts = dict(layouts)
 
     @classmethod
-    def for_workspace(cls, ws: Any) -> ProfileReader:
+    def for_workspace(cls, ws: Any) -> ProfileReader | None:
         """The reader of ``ws``'s store, its profiles brought up to date first (a stat per
-        log file when nothing changed); a log file that cannot be ingested raises its
-        :class:`~deployready.errors.LogError`, as reading it raw would."""
+        log file when nothing changed). None when they cannot be: a log file (or a
+        package) the ingest refuses — then the raw rows answer, exactly as before
+        profiles, and their reader reports the error where a question needs that file."""
+        from deployready.errors import DeployReadyError
         from deployready.monitoring.profiles.ingest import ingest_if_changed, profile_store
         from deployready.monitoring.profiles.layouts import layouts_of
 
-        result = ingest_if_changed(ws)
+        try:
+            result = ingest_if_changed(ws)
+        except DeployReadyError:
+            return None
         if result is not None and result.errors:
-            raise result.errors[0]
+            return None
         return cls(profile_store(ws), layouts_of(ws))
 
     def generation(self) -> int:
