@@ -240,16 +240,14 @@ def log_key(ws: Workspace) -> tuple[Any, ...]:
     are brought up to date first when a log file is new or changed (a stat per file when
     none is); the key is then the profile store's generation — or, when a raw engine is
     forced (``$DEPLOYREADY_LOG_ENGINE``), the files' signature."""
-    from deployready.monitoring.profiles.ingest import ingest_if_changed
-    from deployready.monitoring.profiles.store import PROFILES_FILE, ProfileStore
-
     from deployready.monitoring.logs import ProductionLogs, requested_engine
+    from deployready.monitoring.profiles.ingest import ingest_if_changed, profile_store
 
     engine = requested_engine("auto")
     if engine in ("pandas", "duckdb"):
         return (engine, ProductionLogs(ws.production_dir, {}).fingerprint())
     ingest_if_changed(ws)
-    return ("profiles", ProfileStore.open(ws.data_dir / PROFILES_FILE).generation())
+    return ("profiles", profile_store(ws).generation())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
