@@ -90,6 +90,7 @@ from deployready.workspace import Workspace, parse_version
 
 __all__ = [
     "CHECK_NAMES",
+    "RAW_ROWS_SHOWN",
     "TRAILING_DAYS",
     "DailyRecord",
     "DailyStatus",
@@ -100,6 +101,7 @@ __all__ = [
     "ingest_first",
     "list_daily",
     "measure_day",
+    "raw_day_rows",
     "read_profile",
     "resolve_version_and_date",
     "run_daily",
@@ -156,7 +158,7 @@ def resolve_version_and_date(
         raise DeployReadyError(
             f"{ws.models_dir}: no package {version} (packages: {', '.join(packages) or 'none'})"
         )
-    logs = logs if logs is not None else ProductionLogs(ws.production_dir, {})
+    logs = logs if logs is not None else ProductionLogs.for_workspace(ws)
     info = {v: i for v, i in (logs.versions() if logs else {}).items() if v in packages}
     the_day = as_date(day) if day is not None else None
     if version is None:
@@ -252,7 +254,7 @@ def measure_day(
         spikes=spikes,
         checks=items,
         drift=drift,
-        engine=logs.chosen,
+        engine=logs.answered_by,
     )
 
 
@@ -375,3 +377,15 @@ def drift_by_day(
         for day, b in logs.bin_counts(profile, version, lo, hi).items()
         if b.rows
     }
+
+
+#: How many raw rows a drill-down shows (the count says how many there are).
+RAW_ROWS_SHOWN = 1000
+
+
+def raw_day_rows(ws: Workspace, version: str, day: str | date) -> pd.DataFrame:
+    """The validated raw log rows of ``version`` on one UTC day, read from the files (the
+    drill-down behind a day's profile: raw logs stay the source of truth)."""
+    profile = read_profile(ws, version)
+    logs = ProductionLogs.for_workspace(ws, profile, version=version, engine="pandas")
+    return logs.frame(version, *day_bounds(as_date(day)))
