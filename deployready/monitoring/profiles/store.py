@@ -223,8 +223,12 @@ class ProfileStore:
             raise ValueError(f"grain {grain!r}: expected 'hour' or 'day'")
         where, params = _where(version, start, end, measures, grain)
         if grain == "hour":
+            # the index that narrows most: by measure when asked, else by time
+            index = ("profile_hours_read" if measures is not None else
+                     "profile_hours_hour" if start is not None or end is not None else None)
+            table = f"profile_hours INDEXED BY {index}" if index else "profile_hours"
             sql = (f"SELECT version, package_sha256, hour, measure, key, bucket, {MERGED} "
-                   f"FROM profile_hours{where} GROUP BY {', '.join(KEYS)}")
+                   f"FROM {table}{where} GROUP BY {', '.join(KEYS)}")
         else:
             sql = ("SELECT version, package_sha256, day, measure, key, bucket, value "
                    f"FROM profile_days{where} ORDER BY version, package_sha256, day, "
@@ -232,6 +236,7 @@ class ProfileStore:
         with self._reading() as conn:
             if conn is None:
                 return _empty_counts(grain)
+            conn.row_factory = None
             rows = conn.execute(sql, params).fetchall()
         if not rows:
             return _empty_counts(grain)
@@ -240,7 +245,9 @@ class ProfileStore:
         for c in ("bucket", "value", *(("hour",) if grain == "hour" else ())):
             out[c] = out[c].astype(np.int64)
         if grain == "day":
-            out["day"] = [date.fromisoformat(d) for d in out["day"]]
+            codes, texts = pd.factorize(out["day"])
+            days = np.array([date.fromisoformat(str(t)) for t in texts], dtype=object)
+            out["day"] = days[codes]
         return out
 
     def write_file(self, write: FileWrite,
