@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from deployready.errors import LogError
 from deployready.monitoring.logs_duckdb import DuckLogs
@@ -34,8 +35,8 @@ from deployready.monitoring.profiles.sql import (
     base_select,
     bin_specs,
     bins_select,
+    bucket_bounds,
     bucket_select,
-    edges_literal,
     errors_select,
     long_form,
 )
@@ -111,12 +112,13 @@ class DuckEngine:
               "epoch_us(date_trunc('hour', ts)) // 1000000 AS hour, epoch_us(ts) AS us, "
               "error, latency, prediction, request_id IS NOT NULL AS has_id"
               f"{', ' + cols if cols else ''} FROM file0")
-        fetch(source.path, f"CREATE TEMP TABLE edges AS SELECT {edges_literal('duckdb')} AS e")
         versions = [str(v) for (v,) in fetch(source.path, "SELECT DISTINCT version FROM t")]
         check_columns(source, names, versions, layouts)
         base = fetch(source.path, base_select("t"))
         errors = fetch(source.path, errors_select("t"))
-        latency = fetch(source.path, bucket_select("t, edges", "duckdb"))
+        b, lo, hi = zip(*bucket_bounds(), strict=True)
+        logs.con.register("bounds", pa.table({"b": b, "lo": lo, "hi": hi}))
+        latency = fetch(source.path, bucket_select("t", "bounds"))
         columns = {name: (f"f{i}", kind) for i, (name, kind) in enumerate(features.items())}
         specs = {v: bin_specs(layouts[v], columns) for v in versions if v in layouts}
         bins = {v: fetch(source.path, bins_select("t", v, s, "duckdb"))

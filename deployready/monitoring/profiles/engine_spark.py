@@ -61,8 +61,8 @@ from deployready.monitoring.profiles.sql import (
     base_select,
     bin_specs,
     bins_select,
+    bucket_bounds,
     bucket_select,
-    edges_literal,
     errors_select,
     long_form,
 )
@@ -246,14 +246,15 @@ class SparkEngine:
             "unix_micros(ts) AS us", "error", "latency", "prediction",
             "request_id IS NOT NULL AS has_id", *cols,
         ).createOrReplaceTempView(view)
-        spark.sql(f"SELECT {edges_literal('spark')} AS e").createOrReplaceTempView(edges)
+        spark.createDataFrame(bucket_bounds(), "b BIGINT, lo DOUBLE, hi DOUBLE"
+                              ).createOrReplaceTempView(edges)
         try:
             versions = [str(r[0]) for r in spark.sql(f"SELECT DISTINCT version FROM {view}")
                         .collect()]
             check_columns(source, names, versions, layouts)
             base = spark.sql(base_select(view)).collect()
             errors = spark.sql(errors_select(view)).collect()
-            latency = spark.sql(bucket_select(f"{view} CROSS JOIN {edges}", "spark")).collect()
+            latency = spark.sql(bucket_select(view, edges)).collect()
             columns = {name: (f"f{i}", kind) for i, (name, kind) in enumerate(features.items())}
             specs = {v: bin_specs(layouts[v], columns) for v in versions if v in layouts}
             bins = {v: spark.sql(bins_select(view, v, s, "spark")).collect()

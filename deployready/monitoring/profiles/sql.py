@@ -13,8 +13,9 @@ same aggregates over it, written in the SQL both dialects read:
   the edges written as exact double literals, so the bins are numpy's.
 
 The latency bucket (``#{k : EDGES[k] ≤ x}``, numpy's ``searchsorted(side="right")``) is
-a candidate from ``ln`` corrected by one comparison each way against the exact edges:
-``ln`` is off by far less than one bucket, so the result is exact.
+a candidate from ``ln`` corrected by one comparison each way against the exact edges of
+that candidate (a join with the small table of :func:`bucket_bounds`): ``ln`` is off by
+far less than one bucket, so the result is exact.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ __all__ = [
     "base_select",
     "bin_specs",
     "bins_select",
+    "bucket_bounds",
     "bucket_select",
-    "edges_literal",
     "errors_select",
     "long_form",
     "string_literal",
@@ -76,36 +77,29 @@ def errors_select(source: str) -> str:
             "GROUP BY version, hour, error")
 
 
-def edges_literal(dialect: Dialect) -> str:
-    """The latency edges as one array of exact doubles."""
-    items = ", ".join(double_literal(e) for e in EDGES)
-    return f"[{items}]" if dialect == "duckdb" else f"array({items})"
+def bucket_bounds() -> list[tuple[int, float, float]]:
+    """(bucket, lower edge, upper edge) of every latency bucket: the rows of the small
+    table the bucket query joins on (the edges as float64 values, never as text)."""
+    lows = [-math.inf, *(float(e) for e in EDGES)]
+    highs = [*(float(e) for e in EDGES), math.inf]
+    return [(b, lo, hi) for b, (lo, hi) in enumerate(zip(lows, highs, strict=True))]
 
 
-def _at(dialect: Dialect, index: str) -> str:
-    """The edge ``e_index`` (0-based) of the array column ``e``."""
-    if dialect == "duckdb":
-        return f"e[{index} + 1]"
-    return f"try_element_at(e, CAST({index} + 1 AS INT))"
-
-
-def bucket_select(source: str, dialect: Dialect) -> str:
-    """SELECT version, hour, bucket, count over the successful rows of ``source``, where
-    ``source`` also has the edge array as column ``e``."""
+def bucket_select(source: str, bounds: str) -> str:
+    """SELECT version, hour, bucket, count over the successful rows of ``source``;
+    ``bounds`` is a table of :func:`bucket_bounds` (columns b, lo, hi)."""
     n = EDGES.size
     candidate = (
         f"CASE WHEN latency < {double_literal(MIN_MS)} THEN 0 ELSE least(greatest("
         f"CAST(floor(ln(latency / {double_literal(MIN_MS)}) / {double_literal(math.log(GAMMA))})"
         f" AS BIGINT) + 1, 1), {n}) END"
     )
-    fixed = (
-        f"b + CASE WHEN b < {n} AND {_at(dialect, 'b')} <= latency THEN 1 ELSE 0 END "
-        f"- CASE WHEN b >= 1 AND {_at(dialect, 'b - 1')} > latency THEN 1 ELSE 0 END"
-    )
+    fixed = ("c + CASE WHEN hi <= latency THEN 1 ELSE 0 END "
+             "- CASE WHEN lo > latency THEN 1 ELSE 0 END")
     return (
-        f"SELECT version, hour, bucket, count(*) AS n FROM (SELECT version, hour, {fixed} "
-        f"AS bucket FROM (SELECT version, hour, latency, e, {candidate} AS b FROM {source} "
-        "WHERE error = '')) GROUP BY version, hour, bucket"
+        f"SELECT version, hour, {fixed} AS bucket, count(*) AS n FROM (SELECT version, hour, "
+        f"latency, {candidate} AS c FROM {source} WHERE error = '') AS r "
+        f"JOIN {bounds} AS k ON k.b = r.c GROUP BY version, hour, {fixed}"
     )
 
 
@@ -153,14 +147,14 @@ def _aggregates(spec: BinSpec, dialect: Dialect) -> list[str]:
     if spec.numeric:
         if not spec.read_numeric:
             col = f"TRY_CAST({col} AS DOUBLE)"
-        out = [f"count(*) FILTER (WHERE {col} <= {double_literal(e)})" for e in spec.values]
-        out.append(f"count(*) FILTER (WHERE {col} IS NULL OR isnan({col}))")
+        out = [f"count_if({col} <= {double_literal(e)})" for e in spec.values]
+        out.append(f"count_if({col} IS NULL OR isnan({col}))")
         return out
     if spec.read_numeric:
         col = f"CAST({col} AS STRING)"
-    out = [f"count(*) FILTER (WHERE {col} = {string_literal(c, dialect)})"
+    out = [f"count_if({col} = {string_literal(c, dialect)})"
            for c in spec.values]
-    out.append(f"count(*) FILTER (WHERE {col} IS NULL)")
+    out.append(f"count_if({col} IS NULL)")
     return out
 
 
@@ -196,7 +190,8 @@ def _bins(version: str, sha: str, rows: Sequence[Sequence[Any]],
           specs: Sequence[BinSpec]) -> list[pd.DataFrame]:
     if not rows:
         return []
-    table = np.array([[int(v) for v in row] for row in rows], dtype=np.int64)
+    # DuckDB's count_if is a sum: NULL, not 0, when every input is NULL
+    table = np.array([[int(v or 0) for v in row] for row in rows], dtype=np.int64)
     hours, ok = table[:, 0], table[:, 1]
     parts, pos = [], 2
     for spec in specs:
