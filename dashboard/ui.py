@@ -99,6 +99,7 @@ def sidebar(*, with_version: bool = True, deployed: bool = False) -> tuple[Works
     if not ws.root.is_dir():
         st.error(f"Workspace folder not found: {ws.root}")
         st.stop()
+    refresh_profiles(ws)
     version: str | None = None
     versions = ws.versions()
     if with_version and versions:
@@ -117,6 +118,20 @@ def sidebar(*, with_version: bool = True, deployed: bool = False) -> tuple[Works
         )
         st.session_state[state_key] = version
     return ws, version
+
+
+def refresh_profiles(ws: Workspace) -> None:
+    """Profile the log rows that are new since the last ingest, before any cache key is
+    taken (a stat per log file when nothing changed). A log file that cannot be ingested
+    is reported where the logs are read; nothing of it is stored."""
+    from deployready.monitoring.logs import requested_engine
+    from deployready.monitoring.profiles.ingest import ingest_if_changed
+
+    try:
+        if requested_engine("auto") not in ("pandas", "duckdb"):
+            ingest_if_changed(ws)
+    except DeployReadyError:
+        pass
 
 
 def guarded(fn: Callable[[], T], what: str) -> T | None:
@@ -220,21 +235,32 @@ def readiness(ws: Workspace, version: str) -> Readiness:
     return _cached_score(str(ws.root), version, evidence_signature(ws, version))
 
 
+def log_key(ws: Workspace) -> tuple[Any, ...]:
+    """The key of every cached answer from the production logs. The workspace's profiles
+    are brought up to date first when a log file is new or changed (a stat per file when
+    none is); the key is then the profile store's generation — or, when a raw engine is
+    forced (``$DEPLOYREADY_LOG_ENGINE``), the files' signature."""
+    from deployready.monitoring.logs import ProductionLogs, requested_engine
+    from deployready.monitoring.profiles.ingest import ingest_if_changed, profile_store
+
+    engine = requested_engine("auto")
+    if engine in ("pandas", "duckdb"):
+        return (engine, ProductionLogs(ws.production_dir, {}).fingerprint())
+    ingest_if_changed(ws)
+    return ("profiles", profile_store(ws).generation())
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def _cached_log_versions(directory: str, fingerprint: FileSignature) -> dict[str, dict[str, Any]]:
+def _cached_log_versions(root: str, key: tuple[Any, ...]) -> dict[str, dict[str, Any]]:
     from deployready.monitoring.logs import ProductionLogs
 
-    return ProductionLogs(Path(directory), {}).versions()
+    return ProductionLogs.for_workspace(Workspace.open(root)).versions()
 
 
 def log_versions(ws: Workspace) -> dict[str, dict[str, Any]]:
-    """``ProductionLogs(...).versions()`` of the workspace, cached until a log file changes."""
-    from deployready.monitoring.logs import ProductionLogs
-
-    logs = ProductionLogs(ws.production_dir, {})
-    if not logs:
-        return {}
-    return _cached_log_versions(str(ws.production_dir), logs.fingerprint())
+    """``ProductionLogs.for_workspace(ws).versions()``: version -> {rows, first, last},
+    cached until the logs change (:func:`log_key`)."""
+    return _cached_log_versions(str(ws.root), log_key(ws))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from deployready.errors import StoreError as StoreError
     from deployready.monitoring.drift import compute_drift as compute_drift
     from deployready.monitoring.latency import latency_report as latency_report
+    from deployready.monitoring.profiles.ingest import IngestResult as IngestResult
+    from deployready.monitoring.profiles.ingest import ingest as ingest
     from deployready.package.export import PackageInfo as PackageInfo
     from deployready.package.export import export_package as export_package
     from deployready.package.load import LoadedPackage as LoadedPackage
@@ -65,6 +67,7 @@ _API: dict[str, str] = {
     "DeployReadyError": "deployready.errors",
     "Evidence": "deployready.checks",
     "HistoryError": "deployready.errors",
+    "IngestResult": "deployready.monitoring.profiles.ingest",
     "InputError": "deployready.errors",
     "IntegrityError": "deployready.errors",
     "JobError": "deployready.errors",
@@ -87,6 +90,7 @@ _API: dict[str, str] = {
     "compute_score": "deployready.score",
     "evaluate_gate": "deployready.rollout.events",
     "export_package": "deployready.package.export",
+    "ingest": "deployready.monitoring.profiles.ingest",
     "joined_predictions": "deployready.performance.join",
     "latency_report": "deployready.monitoring.latency",
     "load_package": "deployready.package.load",
@@ -106,6 +110,7 @@ __all__ = [
     "DeployReadyError",
     "Evidence",
     "HistoryError",
+    "IngestResult",
     "InputError",
     "IntegrityError",
     "JobError",
@@ -128,6 +133,7 @@ __all__ = [
     "compute_score",
     "evaluate_gate",
     "export_package",
+    "ingest",
     "joined_predictions",
     "latency_report",
     "load_package",

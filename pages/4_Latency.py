@@ -17,7 +17,6 @@ from deployready.charts.monitoring import (
 from deployready.checks import Status, format_value, pass_fail, status_glyph
 from deployready.monitoring.alerts import list_alerts
 from deployready.monitoring.latency import LatencyReport, latency_report
-from deployready.monitoring.logs import ProductionLogs
 
 ui.setup_page("Latency", "⏱️")
 ws, version = ui.sidebar(deployed=True)
@@ -29,14 +28,10 @@ version_: str = version
 policy = ui.policy_or_stop(ws)
 lp = policy.latency
 
-found = ui.guarded(lambda: ProductionLogs(ws.production_dir, {}), "Listing the production logs")
-if found is None:
-    st.stop()
-assert found is not None
-logs = found
-info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs") if logs else {}
+info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs")
 if info is None:
     st.stop()
+assert info is not None
 
 # ---------------------------------------------------------------- score evidence
 checks = ui.guarded(lambda: ui.latency_checks(ws, version_), "Latency checks")
@@ -99,6 +94,8 @@ m[3].metric("Requests", f"{s['count']:,}", help=f"{s['errors']:,} errors not in 
 drift = report.drift.value
 m[4].metric("Drift vs baseline", f"{drift:+.0%}" if drift is not None else "—",
             help=f"alert above +{lp.max_drift:.0%}")
+if report.note:
+    st.caption(f"Source: {report.note}.")
 b = report.baseline
 if b.kind == "none":
     st.warning(f"No latency baseline: {b.message}. Drift is not measured.", icon="⚠️")

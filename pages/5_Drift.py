@@ -16,9 +16,14 @@ from deployready.charts.monitoring import (
     psi_heatmap,
 )
 from deployready.checks import format_value, status_glyph
-from deployready.monitoring.daily import DailyRecord, drift_by_day, list_daily
+from deployready.monitoring.daily import (
+    RAW_ROWS_SHOWN,
+    DailyRecord,
+    drift_by_day,
+    list_daily,
+    raw_day_rows,
+)
 from deployready.monitoring.drift import DriftResult, FeatureDrift
-from deployready.monitoring.logs import ProductionLogs
 from deployready.performance.daily import run_daily
 
 ui.setup_page("Drift", "🌊")
@@ -45,14 +50,10 @@ def _drift(root: str, version: str, fingerprint: Any) -> dict[str, dict[str, Any
     return {d.isoformat(): r.as_dict() for d, r in found.items()}
 
 
-found = ui.guarded(lambda: ProductionLogs(ws.production_dir, {}), "Listing the production logs")
-if found is None:
-    st.stop()
-assert found is not None
-logs = found
-info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs") if logs else {}
+info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs")
 if info is None:
     st.stop()
+assert info is not None
 has_logs = version in info
 
 # ---------------------------------------------------------------- daily check button
@@ -82,7 +83,7 @@ if flash and flash.get("version") == version:
 ui.stop_without_logs(ws, version, info)
 
 raw = ui.guarded(lambda: _drift(str(ws.root), version_, (
-    logs.fingerprint(),
+    ui.log_key(ws),
     ui.files_signature([ws.policy_path, *ws.package_path(version_).glob("*")]),
 )), "Computing PSI")
 if not raw:
@@ -128,6 +129,17 @@ st.plotly_chart(
 )
 st.dataframe(pd.DataFrame({"bin": fd.bins, "reference": fd.reference, "current": fd.current}),
              hide_index=True, width="stretch")
+st.caption("Counts from the profiles (exact: the package's reference bins). The raw log rows "
+           "stay the source of truth:")
+if st.toggle(f"Raw rows of {chosen_day}", key="drift_raw_rows"):
+    rows = ui.guarded(lambda: raw_day_rows(ws, version_, date.fromisoformat(chosen_day)),
+                      "Reading the raw log rows")
+    if rows is not None:
+        st.caption(f"{len(rows):,} rows of {version_} on {chosen_day} (UTC), first "
+                   f"{min(len(rows), RAW_ROWS_SHOWN):,} shown; feature `{feature}` first.")
+        front = ["timestamp", "latency_ms", "prediction", "error", feature]
+        shown = rows[[*front, *(c for c in rows.columns if c not in front)]]
+        st.dataframe(shown.head(RAW_ROWS_SHOWN), hide_index=True, width="stretch")
 
 # ---------------------------------------------------------------- predictions
 st.markdown("### Prediction distribution")

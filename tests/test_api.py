@@ -20,6 +20,7 @@ PUBLIC = [
     "DeployReadyError",
     "Evidence",
     "HistoryError",
+    "IngestResult",
     "InputError",
     "IntegrityError",
     "JobError",
@@ -42,6 +43,7 @@ PUBLIC = [
     "compute_score",
     "evaluate_gate",
     "export_package",
+    "ingest",
     "joined_predictions",
     "latency_report",
     "load_package",
@@ -115,5 +117,6 @@ def test_python_m_deployready_help() -> None:
     done = _python("", "-m", "deployready", "--help")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: deployready")
-    for command in ("score", "export", "loadtest", "daily", "rollout", "gate", "report"):
+    for command in ("score", "export", "loadtest", "ingest", "daily", "rollout", "gate",
+                    "report"):
         assert f"    {command} " in done.stdout

@@ -107,14 +107,25 @@ def test_range_backfill(ws: Workspace) -> None:
 
 def test_duckdb_engine_gives_the_same_record(ws: Workspace,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    profiled = run_daily(ws, "v1.0", "2026-03-15", deliver=False).as_dict()
+    monkeypatch.setenv("DEPLOYREADY_LOG_ENGINE", "pandas")
     a = run_daily(ws, "v1.0", "2026-03-15", deliver=False).as_dict()
     monkeypatch.setenv("DEPLOYREADY_LOG_ENGINE", "duckdb")
     b = run_daily(ws, "v1.0", "2026-03-15", deliver=False).as_dict()
-    assert b["engine"] == "duckdb"
+    assert (profiled["engine"], a["engine"], b["engine"]) == ("profiles", "pandas", "duckdb")
     for key in ("rows", "errors", "status", "checks", "drift", "spikes"):
         assert json.dumps(a[key], sort_keys=True) == json.dumps(b[key], sort_keys=True) or (
             key == "spikes" and [s["start"] for s in a[key]] == [s["start"] for s in b[key]]
         ), key
+    # from profiles: the same counts, decisions and PSI; percentiles within 0.5 %
+    for key in ("rows", "errors", "status", "drift", "error_kinds"):
+        assert json.dumps(profiled[key], sort_keys=True) == json.dumps(a[key], sort_keys=True)
+    assert [(c["name"], c["status"]) for c in profiled["checks"]] == \
+        [(c["name"], c["status"]) for c in a["checks"]]
+    assert [s["start"] for s in profiled["spikes"]] == [s["start"] for s in a["spikes"]]
+    for k in ("p50", "p95", "p99", "max"):
+        assert profiled["latency"][k] == pytest.approx(a["latency"][k], rel=0.005)
+    assert profiled["latency"]["mean"] == pytest.approx(a["latency"]["mean"], abs=1e-3)
 
 
 def test_cli_exit_codes(ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,6 +87,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
         if s["count"]:
             print(f"  P50 {s['p50']:.2f} ms  P95 {s['p95']:.2f} ms  P99 {s['p99']:.2f} ms  "
                   f"max {s['max']:.2f} ms")
+            print(f"  ({report.note})")
         b = report.baseline
         print(f"  baseline: {b.kind} {b.source} {b.message}")
         if report.drift.value is not None:

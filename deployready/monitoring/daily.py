@@ -26,6 +26,10 @@ which the CLI, the demo and ``deployready.run_daily`` use): ``realized_performan
 ``pending``: an estimate below a threshold is a ``warn`` item with a warning alert and
 leaves the day green). Alerts: :mod:`deployready.monitoring.daily_alerts`.
 
+**Ingest first.** The check profiles the logs' new rows into ``data/profiles.db``
+before it reads them (:func:`ingest_first`); a log file the ingest cannot read is the
+check's error.
+
 **Defaults.** ``version=None``: with no date, the newest package version with logs on
 the last logged day (the deployed one); with a date, the newest package version with log
 rows on it; else the newest package. ``date=None``: the last day with logs of that version that is
@@ -77,6 +81,7 @@ from deployready.monitoring.logs import (
     utc_today,
     window_delta,
 )
+from deployready.monitoring.profiles.ingest import ingest
 from deployready.package.manifest import package_sha256_or_none
 from deployready.package.profile import PROFILE_FILE, check_profile
 from deployready.policy import Policy
@@ -85,6 +90,7 @@ from deployready.workspace import Workspace, parse_version
 
 __all__ = [
     "CHECK_NAMES",
+    "RAW_ROWS_SHOWN",
     "TRAILING_DAYS",
     "DailyRecord",
     "DailyStatus",
@@ -92,8 +98,10 @@ __all__ = [
     "alerts_of",
     "daily_status",
     "drift_by_day",
+    "ingest_first",
     "list_daily",
     "measure_day",
+    "raw_day_rows",
     "read_profile",
     "resolve_version_and_date",
     "run_daily",
@@ -128,6 +136,14 @@ def read_profile(ws: Workspace, version: str) -> dict[str, Any]:
     return check_profile(profile, path)
 
 
+def ingest_first(ws: Workspace) -> None:
+    """Profile the logs' new rows first (:mod:`~deployready.monitoring.profiles.ingest`);
+    a log file it cannot read is the check's error, as when the logs are read."""
+    error = ingest(ws).first_log_error()
+    if error is not None:
+        raise error
+
+
 def _newest(versions: Sequence[str]) -> str | None:
     parsed = [(p, v) for v in versions if (p := parse_version(v)) is not None]
     return max(parsed)[1] if parsed else None
@@ -142,7 +158,7 @@ def resolve_version_and_date(
         raise DeployReadyError(
             f"{ws.models_dir}: no package {version} (packages: {', '.join(packages) or 'none'})"
         )
-    logs = logs if logs is not None else ProductionLogs(ws.production_dir, {})
+    logs = logs if logs is not None else ProductionLogs.for_workspace(ws)
     info = {v: i for v, i in (logs.versions() if logs else {}).items() if v in packages}
     the_day = as_date(day) if day is not None else None
     if version is None:
@@ -238,7 +254,7 @@ def measure_day(
         spikes=spikes,
         checks=items,
         drift=drift,
-        engine=logs.chosen,
+        engine=logs.answered_by,
     )
 
 
@@ -284,6 +300,7 @@ def run_daily(
 ) -> DailyRecord:
     """Run, store and alert the daily check of one day (defaults in the module doc)."""
     policy = policy or ws.policy()
+    ingest_first(ws)
     version, day = resolve_version_and_date(ws, version, date, logs)
     profile, sha, logs, baseline = _context(ws, version, policy, logs)
     record = measure_day(
@@ -307,6 +324,7 @@ def run_daily_range(
 ) -> list[DailyRecord]:
     """Backfill: the daily check of every day in [start, end] (default: every logged day)."""
     policy = policy or ws.policy()
+    ingest_first(ws)
     version, _ = resolve_version_and_date(ws, version, end, None)
     profile, sha, logs, baseline = _context(ws, version, policy, None)
     logged = logs.days(version)
@@ -359,3 +377,15 @@ def drift_by_day(
         for day, b in logs.bin_counts(profile, version, lo, hi).items()
         if b.rows
     }
+
+
+#: How many raw rows a drill-down shows (the count says how many there are).
+RAW_ROWS_SHOWN = 1000
+
+
+def raw_day_rows(ws: Workspace, version: str, day: str | date) -> pd.DataFrame:
+    """The validated raw log rows of ``version`` on one UTC day, read from the files (the
+    drill-down behind a day's profile: raw logs stay the source of truth)."""
+    profile = read_profile(ws, version)
+    logs = ProductionLogs.for_workspace(ws, profile, version=version, engine="pandas")
+    return logs.frame(version, *day_bounds(as_date(day)))

@@ -35,6 +35,7 @@ from deployready.checks import Status, pass_fail
 from deployready.loadtest.results import LoadTestResult
 from deployready.loadtest.runs import StoredRun, completed_runs
 from deployready.monitoring.logs import ProductionLogs, TimeLike, day_bounds, to_utc, window_delta
+from deployready.monitoring.profiles.reader import latency_note
 from deployready.package.manifest import package_sha256_or_none
 from deployready.policy import LatencyPolicy, Policy
 from deployready.workspace import Workspace
@@ -89,7 +90,7 @@ def resolve_baseline(
     """The baseline the policy asks for, or ``kind = "none"`` with the reason."""
     lp = policy.latency
     if lp.baseline == "window":
-        logs = logs if logs is not None else ProductionLogs(ws.production_dir, {})
+        logs = logs if logs is not None else ProductionLogs.for_workspace(ws)
         start, end = to_utc(lp.baseline_start), to_utc(lp.baseline_end)
         summary = logs.latency_summary(version, start, end) if logs else {"count": 0}
         where = f"production logs {lp.baseline_start} – {lp.baseline_end}"
@@ -196,6 +197,8 @@ class LatencyReport:
     drift: LatencyDrift
     spikes: list[dict[str, Any]] = field(default_factory=list)
     policy: LatencyPolicy = field(default_factory=LatencyPolicy)
+    #: where the percentiles come from (profile histogram within 0.5 %, or raw rows)
+    note: str = ""
 
     @property
     def has_data(self) -> bool:
@@ -255,6 +258,7 @@ class LatencyReport:
         return {
             "version": self.version,
             "window": self.window,
+            "note": self.note,
             "start": self.start,
             "end": self.end,
             "summary": self.summary,
@@ -300,7 +304,7 @@ def latency_report(
     lp = policy.latency
     window = window or lp.window
     delta = window_delta(window)
-    logs = logs if logs is not None else ProductionLogs(ws.production_dir, {})
+    logs = logs if logs is not None else ProductionLogs.for_workspace(ws)
     if sha is None:
         sha = package_sha256_or_none(ws.package_path(version))
     if baseline is None:
@@ -321,4 +325,5 @@ def latency_report(
         drift=drift_of(summary, baseline),
         spikes=find_spikes(windows, lp.spike_ms, delta),
         policy=lp,
+        note=latency_note(logs.profiles is not None, delta, lo, hi),
     )

@@ -283,7 +283,7 @@ def latency_checks(
 ) -> list[Check]:
     """The score's latency evidence: production logs first, else the load test."""
     lp = policy.latency
-    logs = ProductionLogs(ws.production_dir, {})
+    logs = ProductionLogs.for_workspace(ws)
     try:
         period = latest_period(logs, version) if logs else None
         if period is not None:

@@ -28,8 +28,14 @@ counted) and the column:
 - a numeric feature that is not a number on a row without error (a failed request may
   carry the very value that made it fail, so error rows are not type-checked).
 
-Two engines compute the same aggregates:
+Three engines compute the same aggregates:
 
+- ``profiles`` (what :meth:`ProductionLogs.for_workspace` answers from, unless an engine
+  is forced): the workspace's merged hourly profiles (``data/profiles.db``, brought up
+  to date first), see :mod:`deployready.monitoring.profiles.reader` — counts identical,
+  percentiles within 0.5 %; a window or bound finer than an hour, and the raw rows
+  themselves (:meth:`ProductionLogs.frame`, :meth:`ProductionLogs.iter_days`), are read
+  from the files by one of the two raw engines:
 - ``pandas`` reads one file at a time with pyarrow (correctly rounded float parsing),
   validates it and keeps only the rows and columns a query needs;
 - ``duckdb`` scans the files in place (CSV read as text, values cast in SQL), so logs
@@ -39,8 +45,9 @@ Two engines compute the same aggregates:
 
 ``engine="auto"`` picks DuckDB when the files' total size exceeds ``threshold_bytes``
 (default :data:`DEFAULT_DUCKDB_THRESHOLD`, or ``$DEPLOYREADY_LOG_DUCKDB_BYTES``);
-``$DEPLOYREADY_LOG_ENGINE`` forces one. Latency aggregates are over successful rows
-(``error`` empty); errors are counted separately. Rows of other versions are ignored.
+``$DEPLOYREADY_LOG_ENGINE`` forces one (``pandas`` or ``duckdb``: no profiles). Latency
+aggregates are over successful rows (``error`` empty); errors are counted separately.
+Rows of other versions are ignored.
 
 The format lives in :mod:`deployready.monitoring.logs_schema`, the live-file state in
 :mod:`deployready.monitoring.logs_live`, the one-file validation in
@@ -78,11 +85,11 @@ from deployready.monitoring.logs_schema import (
     Kind,
     _empty_windows,
     features_of,
-    file_versions,
     log_files,
+    own_files,
     read_empty,
-    read_header,
 )
+from deployready.monitoring.profiles.reader import ProfileReader
 from deployready.times import (
     TimeLike,
     as_date,
@@ -125,7 +132,8 @@ __all__ = [
 
 DEFAULT_DUCKDB_THRESHOLD = 512 * 1024 * 1024
 
-Engine = Literal["auto", "pandas", "duckdb"]
+Engine = Literal["auto", "pandas", "duckdb", "profiles"]
+_RAW_ENGINES = ("pandas", "duckdb")
 
 
 # --------------------------------------------------------------------------- the loader
@@ -144,6 +152,8 @@ class ProductionLogs:
     #: rollout): it is left out when it holds no row of this version (see ``excluded``),
     #: and is an error naming the column when it does, or when no version is given.
     version: str | None = None
+    #: the workspace's profiles, when the aggregates are answered from them
+    profiles: ProfileReader | None = None
     files: list[Path] = field(init=False)
     excluded: dict[Path, str] = field(init=False, default_factory=dict)
     #: files without rows yet (0 bytes, or a live writer's unfinished first line), why
@@ -167,46 +177,18 @@ class ProductionLogs:
                 self.empty[path] = state.note
             else:
                 found.append(path)
-        self.files = self._own_files(found)
+        self.files = own_files(found, self.features, self.version, self.states, self.excluded)
         self._pandas = FileFrames(self.features, self.states)
         self.total_bytes = sum(self.states[p].readable for p in self.files)
-        engine = os.environ.get("DEPLOYREADY_LOG_ENGINE", "") or self.engine
-        if engine not in ("auto", "pandas", "duckdb"):
-            raise LogError(
-                f"unknown engine {engine!r}",
-                location="DEPLOYREADY_LOG_ENGINE",
-                expected="auto, pandas or duckdb",
-            )
-        threshold = self.threshold_bytes
-        if threshold is None:
-            threshold = int(
-                os.environ.get("DEPLOYREADY_LOG_DUCKDB_BYTES", DEFAULT_DUCKDB_THRESHOLD)
-            )
-        if engine == "auto":
+        engine = requested_engine(self.engine)
+        if engine == "profiles" and self.profiles is None:
+            raise LogError("no profile store to answer from", location="engine",
+                           expected="ProductionLogs.for_workspace, or a raw engine")
+        threshold = self.threshold_bytes if self.threshold_bytes is not None else int(
+            os.environ.get("DEPLOYREADY_LOG_DUCKDB_BYTES", DEFAULT_DUCKDB_THRESHOLD))
+        if engine not in _RAW_ENGINES:
             engine = "duckdb" if self.total_bytes > threshold else "pandas"
         self.chosen = engine  # type: ignore[assignment]
-
-    def _own_files(self, files: list[Path]) -> list[Path]:
-        """``files`` without those another version's schema wrote (see ``version``)."""
-        if not self.features or self.version is None:
-            return files
-        kept = []
-        for path in files:
-            try:
-                names = {name for name, _ in read_header(path)}
-            except LogError:
-                kept.append(path)  # the full read reports it
-                continue
-            missing = [f for f in self.features if f not in names]
-            held = file_versions(path, self.states[path]) if missing else None
-            if held is not None and self.version not in held:
-                self.excluded[path] = (
-                    f"no rows of {self.version}; written by {', '.join(sorted(held))} "
-                    f"without {', '.join(missing)}"
-                )
-            else:
-                kept.append(path)
-        return kept
 
     @classmethod
     def for_workspace(
@@ -218,13 +200,23 @@ class ProductionLogs:
         engine: Engine = "auto",
         threshold_bytes: int | None = None,
     ) -> ProductionLogs:
+        """The workspace's logs; the aggregates answered from its profiles (brought up to
+        date first) unless a raw engine is asked for (``engine`` or the environment) or
+        the profiles cannot be brought up to date (see ``ProfileReader.for_workspace``)."""
+        raw = requested_engine(engine) in _RAW_ENGINES
         return cls(
             ws.production_dir,
             features_of(profile) if profile else None,
             engine,
             threshold_bytes,
             version,
+            None if raw else ProfileReader.for_workspace(ws),
         )
+
+    @property
+    def answered_by(self) -> str:
+        """The engine the aggregates come from: ``profiles``, ``pandas`` or ``duckdb``."""
+        return "profiles" if self.profiles is not None else self.chosen
 
     def __bool__(self) -> bool:
         return bool(self.files)
@@ -279,6 +271,8 @@ class ProductionLogs:
 
     def versions(self) -> dict[str, dict[str, Any]]:
         """version -> {rows, first, last} over all files."""
+        if self.profiles is not None:
+            return self.profiles.versions()
         if self.chosen == "duckdb":
             return dict(self._con().versions())
         return pandas_engine.merged_versions(self._pandas.versions_of(p) for p in self.files)
@@ -297,7 +291,9 @@ class ProductionLogs:
         cached = self._counts.get(key)
         if cached is not None:
             return cached.copy()
-        if self.chosen == "duckdb":
+        if self.profiles is not None and (got := self.profiles.day_counts(*key)) is not None:
+            out = got
+        elif self.chosen == "duckdb":
             out = self._con().day_counts(*key)
         else:
             out = pandas_engine.day_counts(self.frame(version, start, end))
@@ -309,6 +305,10 @@ class ProductionLogs:
     ) -> pd.DataFrame:
         """Index: UTC day (datetime.date); columns ok (successful rows), with_id (a
         ``request_id``: ground truth can join them), no_id (none: no performance)."""
+        lo, hi = to_utc(start), to_utc(end)
+        got = self.profiles.id_counts(version, lo, hi) if self.profiles else None
+        if got is not None:
+            return got
         if self.chosen == "duckdb":
             return self._con().id_counts(version, to_utc(start), to_utc(end))
         return pandas_engine.id_counts(self.frame(version, start, end, ok_only=True))
@@ -321,6 +321,10 @@ class ProductionLogs:
     def error_kinds(
         self, version: str | None = None, start: TimeLike = None, end: TimeLike = None
     ) -> dict[str, int]:
+        lo, hi = to_utc(start), to_utc(end)
+        got = self.profiles.error_kinds(version, lo, hi) if self.profiles else None
+        if got is not None:
+            return got
         if self.chosen == "duckdb":
             return self._con().error_kinds(version, to_utc(start), to_utc(end))
         return pandas_engine.error_kinds(self.frame(version, start, end))
@@ -335,6 +339,10 @@ class ProductionLogs:
         """Per window: window_start (UTC), requests, errors, count (ok rows), p50, p95,
         p99, max, mean — percentiles over successful rows, linear interpolation."""
         delta = window_delta(window)
+        lo, hi = to_utc(start), to_utc(end)
+        got = self.profiles.latency_windows(version, delta, lo, hi) if self.profiles else None
+        if got is not None:
+            return got
         if self.chosen == "duckdb":
             return self._con().latency_windows(version, delta, to_utc(start), to_utc(end))
         parts = []
@@ -348,6 +356,10 @@ class ProductionLogs:
         self, version: str | None = None, start: TimeLike = None, end: TimeLike = None
     ) -> dict[str, Any]:
         """requests, errors, count, p50, p95, p99, max, mean over [start, end)."""
+        lo, hi = to_utc(start), to_utc(end)
+        got = self.profiles.latency_summary(version, lo, hi) if self.profiles else None
+        if got is not None:
+            return got
         if self.chosen == "duckdb":
             return self._con().latency_summary(version, to_utc(start), to_utc(end))
         return pandas_engine.latency_summary(self.frame(version, start, end))
@@ -360,6 +372,10 @@ class ProductionLogs:
         end: TimeLike = None,
     ) -> dict[date, BinCounts]:
         """Per UTC day: successful rows counted over the profile's bins."""
+        lo, hi = to_utc(start), to_utc(end)
+        got = self.profiles.bin_counts(profile, version, lo, hi) if self.profiles else None
+        if got is not None:
+            return got
         if self.chosen == "duckdb":
             return self._con().bin_counts(profile, version, to_utc(start), to_utc(end))
         from deployready.monitoring.drift import count_frame
@@ -371,3 +387,12 @@ class ProductionLogs:
             out[day] = BinCounts(len(okf), feats, pred)
         return out
 
+
+
+def requested_engine(engine: str) -> str:
+    """``$DEPLOYREADY_LOG_ENGINE`` when set, else ``engine`` — checked."""
+    chosen = os.environ.get("DEPLOYREADY_LOG_ENGINE", "") or engine
+    if chosen not in ("auto", "profiles", *_RAW_ENGINES):
+        raise LogError(f"unknown engine {chosen!r}", location="DEPLOYREADY_LOG_ENGINE",
+                       expected="auto, profiles, pandas or duckdb")
+    return chosen

@@ -132,6 +132,29 @@ def file_versions(path: Path, state: FileState | None = None) -> set[str] | None
     return {str(v) for v in pc.unique(column).to_pylist() if v is not None}
 
 
+def own_files(files: list[Path], features: Mapping[str, Kind] | None, version: str | None,
+              states: Mapping[Path, FileState], excluded: dict[Path, str]) -> list[Path]:
+    """``files`` without those another version's schema wrote: a file without some of
+    ``version``'s ``features`` and holding no row of it (each noted in ``excluded``)."""
+    if not features or version is None:
+        return files
+    kept = []
+    for path in files:
+        try:
+            names = {name for name, _ in read_header(path)}
+        except LogError:
+            kept.append(path)  # the full read reports it
+            continue
+        missing = [f for f in features if f not in names]
+        held = file_versions(path, states[path]) if missing else None
+        if held is not None and version not in held:
+            excluded[path] = (f"no rows of {version}; written by {', '.join(sorted(held))} "
+                              f"without {', '.join(missing)}")
+        else:
+            kept.append(path)
+    return kept
+
+
 def _is_nested(dtype: pa.DataType) -> bool:
     if pa.types.is_dictionary(dtype):
         return _is_nested(dtype.value_type)

@@ -93,29 +93,59 @@ def hws(hostile_master: Path, tmp_path: Path) -> Workspace:
 # --------------------------------------------------------------------------- invariants
 
 STORE_TABLES = ("daily_checks", "alerts", "loadtest_runs", "rollout_events", "signoffs")
+#: The profile store (``data/profiles.db``): a failed ingest of a file stores nothing of it.
+PROFILE_TABLES = ("profile_sources", "profile_segments", "profile_hours", "profile_days")
+SQLITE_FILES = ("data/deployready.db", "data/profiles.db")
+
+
+def _rows(db: Path, tables: tuple[str, ...]) -> dict[str, list[tuple[object, ...]]]:
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    if not db.exists():
+        return rows
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        for table in tables:
+            try:
+                rows[table] = sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            except sqlite3.OperationalError:
+                rows[table] = []
+    finally:
+        conn.close()
+    return rows
 
 
 def snapshot(ws: Workspace) -> dict[str, object]:
-    """Every file's bytes (the SQLite files excepted) and every store row."""
+    """Every file's bytes (the SQLite files excepted), every store and profile row."""
     files: dict[str, bytes] = {}
     for path in sorted(ws.root.rglob("*")):
         rel = path.relative_to(ws.root).as_posix()
-        if path.is_file() and not rel.startswith("data/deployready.db"):
+        if path.is_file() and not rel.startswith(SQLITE_FILES):
             files[rel] = path.read_bytes()
-    rows: dict[str, list[tuple[object, ...]]] = {}
-    if ws.store_path.exists():
-        conn = sqlite3.connect(f"file:{ws.store_path}?mode=ro", uri=True)
-        try:
-            for table in STORE_TABLES:
-                try:
-                    rows[table] = sorted(
-                        conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr
-                    )
-                except sqlite3.OperationalError:
-                    rows[table] = []
-        finally:
-            conn.close()
-    return {"files": files, "rows": rows}
+    rows = _rows(ws.store_path, STORE_TABLES)
+    rows.update(_rows(ws.data_dir / "profiles.db", PROFILE_TABLES))
+    return {"files": files, "rows": rows, "profiled": _profiled(ws)}
+
+
+def _profiled(ws: Workspace) -> dict[str, list[object]]:
+    """Per log file in the profile store: its bookkeeping row, segments and counts."""
+    db = ws.data_dir / "profiles.db"
+    if not db.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        out: dict[str, list[object]] = {}
+        for (path,) in conn.execute("SELECT path FROM profile_sources").fetchall():
+            out[path] = [
+                conn.execute("SELECT * FROM profile_sources WHERE path = ?", (path,)).fetchall(),
+                conn.execute("SELECT h.* FROM profile_hours h JOIN profile_segments s "
+                             "ON h.segment = s.id WHERE s.path = ? ORDER BY h.rowid",
+                             (path,)).fetchall(),
+            ]
+        return out
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
 
 
 def leftovers(ws: Workspace) -> list[str]:
@@ -136,6 +166,20 @@ def assert_untouched(before: dict[str, object], ws: Workspace) -> None:
         k for k in set(before_files) | set(after_files) if before_files.get(k) != after_files.get(k)
     )
     assert not changed, f"files changed by a failed operation: {changed}"
+    before_profiled, after_profiled = before["profiled"], after["profiled"]
+    assert isinstance(before_profiled, dict) and isinstance(after_profiled, dict)
+    moved = {p for p in before_profiled.keys() | after_profiled.keys()
+             if before_profiled.get(p) != after_profiled.get(p)}
+    for path in moved:  # only a faithful profile of a good log file as it is now
+        assert path in after_profiled or not (ws.root / path).is_file(), path
+        if path in after_profiled:
+            source = after_profiled[path][0][0]
+            st = (ws.root / path).stat()
+            assert (source[1], source[2]) == (st.st_size, st.st_mtime_ns), path
+    for rows in (before["rows"], after["rows"]) if moved else ():
+        assert isinstance(rows, dict)
+        for table in PROFILE_TABLES:
+            rows.pop(table, None)
     assert after["rows"] == before["rows"], "store rows changed by a failed operation"
     assert not leftovers(ws), f"temporary files left behind: {leftovers(ws)}"
 

@@ -9,6 +9,8 @@ its header): engines only ever profile whole files.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +18,10 @@ from typing import Literal, Protocol
 
 import pandas as pd
 
+from deployready.errors import InputError
 from deployready.monitoring.profiles.frame import Layout
 
-__all__ = ["ENGINES", "EngineName", "ProfileEngine", "Source"]
+__all__ = ["ENGINES", "EngineName", "ProfileEngine", "Source", "get_engine"]
 
 EngineName = Literal["pandas", "duckdb", "spark"]
 ENGINES: tuple[EngineName, ...] = ("pandas", "duckdb", "spark")
@@ -47,3 +50,25 @@ class ProfileEngine(Protocol):
         """The long form of every source (validated as the log loaders validate; a bad
         row raises :class:`~deployready.errors.LogError` naming file, row and column)."""
         ...
+
+
+#: Where each engine lives; the DuckDB and Spark engines are imported on first use only.
+_MODULES: dict[str, tuple[str, str]] = {
+    "pandas": ("deployready.monitoring.profiles.engine_pandas", "PandasEngine"),
+    "duckdb": ("deployready.monitoring.profiles.engine_duckdb", "DuckDBEngine"),
+    "spark": ("deployready.monitoring.profiles.engine_spark", "SparkEngine"),
+}
+
+
+def get_engine(name: str) -> ProfileEngine:
+    """The engine called ``name``; InputError naming the choices for any other name."""
+    found = _MODULES.get(name)
+    if found is None:
+        raise InputError(f"unknown profile engine {name!r}", location="engine",
+                         expected=", ".join(ENGINES))
+    module, attr = found
+    if importlib.util.find_spec(module) is None:
+        raise InputError(f"the {name} profile engine is not part of this installation",
+                         location="engine", expected=", ".join(ENGINES))
+    engine: ProfileEngine = getattr(importlib.import_module(module), attr)()
+    return engine

@@ -1,0 +1,385 @@
+"""The profile store ``data/profiles.db``: the merged monitoring evidence, and how far
+each log file has been ingested.
+
+A SQLite file of its own beside ``deployready.db``: profiles are derived data — delete it
+and ``deployready ingest`` rebuilds it from the raw logs, the source of truth — so the
+record store stays small and a rebuild never touches a decision. WAL mode; one
+transaction per ingested file (its segment, hourly counts, bookkeeping row and the daily
+roll-up of the days it touched): a process killed at any point leaves each file fully
+ingested or not at all. This module owns every table:
+
+- ``profile_sources`` — per log file (path relative to the workspace): size and mtime,
+  bytes and rows profiled, the fingerprint of that prefix (sha256 of its length, first
+  and last 64 KiB), the package hash of each version it holds (``layouts_json``);
+- ``profile_segments`` — the row and byte ranges each stored profile came from;
+- ``profile_hours`` — each segment's long form (:mod:`.frame`), per UTC hour;
+- ``profile_days`` — the merged long form per UTC day, recomputed exactly from
+  ``profile_hours`` for the days a write touched (24× fewer rows to read per day);
+- ``profile_state`` — the generation, moved on by every committed write (for caches).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from deployready.errors import StoreError
+from deployready.monitoring.profiles.bookkeeping import FileWrite, Segment, SourceRow
+from deployready.monitoring.profiles.frame import COLUMNS, KEYS
+
+__all__ = ["PROFILES_FILE", "FileWrite", "ProfileStore", "Segment", "SourceRow"]
+
+PROFILES_FILE = "profiles.db"
+SCHEMA_VERSION = 1
+REBUILD = "derived data: delete it and run `deployready ingest` to rebuild it from the logs"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS profile_sources (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    bytes INTEGER NOT NULL, rows INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    layouts_json TEXT NOT NULL, engine TEXT NOT NULL, ingested_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profile_segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL,
+    row_start INTEGER NOT NULL, row_end INTEGER NOT NULL,
+    byte_start INTEGER NOT NULL, byte_end INTEGER NOT NULL,
+    engine TEXT NOT NULL, ingested_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profile_segments_path ON profile_segments (path);
+CREATE TABLE IF NOT EXISTS profile_hours (
+    segment INTEGER NOT NULL, version TEXT NOT NULL, package_sha256 TEXT NOT NULL,
+    hour INTEGER NOT NULL, measure TEXT NOT NULL, key TEXT NOT NULL,
+    bucket INTEGER NOT NULL, value INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profile_hours_read ON profile_hours (version, measure, hour);
+CREATE INDEX IF NOT EXISTS profile_hours_hour ON profile_hours (hour);
+CREATE INDEX IF NOT EXISTS profile_hours_segment ON profile_hours (segment);
+CREATE TABLE IF NOT EXISTS profile_days (
+    version TEXT NOT NULL, package_sha256 TEXT NOT NULL, day TEXT NOT NULL,
+    measure TEXT NOT NULL, key TEXT NOT NULL, bucket INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (version, package_sha256, day, measure, key, bucket)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS profile_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO profile_state (id, generation) VALUES (1, 0);
+"""
+
+#: How counts of one key merge: sums, but the earliest/latest timestamps by min/max.
+MERGED = ("CASE measure WHEN 'first_us' THEN MIN(value) WHEN 'last_us' THEN MAX(value) "
+          "ELSE SUM(value) END")
+
+
+def _source_of(row: sqlite3.Row) -> SourceRow:
+    path, size, mtime_ns, length, rows, fingerprint, layouts, engine, at = row
+    return SourceRow(path, size, mtime_ns, length, rows, fingerprint,
+                     dict(json.loads(layouts)), engine, at)
+
+
+def _empty_counts(grain: str) -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series([], dtype=object) for c in COLUMNS})
+    for c in ("hour", "bucket", "value"):
+        out[c] = out[c].astype(np.int64)
+    if grain == "day":
+        out = out.rename(columns={"hour": "day"})
+        out["day"] = out["day"].astype(object)
+    return out
+
+
+def _epoch(moment: datetime) -> int:
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+class ProfileStore:
+    """A handle on ``data/profiles.db`` (nothing is created until the first write)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._writer: sqlite3.Connection | None = None
+
+    @classmethod
+    def open(cls, path: str | Path) -> ProfileStore:
+        return cls(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{self.path}: cannot open the profile store: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{self.path}: not a profile store: {exc} ({REBUILD})") from exc
+        if found > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(f"{self.path}: profile store schema {found} is newer than this "
+                             f"deployready ({SCHEMA_VERSION}); upgrade deployready ({REBUILD})")
+        return conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        if not self.path.exists():
+            yield None
+            return
+        conn = self._connect()
+        try:
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+                yield None  # created, not written yet
+            else:
+                yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed: {exc} ({REBUILD})") from exc
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        """Close the connection writes keep open between transactions."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (schema created on first use, generation moved on):
+        committed on success, rolled back on any error. The connection stays open for
+        the next one until :meth:`close`."""
+        if self._writer is None:
+            self._writer = self._connect()
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                yield conn
+                conn.execute("UPDATE profile_state SET generation = generation + 1")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(f"{self.path}: write failed: {exc} ({REBUILD})") from exc
+
+    def generation(self) -> int:
+        """Changes on every committed write (0: nothing ingested yet)."""
+        with self._reading() as conn:
+            if conn is None:
+                return 0
+            return int(conn.execute("SELECT generation FROM profile_state").fetchone()[0])
+
+    def sources(self) -> dict[str, SourceRow]:
+        """Every ingested log file's bookkeeping row, by path (relative to the workspace)."""
+        with self._reading() as conn:
+            if conn is None:
+                return {}
+            rows = conn.execute("SELECT * FROM profile_sources ORDER BY path").fetchall()
+        return {row["path"]: _source_of(row) for row in rows}
+
+    def segments(self, path: str | None = None) -> list[Segment]:
+        """The stored segments (of one file), oldest first."""
+        with self._reading() as conn:
+            if conn is None:
+                return []
+            sql = "SELECT * FROM profile_segments"
+            params: tuple[Any, ...] = ()
+            if path is not None:
+                sql, params = sql + " WHERE path = ?", (path,)
+            rows = conn.execute(sql + " ORDER BY id", params).fetchall()
+        return [Segment(*row) for row in rows]
+
+    def counts(
+        self,
+        version: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        measures: Sequence[str] | None = None,
+        grain: Literal["hour", "day"] = "hour",
+    ) -> pd.DataFrame:
+        """The long form merged over segments, of the hours (or UTC days) starting in
+        ``[start, end)``: columns version, package_sha256, ``hour`` (epoch s of the hour's
+        start) or ``day`` (datetime.date), measure, key, bucket, value — in key order."""
+        if grain not in ("hour", "day"):
+            raise ValueError(f"grain {grain!r}: expected 'hour' or 'day'")
+        where, params = _where(version, start, end, measures, grain)
+        if grain == "hour":
+            # the index that narrows most: by measure when asked, else by time
+            index = ("profile_hours_read" if measures is not None else
+                     "profile_hours_hour" if start is not None or end is not None else None)
+            table = f"profile_hours INDEXED BY {index}" if index else "profile_hours"
+            sql = (f"SELECT version, package_sha256, hour, measure, key, bucket, {MERGED} "
+                   f"FROM {table}{where} GROUP BY {', '.join(KEYS)}")
+        else:
+            sql = ("SELECT version, package_sha256, day, measure, key, bucket, value "
+                   f"FROM profile_days{where} ORDER BY version, package_sha256, day, "
+                   "measure, key, bucket")
+        with self._reading() as conn:
+            if conn is None:
+                return _empty_counts(grain)
+            conn.row_factory = None
+            rows = conn.execute(sql, params).fetchall()
+        if not rows:
+            return _empty_counts(grain)
+        names = [*KEYS, "value"] if grain == "hour" else [*KEYS[:2], "day", *KEYS[3:], "value"]
+        out = pd.DataFrame.from_records(rows, columns=names)
+        for c in ("bucket", "value", *(("hour",) if grain == "hour" else ())):
+            out[c] = out[c].astype(np.int64)
+        if grain == "day":
+            codes, texts = pd.factorize(out["day"])
+            days = np.array([date.fromisoformat(str(t)) for t in texts], dtype=object)
+            out["day"] = days[codes]
+        return out
+
+    def write_file(self, write: FileWrite,
+                   before_commit: Callable[[], None] | None = None) -> bool:
+        """Store one ingested file in one transaction; False (nothing written) when its
+        bookkeeping row is no longer ``write.expected``."""
+        path = write.source.path
+        with self.transaction() as conn:
+            if _current(conn, path) != write.expected:
+                return False
+            dropped = _drop_segments(conn, path) if write.replace else set()
+            segment = None
+            if len(write.profile) or write.span[1] > write.span[0]:
+                segment = _insert_segment(conn, write)
+            _put_source(conn, write.source)
+            _roll_up(conn, dropped)
+            if segment is not None:
+                _add_days(conn, segment, dropped)
+            if before_commit is not None:
+                before_commit()
+        return True
+
+    def remove_file(self, path: str, expected: SourceRow | None,
+                    before_commit: Callable[[], None] | None = None) -> bool:
+        """Forget a log file that is gone: its segments, counts and bookkeeping row."""
+        with self.transaction() as conn:
+            if _current(conn, path) != expected:
+                return False
+            days = _drop_segments(conn, path)
+            conn.execute("DELETE FROM profile_sources WHERE path = ?", (path,))
+            _roll_up(conn, days)
+            if before_commit is not None:
+                before_commit()
+        return True
+
+
+def _where(version: str | None, start: datetime | None, end: datetime | None,
+           measures: Sequence[str] | None, grain: str) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if version is not None:
+        clauses.append("version = ?")
+        params.append(version)
+    if measures is not None:
+        clauses.append(f"measure IN ({', '.join('?' * len(measures))})")
+        params.extend(measures)
+    column = "hour" if grain == "hour" else "day"
+    for moment, op in ((start, ">="), (end, "<")):
+        if moment is None:
+            continue
+        seconds = _epoch(moment)
+        if grain == "day":  # a day counts when its start is in [start, end)
+            days = -(-seconds // 86400)
+            clauses.append(f"day {op} ?")
+            params.append(datetime.fromtimestamp(days * 86400, UTC).date().isoformat())
+        else:
+            clauses.append(f"{column} {op} ?")
+            params.append(-(-seconds // 3600) * 3600)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _current(conn: sqlite3.Connection, path: str) -> SourceRow | None:
+    row = conn.execute("SELECT * FROM profile_sources WHERE path = ?", (path,)).fetchone()
+    return _source_of(row) if row is not None else None
+
+
+def _drop_segments(conn: sqlite3.Connection, path: str) -> set[int]:
+    """Delete a file's segments and counts; the days (epoch day numbers) they touched."""
+    ids = [r[0] for r in conn.execute("SELECT id FROM profile_segments WHERE path = ?", (path,))]
+    days: set[int] = set()
+    for seg in ids:
+        days |= {r[0] for r in conn.execute(
+            "SELECT DISTINCT hour / 86400 FROM profile_hours WHERE segment = ?", (seg,))}
+        conn.execute("DELETE FROM profile_hours WHERE segment = ?", (seg,))
+    conn.execute("DELETE FROM profile_segments WHERE path = ?", (path,))
+    return days
+
+
+def _insert_segment(conn: sqlite3.Connection, write: FileWrite) -> int:
+    src = write.source
+    cur = conn.execute(
+        "INSERT INTO profile_segments (path, row_start, row_end, byte_start, byte_end, "
+        "engine, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (src.path, *write.span, src.engine, src.ingested_at),
+    )
+    seg = int(cur.lastrowid or 0)
+    p = write.profile
+    conn.executemany(
+        "INSERT INTO profile_hours (segment, version, package_sha256, hour, measure, key, "
+        "bucket, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        zip([seg] * len(p), p["version"].tolist(), p["package_sha256"].tolist(),
+            p["hour"].tolist(), p["measure"].tolist(), p["key"].tolist(),
+            p["bucket"].tolist(), p["value"].tolist(), strict=True),
+    )
+    return seg
+
+
+def _add_days(conn: sqlite3.Connection, segment: int, skip: set[int]) -> None:
+    """Add a new segment's counts to ``profile_days`` (days in ``skip`` were recomputed
+    from ``profile_hours`` already)."""
+    skipped = ", ".join(str(int(d)) for d in sorted(skip))
+    conn.execute(
+        "INSERT INTO profile_days (version, package_sha256, day, measure, key, bucket, value) "
+        "SELECT version, package_sha256, date(hour / 86400 * 86400, 'unixepoch'), measure, "
+        f"key, bucket, {MERGED} FROM profile_hours WHERE segment = ? "
+        f"AND hour / 86400 NOT IN ({skipped}) "
+        "GROUP BY version, package_sha256, hour / 86400, measure, key, bucket "
+        "ON CONFLICT (version, package_sha256, day, measure, key, bucket) DO UPDATE SET "
+        "value = CASE measure WHEN 'first_us' THEN MIN(value, excluded.value) "
+        "WHEN 'last_us' THEN MAX(value, excluded.value) ELSE value + excluded.value END",
+        (segment,),
+    )
+
+
+def _put_source(conn: sqlite3.Connection, src: SourceRow) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO profile_sources (path, size, mtime_ns, bytes, rows, "
+        "fingerprint, layouts_json, engine, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (src.path, src.size, src.mtime_ns, src.bytes, src.rows, src.fingerprint,
+         json.dumps(src.layouts, sort_keys=True), src.engine, src.ingested_at),
+    )
+
+
+def _roll_up(conn: sqlite3.Connection, days: set[int]) -> None:
+    """Recompute ``profile_days`` of the given epoch days from ``profile_hours``."""
+    for day in sorted(days):
+        text = datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
+        conn.execute("DELETE FROM profile_days WHERE day = ?", (text,))
+        conn.execute(
+            "INSERT INTO profile_days (version, package_sha256, day, measure, key, bucket, "
+            f"value) SELECT version, package_sha256, ?, measure, key, bucket, {MERGED} "
+            "FROM profile_hours WHERE hour >= ? AND hour < ? "
+            "GROUP BY version, package_sha256, measure, key, bucket",
+            (text, day * 86400, (day + 1) * 86400),
+        )
