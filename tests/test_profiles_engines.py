@@ -21,14 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deployready.errors import LogError
-from deployready.monitoring.logs_file import read_log_file
-from deployready.monitoring.logs_schema import TIMESTAMP_PATTERN, read_header
-from deployready.monitoring.profiles.engine import Source
+from deployready.monitoring.logs_schema import TIMESTAMP_PATTERN
+from deployready.monitoring.profiles.engine import Source, get_engine
 from deployready.monitoring.profiles.engine_duckdb import DuckEngine
 from deployready.monitoring.profiles.engine_spark import SparkEngine
-from deployready.monitoring.profiles.frame import Layout, merge, normalized, profile_rows
+from deployready.monitoring.profiles.frame import Layout, merge, normalized
 from deployready.monitoring.profiles.histogram import EDGES
-from deployready.monitoring.profiles.sources import check_columns, file_features, layouts_in
+from deployready.monitoring.profiles.sources import layouts_in
 from deployready.monitoring.profiles.spark_job import (
     long_form_from_parquet,
     profile_dataset,
@@ -44,11 +43,8 @@ HOUR = pd.Timestamp("2026-03-01T00:00:00Z")
 
 
 def pandas_profile(source: Source, layouts: Mapping[str, Layout]) -> pd.DataFrame:
-    """The reference: the loaders' reader and ``frame.profile_rows``."""
-    names = [n for n, _ in read_header(source.path)]
-    frame = read_log_file(source.path, file_features(names, layouts))
-    check_columns(source, names, frame["version"].astype(str).unique(), layouts)
-    return profile_rows(frame, layouts)
+    """The reference: the pandas engine."""
+    return get_engine("pandas").profile([source], layouts)[source]
 
 
 def pandas_error(source: Source, layouts: Mapping[str, Layout]) -> LogError:
@@ -460,3 +456,12 @@ def test_the_cluster_job_names_the_file_and_row_of_a_bad_value(
     assert info.value.source is not None and info.value.source.endswith("b.parquet")
     assert info.value.location == "row 7, column latency_ms"
     assert info.value.message == "negative latency: -1.0"
+
+
+def test_every_engine_is_reached_by_its_name() -> None:
+    """``deployready ingest --engine duckdb|spark`` gets these engines (Spark's session
+    starts on first use, so creating it here costs nothing)."""
+    duck, spark = get_engine("duckdb"), get_engine("spark")
+    assert isinstance(duck, DuckEngine) and duck.name == "duckdb"
+    assert isinstance(spark, SparkEngine) and spark.name == "spark"
+    duck.close()  # type: ignore[attr-defined]

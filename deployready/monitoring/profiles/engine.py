@@ -55,7 +55,7 @@ class ProfileEngine(Protocol):
 #: Where each engine lives; the DuckDB and Spark engines are imported on first use only.
 _MODULES: dict[str, tuple[str, str]] = {
     "pandas": ("deployready.monitoring.profiles.engine_pandas", "PandasEngine"),
-    "duckdb": ("deployready.monitoring.profiles.engine_duckdb", "DuckDBEngine"),
+    "duckdb": ("deployready.monitoring.profiles.engine_duckdb", "DuckEngine"),
     "spark": ("deployready.monitoring.profiles.engine_spark", "SparkEngine"),
 }
 

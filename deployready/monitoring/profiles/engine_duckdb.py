@@ -8,7 +8,7 @@ table, and the aggregates of :mod:`~deployready.monitoring.profiles.sql` run ove
 Memory: ``memory_limit`` (parameter, else ``$DEPLOYREADY_DUCKDB_MEMORY``, e.g. ``"2GB"``;
 DuckDB's default — 80 % of RAM — when neither is set) bounds what DuckDB holds; beyond it
 the temporary table and the aggregates spill to a private folder under ``temp_dir``
-(default: the system's temporary folder), removed when the engine is closed. So a log
+(default: the system's temporary folder), removed when the engine is closed or collected. So a log
 set larger than the memory given to DuckDB is profiled, only slower.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ from deployready.monitoring.logs_duckdb import DuckLogs
 from deployready.monitoring.logs_live import file_state
 from deployready.monitoring.logs_schema import read_header
 from deployready.monitoring.profiles.engine import EngineName, Source
+from deployready.monitoring.profiles.engine_pandas import renamed_error
 from deployready.monitoring.profiles.frame import Layout, empty_profile
-from deployready.monitoring.profiles.sources import check_columns, file_features, shifted
+from deployready.monitoring.profiles.sources import check_columns, file_features
 from deployready.monitoring.profiles.sql import (
     base_select,
     bin_specs,
@@ -61,9 +63,11 @@ class DuckEngine:
         self.threads = threads
         self._spill = Path(tempfile.mkdtemp(prefix="deployready-duckdb-",
                                             dir=None if temp_dir is None else str(temp_dir)))
+        #: the spill folder goes on close, or when the engine is collected
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
 
     def close(self) -> None:
-        shutil.rmtree(self._spill, ignore_errors=True)
+        self._cleanup()
 
     def __enter__(self) -> DuckEngine:
         return self
@@ -91,7 +95,7 @@ class DuckEngine:
             finally:
                 logs.close()
         except LogError as exc:
-            raise shifted(exc, source) from exc
+            raise renamed_error(exc, source) from exc
 
     def _configure(self, logs: DuckLogs) -> None:
         con = logs.con

@@ -54,8 +54,9 @@ from deployready.monitoring.logs_schema import (
 )
 from deployready.monitoring.logs_sql import validation_rules
 from deployready.monitoring.profiles.engine import EngineName, Source
+from deployready.monitoring.profiles.engine_pandas import renamed_error
 from deployready.monitoring.profiles.frame import Layout, empty_profile
-from deployready.monitoring.profiles.sources import check_columns, file_features, shifted
+from deployready.monitoring.profiles.sources import check_columns, file_features
 from deployready.monitoring.profiles.spark_sql import CORRUPT, spark_typed
 from deployready.monitoring.profiles.sql import (
     base_select,
@@ -150,7 +151,7 @@ class SparkEngine:
             finally:
                 typed.unpersist()
         except LogError as exc:
-            raise shifted(exc, source) from exc
+            raise renamed_error(exc, source) from exc
 
     # ------------------------------------------------------------------ reading
     def _readable(self, path: Path, state: FileState) -> Path:

@@ -8,8 +8,8 @@ reads the rows.
   for is refused, naming the column (:func:`check_columns`) — as the log loaders refuse
   a file of a version without its schema's columns.
 - An error found in the file an engine read names the log file it came from and the row
-  counted in that file (:func:`shifted`: a grown CSV's new lines are read from a copy,
-  ``row_offset`` rows in).
+  counted in that file (:func:`~.engine_pandas.renamed_error`: a grown CSV's new lines
+  are read from a copy, ``row_offset`` rows in).
 - The float64 numbers an engine compares against, written so that SQL reads back the
   very same double (:func:`double_literal`).
 - The layouts of a folder of packages (:func:`layouts_in`), for a job away from the
@@ -19,7 +19,6 @@ reads the rows.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,53 +35,41 @@ from deployready.package.manifest import (
 )
 from deployready.package.profile import check_profile
 
-__all__ = ["check_columns", "double_literal", "file_features", "layouts_in", "shifted"]
+__all__ = ["check_columns", "double_literal", "file_features", "layouts_in"]
 
 
 def file_features(names: Iterable[str], layouts: Mapping[str, Layout]) -> dict[str, Kind]:
-    """The features of any layout that the file has a column for, in layout order."""
+    """The features of any layout that the file has a column for, in layout order; a
+    feature two layouts give different kinds is read as text (as the pandas engine
+    reads it), and each package bins it by its own rule."""
     present = set(names)
     out: dict[str, Kind] = {}
     for layout in layouts.values():
         for name, spec in layout.profile.get("features", {}).items():
-            if name in present and name not in out and name not in REQUIRED_COLUMNS:
-                out[name] = spec["kind"]
+            if name not in present or name in REQUIRED_COLUMNS:
+                continue
+            kind: Kind = "numeric" if spec["kind"] == "numeric" else "categorical"
+            out[name] = kind if out.get(name, kind) == kind else "categorical"
     return out
 
 
 def check_columns(source: Source, names: Iterable[str], versions: Iterable[str],
                   layouts: Mapping[str, Layout]) -> None:
-    """Refuse a file with rows of a version whose package's features it lacks."""
+    """Refuse a file with rows of a version whose package's features it lacks (worded
+    as the pandas engine words it)."""
     present = set(names)
     for version in sorted(versions):
         layout = layouts.get(version)
         if layout is None:
             continue
-        wanted = list(layout.profile.get("features", {}))
-        missing = [name for name in wanted if name not in present]
+        missing = [f for f in layout.profile.get("features", {}) if f not in present]
         if missing:
             raise LogError(
-                f"rows of {version} without its feature column(s) {', '.join(missing)}",
-                source=source.name,
+                f"missing column(s) {', '.join(missing)}",
+                source=source.path,
                 location="header",
-                expected="columns " + ", ".join((*REQUIRED_COLUMNS, *wanted)),
+                expected=f"the feature columns of {version}, whose rows the file holds",
             )
-
-
-_ROW = re.compile(r"^row (\d+)")
-
-
-def shifted(error: LogError, source: Source) -> LogError:
-    """``error`` (about ``source.path``) about the log file ``source`` names, its row
-    counted from the start of that file."""
-    location = error.location
-    if location is not None and source.row_offset:
-        location = _ROW.sub(lambda m: f"row {int(m.group(1)) + source.row_offset}", location)
-    message = error.message
-    if source.shown is not None:
-        message = message.replace(str(source.path), str(source.shown))
-    return type(error)(message, source=source.name, location=location,
-                       expected=error.expected)
 
 
 def double_literal(value: Any) -> str:
