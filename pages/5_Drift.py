@@ -24,7 +24,6 @@ from deployready.monitoring.daily import (
     raw_day_rows,
 )
 from deployready.monitoring.drift import DriftResult, FeatureDrift
-from deployready.performance.daily import run_daily
 
 ui.setup_page("Drift", "🌊")
 ws, version = ui.sidebar(deployed=True)
@@ -63,6 +62,9 @@ with st.form("daily_check"):
     day = st.date_input("Day (UTC)", value=default_day, key="daily_day")
     submitted = st.form_submit_button("Run daily check", type="primary")
 if submitted:
+    # imported when asked for: its performance part pulls in scikit-learn (~3 s cold)
+    from deployready.performance.daily import run_daily
+
     with st.spinner("Checking latency, errors and drift…"):
         record = ui.guarded(lambda: run_daily(ws, version_, day), "The daily check")
     if record is not None:

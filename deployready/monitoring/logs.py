@@ -178,7 +178,9 @@ class ProductionLogs:
             else:
                 found.append(path)
         self.files = own_files(found, self.features, self.version, self.states, self.excluded)
-        self._pandas = FileFrames(self.features, self.states)
+        reader, files = self.profiles, self.files
+        self._pandas = FileFrames(self.features, self.states, None if reader is None else (
+            lambda: reader.file_spans({p: self.states[p] for p in files})))
         self.total_bytes = sum(self.states[p].readable for p in self.files)
         engine = requested_engine(self.engine)
         if engine == "profiles" and self.profiles is None:

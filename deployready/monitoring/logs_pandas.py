@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ def _cache_bytes() -> int:
         return DEFAULT_CACHE_BYTES
 
 
+#: version -> [first timestamp, a bound above the last) of one file's rows
+Spans = Mapping[str, tuple[pd.Timestamp, pd.Timestamp]]
+
 #: Validated frames of log files, shared by every reader in this process.
 #: Bounded by ``$DEPLOYREADY_LOG_CACHE_MB`` (default 256; 0 turns it off).
 FILE_FRAMES: FileMemo[pd.DataFrame] = FileMemo(_cache_bytes(), _frame_bytes)
@@ -62,13 +65,29 @@ FILE_FRAMES: FileMemo[pd.DataFrame] = FileMemo(_cache_bytes(), _frame_bytes)
 FILE_VERSIONS: FileMemo[VersionSpans] = FileMemo(100_000)
 
 
+def _meets(known: Spans, version: str | None,
+           lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> bool:
+    """Whether rows spanning [first, bound) per version can meet ``version`` in [lo, hi)."""
+    if version is None:
+        spans = list(known.values())
+    else:
+        spans = [known[version]] if version in known else []
+    return any((lo is None or bound > lo) and (hi is None or first < hi)
+               for first, bound in spans)
+
+
 class FileFrames:
     """The validated frames of a reader's files, each read once, as far as its state."""
 
     def __init__(self, features: Mapping[str, Kind] | None,
-                 states: Mapping[Path, FileState]) -> None:
+                 states: Mapping[Path, FileState],
+                 known: Callable[[], Mapping[Path, Spans]] | None = None) -> None:
         self.features = features
         self.states = states
+        #: per file, known without reading it (from its profiles, asked for on the first
+        #: range read): version -> [first, bound) of its rows
+        self._known_of = known
+        self._known: Mapping[Path, Spans] | None = None
         self._frames: dict[Path, pd.DataFrame] = {}
         self._keys: dict[Path, Hashable] = {}
         self._spans: dict[Path, tuple[pd.Timestamp, pd.Timestamp, set[str]]] = {}
@@ -90,7 +109,13 @@ class FileFrames:
 
     def rows(self, path: Path, version: str | None, lo: pd.Timestamp | None,
              hi: pd.Timestamp | None, ok_only: bool) -> pd.DataFrame | None:
-        """The file's rows of ``version`` in [lo, hi) (None: none)."""
+        """The file's rows of ``version`` in [lo, hi) (None: none). A file whose span is
+        known is not read when it holds no row of the version in the range."""
+        if self._known is None:
+            self._known = self._known_of() if self._known_of is not None else {}
+        known = self._known.get(path)
+        if known is not None and not _meets(known, version, lo, hi):
+            return None
         f = self.frame_of(path)
         first, last, versions = self._spans[path]
         if (lo is not None and last < lo) or (hi is not None and first >= hi):

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import BinCounts
 from deployready.monitoring.profiles import aggregates as agg
 from deployready.monitoring.profiles.frame import Layout
@@ -29,11 +31,20 @@ from deployready.monitoring.profiles.frame import Layout
 if TYPE_CHECKING:
     from deployready.monitoring.profiles.store import ProfileStore
 
-__all__ = ["HISTOGRAM_NOTE", "RAW_NOTE", "Grain", "ProfileReader", "grain_for", "latency_note"]
+__all__ = ["HISTOGRAM_NOTE", "RAW_NOTE", "FileSpans", "Grain", "ProfileReader", "grain_for",
+           "latency_note"]
 
 Grain = Literal["hour", "day"]
 _HOUR = pd.Timedelta(hours=1)
 _DAY = pd.Timedelta(days=1)
+_US = pd.Timedelta(microseconds=1)
+
+#: version -> (first timestamp, a bound above the last) of one log file's rows
+FileSpans = dict[str, tuple[pd.Timestamp, pd.Timestamp]]
+
+
+def _at(micros: int) -> pd.Timestamp:
+    return pd.Timestamp(micros, unit="us", tz="UTC")
 
 #: What the latency figures of a profile answer are (the page, report and CLI say it).
 HISTOGRAM_NOTE = ("percentiles and max from the profiles' latency histogram, within 0.5 % "
@@ -78,9 +89,12 @@ class ProfileReader:
     """The monitoring aggregates of a profile store; ``layouts``: the package each
     version's rows were binned against."""
 
-    def __init__(self, store: ProfileStore, layouts: Mapping[str, Layout]) -> None:
+    def __init__(self, store: ProfileStore, layouts: Mapping[str, Layout],
+                 root: Path | None = None) -> None:
         self.store = store
         self.layouts = dict(layouts)
+        #: the workspace the store's log paths are relative to (for :meth:`file_spans`)
+        self.root = root
 
     @classmethod
     def for_workspace(cls, ws: Any) -> ProfileReader | None:
@@ -98,7 +112,31 @@ class ProfileReader:
             return None
         if result is not None and result.errors:
             return None
-        return cls(profile_store(ws), layouts_of(ws))
+        return cls(profile_store(ws), layouts_of(ws), Path(ws.root))
+
+    def file_spans(self, states: Mapping[Path, FileState]) -> dict[Path, FileSpans]:
+        """Per log file of ``states`` that is exactly as it was profiled (same size and
+        mtime, the same bytes read), per version: its first and last timestamp — so a
+        raw read of a time range skips the files that cannot hold a row of it. A file
+        changed since its ingest is absent (read to find out)."""
+        if self.root is None:
+            return {}
+        sources = self.store.sources()
+        spans = self.store.spans()
+        out: dict[Path, FileSpans] = {}
+        for path, state in states.items():
+            try:
+                rel = path.relative_to(self.root).as_posix()
+                st = path.stat()
+            except (OSError, ValueError):
+                continue
+            known = sources.get(rel)
+            if known is None or (known.size, known.mtime_ns, known.bytes) != (
+                    st.st_size, st.st_mtime_ns, state.readable):
+                continue
+            out[path] = {v: (_at(first), _at(last) + _US)
+                         for v, (first, last) in spans.get(rel, {}).items()}
+        return out
 
     def generation(self) -> int:
         """Changes on every committed ingest (for caches)."""

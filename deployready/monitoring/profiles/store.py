@@ -24,16 +24,16 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from deployready.errors import StoreError
 from deployready.monitoring.profiles.bookkeeping import FileWrite, Segment, SourceRow
-from deployready.monitoring.profiles.frame import COLUMNS, KEYS
+from deployready.monitoring.profiles.fetched import empty_counts, remembered
+from deployready.monitoring.profiles.frame import KEYS
 
 __all__ = ["PROFILES_FILE", "FileWrite", "ProfileStore", "Segment", "SourceRow"]
 
@@ -85,16 +85,6 @@ def _source_of(row: sqlite3.Row) -> SourceRow:
                      dict(json.loads(layouts)), engine, at)
 
 
-def _empty_counts(grain: str) -> pd.DataFrame:
-    out = pd.DataFrame({c: pd.Series([], dtype=object) for c in COLUMNS})
-    for c in ("hour", "bucket", "value"):
-        out[c] = out[c].astype(np.int64)
-    if grain == "day":
-        out = out.rename(columns={"hour": "day"})
-        out["day"] = out["day"].astype(object)
-    return out
-
-
 def _epoch(moment: datetime) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
@@ -122,6 +112,10 @@ class ProfileStore:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            # a year of hourly profiles is ~1 GB: a page cache of 256 MiB (only what is
+            # touched is allocated) keeps the indexes an ingest updates in memory
+            conn.execute("PRAGMA cache_size=-262144")
+            conn.execute("PRAGMA temp_store=MEMORY")
             found = int(conn.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -207,6 +201,27 @@ class ProfileStore:
             rows = conn.execute(sql + " ORDER BY id", params).fetchall()
         return [Segment(*row) for row in rows]
 
+    def spans(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """Per log file (path relative to the workspace), per version: the epoch µs of
+        its first and last profiled row (the hours' ``first_us``/``last_us`` merged)."""
+        out: dict[str, dict[str, tuple[int, int]]] = {}
+        with self._reading() as conn:
+            if conn is None:
+                return out
+            versions = {v for row in conn.execute("SELECT layouts_json FROM profile_sources")
+                        for v in json.loads(row[0])}
+            for version in sorted(versions):  # the (version, measure, hour) index answers
+                for path, first, last in conn.execute(
+                        "SELECT s.path, MIN(CASE WHEN h.measure = 'first_us' THEN h.value END), "
+                        "MAX(CASE WHEN h.measure = 'last_us' THEN h.value END) "
+                        "FROM profile_hours h INDEXED BY profile_hours_read "
+                        "JOIN profile_segments s ON s.id = h.segment WHERE h.version = ? "
+                        "AND h.measure IN ('first_us', 'last_us') GROUP BY s.path",
+                        (version,)):
+                    if first is not None and last is not None:
+                        out.setdefault(str(path), {})[version] = (int(first), int(last))
+        return out
+
     def counts(
         self,
         version: str | None = None,
@@ -235,20 +250,12 @@ class ProfileStore:
                    "measure, key, bucket")
         with self._reading() as conn:
             if conn is None:
-                return _empty_counts(grain)
+                return empty_counts(grain)
             conn.row_factory = None
-            rows = conn.execute(sql, params).fetchall()
-        if not rows:
-            return _empty_counts(grain)
-        names = [*KEYS, "value"] if grain == "hour" else [*KEYS[:2], "day", *KEYS[3:], "value"]
-        out = pd.DataFrame.from_records(rows, columns=names)
-        for c in ("bucket", "value", *(("hour",) if grain == "hour" else ())):
-            out[c] = out[c].astype(np.int64)
-        if grain == "day":
-            codes, texts = pd.factorize(out["day"])
-            days = np.array([date.fromisoformat(str(t)) for t in texts], dtype=object)
-            out["day"] = days[codes]
-        return out
+            conn.execute("BEGIN")  # the generation and the rows of one snapshot
+            key = (_identity(self.path), conn.execute(
+                "SELECT generation FROM profile_state").fetchone()[0], sql, tuple(params))
+            return remembered(key, grain, lambda: conn.execute(sql, params).fetchall())
 
     def write_file(self, write: FileWrite,
                    before_commit: Callable[[], None] | None = None) -> bool:
@@ -282,6 +289,13 @@ class ProfileStore:
             if before_commit is not None:
                 before_commit()
         return True
+
+
+def _identity(path: Path) -> tuple[str, int, int, int]:
+    """The store file as a file: a store deleted and rebuilt is another one, whatever its
+    generation (the main file's change time moves on every checkpoint, too)."""
+    st = path.stat()
+    return str(path.resolve()), st.st_dev, st.st_ino, st.st_ctime_ns
 
 
 def _where(version: str | None, start: datetime | None, end: datetime | None,
