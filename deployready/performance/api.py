@@ -28,7 +28,7 @@ from deployready.performance.estimated import (
     estimated_performance,
     fit_calibrator,
 )
-from deployready.performance.frame import check_joined
+from deployready.performance.frame import check_joined, day_groups
 from deployready.performance.importance import ImportanceStability, importance_stability
 from deployready.performance.join import joined_predictions
 from deployready.performance.realized import RealizedDay, realized_performance
@@ -115,12 +115,17 @@ def estimate_error(
 def _in_range(
     frame: pd.DataFrame, start: str | date | None, end: str | date | None
 ) -> pd.DataFrame:
-    keep = np.ones(len(frame), dtype=bool)
-    if start is not None:
-        keep &= frame["day"].to_numpy() >= as_date(start)
-    if end is not None:
-        keep &= frame["day"].to_numpy() <= as_date(end)
-    return frame[keep]
+    """The rows of the days ``start``..``end`` (None: open), in frame order — the frame
+    itself when every row is in."""
+    lo = as_date(start) if start is not None else date.min
+    hi = as_date(end) if end is not None else date.max
+    groups = day_groups(frame)
+    inside = [rows for day, rows in groups.items() if lo <= day <= hi]
+    positions = np.arange(len(frame))
+    kept = [positions[rows] for rows in inside]
+    if sum(len(k) for k in kept) == len(frame):
+        return frame
+    return frame.iloc[np.sort(np.concatenate(kept)) if kept else positions[:0]]
 
 
 def performance_report(
