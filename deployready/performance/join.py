@@ -23,6 +23,7 @@ DuckDB when the label and log files together exceed the logs' DuckDB threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,13 +61,42 @@ class JoinedPredictions:
         return int(self.frame["label"].notna().sum())
 
 
+#: ticks of a day in each unit of a timestamp column
+_TICKS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000,
+                  "ns": 86_400_000_000_000}
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
 def utc_days(timestamp: pd.Series) -> pd.Series:
-    """The UTC date (``datetime.date``) of each timestamp, vectorised: one conversion per
-    distinct day instead of one per row."""
-    days = pd.Series(timestamp).astype("datetime64[ns, UTC]").dt.tz_localize(None)
-    codes, uniques = pd.factorize(days.to_numpy().astype("datetime64[D]"))
-    dates = np.array([d.item() for d in np.asarray(uniques)] + [None], dtype=object)
-    return pd.Series(dates[codes], index=days.index, dtype=object)
+    """The UTC date (``datetime.date``) of each timestamp (None for NaT), vectorised: the
+    day number of each instant from its integer ticks, one date made per distinct day."""
+    series = pd.Series(timestamp)
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.astype("datetime64[ns, UTC]")
+    ticks = series.array.asi8  # UTC instants, whatever the zone shown
+    known = ticks != np.iinfo(np.int64).min  # NaT's ticks
+    every = bool(known.all())
+    day = np.floor_divide(ticks if every else ticks[known], _TICKS_PER_DAY[series.dtype.unit])
+    codes, days = _day_codes(day)
+    dates = np.array([date.fromordinal(_EPOCH + int(d)) for d in days] + [None], dtype=object)
+    if every:
+        return pd.Series(dates[codes], index=series.index, dtype=object, copy=False)
+    out = np.full(ticks.size, None, dtype=object)
+    out[known] = dates[codes]
+    return pd.Series(out, index=series.index, dtype=object, copy=False)
+
+
+def _day_codes(day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each day number, the distinct day numbers): by counting over the range of
+    days when it is not much wider than the rows, else by hashing."""
+    if day.size and int(day.max()) - int(day.min()) <= 4 * day.size + 1024:
+        offset = day - day.min()
+        present = np.flatnonzero(np.bincount(offset))
+        code = np.zeros(int(offset.max()) + 1, dtype=np.intp)
+        code[present] = np.arange(present.size)
+        return code[offset], present + day.min()
+    codes, uniques = pd.factorize(day)
+    return codes, np.asarray(uniques)
 
 
 def _frame(ids: Any, ts: Any, prediction: Any, label: Any, labeled_at: Any) -> pd.DataFrame:
