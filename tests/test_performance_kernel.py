@@ -268,6 +268,7 @@ def test_draws_are_seeded() -> None:
     b = multinomial_draws(np.random.default_rng(0), rows, 50)
     assert np.array_equal(a, b)
     assert multinomial_draws(np.random.default_rng(0), np.array([7]), 3).tolist() == [[7]] * 3
+    assert multinomial_draws(np.random.default_rng(0), np.zeros(0, np.int64), 3).shape == (3, 0)
 
 
 # --------------------------------------------------------------------------- day groups

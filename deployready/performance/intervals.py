@@ -98,8 +98,9 @@ def delong_from(day: SortedDay) -> tuple[float, float]:
     if m < 2 or n < 2:
         raise ValueError("DeLong needs at least two positives and two negatives")
     pos, neg = day.positives.astype(np.float64), day.negatives.astype(np.float64)
-    below = np.cumsum(neg) - neg  # negatives under each tie group
-    above = m - np.cumsum(pos)  # positives over it
+    fps, tps = day.curve  # at or above each tie group, highest first
+    below = n - fps[::-1]  # negatives under each tie group
+    above = tps[::-1] - pos  # positives over it
     v10 = (below + 0.5 * neg) / n  # per positive: share of negatives below it
     v01 = (above + 0.5 * pos) / m  # per negative: share of positives above it
     auc = float((pos * v10).sum() / m)  # (sums, not BLAS dots: see weighted._dot)

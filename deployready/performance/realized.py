@@ -144,8 +144,9 @@ def _realized(
     counts = DayCounts(label.size + unjoinable, unjoinable, int(labelled.sum()))
     provisional = is_provisional(day, now, policy)
     needed = labels_needed(counts, policy)
-    y = label[labelled].astype(np.int64)
-    p = prediction[labelled]
+    every = counts.labelled == label.size
+    y = (label if every else label[labelled]).astype(np.int64)
+    p = prediction if every else prediction[labelled]
     if needed:
         finding = (
             f"{counts.labelled} of {counts.predictions} predictions labelled "

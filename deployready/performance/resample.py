@@ -102,23 +102,6 @@ def _poisson(rng: np.random.Generator, lam: np.ndarray, size: int) -> np.ndarray
     return out
 
 
-def _distinct(
-    rng: np.random.Generator, offsets: np.ndarray, totals: np.ndarray, wanted: np.ndarray
-) -> np.ndarray:
-    """For each owner j, ``wanted[j]`` distinct positions drawn uniformly in
-    [offsets[j], offsets[j] + totals[j]), sorted — a uniform subset: positions are drawn
-    until enough distinct ones are in (a repeat is drawn again)."""
-    chosen = np.zeros(0, dtype=np.int64)
-    need = wanted.copy()
-    while need.any():
-        owner = np.repeat(np.arange(need.size), need)
-        chosen = np.sort(np.r_[chosen, offsets[owner] + rng.integers(0, totals[owner])])
-        chosen = chosen[np.r_[True, chosen[1:] != chosen[:-1]]]
-        need = wanted - np.bincount(np.searchsorted(offsets, chosen, side="right") - 1,
-                                    minlength=need.size)
-    return chosen
-
-
 def _shift(draws: np.ndarray, flat: np.ndarray, sign: int) -> None:
     """Add ``sign`` to ``draws`` (in place) once per entry of ``flat`` (flat positions,
     repeats counted)."""
@@ -132,24 +115,23 @@ def _correct(rng: np.random.Generator, draws: np.ndarray, rows: np.ndarray) -> N
     n, k = int(rows.sum()), rows.size
     gap = n - draws.sum(axis=1, dtype=np.int64)
     short = np.flatnonzero(gap > 0)
-    if short.size:
+    if short.size:  # uniform row numbers, each row's cell looked up
         which = np.repeat(short, gap[short])
-        cells = np.searchsorted(np.cumsum(rows), rng.integers(0, n, which.size), side="right")
-        _shift(draws, which * k + cells, 1)
-    over = np.flatnonzero(gap < 0)
-    if over.size:
-        taken = draws[over]
-        have = np.cumsum(taken, axis=None, dtype=np.int64)  # positions of all their rows
-        totals = taken.sum(axis=1, dtype=np.int64)
-        drop = np.searchsorted(have, _distinct(rng, np.r_[0, np.cumsum(totals)[:-1]], totals,
-                                                -gap[over]), side="right")
-        _shift(draws, over[drop // k] * k + drop % k, -1)
+        cell_of_row = np.repeat(np.arange(k), rows)
+        _shift(draws, which * k + cell_of_row[rng.integers(0, n, which.size)], 1)
+    for j in np.flatnonzero(gap < 0):  # distinct drawn rows, each row's cell looked up
+        have = np.cumsum(draws[j], dtype=np.int64)
+        drop = rng.choice(int(have[-1]), size=int(-gap[j]), replace=False)
+        cells = np.searchsorted(have, drop, side="right")
+        draws[j] -= np.bincount(cells, minlength=k).astype(draws.dtype)
 
 
 def multinomial_draws(rng: np.random.Generator, rows: np.ndarray, size: int) -> np.ndarray:
     """``size`` draws (rows of the result) of Multinomial(n, rows / n), n = rows.sum(),
     over the cells of ``rows`` (positive counts): see the module doc."""
     rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return np.zeros((size, 0), dtype=np.int32)
     draws = _poisson(rng, rows, size)
     _correct(rng, draws, rows)
     return draws

@@ -12,15 +12,15 @@ negatives.
 (``confusion_matrix_at_thresholds``) sorts the scores descending and reads, at the last
 row of each run of equal scores, the cumulative positives ``tps`` and negatives ``fps``
 — whole numbers held in float64, exact whatever the order of the rows inside a run.
-:func:`curve` gives the same two arrays from the tie groups (highest score first), and
-:func:`roc_points`, :func:`roc_auc`, :func:`average_precision` and :func:`ks` repeat
-scikit-learn's arithmetic on them operation for operation: ``roc_curve`` (collinear
-points dropped, a 0 prepended, divided by the totals), the trapezoid of ``auc``,
-``precision_recall_curve`` (precision ``tps / (tps + fps)``, recall ``tps / tps[-1]``,
-both reversed with the end point appended) and the step sum of
-``average_precision_score``; the registry's KS is ``max |TPR − FPR|`` over
-``roc_curve``'s points. Equal arrays through equal operations give equal bits (NumPy's
-sums depend on the values and the length only).
+:attr:`SortedDay.curve` gives the same two arrays from the tie groups (highest score
+first; DeLong's components read them too), and :func:`roc_points`, :func:`roc_auc`,
+:func:`average_precision` and :func:`ks` repeat scikit-learn's arithmetic on them
+operation for operation: ``roc_curve`` (collinear points dropped, a 0 prepended,
+divided by the totals), the trapezoid of ``auc``, ``precision_recall_curve`` (precision
+``tps / (tps + fps)``, recall ``tps / tps[-1]``, both reversed with the end point
+appended) and the step sum of ``average_precision_score``; the registry's KS is
+``max |TPR − FPR|`` over ``roc_curve``'s points. Equal arrays through equal operations
+give equal bits (NumPy's sums depend on the values and the length only).
 
 The O(n) figures are computed on the rows in their own order, as the registry computes
 them: :func:`brier` repeats ``brier_score_loss``'s arithmetic (two-column one-hot labels
@@ -31,6 +31,7 @@ from the kernel, any other (log loss, the confusion-matrix metrics) from the reg
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,14 @@ class SortedDay:
         """The score of each tie group, ascending."""
         return np.asarray(self.scores[self.starts])
 
+    @functools.cached_property
+    def curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(fps, tps)`` of scikit-learn's ``confusion_matrix_at_thresholds``: cumulative
+        negatives and positives at each distinct score, highest first, as float64 (whole
+        numbers: exact)."""
+        return (np.cumsum(self.negatives[::-1], dtype=np.float64),
+                np.cumsum(self.positives[::-1], dtype=np.float64))
+
 
 def sort_day(y: np.ndarray, p: np.ndarray) -> SortedDay:
     """The rows (0/1 labels ``y``, scores ``p`` in [0, 1]) sorted once (see the module doc)."""
@@ -80,13 +89,6 @@ def sort_day(y: np.ndarray, p: np.ndarray) -> SortedDay:
     positives = np.diff(np.cumsum(labels)[ends], prepend=0)
     negatives = np.diff(ends, prepend=-1) - positives
     return SortedDay(scores, labels, np.r_[0, ends[:-1] + 1], positives, negatives)
-
-
-def curve(day: SortedDay) -> tuple[np.ndarray, np.ndarray]:
-    """``(fps, tps)`` of scikit-learn's ``confusion_matrix_at_thresholds``: cumulative
-    negatives and positives at each distinct score, highest first, as float64."""
-    return (np.cumsum(day.negatives[::-1], dtype=np.float64),
-            np.cumsum(day.positives[::-1], dtype=np.float64))
 
 
 def roc_points(fps: np.ndarray, tps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +151,7 @@ def day_figures(
     out = compute_metrics(y, p, [n for n in names if n not in KERNEL_METRICS]) \
         if set(names) - set(KERNEL_METRICS) else {}
     if set(names) & set(_CURVE):
-        fps, tps = curve(day if day is not None else sort_day(y, p))
+        fps, tps = (day if day is not None else sort_day(y, p)).curve
         rank = {"roc_auc": roc_auc, "average_precision": average_precision, "ks": ks}
         out.update({n: rank[n](fps, tps) for n in names if n in rank})
     if "brier" in names:
