@@ -20,9 +20,15 @@ from sklearn import metrics as skm
 from deployready.certification.metrics import REGISTRY, expected_calibration_error
 from deployready.errors import InputError
 from deployready.performance.api import _in_range
-from deployready.performance.estimated import Calibrator, expected_metrics, fit_calibrator
-from deployready.performance.frame import day_groups
+from deployready.performance.estimated import (
+    Calibrator,
+    estimated_performance,
+    expected_metrics,
+    fit_calibrator,
+)
+from deployready.performance.frame import day_groups, joined_days
 from deployready.performance.intervals import count_table, day_table, delong_variance
+from deployready.performance.realized import realized_performance
 from deployready.performance.resample import multinomial_draws
 from deployready.performance.sorted_day import (
     KERNEL_METRICS,
@@ -30,7 +36,7 @@ from deployready.performance.sorted_day import (
     sort_day,
 )
 from deployready.policy.sections import Policy
-from tests.test_performance_maths import brute_delong
+from tests.test_performance_maths import NOW, brute_delong, joined_frame
 
 
 @st.composite
@@ -291,11 +297,35 @@ def test_day_groups_are_pandas_groups(days: list[date | None], ordered: bool) ->
 
 def test_report_range_keeps_its_days_rows_in_frame_order() -> None:
     """The report's day range: the rows of its days in frame order (any frame order), and
-    the frame itself — not a copy of 3 million rows — when every row is in range."""
+    the checked, grouped frame itself — not a copy of 3 million rows — when every row is
+    in range."""
     days = [date(2025, 1, d) for d in (3, 1, 2, 3, 2, 1, 1)]
-    frame = pd.DataFrame({"day": pd.Series(days, dtype=object), "x": range(len(days))})
-    got = _in_range(frame, date(2025, 1, 2), "2025-01-03")
-    assert got["x"].tolist() == [0, 2, 3, 4]
-    assert _in_range(frame, None, None) is frame
-    assert _in_range(frame, "2025-01-01", date(2025, 1, 3)) is frame
-    assert _in_range(frame, "2025-01-04", None).empty
+    frame = joined_frame({date(2025, 1, 1): (7, 7)})
+    frame["day"] = pd.Series(days, dtype=object)
+    frame["x"] = range(len(days))
+    whole = joined_days(frame)
+    got = _in_range(whole, date(2025, 1, 2), "2025-01-03")
+    assert got.frame["x"].tolist() == [0, 2, 3, 4]
+    assert {d: got.frame["x"].to_numpy()[r].tolist() for d, r in got.rows.items()} == {
+        date(2025, 1, 2): [2, 4], date(2025, 1, 3): [0, 3]}
+    assert _in_range(whole, None, None) is whole
+    assert _in_range(whole, "2025-01-01", date(2025, 1, 3)) is whole
+    assert _in_range(whole, "2025-01-04", None).frame.empty
+
+
+def test_checked_days_serve_both_sides_as_the_frame_does() -> None:
+    """Realized and estimated performance of a :class:`JoinedDays` equal those of its
+    frame; the frame is checked when the days are made."""
+    frame = joined_frame({date(2025, 1, d): (400, 300) for d in (1, 2, 3)}, seed=4)
+    frame = frame.sample(frac=1.0, random_state=1)  # any row order
+    policy = Policy()
+    holdout = pd.DataFrame({"score": frame["prediction"], "label": frame["label"].fillna(0)})
+    calibrator = fit_calibrator(holdout, policy.performance)
+    rules = policy.certification.metrics
+    days = joined_days(frame)
+    assert realized_performance(days, rules, policy.performance, NOW) == realized_performance(
+        frame, rules, policy.performance, NOW)
+    assert estimated_performance(days, calibrator, rules) == estimated_performance(
+        frame, calibrator, rules)
+    with pytest.raises(InputError, match="labeled_at"):
+        joined_days(frame.drop(columns="labeled_at"))

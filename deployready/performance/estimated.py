@@ -53,7 +53,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from deployready.certification.metrics import ECE_BINS, expected_calibration_error
 from deployready.checks import Category, Check, Evidence, Status, compare
-from deployready.performance.frame import as_numbers, check_joined, day_groups
+from deployready.performance.frame import JoinedDays, as_numbers, joined_days
 from deployready.performance.weighted import weighted_metrics
 from deployready.policy.sections import MetricRule, PerformancePolicy
 
@@ -220,10 +220,11 @@ def _check(
 
 
 def estimated_performance(
-    joined: pd.DataFrame, calibrator: Calibrator, rules: Mapping[str, MetricRule]
+    joined: pd.DataFrame | JoinedDays, calibrator: Calibrator, rules: Mapping[str, MetricRule]
 ) -> list[EstimatedDay]:
-    """The estimate of every day of ``joined`` (every prediction, labelled or not)."""
-    check_joined(joined)
-    prediction = as_numbers(joined["prediction"])
-    return [estimated_day(d, prediction[rows], calibrator, rules)
-            for d, rows in day_groups(joined).items()]
+    """The estimate of every day of ``joined`` (a joined frame, or its
+    :class:`~deployready.performance.frame.JoinedDays`; every prediction, labelled or
+    not)."""
+    days = joined_days(joined)
+    prediction = as_numbers(days.frame["prediction"])
+    return [estimated_day(d, prediction[rows], calibrator, rules) for d, rows in days.rows.items()]

@@ -10,11 +10,14 @@ predictions (the denominator of label coverage).
 :func:`day_groups` gives the rows of each day, as ``groupby("day")`` would, without
 hashing every row's date: the join's frames are ordered by timestamp, so each day is one
 run of rows, found by comparing neighbours; a frame in any other order is grouped by its
-runs.
+runs. :func:`joined_days` checks a frame and groups its days once, for every computation
+that reads it (:class:`JoinedDays`: the report hands it to realized and estimated
+performance).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -82,3 +85,20 @@ def day_groups(frame: pd.DataFrame) -> dict[date, slice | np.ndarray]:
     bounds = np.searchsorted(row_code[order], np.arange(uniques.size + 1))
     groups = {uniques[i]: order[bounds[i]:bounds[i + 1]] for i in range(uniques.size)}
     return {k: groups[k] for k in sorted(groups)}
+
+
+@dataclass(frozen=True)
+class JoinedDays:
+    """A joined frame that passed :func:`check_joined`, and the rows of each of its days
+    (:func:`day_groups`)."""
+
+    frame: pd.DataFrame
+    rows: dict[date, slice | np.ndarray]
+
+
+def joined_days(joined: pd.DataFrame | JoinedDays) -> JoinedDays:
+    """The frame checked and its days grouped (a :class:`JoinedDays` is returned as is)."""
+    if isinstance(joined, JoinedDays):
+        return joined
+    check_joined(joined)
+    return JoinedDays(joined, day_groups(joined))

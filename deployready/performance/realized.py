@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, Status, verdict
-from deployready.performance.frame import as_numbers, check_joined, day_groups
+from deployready.performance.frame import JoinedDays, as_numbers, joined_days
 from deployready.performance.intervals import metric_intervals
 from deployready.performance.sorted_day import day_figures, sort_day
 from deployready.policy.sections import MetricRule, PerformancePolicy
@@ -213,21 +213,21 @@ def realized_checks(
 
 
 def realized_performance(
-    joined: pd.DataFrame,
+    joined: pd.DataFrame | JoinedDays,
     rules: Mapping[str, MetricRule],
     policy: PerformancePolicy,
     now: datetime,
     unjoinable: Mapping[date, int] | None = None,
 ) -> list[RealizedDay]:
-    """Realized performance of every day of ``joined`` (and every day with only
-    unjoinable predictions), oldest first."""
-    check_joined(joined)
+    """Realized performance of every day of ``joined`` (a joined frame, or its
+    :class:`~deployready.performance.frame.JoinedDays`) and every day with only
+    unjoinable predictions, oldest first."""
+    days = joined_days(joined)
     unjoinable = dict(unjoinable or {})
-    groups = day_groups(joined)
-    label, prediction = as_numbers(joined["label"]), as_numbers(joined["prediction"])
+    label, prediction = as_numbers(days.frame["label"]), as_numbers(days.frame["prediction"])
     none = np.zeros(0, dtype=np.int64)
     return [
-        _realized(d, label[groups.get(d, none)], prediction[groups.get(d, none)],
+        _realized(d, label[days.rows.get(d, none)], prediction[days.rows.get(d, none)],
                   unjoinable.get(d, 0), rules, policy, now)
-        for d in sorted(set(groups) | set(unjoinable))
+        for d in sorted(set(days.rows) | set(unjoinable))
     ]
