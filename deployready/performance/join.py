@@ -74,10 +74,10 @@ def utc_days(timestamp: pd.Series) -> pd.Series:
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.astype("datetime64[ns, UTC]")
     ticks = series.array.asi8  # UTC instants, whatever the zone shown
+    per_day = _TICKS_PER_DAY[series.dtype.unit]
     known = ticks != np.iinfo(np.int64).min  # NaT's ticks
     every = bool(known.all())
-    day = np.floor_divide(ticks if every else ticks[known], _TICKS_PER_DAY[series.dtype.unit])
-    codes, days = _day_codes(day)
+    codes, days = _day_codes(ticks if every else ticks[known], per_day)
     dates = np.array([date.fromordinal(_EPOCH + int(d)) for d in days] + [None], dtype=object)
     if every:
         return pd.Series(dates[codes], index=series.index, dtype=object, copy=False)
@@ -86,17 +86,28 @@ def utc_days(timestamp: pd.Series) -> pd.Series:
     return pd.Series(out, index=series.index, dtype=object, copy=False)
 
 
-def _day_codes(day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(code of each day number, the distinct day numbers): by counting over the range of
-    days when it is not much wider than the rows, else by hashing."""
-    if day.size and int(day.max()) - int(day.min()) <= 4 * day.size + 1024:
+def _day_codes(ticks: np.ndarray, per_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each instant's day, the distinct day numbers, ascending). Instants in
+    time order (the join's): the days' first instants found by binary search; else each
+    day number by division, coded by counting over their range (or hashing, when the
+    range is much wider than the rows)."""
+    if ticks.size == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
+    if bool(np.all(ticks[1:] >= ticks[:-1])):
+        first, last = int(ticks[0]) // per_day, int(ticks[-1]) // per_day
+        edges = np.searchsorted(ticks, np.arange(first, last + 2) * per_day)
+        counts = np.diff(edges)
+        days = np.flatnonzero(counts)
+        return np.repeat(np.arange(days.size), counts[days]), days + first
+    day = np.floor_divide(ticks, per_day)
+    if int(day.max()) - int(day.min()) <= 4 * day.size + 1024:
         offset = day - day.min()
         present = np.flatnonzero(np.bincount(offset))
         code = np.zeros(int(offset.max()) + 1, dtype=np.intp)
         code[present] = np.arange(present.size)
         return code[offset], present + day.min()
-    codes, uniques = pd.factorize(day)
-    return codes, np.asarray(uniques)
+    uniques, codes = np.unique(day, return_inverse=True)
+    return codes, uniques
 
 
 def _frame(ids: Any, ts: Any, prediction: Any, label: Any, labeled_at: Any) -> pd.DataFrame:
