@@ -28,6 +28,7 @@ from deployready.performance.estimated import (
 )
 from deployready.performance.frame import day_groups, joined_days
 from deployready.performance.intervals import count_table, day_table, delong_variance
+from deployready.performance.join import utc_days
 from deployready.performance.realized import realized_performance
 from deployready.performance.resample import multinomial_draws
 from deployready.performance.sorted_day import (
@@ -329,3 +330,20 @@ def test_checked_days_serve_both_sides_as_the_frame_does() -> None:
         frame, calibrator, rules)
     with pytest.raises(InputError, match="labeled_at"):
         joined_days(frame.drop(columns="labeled_at"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-2_000_000_000, 4_000_000_000), max_size=60), st.booleans(),
+       st.sampled_from(["s", "ms", "us", "ns"]), st.booleans())
+def test_utc_days_of_ordered_and_unordered_timestamps(
+    seconds: list[int], ordered: bool, unit: str, nat: bool
+) -> None:
+    """Each timestamp's UTC ``.date()`` (None for NaT), in time order (the join's frames:
+    days found by binary search) or not, whatever the unit and the zone shown."""
+    if ordered:
+        seconds = sorted(seconds)
+    ts = pd.Series(pd.to_datetime(seconds, unit="s", utc=True)).dt.as_unit(unit)
+    if nat and seconds:
+        ts.iloc[len(seconds) // 2] = pd.NaT
+    got = utc_days(ts.dt.tz_convert("Asia/Kolkata"))
+    assert list(got) == [None if t is pd.NaT else t.date() for t in ts]
