@@ -71,7 +71,7 @@ _LOSSES = ("brier", "log_loss")
 #: score cells of the bootstrap's count table (a multiple of the ECE bins)
 CELLS = 10_000
 #: cells (draws × groups) of one block of bootstrap weights
-_BLOCK_CELLS = 1 << 19
+_BLOCK_CELLS = 1 << 18
 
 
 @dataclass(frozen=True)
