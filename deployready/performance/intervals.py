@@ -104,10 +104,12 @@ def delong_from(day: SortedDay) -> tuple[float, float]:
     above = tps[::-1] - pos  # positives over it
     v10 = (below + 0.5 * neg) / n  # per positive: share of negatives below it
     v01 = (above + 0.5 * pos) / m  # per negative: share of positives above it
-    auc = float((pos * v10).sum() / m)  # (sums, not BLAS dots: see weighted._dot)
-    s10 = float((pos * (v10 - auc) ** 2).sum() / (m - 1))
-    mean01 = float((neg * v01).sum() / n)
-    s01 = float((neg * (v01 - mean01) ** 2).sum() / (n - 1))
+    auc = float(np.einsum("i,i->", pos, v10) / m)  # (NumPy's loops, not BLAS: weighted._dot)
+    v10 -= auc
+    s10 = float(np.einsum("i,i,i->", pos, v10, v10) / (m - 1))
+    mean01 = float(np.einsum("i,i->", neg, v01) / n)
+    v01 -= mean01
+    s01 = float(np.einsum("i,i,i->", neg, v01, v01) / (n - 1))
     return auc, s10 / m + s01 / n
 
 

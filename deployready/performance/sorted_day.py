@@ -74,9 +74,10 @@ class SortedDay:
 
 def sort_day(y: np.ndarray, p: np.ndarray) -> SortedDay:
     """The rows (0/1 labels ``y``, scores ``p`` in [0, 1]) sorted once (see the module doc)."""
-    labels = np.asarray(y, dtype=np.int64)
-    scores = np.asarray(p, dtype=np.float64) + 0.0  # -0.0 → 0.0: equal scores, equal bits
-    keys = np.sort((scores.view(np.int64) << 1) | labels)
+    keys = (np.asarray(p, dtype=np.float64) + 0.0).view(np.int64)  # -0.0 → 0.0: equal bits
+    keys <<= 1
+    keys |= np.asarray(y, dtype=np.int64)
+    keys.sort()
     scores = (keys >> 1).view(np.float64)
     labels = keys & 1
     if scores.size == 0:

@@ -126,7 +126,9 @@ def _ks(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _hard(y: np.ndarray) -> bool:
-    return bool(np.all((y == 0) | (y == 1)))
+    """0/1 labels only (the first rows decide at once for soft labels)."""
+    head = y[:64]
+    return bool(np.all((head == 0) | (head == 1))) and bool(np.all((y == 0) | (y == 1)))
 
 
 def weighted_metrics(
