@@ -4,22 +4,27 @@ Run from the repository root (data from ``make_data.py``; NannyML only in
 ``bench/.venv-nannyml``, usage logging off):
 
     .venv/bin/python bench/performance/bench_performance.py --data /tmp/deployready-bench-perf \
-        --runs 3 --json bench/performance/results.json
+        --runs 5 --all-runs 5 --json bench/performance/results.json
 
 Each run, interleaved (ours, NannyML, ours, …), on the same Parquet files:
 
 - **ours** — what :func:`deployready.performance.performance_report` computes, called as it
   calls it: the calibrator of the labelled holdout (isotonic + its cross-fitted error,
-  ``fit_calibrator``), realized performance of every day with its intervals (DeLong for
-  ROC AUC, CLT for Brier, logit for average precision, a 200-draw count-table bootstrap
-  for ECE and KS; ``realized_performance``), the CBPE
-  estimate of every day (``estimated_performance``) and the estimate's error. From the
-  frame as read: the ``day`` column is derived inside the timed part (``utc_days``, as
-  the product's join derives it). Timed twice: with
-  the metrics NannyML also has (``--metrics``, default roc_auc and average_precision),
-  and with the default policy's five certification metrics (roc_auc, average_precision,
-  brier, ece, ks) — the product's own job (``--all-runs`` of the runs). The realized
-  figures alone (no intervals) are timed apart too, outside the total.
+  ``fit_calibrator``), realized performance of every day with its intervals
+  (``realized_performance``: each day's labelled rows sorted once, ROC AUC, average
+  precision and KS read from that order and equal to scikit-learn's, DeLong for ROC AUC
+  from the same order, CLT for Brier, logit for average precision, a 200-draw
+  count-table bootstrap for ECE and KS), the CBPE estimate of every day
+  (``estimated_performance``) and the estimate's error. From the frame as read (its
+  columns taken, not copied): the ``day`` column is derived inside the timed part
+  (``utc_days``, as the product's join derives it), and the frame checked and its days
+  grouped once (``joined_days``) for both sides, as ``performance_report`` does. Timed
+  twice: with the metrics NannyML also has (``--metrics``, default roc_auc and
+  average_precision), and with the default policy's five certification metrics
+  (roc_auc, average_precision, brier, ece, ks) — the product's own job (``--all-runs`` of
+  the runs). The realized figures alone (no intervals) are timed apart too, outside the
+  total: as the product computes them (one sort per day) and with the registry's
+  scikit-learn functions, for reference.
 - **NannyML** — ``nannyml_side.py`` in a subprocess with the bench venv's Python: CBPE
   fitted on the same reference, estimating the same metrics per day (``chunk_period="D"``),
   and ``PerformanceCalculator`` for the realized figures. Its own timings (import and
@@ -53,8 +58,10 @@ sys.path.insert(0, str(ROOT))
 from deployready.certification.metrics import compute_metrics  # noqa: E402
 from deployready.performance.api import estimate_error  # noqa: E402
 from deployready.performance.estimated import estimated_performance, fit_calibrator  # noqa: E402
+from deployready.performance.frame import joined_days  # noqa: E402
 from deployready.performance.join import utc_days  # noqa: E402
 from deployready.performance.realized import realized_performance  # noqa: E402
+from deployready.performance.sorted_day import day_figures, sort_day  # noqa: E402
 from deployready.policy import CertificationPolicy, PerformancePolicy  # noqa: E402
 
 NANNYML_PYTHON = ROOT / "bench" / ".venv-nannyml" / "bin" / "python"
@@ -62,13 +69,17 @@ NOW = datetime(2024, 6, 1, tzinfo=UTC)  # every day of the data final
 
 
 def joined_frame(analysis: pd.DataFrame) -> pd.DataFrame:
-    """The joined frame of the product (``performance.frame``) from the file's columns."""
-    frame = analysis[["request_id", "timestamp"]].copy()
-    frame["day"] = utc_days(analysis["timestamp"])  # as the product's join derives it
-    frame["prediction"] = analysis["score"].astype(np.float64)
-    frame["label"] = analysis["label"].astype(np.float64)
-    frame["labeled_at"] = analysis["timestamp"]
-    return frame
+    """The joined frame of the product (``performance.frame``) from the file's columns
+    (taken as they are, not copied; the ``day`` column derived as the product's join
+    derives it)."""
+    return pd.DataFrame({
+        "request_id": analysis["request_id"],
+        "timestamp": analysis["timestamp"],
+        "day": utc_days(analysis["timestamp"]),
+        "prediction": analysis["score"].astype(np.float64),
+        "label": analysis["label"].astype(np.float64),
+        "labeled_at": analysis["timestamp"],
+    }, copy=False)
 
 
 def ours(reference: pd.DataFrame, analysis: pd.DataFrame, metrics: list[str]) -> dict[str, Any]:
@@ -78,15 +89,16 @@ def ours(reference: pd.DataFrame, analysis: pd.DataFrame, metrics: list[str]) ->
     rules = {m: default[m] for m in metrics}
     t0 = time.perf_counter()
     frame = joined_frame(analysis)
+    days = joined_days(frame)  # checked and grouped once, as performance_report does
     t1 = time.perf_counter()
     calibrator = fit_calibrator(reference[["score", "label"]], perf)
-    estimated = estimated_performance(frame, calibrator, rules)
+    estimated = estimated_performance(days, calibrator, rules)
     t2 = time.perf_counter()
-    realized = realized_performance(frame, rules, perf, NOW)
+    realized = realized_performance(days, rules, perf, NOW)
     errors = estimate_error(realized, estimated)
     t3 = time.perf_counter()
     return {
-        "realized_figures_only_s": figures_only(frame, metrics),
+        **figures_only(frame, metrics),
         "frame_s": t1 - t0,
         "estimate_s": t2 - t1,
         "realized_s": t3 - t2,
@@ -105,13 +117,19 @@ def ours(reference: pd.DataFrame, analysis: pd.DataFrame, metrics: list[str]) ->
     }
 
 
-def figures_only(frame: pd.DataFrame, metrics: list[str]) -> float:
-    """Seconds of the realized figures alone (no intervals): the registry's scikit-learn
-    metrics on each day's rows — what NannyML's realized side computes."""
+def figures_only(frame: pd.DataFrame, metrics: list[str]) -> dict[str, float]:
+    """Seconds of the realized figures alone (no intervals) of every day: as the product
+    computes them (one sort per day) and by the registry's scikit-learn functions — what
+    NannyML's realized side calls."""
+    days = [(rows["label"].to_numpy(np.int64), rows["prediction"].to_numpy())
+            for _, rows in frame.groupby("day", sort=False)]
     t0 = time.perf_counter()
-    for _, rows in frame.groupby("day", sort=False):
-        compute_metrics(rows["label"].to_numpy(np.int64), rows["prediction"].to_numpy(), metrics)
-    return time.perf_counter() - t0
+    for y, p in days:
+        day_figures(y, p, metrics, sort_day(y, p))
+    t1 = time.perf_counter()
+    for y, p in days:
+        compute_metrics(y, p, metrics)
+    return {"realized_figures_only_s": t1 - t0, "sklearn_figures_s": time.perf_counter() - t1}
 
 
 def nannyml(data: Path, metrics: list[str], python: Path) -> dict[str, Any]:
@@ -182,7 +200,8 @@ def summary(runs: dict[str, list], metrics: list[str]) -> dict[str, Any]:
     for side, rs in runs.items():
         out[side] = {k: median(rs, k) for k in ("estimate_s", "realized_s", "total_s")}
         if side != "nannyml":
-            out[side]["realized_figures_only_s"] = median(rs, "realized_figures_only_s")
+            for key in ("realized_figures_only_s", "sklearn_figures_s"):
+                out[side][key] = median(rs, key)
         out[side]["total_runs_s"] = [r["total_s"] for r in rs]
     out["speedup_total"] = out["nannyml"]["total_s"] / out["ours"]["total_s"]
     out["speedup_estimate"] = out["nannyml"]["estimate_s"] / out["ours"]["estimate_s"]
@@ -218,9 +237,9 @@ def versions(nml_run: dict[str, Any]) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/tmp/deployready-bench-perf"))
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--metrics", nargs="+", default=["roc_auc", "average_precision"])
-    parser.add_argument("--all-runs", type=int, default=1,
+    parser.add_argument("--all-runs", type=int, default=5,
                         help="runs of ours with the policy's five metrics (of --runs)")
     parser.add_argument("--nannyml-python", type=Path, default=NANNYML_PYTHON)
     parser.add_argument("--json", type=Path)

@@ -186,20 +186,37 @@ def validate_policy_metrics(names: Iterable[str], cv_metric: str | None = None) 
         get_metric(cv_metric, key="certification.cv.metric")
 
 
-def compute_metrics(
-    y_true: np.ndarray, y_score: np.ndarray, names: Sequence[str] | None = None
-) -> dict[str, float]:
-    """Every metric in ``names`` (default: the whole registry)."""
+def evaluation_rows(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, scores)`` as arrays, or an InputError: equal 1-d shapes, both classes,
+    scores finite in [0, 1] — what every metric of the registry is computed on."""
     y = np.asarray(y_true)
     p = np.asarray(y_score, dtype=np.float64)
     if y.shape != p.shape or y.ndim != 1:
         raise InputError(
             f"labels {y.shape} and scores {p.shape} differ", expected="equal 1-d shapes"
         )
-    if np.unique(y).size != 2:
+    if _classes(y) != 2:
         raise InputError("the evaluation rows hold only one class", expected="both classes 0 and 1")
     if not np.all(np.isfinite(p)) or p.min() < 0.0 or p.max() > 1.0:
         raise InputError("scores outside [0, 1]", expected="probabilities of class 1")
+    return y, p
+
+
+def _classes(y: np.ndarray) -> int:
+    """How many distinct labels (integer labels: from their extremes, without a sort)."""
+    if y.dtype.kind in "biu" and y.size:
+        low, high = y.min(), y.max()
+        if low == high:
+            return 1
+        return 2 if bool(np.all((y == low) | (y == high))) else 3
+    return int(np.unique(y).size)
+
+
+def compute_metrics(
+    y_true: np.ndarray, y_score: np.ndarray, names: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Every metric in ``names`` (default: the whole registry)."""
+    y, p = evaluation_rows(y_true, y_score)
     return {name: get_metric(name).fn(y, p) for name in (names or METRIC_NAMES)}
 
 

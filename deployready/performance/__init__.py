@@ -5,7 +5,10 @@
 - :mod:`~deployready.performance.frame`: the joined frame (predictions with their labels)
   every computation here reads, and its checks;
 - :mod:`~deployready.performance.realized`: certification metrics per prediction day on
-  the labelled rows, with intervals (:mod:`~deployready.performance.intervals`);
+  the labelled rows (:mod:`~deployready.performance.sorted_day`: one sort per day, the
+  figures equal to scikit-learn's), with intervals
+  (:mod:`~deployready.performance.intervals`; the bootstrap's draws:
+  :mod:`~deployready.performance.resample`);
 - :mod:`~deployready.performance.estimated`: CBPE, expected metrics before the labels
   arrive, from scores calibrated on the package's labelled holdout;
 - :mod:`~deployready.performance.importance`: SHAP importance stability;

@@ -28,7 +28,7 @@ from deployready.performance.estimated import (
     estimated_performance,
     fit_calibrator,
 )
-from deployready.performance.frame import check_joined
+from deployready.performance.frame import JoinedDays, check_joined, day_groups, joined_days
 from deployready.performance.importance import ImportanceStability, importance_stability
 from deployready.performance.join import joined_predictions
 from deployready.performance.realized import RealizedDay, realized_performance
@@ -113,14 +113,18 @@ def estimate_error(
 
 
 def _in_range(
-    frame: pd.DataFrame, start: str | date | None, end: str | date | None
-) -> pd.DataFrame:
-    keep = np.ones(len(frame), dtype=bool)
-    if start is not None:
-        keep &= frame["day"].to_numpy() >= as_date(start)
-    if end is not None:
-        keep &= frame["day"].to_numpy() <= as_date(end)
-    return frame[keep]
+    days: JoinedDays, start: str | date | None, end: str | date | None
+) -> JoinedDays:
+    """The rows of the days ``start``..``end`` (None: open), in frame order — ``days``
+    itself when every row is in."""
+    lo = as_date(start) if start is not None else date.min
+    hi = as_date(end) if end is not None else date.max
+    positions = np.arange(len(days.frame))
+    kept = [positions[rows] for day, rows in days.rows.items() if lo <= day <= hi]
+    if sum(len(k) for k in kept) == len(days.frame):
+        return days
+    frame = days.frame.iloc[np.sort(np.concatenate(kept)) if kept else positions[:0]]
+    return JoinedDays(frame, day_groups(frame))
 
 
 def performance_report(
@@ -162,18 +166,17 @@ def performance_report(
     frame = joined if isinstance(joined, pd.DataFrame) else joined.frame
     if unjoinable is None and not isinstance(joined, pd.DataFrame):
         unjoinable = _counts(getattr(joined, "no_id", None))
-    check_joined(frame)
-    frame = _in_range(frame, first, last)
+    days = _in_range(joined_days(frame), first, last)  # checked and grouped once
     if feature_rows is None:
         feature_rows = week_sample(ws, version, last, perf.importance_sample_rows)
     if drift_checks is None:
         drift_checks = psi_checks(ws, version, first, last, policy)
     package = load_package(ws.package_path(version))
     calibrator = fit_calibrator(read_calibration(package.path), perf)
-    realized = realized_performance(frame, rules, perf, now, _in_days(unjoinable, first, last))
-    estimated = estimated_performance(frame, calibrator, rules)
+    realized = realized_performance(days, rules, perf, now, _in_days(unjoinable, first, last))
+    estimated = estimated_performance(days, calibrator, rules)
     importance = importance_stability(package, feature_rows, perf)
-    new = new_labels_since(frame, training_cutoff(package.metadata))
+    new = new_labels_since(days.frame, training_cutoff(package.metadata))
     decision = retrain_decision(realized, estimated, drift_checks, importance.checks, new, perf)
     checks = [c for d in realized for c in d.checks] + [c for d in estimated for c in d.checks]
     return PerformanceReport(

@@ -23,7 +23,8 @@ estimation (CBPE).
    value. A package without a labelled holdout gives ``pending`` "no labelled holdout in
    the package".
 3. **Expected metrics** of each day: the probability q (calibrated or raw, step 1) of
-   every prediction is the chance its label is 1, used as a soft label in the formulas of
+   every prediction is the chance its label is 1 (the day's scores sorted once, q
+   computed on the sorted scores), used as a soft label in the formulas of
    :mod:`~deployready.performance.weighted` — expected TP / FP at each threshold (ROC
    AUC, average precision, KS), expected Brier ``mean(q(1 − p)² + (1 − q)p²)``, expected
    ECE per bin ``|Σq − Σp|`` and so on. (Ratios are ratios of expectations.) On perfectly
@@ -52,7 +53,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from deployready.certification.metrics import ECE_BINS, expected_calibration_error
 from deployready.checks import Category, Check, Evidence, Status, compare
-from deployready.performance.frame import check_joined
+from deployready.performance.frame import JoinedDays, as_numbers, joined_days
 from deployready.performance.weighted import weighted_metrics
 from deployready.policy.sections import MetricRule, PerformancePolicy
 
@@ -162,10 +163,14 @@ class EstimatedDay:
 def expected_metrics(
     scores: np.ndarray, calibrator: Calibrator, names: list[str]
 ) -> dict[str, float]:
-    """Every metric's expected value on ``scores``, CBPE's probabilities as soft labels."""
-    q = calibrator.calibrate(scores)
-    w = np.ones((1, len(scores)))
-    return {name: float(v[0]) for name, v in weighted_metrics(names, q, scores, w).items()}
+    """Every metric's expected value on ``scores``, CBPE's probabilities as soft labels:
+    the scores sorted once, the probabilities computed on the sorted scores (a function
+    of the score, so equal scores get equal ones)."""
+    p = np.sort(np.asarray(scores, dtype=np.float64))
+    q = calibrator.calibrate(p)
+    w = np.ones((1, p.size))
+    return {name: float(v[0])
+            for name, v in weighted_metrics(names, q, p, w, ascending=True).items()}
 
 
 def estimated_day(
@@ -215,11 +220,11 @@ def _check(
 
 
 def estimated_performance(
-    joined: pd.DataFrame, calibrator: Calibrator, rules: Mapping[str, MetricRule]
+    joined: pd.DataFrame | JoinedDays, calibrator: Calibrator, rules: Mapping[str, MetricRule]
 ) -> list[EstimatedDay]:
-    """The estimate of every day of ``joined`` (every prediction, labelled or not)."""
-    check_joined(joined)
-    return [
-        estimated_day(d, g["prediction"].to_numpy(np.float64), calibrator, rules)
-        for d, g in sorted(joined.groupby("day"), key=lambda item: item[0])
-    ]
+    """The estimate of every day of ``joined`` (a joined frame, or its
+    :class:`~deployready.performance.frame.JoinedDays`; every prediction, labelled or
+    not)."""
+    days = joined_days(joined)
+    prediction = as_numbers(days.frame["prediction"])
+    return [estimated_day(d, prediction[rows], calibrator, rules) for d, rows in days.rows.items()]

@@ -6,9 +6,19 @@ Columns: ``request_id`` (str), ``timestamp`` (datetime64[ns, UTC]), ``day``
 while not labelled). Predictions that cannot be joined (no request id) are not rows:
 they are counted per day beside the frame (``unjoinable``), and count in a day's
 predictions (the denominator of label coverage).
+
+:func:`day_groups` gives the rows of each day, as ``groupby("day")`` would, without
+hashing every row's date: the join's frames are ordered by timestamp, so each day is one
+run of rows, found by comparing neighbours; a frame in any other order is grouped by its
+runs. :func:`joined_days` checks a frame and groups its days once, for every computation
+that reads it (:class:`JoinedDays`: the report hands it to realized and estimated
+performance).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -16,6 +26,14 @@ import pandas as pd
 from deployready.errors import InputError
 
 COLUMNS = ("request_id", "timestamp", "day", "prediction", "label", "labeled_at")
+
+
+def as_numbers(column: pd.Series) -> np.ndarray:
+    """A numeric column as float64 (what is not a number: NaN), without a copy when it
+    already is float64."""
+    if column.dtype == np.float64:
+        return np.asarray(column.to_numpy())
+    return np.asarray(pd.to_numeric(column, errors="coerce").to_numpy(np.float64))
 
 
 def check_joined(frame: pd.DataFrame) -> None:
@@ -28,20 +46,59 @@ def check_joined(frame: pd.DataFrame) -> None:
             location=missing[0],
             expected="columns " + ", ".join(COLUMNS),
         )
-    p = pd.to_numeric(frame["prediction"], errors="coerce").to_numpy(np.float64)
-    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    p = as_numbers(frame["prediction"])
+    bad = ~((p >= 0) & (p <= 1))  # NaN and ±inf fail both comparisons' conjunction
     if bad.any():
         raise InputError(
             f"prediction {frame['prediction'].iloc[int(np.argmax(bad))]!r} is not a probability",
             location=f"prediction, row {int(np.argmax(bad))}",
             expected="a number in [0, 1]",
         )
-    y = pd.to_numeric(frame["label"], errors="coerce").to_numpy(np.float64)
-    bad = ~(np.isnan(y) | (y == 0) | (y == 1))
-    bad |= np.isnan(y) & frame["label"].notna().to_numpy()
+    y = as_numbers(frame["label"])
+    bad = ~((y == 0) | (y == 1) | np.isnan(y))
+    if frame["label"].dtype != np.float64:  # a value that is not a number at all
+        bad |= np.isnan(y) & frame["label"].notna().to_numpy()
     if bad.any():
         raise InputError(
             f"label {frame['label'].iloc[int(np.argmax(bad))]!r} is not a class",
             location=f"label, row {int(np.argmax(bad))}",
             expected="0, 1, or empty while not labelled",
         )
+
+
+def day_groups(frame: pd.DataFrame) -> dict[date, slice | np.ndarray]:
+    """Each day of ``frame`` (its ``day`` column), oldest first → its rows' positions, in
+    frame order: a slice when the day's rows are one run, else an index array. Rows
+    without a day belong to none, as in ``groupby``."""
+    days = frame["day"].to_numpy()
+    if days.size == 0:
+        return {}
+    cut = np.flatnonzero(days[1:] != days[:-1]) + 1
+    starts, stops = np.r_[0, cut], np.r_[cut, days.size]
+    keys = days[starts]
+    if len(set(keys)) == keys.size:  # one run per day (the join's frames)
+        runs = {k: slice(int(a), int(b)) for k, a, b in zip(keys, starts, stops, strict=True)}
+        return {k: runs[k] for k in sorted(k for k in runs if not pd.isna(k))}
+    codes, uniques = pd.factorize(keys)  # runs of the same day, wherever they are
+    row_code = np.repeat(codes, stops - starts)
+    order = np.argsort(row_code, kind="stable")
+    bounds = np.searchsorted(row_code[order], np.arange(uniques.size + 1))
+    groups = {uniques[i]: order[bounds[i]:bounds[i + 1]] for i in range(uniques.size)}
+    return {k: groups[k] for k in sorted(groups)}
+
+
+@dataclass(frozen=True)
+class JoinedDays:
+    """A joined frame that passed :func:`check_joined`, and the rows of each of its days
+    (:func:`day_groups`)."""
+
+    frame: pd.DataFrame
+    rows: dict[date, slice | np.ndarray]
+
+
+def joined_days(joined: pd.DataFrame | JoinedDays) -> JoinedDays:
+    """The frame checked and its days grouped (a :class:`JoinedDays` is returned as is)."""
+    if isinstance(joined, JoinedDays):
+        return joined
+    check_joined(joined)
+    return JoinedDays(joined, day_groups(joined))

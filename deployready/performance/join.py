@@ -23,6 +23,7 @@ DuckDB when the label and log files together exceed the logs' DuckDB threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,13 +61,53 @@ class JoinedPredictions:
         return int(self.frame["label"].notna().sum())
 
 
+#: ticks of a day in each unit of a timestamp column
+_TICKS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000,
+                  "ns": 86_400_000_000_000}
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
 def utc_days(timestamp: pd.Series) -> pd.Series:
-    """The UTC date (``datetime.date``) of each timestamp, vectorised: one conversion per
-    distinct day instead of one per row."""
-    days = pd.Series(timestamp).astype("datetime64[ns, UTC]").dt.tz_localize(None)
-    codes, uniques = pd.factorize(days.to_numpy().astype("datetime64[D]"))
-    dates = np.array([d.item() for d in np.asarray(uniques)] + [None], dtype=object)
-    return pd.Series(dates[codes], index=days.index, dtype=object)
+    """The UTC date (``datetime.date``) of each timestamp (None for NaT), vectorised: the
+    day number of each instant from its integer ticks, one date made per distinct day."""
+    series = pd.Series(timestamp)
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.astype("datetime64[ns, UTC]")
+    ticks = series.array.asi8  # UTC instants, whatever the zone shown
+    per_day = _TICKS_PER_DAY[series.dtype.unit]
+    known = ticks != np.iinfo(np.int64).min  # NaT's ticks
+    every = bool(known.all())
+    codes, days = _day_codes(ticks if every else ticks[known], per_day)
+    dates = np.array([date.fromordinal(_EPOCH + int(d)) for d in days] + [None], dtype=object)
+    if every:
+        return pd.Series(dates[codes], index=series.index, dtype=object, copy=False)
+    out = np.full(ticks.size, None, dtype=object)
+    out[known] = dates[codes]
+    return pd.Series(out, index=series.index, dtype=object, copy=False)
+
+
+def _day_codes(ticks: np.ndarray, per_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each instant's day, the distinct day numbers, ascending). Instants in
+    time order (the join's): the days' first instants found by binary search; else each
+    day number by division, coded by counting over their range (or hashing, when the
+    range is much wider than the rows)."""
+    if ticks.size == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
+    if bool(np.all(ticks[1:] >= ticks[:-1])):
+        first, last = int(ticks[0]) // per_day, int(ticks[-1]) // per_day
+        edges = np.searchsorted(ticks, np.arange(first, last + 2) * per_day)
+        counts = np.diff(edges)
+        days = np.flatnonzero(counts)
+        return np.repeat(np.arange(days.size), counts[days]), days + first
+    day = np.floor_divide(ticks, per_day)
+    if int(day.max()) - int(day.min()) <= 4 * day.size + 1024:
+        offset = day - day.min()
+        present = np.flatnonzero(np.bincount(offset))
+        code = np.zeros(int(offset.max()) + 1, dtype=np.intp)
+        code[present] = np.arange(present.size)
+        return code[offset], present + day.min()
+    uniques, codes = np.unique(day, return_inverse=True)
+    return codes, uniques
 
 
 def _frame(ids: Any, ts: Any, prediction: Any, label: Any, labeled_at: Any) -> pd.DataFrame:

@@ -5,12 +5,15 @@ For each day of the joined frame (:mod:`~deployready.performance.frame`):
 
 - ``predictions`` = the day's rows + its unjoinable predictions; ``labelled`` = rows
   with a label; ``coverage`` = labelled / predictions;
-- every metric of ``[certification.metrics]`` on the labelled rows, computed by the
-  certification registry (scikit-learn: the figures equal scikit-learn's exactly), with
-  a confidence interval at ``performance.confidence`` — DeLong for ROC AUC, CLT for the
-  Brier score and log loss, Boyd et al.'s logit interval for average precision, a seeded
-  percentile bootstrap of the (score cell, label) count table for the others
-  (:mod:`~deployready.performance.intervals`);
+- every metric of ``[certification.metrics]`` on the labelled rows, equal to the
+  certification registry's (scikit-learn's) figures exactly: the labelled rows are
+  sorted once and ROC AUC, average precision and KS read from that order, the Brier
+  score and ECE computed as the registry computes them
+  (:mod:`~deployready.performance.sorted_day`; other metrics by the registry), with a
+  confidence interval at ``performance.confidence`` — DeLong for ROC AUC (from the same
+  order), CLT for the Brier score and log loss, Boyd et al.'s logit interval for average
+  precision, a seeded percentile bootstrap of the (score cell, label) count table for
+  the others (:mod:`~deployready.performance.intervals`);
 - **status**: ``pending`` while labelled < ``min_labelled`` or coverage <
   ``min_coverage`` (the finding says how many more labels are needed), or while the
   labelled rows hold a single class; else ``pass`` / ``fail`` against each metric's
@@ -29,10 +32,10 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from deployready.certification.metrics import compute_metrics
 from deployready.checks import Category, Check, Evidence, Status, verdict
-from deployready.performance.frame import check_joined
+from deployready.performance.frame import JoinedDays, as_numbers, joined_days
 from deployready.performance.intervals import metric_intervals
+from deployready.performance.sorted_day import day_figures, sort_day
 from deployready.policy.sections import MetricRule, PerformancePolicy
 
 
@@ -94,10 +97,11 @@ def _figures(
     y: np.ndarray, p: np.ndarray, rules: Mapping[str, MetricRule], policy: PerformancePolicy
 ) -> dict[str, MetricFigure]:
     names = list(rules)
-    values = compute_metrics(y, p, names)
+    day = sort_day(y, p)  # the one sort of the day's labelled rows
+    values = day_figures(y, p, names, day)
     intervals = metric_intervals(
         {name: values[name] for name in names}, y, p,
-        confidence=policy.confidence, resamples=policy.bootstrap_resamples,
+        confidence=policy.confidence, resamples=policy.bootstrap_resamples, day=day,
     )
     return {
         name: MetricFigure(
@@ -122,12 +126,27 @@ def realized_day(
     now: datetime,
 ) -> RealizedDay:
     """Realized performance of the joined ``rows`` of one day (see the module doc)."""
-    labelled = rows[rows["label"].notna()]
-    counts = DayCounts(len(rows) + unjoinable, unjoinable, len(labelled))
+    return _realized(day, as_numbers(rows["label"]), as_numbers(rows["prediction"]), unjoinable,
+                     rules, policy, now)
+
+
+def _realized(
+    day: date,
+    label: np.ndarray,
+    prediction: np.ndarray,
+    unjoinable: int,
+    rules: Mapping[str, MetricRule],
+    policy: PerformancePolicy,
+    now: datetime,
+) -> RealizedDay:
+    """:func:`realized_day` of the day's ``label`` (NaN: none yet) and ``prediction``."""
+    labelled = ~np.isnan(label)
+    counts = DayCounts(label.size + unjoinable, unjoinable, int(labelled.sum()))
     provisional = is_provisional(day, now, policy)
     needed = labels_needed(counts, policy)
-    y = labelled["label"].to_numpy(np.int64)
-    p = labelled["prediction"].to_numpy(np.float64)
+    every = counts.labelled == label.size
+    y = (label if every else label[labelled]).astype(np.int64)
+    p = prediction if every else prediction[labelled]
     if needed:
         finding = (
             f"{counts.labelled} of {counts.predictions} predictions labelled "
@@ -136,7 +155,7 @@ def realized_day(
         )
         figures: dict[str, MetricFigure] = {}
         status = Status.PENDING
-    elif np.unique(y).size < 2:
+    elif y.size == 0 or y.min() == y.max():
         finding = f"the {counts.labelled} labelled predictions hold a single class"
         figures, status = {}, Status.PENDING
     else:
@@ -194,20 +213,21 @@ def realized_checks(
 
 
 def realized_performance(
-    joined: pd.DataFrame,
+    joined: pd.DataFrame | JoinedDays,
     rules: Mapping[str, MetricRule],
     policy: PerformancePolicy,
     now: datetime,
     unjoinable: Mapping[date, int] | None = None,
 ) -> list[RealizedDay]:
-    """Realized performance of every day of ``joined`` (and every day with only
-    unjoinable predictions), oldest first."""
-    check_joined(joined)
+    """Realized performance of every day of ``joined`` (a joined frame, or its
+    :class:`~deployready.performance.frame.JoinedDays`) and every day with only
+    unjoinable predictions, oldest first."""
+    days = joined_days(joined)
     unjoinable = dict(unjoinable or {})
-    days = sorted(set(joined["day"]) | set(unjoinable))
-    groups = {d: g for d, g in joined.groupby("day", sort=False)}
-    empty = joined.iloc[0:0]
+    label, prediction = as_numbers(days.frame["label"]), as_numbers(days.frame["prediction"])
+    none = np.zeros(0, dtype=np.int64)
     return [
-        realized_day(d, groups.get(d, empty), unjoinable.get(d, 0), rules, policy, now)
-        for d in days
+        _realized(d, label[days.rows.get(d, none)], prediction[days.rows.get(d, none)],
+                  unjoinable.get(d, 0), rules, policy, now)
+        for d in sorted(set(days.rows) | set(unjoinable))
     ]
