@@ -18,20 +18,18 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
-from deployready.errors import LogError
 from deployready.monitoring.logs_duckdb import DuckLogs
-from deployready.monitoring.logs_live import file_state
+from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import read_header
-from deployready.monitoring.profiles.engine import EngineName, Source
-from deployready.monitoring.profiles.engine_pandas import renamed_error
-from deployready.monitoring.profiles.frame import Layout, empty_profile
+from deployready.monitoring.profiles.engine import EngineName, FileEngine, Source
+from deployready.monitoring.profiles.frame import Layout
 from deployready.monitoring.profiles.sources import check_columns, file_features
 from deployready.monitoring.profiles.sql import (
     base_select,
@@ -52,7 +50,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class DuckEngine:
+class DuckEngine(FileEngine):
     """Profiles files with DuckDB (see the module docstring)."""
 
     name: EngineName = "duckdb"
@@ -69,33 +67,18 @@ class DuckEngine:
     def close(self) -> None:
         self._cleanup()
 
-    def __enter__(self) -> DuckEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def profile(self, sources: Sequence[Source], layouts: Mapping[str, Layout]
-                ) -> dict[Source, pd.DataFrame]:
-        return {source: self.profile_file(source, layouts) for source in sources}
-
-    def profile_file(self, source: Source, layouts: Mapping[str, Layout]) -> pd.DataFrame:
-        """The long form of one file; LogError naming ``source.name``, row and column."""
+    def _profile(
+        self, source: Source, state: FileState, layouts: Mapping[str, Layout]
+    ) -> pd.DataFrame:
+        names = [name for name, _ in read_header(source.path)]
+        features = file_features(names, layouts)
+        logs = DuckLogs([source.path], features, {source.path: state})
         try:
-            state = file_state(source.path)
-            if state.blank:
-                return empty_profile()
-            names = [name for name, _ in read_header(source.path)]
-            features = file_features(names, layouts)
-            logs = DuckLogs([source.path], features, {source.path: state})
-            try:
-                self._configure(logs)
-                logs.validate()
-                return self._aggregate(logs, source, names, features, layouts)
-            finally:
-                logs.close()
-        except LogError as exc:
-            raise renamed_error(exc, source) from exc
+            self._configure(logs)
+            logs.validate()
+            return self._aggregate(logs, source, names, features, layouts)
+        finally:
+            logs.close()
 
     def _configure(self, logs: DuckLogs) -> None:
         con = logs.con

@@ -11,39 +11,19 @@ read as text and binned by each package's own rule.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from deployready.errors import LogError
 from deployready.monitoring.logs_file import read_log_file
+from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import Kind, read_header
-from deployready.monitoring.profiles.engine import EngineName, Source
+from deployready.monitoring.profiles.engine import EngineName, FileEngine, Source, renamed_error
 from deployready.monitoring.profiles.frame import Layout, profile_rows
 
 __all__ = ["PandasEngine", "renamed_error"]
-
-_ROW = re.compile(r"\brow (\d+)\b")
-
-
-def renamed_error(exc: LogError, source: Source) -> LogError:
-    """``exc`` about ``source.path`` told about ``source.name``, rows counted from
-    ``source.row_offset`` + 1 (a grown file's new lines are handed over on their own)."""
-    if source.shown is None and source.row_offset == 0:
-        return exc
-    path, shown = str(source.path), str(source.name)
-
-    def moved(text: str | None) -> str | None:
-        if text is None:
-            return None
-        return _ROW.sub(lambda m: f"row {int(m.group(1)) + source.row_offset}",
-                        text.replace(path, shown))
-
-    return LogError(exc.message.replace(path, shown), source=shown,
-                    location=moved(exc.location), expected=exc.expected)
-
 
 def _wanted(path: Path, layouts: Mapping[str, Layout]) -> dict[str, Kind]:
     """The features of every layout that the file's header holds, with their kind
@@ -75,22 +55,14 @@ def _check_versions(path: Path, frame: pd.DataFrame, layouts: Mapping[str, Layou
             )
 
 
-def profile_file(source: Source, layouts: Mapping[str, Layout]) -> pd.DataFrame:
-    """The long form of one file (LogError naming ``source.name``, rows from its offset)."""
-    try:
-        frame = read_log_file(source.path, _wanted(source.path, layouts))
-        _check_versions(source.path, frame, layouts)
-    except LogError as exc:
-        raise renamed_error(exc, source) from exc
-    return profile_rows(frame, layouts)
-
-
-class PandasEngine:
+class PandasEngine(FileEngine):
     """Profiles files one at a time in this process (see the module docstring)."""
 
     name: EngineName = "pandas"
 
-    def profile(
-        self, sources: Sequence[Source], layouts: Mapping[str, Layout]
-    ) -> dict[Source, pd.DataFrame]:
-        return {source: profile_file(source, layouts) for source in sources}
+    def _profile(
+        self, source: Source, state: FileState, layouts: Mapping[str, Layout]
+    ) -> pd.DataFrame:
+        frame = read_log_file(source.path, _wanted(source.path, layouts), state)
+        _check_versions(source.path, frame, layouts)
+        return profile_rows(frame, layouts)

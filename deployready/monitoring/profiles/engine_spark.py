@@ -43,7 +43,7 @@ import pyarrow as pa
 
 from deployready.errors import LogError
 from deployready.monitoring.logs_duckdb import _copy_prefix
-from deployready.monitoring.logs_live import FileState, file_state
+from deployready.monitoring.logs_live import FileState
 from deployready.monitoring.logs_schema import (
     CSV_EXPECTED,
     Kind,
@@ -53,9 +53,8 @@ from deployready.monitoring.logs_schema import (
     row_error,
 )
 from deployready.monitoring.logs_sql import validation_rules
-from deployready.monitoring.profiles.engine import EngineName, Source
-from deployready.monitoring.profiles.engine_pandas import renamed_error
-from deployready.monitoring.profiles.frame import Layout, empty_profile
+from deployready.monitoring.profiles.engine import EngineName, FileEngine, Source
+from deployready.monitoring.profiles.frame import Layout
 from deployready.monitoring.profiles.sources import check_columns, file_features
 from deployready.monitoring.profiles.spark_sql import CORRUPT, spark_typed
 from deployready.monitoring.profiles.sql import (
@@ -89,7 +88,7 @@ def spark_conf(master: str) -> dict[str, str]:
     return conf
 
 
-class SparkEngine:
+class SparkEngine(FileEngine):
     """Profiles files with Spark (see the module docstring)."""
 
     name: EngineName = "spark"
@@ -122,36 +121,21 @@ class SparkEngine:
             shutil.rmtree(self._copies, ignore_errors=True)
             self._copies = None
 
-    def __enter__(self) -> SparkEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def profile(self, sources: Sequence[Source], layouts: Mapping[str, Layout]
-                ) -> dict[Source, pd.DataFrame]:
-        return {source: self.profile_file(source, layouts) for source in sources}
-
-    def profile_file(self, source: Source, layouts: Mapping[str, Layout]) -> pd.DataFrame:
-        """The long form of one file; LogError naming ``source.name``, row and column."""
+    def _profile(
+        self, source: Source, state: FileState, layouts: Mapping[str, Layout]
+    ) -> pd.DataFrame:
+        fields = read_header(source.path)
+        names = [name for name, _ in fields]
+        features = file_features(names, layouts)
+        check_header(source.path, fields, list(features))
+        typed = self._typed(source.path, fields, features, state)
         try:
-            state = file_state(source.path)
-            if state.blank:
-                return empty_profile()
-            fields = read_header(source.path)
-            names = [name for name, _ in fields]
-            features = file_features(names, layouts)
-            check_header(source.path, fields, list(features))
-            typed = self._typed(source.path, fields, features, state)
-            try:
-                self._validate(source.path, typed, features, len(fields))
-                return self._aggregate(typed, source, names, features, layouts)
-            except _spark_errors() as exc:  # a file Spark cannot read or decode
-                raise _read_error(source.path, exc) from exc
-            finally:
-                typed.unpersist()
-        except LogError as exc:
-            raise renamed_error(exc, source) from exc
+            self._validate(source.path, typed, features, len(fields))
+            return self._aggregate(typed, source, names, features, layouts)
+        except _spark_errors() as exc:  # a file Spark cannot read or decode
+            raise _read_error(source.path, exc) from exc
+        finally:
+            typed.unpersist()
 
     # ------------------------------------------------------------------ reading
     def _readable(self, path: Path, state: FileState) -> Path:

@@ -8,7 +8,7 @@ reads the rows.
   for is refused, naming the column (:func:`check_columns`) — as the log loaders refuse
   a file of a version without its schema's columns.
 - An error found in the file an engine read names the log file it came from and the row
-  counted in that file (:func:`~.engine_pandas.renamed_error`: a grown CSV's new lines
+  counted in that file (:func:`~.engine.renamed_error`: a grown CSV's new lines
   are read from a copy, ``row_offset`` rows in).
 - The float64 numbers an engine compares against, written so that SQL reads back the
   very same double (:func:`double_literal`).
