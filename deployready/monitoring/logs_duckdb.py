@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import LogError
-from deployready.monitoring.logs_live import FileState
+from deployready.monitoring.logs_live import FileState, copy_ranges
 from deployready.monitoring.logs_schema import (
     ID_COUNT_COLUMNS,
     WINDOW_COLUMNS,
@@ -57,18 +57,6 @@ from deployready.monitoring.logs_sql import (
     stats_of,
     validation_rules,
 )
-
-
-def _copy_prefix(source: Path, target: Path, size: int) -> None:
-    """The first ``size`` bytes of ``source`` as ``target``."""
-    with source.open("rb") as src, target.open("wb") as dst:
-        left = size
-        while left > 0:
-            block = src.read(min(left, 1 << 20))
-            if not block:
-                break
-            dst.write(block)
-            left -= len(block)
 
 
 class DuckLogs:
@@ -114,7 +102,7 @@ class DuckLogs:
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._snapshots, True)
         copy = self._snapshots / f"{i}-{path.name}"
         try:
-            _copy_prefix(path, copy, state.readable)
+            copy_ranges(path, copy, [(0, state.readable)])
         except OSError as exc:
             raise LogError(f"cannot read: {exc}", source=path, expected="CSV") from exc
         return copy

@@ -118,3 +118,18 @@ def csv_source(path: Path, state: FileState | None) -> Any:
     if state is None:
         return path
     return pa.BufferReader(pa.memory_map(str(path)).read_buffer(state.readable))
+
+
+def copy_ranges(path: Path, target: Path, ranges: list[tuple[int, int]]) -> None:
+    """The bytes ``[start, end)`` of each range of ``path``, in order, as ``target`` (what
+    a reader decided to read of a file a writer may still be growing)."""
+    with path.open("rb") as src, target.open("wb") as out:
+        for start, end in ranges:
+            src.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = src.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                out.write(chunk)
+                remaining -= len(chunk)

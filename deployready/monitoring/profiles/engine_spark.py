@@ -42,8 +42,7 @@ import pandas as pd
 import pyarrow as pa
 
 from deployready.errors import LogError
-from deployready.monitoring.logs_duckdb import _copy_prefix
-from deployready.monitoring.logs_live import FileState
+from deployready.monitoring.logs_live import FileState, copy_ranges
 from deployready.monitoring.logs_schema import (
     CSV_EXPECTED,
     Kind,
@@ -145,7 +144,7 @@ class SparkEngine(FileEngine):
         if self._copies is None:
             self._copies = Path(tempfile.mkdtemp(prefix="deployready-spark-logs-"))
         copy = self._copies / f"{len(list(self._copies.iterdir()))}-{path.name}"
-        _copy_prefix(path, copy, state.readable)
+        copy_ranges(path, copy, [(0, state.readable)])
         return copy
 
     def _typed(self, path: Path, fields: Sequence[tuple[str, pa.DataType]],

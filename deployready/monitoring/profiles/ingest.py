@@ -43,7 +43,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from deployready.errors import InputError, LogError, PackageError, require_file
-from deployready.monitoring.logs_live import file_state, writer_holds
+from deployready.monitoring.logs_live import copy_ranges, file_state, writer_holds
 from deployready.monitoring.logs_schema import SUFFIXES
 from deployready.monitoring.profiles.engine import ProfileEngine, Source, get_engine
 from deployready.monitoring.profiles.frame import empty_profile
@@ -177,19 +177,6 @@ def _can_grow(path: Path, known: SourceRow, readable: int) -> bool:
             and fingerprint(path, known.bytes) == known.fingerprint)
 
 
-def _copy(path: Path, target: Path, ranges: list[tuple[int, int]]) -> None:
-    with path.open("rb") as src, target.open("wb") as out:
-        for start, end in ranges:
-            src.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                chunk = src.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                out.write(chunk)
-                remaining -= len(chunk)
-
-
 # --------------------------------------------------------------------------- one file
 
 
@@ -232,7 +219,7 @@ def _source_for(job: _Job, scratch: Path) -> tuple[Source, bool]:
     ranges = [(job.byte_start, job.byte_end)]
     if job.action == "grown":
         ranges.insert(0, (0, _last_line_end_of_header(job.path)))
-    _copy(job.path, target, ranges)
+    copy_ranges(job.path, target, ranges)
     return Source(target, job.path, job.row_start), False
 
 
