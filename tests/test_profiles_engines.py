@@ -27,6 +27,7 @@ from deployready.monitoring.profiles.engine_duckdb import DuckEngine
 from deployready.monitoring.profiles.engine_spark import SparkEngine
 from deployready.monitoring.profiles.frame import Layout, merge, normalized
 from deployready.monitoring.profiles.histogram import EDGES
+from deployready.monitoring.profiles.imported import import_profiles
 from deployready.monitoring.profiles.sources import layouts_in
 from deployready.monitoring.profiles.spark_job import (
     long_form_from_parquet,
@@ -34,6 +35,7 @@ from deployready.monitoring.profiles.spark_job import (
     write_long_form,
 )
 from deployready.monitoring.profiles.spark_sql import TIMESTAMP_PARTS
+from deployready.monitoring.profiles.store import ProfileStore
 from deployready.package.profile import fit_profile
 
 HOUR = pd.Timestamp("2026-03-01T00:00:00Z")
@@ -441,6 +443,10 @@ def test_the_cluster_job_profiles_a_parquet_dataset(tmp_path: Path, layouts: dic
     back = long_form_from_parquet(out)
     assert list(back) == [str(logs)]
     assert_same(back[str(logs)], want)
+    # and into a profile store, as `deployready ingest --from-profiles` loads it
+    store = ProfileStore(tmp_path / "profiles.db")
+    assert import_profiles(store, out, found)[:2] == ([str(logs)], [])
+    assert_same(store.counts(), want)
 
 
 def test_the_cluster_job_names_the_file_and_row_of_a_bad_value(

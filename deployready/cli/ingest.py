@@ -29,14 +29,21 @@ def register(sub: Any) -> None:
     add_workspace_arg(p)
     p.add_argument("--engine", choices=ENGINES, default="pandas",
                    help="profile engine (default: pandas)")
+    p.add_argument("--from-profiles", metavar="DIR", default=None,
+                   help="load the profiles a Spark cluster job wrote (its --out folder, "
+                   "Parquet) instead of reading data/production; the same output "
+                   "again replaces, never adds")
     add_json_arg(p)
     p.set_defaults(handler=cmd_ingest)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from deployready.monitoring.profiles.ingest import ingest
+    from deployready.monitoring.profiles.ingest import ingest, ingest_job_output
 
-    result = ingest(workspace_of(args), args.engine)
+    if args.from_profiles is not None:
+        result = ingest_job_output(workspace_of(args), args.from_profiles)
+    else:
+        result = ingest(workspace_of(args), args.engine)
     if args.json:
         print_json(result.as_dict())
     else:

@@ -47,6 +47,7 @@ from deployready.monitoring.logs_live import copy_ranges, file_state, writer_hol
 from deployready.monitoring.logs_schema import SUFFIXES
 from deployready.monitoring.profiles.engine import ProfileEngine, Source, get_engine
 from deployready.monitoring.profiles.frame import empty_profile
+from deployready.monitoring.profiles.imported import import_profiles, is_imported
 from deployready.monitoring.profiles.layouts import (
     PackageLayouts,
     package_hashes,
@@ -66,6 +67,7 @@ __all__ = [
     "fingerprint",
     "ingest",
     "ingest_if_changed",
+    "ingest_job_output",
     "profile_store",
 ]
 
@@ -292,7 +294,7 @@ def ingest(ws: Workspace, engine: str = "pandas", *, now: datetime | None = None
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     files, result.errors = _listing(ws)
     packages = package_layouts(ws)
-    known = store.sources()
+    known = _local(store.sources())
     scratch = Path(tempfile.mkdtemp(prefix="deployready-ingest-"))
     try:
         for rel, path in files.items():
@@ -337,11 +339,36 @@ def _one(rel: str, path: Path, known: SourceRow | None, packages: PackageLayouts
     result.rows += write.span[1] - write.span[0]
 
 
+def _local(sources: dict[str, SourceRow]) -> dict[str, SourceRow]:
+    """The bookkeeping rows of local log files (not of imported job outputs)."""
+    return {rel: row for rel, row in sources.items() if not is_imported(rel)}
+
+
+def ingest_job_output(ws: Workspace, directory: str | Path, *,
+                      now: datetime | None = None) -> IngestResult:
+    """Load a Spark job's profile output (:mod:`.imported`) into ``data/profiles.db``: each
+    source read counts as ``read``, one already stored identically as ``skipped``; an
+    invalid output is the result's error (nothing written)."""
+    started = time.perf_counter()
+    result = IngestResult(engine="spark-job")
+    store = profile_store(ws)
+    try:
+        layouts = package_layouts(ws).layouts
+        result.read, result.skipped, result.rows = import_profiles(store, directory, layouts,
+                                                                   now=now)
+    except LogError as exc:
+        result.errors.append(exc)
+    finally:
+        store.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def ingest_if_changed(ws: Workspace, engine: str = "pandas") -> IngestResult | None:
     """:func:`ingest` when a log file is new, changed or gone or a package hash changed;
     None (after a stat per file and a read of each manifest) when nothing did."""
     files, errors = _listing(ws)
-    known = profile_store(ws).sources()
+    known = _local(profile_store(ws).sources())
     if errors or set(files) != set(known):
         return ingest(ws, engine)
     hashes = package_hashes(ws)
