@@ -143,7 +143,7 @@ def _certification(ws: Workspace, version: str, sha: str | None, policy: Policy)
 def _artifacts(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:
     from deployready.package.checks import artifact_checks
 
-    return artifact_checks(ws.package_path(version), policy)
+    return artifact_checks(ws.package_path(version), policy, ws.root)
 
 
 def _load_test(ws: Workspace, version: str, sha: str | None, policy: Policy) -> list[Check]:

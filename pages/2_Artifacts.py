@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import ui
 from deployready.charts.readiness import feature_bars
 from deployready.checks import pass_fail, status_glyph
+from deployready.package.checks import package_signature, signature_counts
 from deployready.package.manifest import read_json_file, read_metadata
 from deployready.package.validate import validate_package
 from deployready.package.versioning import schema_change
@@ -52,12 +53,25 @@ st.caption("Listing verifies files against each MANIFEST.json without unpickling
 
 path: Path = ws.package_path(version)
 st.markdown(f"### {version} — validation")
-deep = validate_package(path, deep=True)
-if deep.valid:
+signing = ws.policy().signing
+signature = package_signature(path, signing, ws.root)
+signature_checked = signature_counts(signature, signing)
+# the signature first: nothing is unpickled from a package whose signature fails
+deep = validate_package(path, deep=not signature_checked or signature.verified)
+if signature.verified:
+    st.success(f"🔏 {signature.message}. Key fingerprint `{signature.key_fingerprint}`.")
+elif signature_checked:
+    st.error(f"🔏 Not signed by a trusted key: {signature.message.rstrip('.')}. Nothing of {version} was "
+             "unpickled; it cannot be loaded or deployed.")
+else:
+    st.info(f"🔏 {signature.message} The policy does not require a signature "
+            "(`[signing] required = false`).")
+refused = signature_checked and not signature.verified  # said above
+if deep.valid and not refused:
     st.success(
         f"{version} is valid: every file matches its manifest hash, the schema matches the model."
     )
-else:
+elif not deep.valid:
     st.error(f"{version} is INVALID — it cannot be loaded or deployed.")
 if deep.findings:
     st.dataframe(

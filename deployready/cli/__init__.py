@@ -27,7 +27,16 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deployready.cli import core, ingest, labels, loadtest, monitor, performance, rollout
+    from deployready.cli import (
+        core,
+        ingest,
+        labels,
+        loadtest,
+        monitor,
+        performance,
+        rollout,
+        signing,
+    )
 
     parser = argparse.ArgumentParser(
         prog="deployready",
@@ -35,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (core, loadtest, ingest, monitor, performance, labels, rollout):  # help order
+    for module in (core, signing, loadtest, ingest, monitor, performance, labels,
+                   rollout):  # help order
         module.register(sub)
     return parser
 

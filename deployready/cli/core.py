@@ -19,6 +19,7 @@ from deployready.cli.common import (
     resolve_version,
     workspace_of,
 )
+from deployready.cli.signing import add_password_arg
 from deployready.errors import InputError, require_file
 
 
@@ -56,9 +57,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--shallow", action="store_true", help="verify files and hashes only; unpickle nothing"
     )
+    p.add_argument("--workspace", "-w", metavar="DIR", default=None,
+                   help="the workspace whose policy lists the trusted keys ([signing]; "
+                   "default: the folder above models/)")
     add_json_arg(p)
     p.set_defaults(handler=cmd_validate)
 
+    _register_export(sub)
+
+
+def _register_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("export", help="export a trained model and its data as a versioned package")
     add_workspace_arg(p)
     p.add_argument(
@@ -80,6 +88,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--holdout", type=Path, default=None, help="holdout data (.csv or .parquet)")
     p.add_argument("--run-id", default="", help="the certification run this model came from")
     p.add_argument("--description", default="")
+    p.add_argument("--sign-key", type=Path, default=None,
+                   help="sign the new package with this PEM private key (see `sign`)")
+    add_password_arg(p)
     add_json_arg(p)
     p.set_defaults(handler=cmd_export)
 
@@ -151,18 +162,30 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from deployready.package.checks import package_signature, signature_counts
     from deployready.package.validate import validate_package
+    from deployready.policy import load_policy
 
     if not args.path.is_dir():
         raise InputError("not a package folder", source=args.path, expected="a models/vX.Y folder")
-    report = validate_package(args.path, deep=not args.shallow)
+    root = Path(args.workspace) if args.workspace else args.path.resolve().parent.parent
+    signing = load_policy(root).signing
+    signature = package_signature(args.path, signing, root)
+    counts = signature_counts(signature, signing)
+    # the signature first: nothing is unpickled from a package whose signature fails
+    report = validate_package(args.path, deep=not args.shallow and (
+        not counts or signature.verified))
+    valid = report.valid and (not counts or signature.verified)
     if args.json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "valid": valid, "signature": signature.as_dict(),
+                    "signature_required": signing.required})
     else:
-        print(f"{args.path}: {'VALID' if report.valid else 'INVALID'}  sha256 {report.sha256}")
+        print(f"{args.path}: {'VALID' if valid else 'INVALID'}  sha256 {report.sha256}")
+        mark = "OK" if signature.verified else ("ERROR" if counts else "INFO")
+        print(f"  {mark:7} signature: {signature.message}")
         for f in report.findings:
             print(f"  {f.severity.upper():7} {f.code}: {f.file}: {f.message}")
-    return 0 if report.valid else 1
+    return 0 if valid else 1
 
 
 def _read_frame(path: Path) -> object:
@@ -202,6 +225,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from deployready.package.export import export_package
+    from deployready.package.signing import key_fingerprint
 
     ws = workspace_of(args)
     objects = _load_objects(args)
@@ -228,6 +252,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             expected="every --features column",
         )
     holdout = _read_frame(args.holdout) if args.holdout else None
+    if args.sign_key is not None:
+        key_fingerprint(args.sign_key)  # a key that cannot sign is refused before exporting
     info = export_package(
         ws,
         model=objects["model"],
@@ -239,7 +265,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         description=args.description,
     )
-    if args.json:
+    _print_export(info, _sign_export(info.path, args), args.json)
+    return 0
+
+
+def _sign_export(path: Path, args: argparse.Namespace) -> Any:
+    from deployready.cli.signing import key_password
+    from deployready.package.signing import sign_package
+
+    if args.sign_key is None:
+        return None
+    return sign_package(path, args.sign_key, password=key_password(args))
+
+
+def _print_export(info: Any, signed: Any, as_json: bool) -> None:
+    if as_json:
         print_json(
             {
                 "path": str(info.path),
@@ -247,8 +287,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "sha256": info.sha256,
                 "bump": info.bump,
                 "previous": info.previous,
+                "signature": signed.as_dict() if signed else None,
             }
         )
     else:
         print(f"exported {info.version} ({info.bump}) to {info.path}\nsha256 {info.sha256}")
-    return 0
+        if signed:
+            print(signed.message)

@@ -207,7 +207,7 @@ def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
     rss: RssPoller | None = None
     try:
         progress.set_phase("loading package", config.version)
-        package = load_package(ws.package_path(config.version))
+        package = load_package(ws.package_path(config.version), policy.signing, ws.root)
         records = package.request_rows()
         if config.is_serve:
             progress.set_phase("starting server", "deployready serve on 127.0.0.1")

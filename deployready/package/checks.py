@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from deployready.checks import Category, Check, Evidence, Status
-from deployready.errors import PackageError
+from deployready.errors import InputError, PackageError
 from deployready.package.card import CARD_SECTIONS
 from deployready.package.findings import Finding, ValidationReport
 from deployready.package.manifest import (
@@ -26,8 +26,16 @@ from deployready.package.manifest import (
     read_json_file,
     read_regular,
 )
+from deployready.package.signing import (
+    SIGNATURE_FILE,
+    SignatureResult,
+    trusted_keys,
+    verify_signature,
+)
 from deployready.package.validate import validate_package
-from deployready.policy import Policy
+from deployready.policy import Policy, SigningPolicy
+
+SIGNED_CHECK = "signed by a trusted key"
 
 
 def _check(
@@ -55,10 +63,37 @@ def _card_missing_sections(path: Path) -> list[str] | None:
     return [s for s in CARD_SECTIONS if not any(h.startswith(s.lower()) for h in headings)]
 
 
-def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Check]:
-    """The Artifacts category of the checklist for one package folder."""
-    found = _Found.of(Path(path))
-    return [
+def package_signature(path: str | Path, signing: SigningPolicy,
+                      root: str | Path | None = None) -> SignatureResult:
+    """The package's signature checked against the policy's trusted keys (relative key
+    paths resolve against ``root``, the workspace: by default the folder above
+    ``models/``). A trusted key that cannot be read is an ``invalid`` result naming it."""
+    folder = Path(path)
+    try:
+        keys = trusted_keys(signing.trusted_keys, root or folder.parent.parent)
+    except InputError as exc:
+        return SignatureResult("invalid", f"a trusted key cannot be used: {exc}")
+    return verify_signature(folder, keys)
+
+
+def signature_counts(signature: SignatureResult, signing: SigningPolicy) -> bool:
+    """Whether "signed by a trusted key" is a check of this package: required by the
+    policy, or a signature is there and the policy lists keys to check it with (a
+    signature that does not verify is never ignored). It passes only when verified; when
+    it fails nothing of the package is unpickled."""
+    return signing.required or (signature.signed and signature.outcome != "no_trusted_keys")
+
+
+def artifact_checks(path: str | Path, policy: Policy | None = None,
+                    root: str | Path | None = None) -> list[Check]:
+    """The Artifacts category of the checklist for one package folder. The signature is
+    verified first: a package whose signature the policy needs and does not get is
+    validated without unpickling anything."""
+    signing = (policy or Policy()).signing
+    signature = package_signature(path, signing, root)
+    counts = signature_counts(signature, signing)
+    found = _Found.of(Path(path), deep=not counts or signature.verified)
+    checks = [
         _required_files(found),
         _manifest_verified(found),
         _versioned_name(found),
@@ -67,6 +102,9 @@ def artifact_checks(path: str | Path, policy: Policy | None = None) -> list[Chec
         _model_card_complete(found),
         _reference_present(found),
     ]
+    if counts:  # after the manifest: who made the bytes the manifest vouches for
+        checks.insert(2, _signed_by_trusted_key(found, signature, signing))
+    return checks
 
 
 @dataclass(frozen=True)
@@ -78,8 +116,8 @@ class _Found:
     time: str | None
 
     @classmethod
-    def of(cls, path: Path) -> _Found:
-        report = validate_package(path, deep=True)
+    def of(cls, path: Path, deep: bool = True) -> _Found:
+        report = validate_package(path, deep=deep)
         try:
             created = read_json_file(path, MANIFEST_FILE).get("created_at")
         except PackageError:
@@ -107,6 +145,20 @@ class _Found:
 
 def _say(found: list[Finding]) -> str:
     return "; ".join(f"{f.file}: {f.message}" for f in found)
+
+
+def _signed_by_trusted_key(found: _Found, signature: SignatureResult,
+                           signing: SigningPolicy) -> Check:
+    why = "" if signature.verified else (
+        " Nothing was unpickled." + ("" if signing.required else
+                                     " (Not required by the policy, but a signature that does "
+                                     "not verify is never ignored.)"))
+    evidence = Evidence(source=str(found.path / SIGNATURE_FILE), time=found.time,
+                        package_sha256=found.report.sha256, detail=signature.as_dict())
+    return _check(SIGNED_CHECK, signature.verified,
+                  signature.key_name if signature.verified else signature.outcome,
+                  "a signature (model.sig) by a key in [signing] trusted_keys",
+                  signature.message[:1].upper() + signature.message[1:] + why, evidence)
 
 
 def _required_files(found: _Found) -> Check:

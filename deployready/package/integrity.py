@@ -19,6 +19,7 @@ from deployready.package.manifest import (
     read_regular,
     sha256_bytes,
 )
+from deployready.package.signing import SIGNATURE_FILE
 
 
 def check_files(path: Path, report: ValidationReport) -> Manifest | None:
@@ -107,7 +108,7 @@ def _verify_files(path: Path, manifest: Manifest, report: ValidationReport) -> N
         else:
             report.verified.append(name)
     for file in sorted(path.iterdir()):
-        listed = file.name == MANIFEST_FILE or file.name in manifest.files
+        listed = file.name in (MANIFEST_FILE, SIGNATURE_FILE) or file.name in manifest.files
         if not listed and file.name not in PACKAGE_FILES and not_regular(file) is None:
             report.add(
                 "unexpected_file",

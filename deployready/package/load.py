@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import InputError, IntegrityError, PackageError
+from deployready.policy import SigningPolicy
 from deployready.package.manifest import (
     EXPECTED_FILE,
     HOLDOUT_FILE,
@@ -38,6 +39,7 @@ from deployready.package.predict import predict_frame, schema_model_problems
 from deployready.package.preprocess import Preprocessor, compile_preprocessor
 from deployready.package.rows import rows_to_frame
 from deployready.package.schema import schema_features
+from deployready.package.signing import SIGNATURE_FILE
 from deployready.package.validate import ValidationReport, validate_package
 
 
@@ -99,14 +101,20 @@ def _json_value(value: Any) -> Any:
 _INTEGRITY_CODES = ("hash_mismatch", "size_mismatch")
 
 
-def load_package(path: str | Path) -> LoadedPackage:
-    """Verify the manifest, then load the package from the verified bytes.
+def load_package(path: str | Path, signing: SigningPolicy | None = None,
+                 root: str | Path | None = None) -> LoadedPackage:
+    """Verify the manifest (and, given the policy's ``signing``, the signature against its
+    trusted keys, relative to the workspace ``root``), then load the package from the
+    verified bytes.
 
-    IntegrityError (naming the file) when a file does not match the manifest;
-    PackageError for a missing file, malformed JSON or a schema that does not fit the
-    model. Nothing is unpickled unless every file verified.
+    IntegrityError (naming the file) when a file does not match the manifest or the
+    signature the policy needs does not verify; PackageError for a missing file, malformed
+    JSON or a schema that does not fit the model. Nothing is unpickled unless every file
+    verified.
     """
     path = Path(path)
+    if signing is not None:
+        _refuse_unsigned(path, signing, root)
     report = validate_package(path, deep=False)
     _refuse_unverified(path, report)
     manifest = parse_manifest(read_regular(path / MANIFEST_FILE), path / MANIFEST_FILE)
@@ -145,6 +153,16 @@ def load_package(path: str | Path) -> LoadedPackage:
         expected=np.asarray(jsons[EXPECTED_FILE]["predictions"], dtype=np.float64),
         features=features,
     )
+
+
+def _refuse_unsigned(path: Path, signing: SigningPolicy, root: str | Path | None) -> None:
+    from deployready.package.checks import package_signature, signature_counts
+
+    signature = package_signature(path, signing, root)
+    if signature_counts(signature, signing) and not signature.verified:
+        raise IntegrityError(f"not signed by a trusted key: {signature.message}",
+                             source=path / SIGNATURE_FILE,
+                             expected="a signature by a key in [signing] trusted_keys")
 
 
 def _refuse_unverified(path: Path, report: ValidationReport) -> None:

@@ -171,7 +171,7 @@ def performance_report(
         feature_rows = week_sample(ws, version, last, perf.importance_sample_rows)
     if drift_checks is None:
         drift_checks = psi_checks(ws, version, first, last, policy)
-    package = load_package(ws.package_path(version))
+    package = load_package(ws.package_path(version), policy.signing, ws.root)
     calibrator = fit_calibrator(read_calibration(package.path), perf)
     realized = realized_performance(days, rules, perf, now, _in_days(unjoinable, first, last))
     estimated = estimated_performance(days, calibrator, rules)

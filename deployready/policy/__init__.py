@@ -29,6 +29,7 @@ from deployready.policy.sections import (
     RolloutPolicy,
     ScorePolicy,
     ScoreWeights,
+    SigningPolicy,
 )
 from deployready.policy.write import policy_to_toml, write_policy
 
@@ -51,6 +52,7 @@ __all__ = [
     "RolloutPolicy",
     "ScorePolicy",
     "ScoreWeights",
+    "SigningPolicy",
     "load_policy",
     "parse_policy",
     "policy_to_toml",

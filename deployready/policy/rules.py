@@ -243,6 +243,16 @@ def _items(items: list[str], policy: Policy) -> tuple[str, str] | None:
     return None
 
 
+def _key_files(paths: list[str], policy: Policy) -> tuple[str, str] | None:
+    expected = "distinct PEM public key files, each with its own name (the file's stem)"
+    if any(not p.strip() for p in paths):
+        return "an empty key path", expected
+    stems = [Path(p).stem for p in paths]
+    if len(set(stems)) != len(stems):
+        return "two keys with one name", expected
+    return None
+
+
 def _int(low: int | None = None, high: int | None = None) -> Range:
     return Range(low, high, integer=True)
 
@@ -315,6 +325,9 @@ RULES: dict[str, Rule] = {
     "alerts.retries": _int(0, 20),
     "reviews.weekly": Check(_items, ([""], ["Check drift", "Check drift"], ["  "])),
     "reviews.monthly": Check(_items, ([""], ["Retrain?", "Retrain?"])),
+    "signing.required": Check(lambda v, p: None, ("yes", 1)),  # type by the loader
+    "signing.trusted_keys": Check(_key_files, ([""], ["keys/a.pub", "keys/a.pub"],
+                                               ["keys/a.pub", "other/a.pub"])),
 }
 
 

@@ -174,6 +174,16 @@ class ReviewsPolicy:
 
 
 @dataclass(frozen=True)
+class SigningPolicy:
+    """Signed packages (:mod:`deployready.package.signing`): whether the artifact check
+    "signed by a trusted key" is required, and the public keys (PEM files, relative to the
+    workspace) whose signatures count."""
+
+    required: bool = False
+    trusted_keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Policy:
     certification: CertificationPolicy = field(default_factory=CertificationPolicy)
     load_test: LoadTestPolicy = field(default_factory=LoadTestPolicy)
@@ -185,3 +195,4 @@ class Policy:
     performance: PerformancePolicy = field(default_factory=PerformancePolicy)
     alerts: AlertsPolicy = field(default_factory=AlertsPolicy)
     reviews: ReviewsPolicy = field(default_factory=ReviewsPolicy)
+    signing: SigningPolicy = field(default_factory=SigningPolicy)

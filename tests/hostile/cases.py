@@ -1,6 +1,6 @@
 """The hostile-input corpus: malformed files and requests, one data-driven case each.
 
-Categories (the inputs the product reads) and the number of cases in each — 128 in all:
+Categories (the inputs the product reads) and the number of cases in each — 131 in all:
 
 - ``history``  — certification history (CSV, Parquet, JSON lines; reading and appending),
   values out of range, duplicated columns, numbers as times: 33
@@ -8,9 +8,11 @@ Categories (the inputs the product reads) and the number of cases in each — 12
 - ``package``  — feature_schema.json, model_metadata.json, MANIFEST.json (malformed JSON,
   wrong types, ``../x`` and absolute names, missing entries), pickles (truncated,
   swapped, a hostile pickle that would create a marker file, with and without a
-  rewritten manifest), holdout.parquet, reference_profile.json, README.md, a folder
+  rewritten manifest), signatures (a forged package — every hash rewritten to match a
+  hostile pickle —, a missing signature, one by a key the policy does not trust),
+  holdout.parquet, reference_profile.json, README.md, a folder
   that is not a version, an export that fails midway, symbolic links (inside the
-  package, to another package, outside), a pipe or a folder where a file belongs: 26
+  package, to another package, outside), a pipe or a folder where a file belongs: 29
 - ``logs``     — production prediction logs, each case on both engines (pandas, DuckDB),
   including timestamps in the future, predictions outside [0, 1] and a half-written last
   line no writer will finish (a 0-byte, header-only or live file is not an error:
@@ -927,6 +929,76 @@ def score_history_action(ws: Workspace) -> Any:
 
     return history_evaluations(history_path(ws), ws.policy())
 
+
+
+# --------------------------------------------------------------------------- signatures
+
+TRUSTED_KEY = "keys/release-team"
+
+
+def _new_key(root: Path, stem: str) -> Path:
+    """A P-256 private key ``<stem>.pem`` and its public half ``<stem>.pub``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = root / f"{stem}.pem"
+    private.parent.mkdir(parents=True, exist_ok=True)
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    (root / f"{stem}.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private
+
+
+def signed_by_the_team(root: Path) -> None:
+    """The package signed by the team's key; the policy requires it and trusts that key."""
+    from deployready.package.signing import sign_package
+    from deployready.policy import SigningPolicy, load_policy, write_policy
+
+    sign_package(root / PKG, _new_key(root, TRUSTED_KEY))
+    policy = load_policy(root)
+    write_policy(root, dataclasses.replace(policy, signing=SigningPolicy(
+        required=True, trusted_keys=[f"{TRUSTED_KEY}.pub"])))
+
+
+def forged(root: Path) -> None:
+    """A hostile model.pkl with everything that vouches for it rewritten to match: the
+    metadata's model hash and the manifest — a consistent package nobody trusted signed."""
+    hostile_pickle(rehashed=False)(root)
+    meta = json.loads((root / META).read_text(encoding="utf-8"))
+    meta["model_sha256"] = hashlib.sha256((root / PKG / "model.pkl").read_bytes()).hexdigest()
+    (root / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    rehash(root)
+
+
+def signed_by_an_intruder(root: Path) -> None:
+    from deployready.package.signing import sign_package
+
+    sign_package(root / PKG, _new_key(root / "outside", "intruder"))
+
+
+def signed_load_action(ws: Workspace) -> Any:
+    from deployready.package.load import load_package
+
+    return load_package(ws.package_path(VERSION), ws.policy().signing, ws.root)
+
+
+PACKAGE_CASES += [
+    Case("signature-forged-package", "package", chain(signed_by_the_team, forged),
+         signed_load_action, IntegrityError,
+         ("does not match the files", "model.pkl", "model.sig", "not signed by a trusted key"),
+         cli=VALIDATE, cli_code=1),
+    Case("signature-missing", "package",
+         chain(signed_by_the_team, remove(f"{PKG}/model.sig")), signed_load_action,
+         IntegrityError, ("is not signed", "model.sig", "not signed by a trusted key"),
+         cli=VALIDATE, cli_code=1),
+    Case("signature-wrong-key", "package",
+         chain(signed_by_the_team, forged, signed_by_an_intruder), signed_load_action,
+         IntegrityError, ("a key the policy does not trust", "fingerprint", "model.sig"),
+         cli=VALIDATE, cli_code=1),
+]
 
 for _kind, (_make, _says) in NOT_A_FILE.items():
     HISTORY_CASES += [
