@@ -48,8 +48,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout-ms", type=float, default=None,
                    help="per-request timeout (default: policy)")
     p.add_argument("--target", default=None,
-                   help="an endpoint URL speaking the prediction protocol (default: serve the "
+                   help="an endpoint URL speaking --protocol (default: serve the "
                    "package on 127.0.0.1)")
+    p.add_argument("--protocol", choices=["auto", "deployready", "oip", "mlflow", "bentoml"],
+                   default=None,
+                   help="the target's protocol: deployready's /predict, the Open Inference "
+                   "Protocol (oip), MLflow's /invocations, a BentoML 'rows' method; auto "
+                   "(default) asks the server")
+    p.add_argument("--model", default=None,
+                   help="oip: the model name in /v2/models/{name}/infer (default: the only "
+                   "model the server lists; the package version for 'serve')")
     p.add_argument("--no-batching", action="store_true", help="serve without micro-batching")
     p.add_argument("--max-batch-size", type=int, default=None)
     p.add_argument("--max-wait-ms", type=float, default=None)
@@ -58,7 +66,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_stored_args(p)
     add_json_arg(p)
     p.set_defaults(handler=cmd_loadtest)
+    _register_serve(sub)
 
+
+def _register_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="HTTP prediction server for a package (loopback by default)")
     p.add_argument("path", type=Path, help="package folder, e.g. models/v1.1")
     p.add_argument("--host", default="127.0.0.1")
@@ -142,6 +153,11 @@ def _print_summary(run: StoredRun, result: LoadTestResult, concurrency: int) -> 
         f"{k} {getattr(lat, k)}" for k in ("p50", "p95", "p99", "p99_9", "mean", "max")) +
         f" (n={lat.count})")
     health = result.target.get("health") or {}
+    if result.target.get("protocol"):
+        print(f"  target: {result.target.get('predict_url')} "
+              f"({result.target['protocol']} protocol)")
+    if result.behaviour.checked:
+        print(f"  behaviour: {result.behaviour.finding()}")
     if "preprocessing" in health:
         print(f"  server: batching {'on' if health.get('batching') else 'off'}, "
               f"preprocessing {health['preprocessing']}")
@@ -230,7 +246,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     config = LoadTestConfig.from_policy(
         version, policy.load_test, mode=args.mode, concurrency=args.concurrency,
         requests=args.requests, rate=args.rate, arrival=args.arrival, timeout_ms=args.timeout_ms,
-        target=args.target, batching=False if args.no_batching else None,
+        target=args.target, protocol=args.protocol, model_name=args.model,
+        batching=False if args.no_batching else None,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         max_seconds=args.max_seconds)
     registry = JobRegistry()

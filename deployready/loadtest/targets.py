@@ -23,9 +23,10 @@ request has a timeout; nothing is retried here.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +97,20 @@ class Target:
 
     def ready(self) -> bool:
         """Every readiness path of the protocol answers 200."""
-        return all(http(self.base_url + p, timeout_s=self.timeout_s)[0] == 200
+        return all(http(self.base_url + p, timeout_s=min(self.timeout_s, 5.0))[0] == 200
                    for p in self.protocol.ready_paths)
+
+    def wait_ready(self, seconds: float, should_stop: Callable[[], bool]) -> None:
+        """Return once :meth:`ready`; TargetError after ``seconds`` (asked every 0.1 s)."""
+        deadline = time.monotonic() + seconds
+        while not self.ready():
+            if should_stop():
+                return
+            if time.monotonic() > deadline:
+                paths = ", ".join(self.protocol.ready_paths)
+                raise TargetError(f"{self.base_url} was not ready ({paths}) within "
+                                  f"{seconds:g} s")
+            time.sleep(0.1)
 
     def predict(self, rows: Sequence[Mapping[str, Any]],
                 kinds: Mapping[str, str] | None = None) -> np.ndarray:
