@@ -61,6 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-batching", action="store_true", help="serve without micro-batching")
     p.add_argument("--max-batch-size", type=int, default=None)
     p.add_argument("--max-wait-ms", type=float, default=None)
+    p.add_argument("--fixed-wait", action="store_true",
+                   help="the served package's batches always wait --max-wait-ms")
     p.add_argument("--max-seconds", type=float, default=None,
                    help="bound of the measured phase (default: policy)")
     _add_stored_args(p)
@@ -79,7 +81,10 @@ def _register_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--max-batch-size", type=int, default=128,
                    help="rows per predict call (default 128: the checklist's 100 in one call)")
     p.add_argument("--max-wait-ms", type=float, default=2.0,
-                   help="how long a partial batch waits for more requests")
+                   help="the longest a partial batch waits for more requests")
+    p.add_argument("--fixed-wait", action="store_true",
+                   help="always wait --max-wait-ms (default: wait only when a request is "
+                   "expected to arrive during a predict)")
     p.add_argument("--no-batching", action="store_true", help="one predict call per request")
     p.add_argument("--max-body-bytes", type=int, default=1_048_576)
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads for predict")
@@ -249,7 +254,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         target=args.target, protocol=args.protocol, model_name=args.model,
         batching=False if args.no_batching else None,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-        max_seconds=args.max_seconds)
+        fixed_wait=args.fixed_wait or None, max_seconds=args.max_seconds)
     registry = JobRegistry()
     job, started = registry.start(ws, config)
     if not started:
@@ -273,7 +278,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log_dir = None if args.no_log else (args.log_dir or default_log_dir(args.path))
     options = ServeOptions(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                            batching=not args.no_batching, max_body_bytes=args.max_body_bytes,
-                           threads=args.threads, log_dir=log_dir)
+                           threads=args.threads, log_dir=log_dir,
+                           adaptive_wait=not args.fixed_wait)
     if log_dir is None and not args.no_log:
         print("deployready serve: no --log-dir and the package is not in a workspace: "
               "predictions are not logged", file=sys.stderr)

@@ -47,6 +47,7 @@ class LoadTestConfig:
     batching: bool = True
     max_batch_size: int = 128  # 100 concurrent requests fit one predict call
     max_wait_ms: float = 2.0
+    fixed_wait: bool = False  # the server's batches always wait max_wait_ms
     allow_remote: bool = False
 
     @classmethod

@@ -304,6 +304,7 @@ class PredictionService:
                            "batching": self.options.batching,
                            "max_batch_size": self.options.max_batch_size,
                            "max_wait_ms": self.options.max_wait_ms,
+                           "batch_wait": "adaptive" if self.options.adaptive_wait else "fixed",
                            "threads": self.options.threads,
                            "preprocessing": self.preprocessor.describe(),
                            "logging": self.log is not None})
