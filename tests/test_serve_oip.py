@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loadtest_models import FEATURES, make_workspace
 from test_serve import Server, start_server
 
@@ -141,3 +143,32 @@ def test_cli_load_test_of_the_served_package_over_oip(workspace: Path) -> None:
     assert result["requests"]["ok"] == 100
     assert result["consistency"]["consistent"] and result["consistency"]["checked"] == 100
     assert result["behaviour"]["reproduces"] and result["target"]["evidence_for_package"]
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
+                    st.floats(allow_nan=True), st.text(max_size=8),
+                    st.lists(st.integers(), max_size=2))
+_tensors = st.fixed_dictionaries(
+    {"name": st.sampled_from([*FEATURES, "zip", ""]),
+     "shape": st.one_of(st.lists(st.integers(-1, 4), max_size=3), st.integers()),
+     "datatype": st.sampled_from(["FP64", "INT64", "BYTES", "BOOL", "X"]),
+     "data": st.one_of(st.lists(_values, max_size=4), _values)})
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_fuzzed_infer_bodies_get_a_4xx_never_a_5xx(server: Server, package: LoadedPackage,
+                                                   data: st.DataObject) -> None:
+    """Random tensors, and real bodies with one tensor replaced: a prediction or a small
+    4xx ``{"error"}`` — never a 5xx."""
+    body = _body(package)
+    if data.draw(st.booleans()):
+        body["inputs"][data.draw(st.integers(0, len(FEATURES) - 1))] = data.draw(_tensors)
+    else:
+        body = {"inputs": data.draw(st.lists(_tensors, max_size=6))}
+    status, answer = _infer(server, json.dumps(body, allow_nan=True).encode())
+    assert status < 500, answer
+    if status == 200:
+        assert all(0.0 <= p <= 1.0 for p in answer["outputs"][0]["data"])
+    else:
+        assert set(answer) == {"error"} and len(json.dumps(answer)) < 1024, answer
