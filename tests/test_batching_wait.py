@@ -4,6 +4,7 @@ request is expected to arrive during a predict) or fixed (``--fixed-wait``)."""
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from typing import Any
 
@@ -48,9 +49,10 @@ def _run(options: ServeOptions, gap_s: float, n: int, predict_s: float
 
 
 def test_light_load_is_not_kept_waiting() -> None:
-    # one request every 50 ms, 1 ms predicts: nothing arrives during a predict
-    latencies, _ = _run(ServeOptions(max_wait_ms=200), gap_s=0.05, n=12, predict_s=0.001)
-    assert max(latencies[2:]) < 0.1  # the fixed wait would hold each for 200 ms
+    # one request every 100 ms, 1 ms predicts: nothing arrives during a predict (the
+    # bound is loose: on a loaded machine a predict's round trip takes tens of ms)
+    latencies, _ = _run(ServeOptions(max_wait_ms=1000), gap_s=0.1, n=8, predict_s=0.001)
+    assert statistics.median(latencies) < 0.5  # the fixed wait holds each for 1 s
 
 
 def test_fixed_wait_waits_whatever_the_load() -> None:
