@@ -31,9 +31,9 @@ VARIANTS: dict[str, list[str]] = {
     "adaptive (≤ 2 ms)": ["--max-wait-ms", "2"],
 }
 SCENARIOS: dict[str, list[str]] = {
-    "open 1000 req/s": ["--mode", "open", "--rate", "1000", "--requests", "5000",
+    "open 1000 req/s": ["--mode", "open", "--rate", "1000", "--requests", "3000",
                         "--concurrency", "100"],
-    "closed 100 conn.": ["--mode", "closed", "--concurrency", "100", "--requests", "10000"],
+    "closed 100 conn.": ["--mode", "closed", "--concurrency", "100", "--requests", "3000"],
 }
 KEYS = ("p50", "p99", "throughput_rps", "mean_batch_rows", "loadavg")
 
