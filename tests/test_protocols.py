@@ -155,3 +155,18 @@ def test_every_body_is_strict_json_with_one_value_per_row(rows: list[dict[str, o
         else:
             sent = [r["a"] for r in body["rows"]]
         assert [v is None for v in sent] == missing
+
+
+def test_load_test_config_names_a_bad_protocol() -> None:
+    from deployready.loadtest.config import LoadTestConfig
+
+    with pytest.raises(InputError, match="protocol") as info:
+        LoadTestConfig(version="v1.0", target="http://127.0.0.1:9", protocol="grpc").check()
+    assert "'oip'" in str(info.value)
+    with pytest.raises(InputError, match="deployready serve does not speak 'mlflow'"):
+        LoadTestConfig(version="v1.0", protocol="mlflow").check()
+    LoadTestConfig(version="v1.0", protocol="oip").check()
+    LoadTestConfig(version="v1.0", target="http://127.0.0.1:9/invocations",
+                   protocol="mlflow").check()
+    assert LoadTestConfig(version="v1.0", target="http://127.0.0.1:9/invocations"
+                          ).base_url() == "http://127.0.0.1:9"
