@@ -61,8 +61,8 @@ deep = validate_package(path, deep=not signature_checked or signature.verified)
 if signature.verified:
     st.success(f"🔏 {signature.message}. Key fingerprint `{signature.key_fingerprint}`.")
 elif signature_checked:
-    st.error(f"🔏 Not signed by a trusted key: {signature.message.rstrip('.')}. Nothing of {version} was "
-             "unpickled; it cannot be loaded or deployed.")
+    st.error(f"🔏 Not signed by a trusted key: {signature.message.rstrip('.')}. Nothing of "
+             f"{version} was unpickled; it cannot be loaded or deployed.")
 else:
     st.info(f"🔏 {signature.message} The policy does not require a signature "
             "(`[signing] required = false`).")

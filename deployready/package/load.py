@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import InputError, IntegrityError, PackageError
-from deployready.policy import SigningPolicy
 from deployready.package.manifest import (
     EXPECTED_FILE,
     HOLDOUT_FILE,
@@ -41,6 +40,7 @@ from deployready.package.rows import rows_to_frame
 from deployready.package.schema import schema_features
 from deployready.package.signing import SIGNATURE_FILE
 from deployready.package.validate import ValidationReport, validate_package
+from deployready.policy import SigningPolicy
 
 
 @dataclass
