@@ -119,3 +119,26 @@ def test_a_renamed_engine_module_in_the_list_is_an_error_not_a_cold_start() -> N
     with pytest.raises(ImportError):
         warm_imports(["deployready.no_such_module"])
     assert warm_imports(["no_such_optional_library"]) == {}
+
+
+def test_warm_figures_draw_every_trace_type_the_charts_use() -> None:
+    import plotly.graph_objects as go
+
+    from dashboard.serve import warm_figures, warm_stack_inspection
+
+    warm_figures()  # raises on a property this plotly does not know
+    warm_stack_inspection()
+    used = set()
+    for path in (REPO / "deployready" / "charts").glob("*.py"):
+        used |= {name for name in dir(go) if f"go.{name}(" in path.read_text()}
+    assert used - {"Figure"} <= {"Scatter", "Bar", "Heatmap", "Box", "Indicator"}, used
+
+
+def test_the_deployed_version_lookup_imports_no_scipy() -> None:
+    """The sidebar finds the deployed version through the rollout state and the gate's
+    module: neither imports scipy (a second on a fresh server's first page)."""
+    code = ("import sys, deployready.rollout.state, deployready.rollout.gate; "
+            "print('scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.stdout.strip() == "False"
