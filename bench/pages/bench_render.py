@@ -19,7 +19,7 @@ Measurements:
   page: ``cold`` = the first ``AppTest.from_file(page).run()`` of the process (imports,
   empty caches), then one warm-up run, then ``--runs`` runs, each a new AppTest session
   (``st.cache_data`` is shared, as on a running server); median reported.
-- Browser (demo workspace): a fresh ``streamlit run`` on a free loopback port, Debian
+- Browser (demo workspace): a fresh ``python -m dashboard.serve`` on a free loopback port, Debian
   chromium via Playwright; per page, the time from navigation start until the app is
   connected, its script is not running and every plotly chart has drawn its SVG (cold =
   first visit on the fresh server, then ``--browser-runs`` visits, median).
