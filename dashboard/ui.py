@@ -77,7 +77,7 @@ def workspace() -> Workspace:
 
 def _deployed_default(ws: Workspace) -> str | None:
     """The version serving traffic: stable (100 %), else the one in rollout."""
-    from deployready.rollout.events import rollout_state
+    from deployready.rollout.state import rollout_state  # not events: no scipy to import
 
     try:
         state = rollout_state(ws)

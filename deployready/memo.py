@@ -7,17 +7,30 @@ their resolved path, size and modification time (ns) — plus whatever else it d
 (a policy section, the wanted columns), so a new or rewritten file is a new key and an
 unchanged one is a hit. Least recently used values are dropped beyond ``max_weight``.
 Values are shared between callers and threads: they must not be modified in place.
+
+Values worth keeping across processes (a fresh dashboard server) are written under the
+workspace's cache folder (:func:`cache_path`) by :func:`write_atomic`: a reader sees the
+old file or the new one, never half of one; a folder that cannot be written (a read-only
+workspace) leaves the value uncached. Such files hold arrays and JSON only (nothing is
+ever unpickled), carry the key they were computed for, and a reader that finds another
+key, or cannot parse the file, computes the value again.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import IO, Generic, TypeVar
 
-__all__ = ["FileMemo", "file_signature"]
+__all__ = ["CACHE_DIR", "FileMemo", "cache_path", "file_signature", "write_atomic"]
+
+#: the workspace's folder of values kept across processes (outside ``data/``: writing
+#: one is not a change of the evidence)
+CACHE_DIR = ".deployready-cache"
 
 T = TypeVar("T")
 
@@ -29,6 +42,28 @@ def file_signature(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
         stat = path.stat()
         out.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
     return tuple(out)
+
+
+def cache_path(root: str | Path, name: str) -> Path:
+    """The file ``name`` in the workspace's cache folder."""
+    return Path(root) / CACHE_DIR / name
+
+
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> bool:
+    """Write ``path`` through ``write(file)`` into a temporary file renamed over it; False
+    (nothing written) when the folder cannot be written."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        return False
 
 
 class FileMemo(Generic[T]):

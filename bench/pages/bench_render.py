@@ -19,7 +19,7 @@ Measurements:
   page: ``cold`` = the first ``AppTest.from_file(page).run()`` of the process (imports,
   empty caches), then one warm-up run, then ``--runs`` runs, each a new AppTest session
   (``st.cache_data`` is shared, as on a running server); median reported.
-- Browser (demo workspace): a fresh ``streamlit run`` on a free loopback port, Debian
+- Browser (demo workspace): a fresh ``python -m dashboard.serve`` on a free loopback port, Debian
   chromium via Playwright; per page, the time from navigation start until the app is
   connected, its script is not running and every plotly chart has drawn its SVG (cold =
   first visit on the fresh server, then ``--browser-runs`` visits, median).
@@ -400,6 +400,114 @@ def run_apptest(workspace: Path, runs: int, deployed: str | None) -> dict[str, A
     return out
 
 
+# =========================================================================== warm launcher
+
+#: the pages measured in warm-launched processes (the monitoring pages)
+WARM_PAGES = ["pages/2_Artifacts.py", "pages/3_Load_Test.py", "pages/4_Latency.py",
+              "pages/5_Drift.py", "pages/7_Monitoring.py", "pages/8_Performance.py"]
+
+
+def _new_day_file(workspace: Path) -> Path:
+    """A copy of the newest daily log file one day later (the next day's traffic)."""
+    production = workspace / "data" / "production"
+    newest = sorted(production.glob("predictions-*.csv"))[-1]
+    rows = pd.read_csv(newest, dtype=str, keep_default_na=False)
+    ts = pd.to_datetime(rows["timestamp"], utc=True, format="ISO8601") + pd.Timedelta(days=1)
+    rows["timestamp"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    day = ts.iloc[0].date().isoformat()
+    target = production / f"predictions-{day}.csv"
+    rows.to_csv(target, index=False)
+    return target
+
+
+def warm_worker(workspace: str, script: str, runs: int, deployed: str | None) -> dict[str, Any]:
+    """One page in a fresh process started as ``python -m dashboard.serve`` starts the
+    server (its warm-up, timed apart): cold run, warm-up, ``runs`` timed runs, then one
+    run after a new day file is added to the logs (the page's own refresh ingests it);
+    the file is then removed and the caches brought back, untimed."""
+    os.environ["DEPLOYREADY_WORKSPACE"] = workspace
+    os.chdir(REPO)
+    t0 = time.perf_counter()
+    from dashboard.serve import warm_figures, warm_imports, warm_stack_inspection
+
+    warm_imports()
+    warm_figures()
+    warm_stack_inspection()
+    launch_s = time.perf_counter() - t0
+    from streamlit.testing.v1 import AppTest
+
+    def once() -> tuple[float, list[str]]:
+        at = AppTest.from_file(str(REPO / script), default_timeout=600)
+        if deployed:
+            at.session_state["deployready_deployed_version"] = deployed
+        t = time.perf_counter()
+        at.run()
+        return time.perf_counter() - t, [str(e.value)[:200] for e in at.exception]
+
+    cold, exceptions = once()
+    once()
+    times = [once()[0] for _ in range(runs)]
+    added = _new_day_file(Path(workspace))
+    try:
+        after, after_exc = once()
+    finally:
+        added.unlink()
+        from deployready.monitoring.profiles.ingest import ingest_if_changed
+        from deployready.workspace import Workspace
+
+        ingest_if_changed(Workspace.open(workspace))
+        once()  # the kept caches as they were
+    return {"launch_s": launch_s, "cold_s": cold, "runs_s": times,
+            "median_s": statistics.median(times), "after_day_s": after,
+            "exceptions": exceptions + after_exc}
+
+
+def run_warm(workspace: Path, runs: int, processes: int, deployed: str | None) -> dict[str, Any]:
+    """Per page, ``processes`` fresh warm-launched processes (:func:`warm_worker`);
+    medians over the processes."""
+    out: dict[str, Any] = {}
+    for script in WARM_PAGES:
+        label = next(lab for s, lab, _ in PAGES if s == script)
+        samples = []
+        for _ in range(processes):
+            cmd = [sys.executable, __file__, "_warm", str(workspace), script, str(runs)]
+            cmd += [deployed] if deployed else []
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{label}: {proc.stderr[-3000:]}")
+            samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        out[label] = {key: statistics.median(s[key] for s in samples)
+                      for key in ("launch_s", "cold_s", "median_s", "after_day_s")}
+        out[label]["processes"] = samples
+        out[label]["loadavg"] = os.getloadavg()[0]
+        print(f"  warm {label:12} cold {out[label]['cold_s']:6.2f} s  median "
+              f"{out[label]['median_s']:6.3f} s  after a new day {out[label]['after_day_s']:6.2f} s"
+              f"  (load {out[label]['loadavg']:.1f})", flush=True)
+    return out
+
+
+def markdown_warm(results: dict[str, Any]) -> str:
+    warm = results.get("warm", {})
+    browser = results.get("browser", {}).get("demo", {})
+    lines = [
+        "| page | scale cold (fresh warm-launched process) | scale warm median "
+        "| scale after a new day file | demo browser cold | demo browser median "
+        "| load avg | < 2 s cold, < 1 s after a day, < 2 s browser |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for script in WARM_PAGES:
+        label = next(lab for s, lab, _ in PAGES if s == script)
+        w, b = warm.get(label, {}), browser.get(label, {})
+        ok = [v < t for v, t in ((w.get("cold_s"), 2.0), (w.get("after_day_s"), 1.0),
+                                 (b.get("cold_s"), 2.0)) if v is not None]
+        lines.append(
+            f"| {label} | {_fmt(w.get('cold_s'))} s | {_fmt(w.get('median_s'))} s "
+            f"| {_fmt(w.get('after_day_s'))} s | {_fmt(b.get('cold_s'))} s "
+            f"| {_fmt(b.get('median_s'))} s | {_fmt(w.get('loadavg'))} "
+            f"| {'✅' if ok and all(ok) else '❌'} |")
+    return "\n".join(lines) + "\n"
+
+
 # =========================================================================== under load
 
 
@@ -472,7 +580,7 @@ def run_browser(workspace: Path, runs: int) -> dict[str, Any]:
     port = _free_port()
     env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+        sys.executable, "-m", "dashboard.serve",
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
@@ -571,8 +679,38 @@ def environment() -> dict[str, Any]:
     }
 
 
+def _scratch_copy(scale: Path, scratch: Path) -> Path:
+    """A copy of the scale workspace to add a day file to: files hard-linked, except the
+    databases (written in place by SQLite) and the cache folder, copied."""
+    target = scratch / "scale"
+    if not target.exists():
+        shutil.copytree(scale, target, copy_function=os.link)
+        for db in [*(target / "data").glob("*.db*"), *target.glob(".deployready-cache/*")]:
+            db.unlink()
+            shutil.copyfile(scale / db.relative_to(target), db)
+    return target
+
+
+def _main_warm(args: argparse.Namespace, spaces: dict[str, Path], results: dict[str, Any]
+               ) -> int:
+    scale = _scratch_copy(spaces["scale"], args.warm)
+    results["warm"] = run_warm(scale, args.runs, args.warm_processes, SCALE_VERSION)
+    if not args.no_browser and Path(CHROMIUM).exists():
+        results["browser"]["demo"] = run_browser(spaces["demo"], args.browser_runs)
+    results["environment"]["loadavg_end"] = os.getloadavg()
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown_warm(results)
+    args.markdown.write_text(table)
+    print(table)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_warm":
+        print(json.dumps(warm_worker(argv[1], argv[2], int(argv[3]),
+                                     argv[4] if len(argv) > 4 else None)))
+        return 0
     if argv and argv[0] == "_apptest":
         ws, script, runs = argv[1], argv[2], int(argv[3])
         deployed = argv[4] if len(argv) > 4 else None
@@ -589,6 +727,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="also measure the demo's pages while 'deployready loadtest' runs")
     ap.add_argument("--load-rate", type=int, default=300, help="open-loop requests per second")
     ap.add_argument("--load-seconds", type=int, default=150)
+    ap.add_argument("--warm", type=Path, default=None, metavar="SCRATCH",
+                    help="only the monitoring pages in warm-launched processes, on a copy "
+                    "of the scale workspace made in SCRATCH (logs hard-linked), and the demo "
+                    "in the browser; tables to --markdown")
+    ap.add_argument("--warm-processes", type=int, default=3)
     ap.add_argument("--json", type=Path, default=REPO / "bench/pages/results.json")
     ap.add_argument("--markdown", type=Path, default=REPO / "bench/pages/results.md")
     args = ap.parse_args(argv)
@@ -605,6 +748,8 @@ def main(argv: list[str] | None = None) -> int:
                                             "scale_features": SCALE_FEATURES,
                                             "rows_per_day": ROWS_PER_DAY,
                                             "scale_version": SCALE_VERSION}}
+    if args.warm is not None:
+        return _main_warm(args, spaces, results)
     for name in args.workspaces:
         # at scale the monitoring pages look at the 100-feature model's 365 days
         deployed = SCALE_VERSION if name == "scale" else None

@@ -175,7 +175,7 @@ def performance_report(
     calibrator = fit_calibrator(read_calibration(package.path), perf)
     realized = realized_performance(days, rules, perf, now, _in_days(unjoinable, first, last))
     estimated = estimated_performance(days, calibrator, rules)
-    importance = importance_stability(package, feature_rows, perf)
+    importance = importance_stability(package, feature_rows, perf, cache_root=ws.root)
     new = new_labels_since(days.frame, training_cutoff(package.metadata))
     decision = retrain_decision(realized, estimated, drift_checks, importance.checks, new, perf)
     checks = [c for d in realized for c in d.checks] + [c for d in estimated for c in d.checks]

@@ -13,18 +13,29 @@ SHAP importance (mean |SHAP| per feature, by the package's own explainer code,
 No production rows: both ``pending``. Importances that are all equal on one side leave ρ
 undefined: ``fail`` with a finding that says so (the model no longer tells the features
 apart).
+
+With a ``cache_root`` (the workspace), the production importances are kept across
+processes in its cache folder (``importance-<key>.json``), keyed by the package's hash,
+a hash of the sample's values and the explainer's settings: the same package on the same
+sample is not explained again; any other sample is. An entry that cannot be parsed or
+does not hold the key it is stored under is computed again and rewritten.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from deployready.checks import Category, Check, Evidence, Status, pass_fail
+from deployready.memo import cache_path, write_atomic
 from deployready.package.explain import explain_model
 from deployready.package.manifest import SHAP_FILE, read_json_file
 from deployready.policy.sections import PerformancePolicy
@@ -63,10 +74,11 @@ def compare_importance(
 
 
 def importance_stability(
-    package: Any, rows: pd.DataFrame, policy: PerformancePolicy, *, seed: int = 0
+    package: Any, rows: pd.DataFrame, policy: PerformancePolicy, *, seed: int = 0,
+    cache_root: str | Path | None = None,
 ) -> ImportanceStability:
     """Stability of ``package``'s (a loaded package) importances on production ``rows``
-    (serving-schema feature rows of a week)."""
+    (serving-schema feature rows of a week); ``cache_root``: see the module doc."""
     reference = {
         str(f): float(v)
         for f, v in read_json_file(package.path, SHAP_FILE)["global_importance"].items()
@@ -75,16 +87,56 @@ def importance_stability(
         result = ImportanceStability(reference, {}, 0, None, None)
         result.checks.extend(_checks(result, policy, "no production rows this week"))
         return result
-    report = explain_model(
-        package.model, package.scaler, rows[package.features], features=package.features,
-        max_rows=policy.importance_sample_rows, time_budget_s=TIME_BUDGET_S, seed=seed, n_local=1,
-    )
-    production = {str(f): float(v) for f, v in report["global_importance"].items()}
+    key = _sample_key(package, rows, policy, seed)
+    entry = cache_path(cache_root, f"importance-{key[:32]}.json") if cache_root else None
+    kept = _read_entry(entry, key) if entry is not None else None
+    if kept is None:
+        report = explain_model(
+            package.model, package.scaler, rows[package.features], features=package.features,
+            max_rows=policy.importance_sample_rows, time_budget_s=TIME_BUDGET_S, seed=seed,
+            n_local=1,
+        )
+        kept = ({str(f): float(v) for f, v in report["global_importance"].items()},
+                int(report["n_rows_explained"]))
+        if entry is not None:
+            _write_entry(entry, key, *kept)
+    production, explained = kept
     rho, overlap = compare_importance(reference, production, policy.importance_top_k)
-    result = ImportanceStability(reference, production, int(report["n_rows_explained"]), rho,
-                                 overlap)
+    result = ImportanceStability(reference, production, explained, rho, overlap)
     result.checks.extend(_checks(result, policy, None))
     return result
+
+
+def _sample_key(package: Any, rows: pd.DataFrame, policy: PerformancePolicy, seed: int) -> str:
+    """A hash of what the production importances depend on."""
+    sample = rows[package.features]
+    digest = hashlib.sha256()
+    digest.update(json.dumps([package.sha256, list(map(str, sample.columns)),
+                              [str(t) for t in sample.dtypes], policy.importance_sample_rows,
+                              TIME_BUDGET_S, seed, len(sample)]).encode())
+    digest.update(pd.util.hash_pandas_object(sample, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _read_entry(path: Path, key: str) -> tuple[dict[str, float], int] | None:
+    """The kept (importances, rows explained) of ``key``; None when absent or unusable."""
+    try:
+        data = json.loads(path.read_text())
+        production, explained = data["production"], data["rows_explained"]
+        ok = (data["key"] == key and isinstance(production, dict) and type(explained) is int
+              and all(isinstance(v, float) and math.isfinite(v) for v in production.values()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return ({str(f): float(v) for f, v in production.items()}, explained) if ok else None
+
+
+def _write_entry(path: Path, key: str, production: dict[str, float], explained: int) -> None:
+    text = json.dumps({"key": key, "production": production, "rows_explained": explained})
+
+    def write(out: IO[bytes]) -> None:
+        out.write(text.encode())
+
+    write_atomic(path, write)
 
 
 def _checks(result: ImportanceStability, policy: PerformancePolicy, why: str | None) -> list[Check]:

@@ -15,9 +15,11 @@ one has arrived (:mod:`deployready.performance.labels` for the label rules). Out
   precede what it labels, beyond the clocks of two machines disagreeing.
 
 Two engines give the identical frame: ``pandas`` (the label files read whole, the
-logs' validated frames) and ``duckdb`` (label and log files scanned in place, validated
-in SQL, only the joined rows of the version and range fetched). ``engine="auto"`` picks
-DuckDB when the label and log files together exceed the logs' DuckDB threshold.
+logs' narrow validated rows, kept across processes in the workspace's log index:
+:mod:`deployready.monitoring.log_index`) and ``duckdb`` (label and log files scanned in
+place, validated in SQL, only the joined rows of the version and range fetched).
+``engine="auto"`` picks DuckDB when the label and log files together exceed the logs'
+DuckDB threshold.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import LabelError
+from deployready.monitoring.log_index import narrow_rows
 from deployready.monitoring.logs import DEFAULT_DUCKDB_THRESHOLD, ProductionLogs
+from deployready.monitoring.logs_pandas import id_counts
 from deployready.performance.labels import label_files, load_labels
 from deployready.times import TimeLike, to_utc
 
@@ -132,10 +136,21 @@ def _early_error(rid: str, ts: Any, labeled_at: Any, file: str, row: int) -> Lab
 
 
 def _pandas_join(logs: ProductionLogs, directory: Path, version: str, start: TimeLike,
-                 end: TimeLike) -> tuple[pd.DataFrame, int, list[Path]]:
+                 end: TimeLike, root: Any) -> tuple[pd.DataFrame, int, list[Path], pd.Series]:
+    """The join from the logs' narrow rows (kept in ``root``'s log index, when given), and
+    the per-day count of the period's successful rows without a request id."""
     labels = load_labels(directory)
-    ok = logs.frame(version, start, end, ok_only=True)
-    ok = ok[ok["request_id"].notna()]
+    narrow = narrow_rows(logs.files, logs.states, root)
+    logged_ok = narrow[narrow["ok"].to_numpy()]
+    keep = (logged_ok["version"] == version).to_numpy().copy()
+    lo, hi = to_utc(start), to_utc(end)
+    if lo is not None:
+        keep &= (logged_ok["timestamp"] >= lo).to_numpy()
+    if hi is not None:
+        keep &= (logged_ok["timestamp"] < hi).to_numpy()
+    period = logged_ok[keep].sort_values("timestamp", kind="stable", ignore_index=True)
+    no_id = id_counts(period.assign(error=""))["no_id"]
+    ok = period[period["request_id"].notna()]
     ids = ok["request_id"].astype(object).reset_index(drop=True)
     lab = labels.frame.set_index("request_id")
     found = ids.map(lambda i: i in lab.index).to_numpy(dtype=bool)
@@ -154,9 +169,9 @@ def _pandas_join(logs: ProductionLogs, directory: Path, version: str, start: Tim
             raise _early_error(first["request_id"], first["ts"], first["labeled_at"],
                                first["file"], first["row"])
     frame = _frame(ids, ok["timestamp"], ok["prediction"], label, labeled_at)
-    logged = set(logs.frame(None, ok_only=True)["request_id"].dropna())
+    logged = set(logged_ok["request_id"].dropna())
     unmatched = int((~labels.frame["request_id"].isin(logged)).sum())
-    return _sorted(frame), unmatched, labels.files
+    return _sorted(frame), unmatched, labels.files, no_id
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -213,9 +228,12 @@ def joined_predictions(ws: Any, version: str, start: TimeLike = None, end: TimeL
             limit = DEFAULT_DUCKDB_THRESHOLD if threshold_bytes is None else threshold_bytes
             size = logs.total_bytes + sum(p.stat().st_size for p in label_files(directory))
             chosen = "duckdb" if logs.chosen == "duckdb" or size > limit else "pandas"
-        join = _duck_join if chosen == "duckdb" else _pandas_join
-        frame, unmatched, files = join(logs, directory, version, start, end)
-        no_id = logs.id_counts(version, start, end)["no_id"]
+        if chosen == "duckdb":
+            frame, unmatched, files = _duck_join(logs, directory, version, start, end)
+            no_id = logs.id_counts(version, start, end)["no_id"]
+        else:
+            frame, unmatched, files, no_id = _pandas_join(
+                logs, directory, version, start, end, getattr(ws, "root", None))
     finally:
         logs.close()
     return JoinedPredictions(version, frame, no_id, unmatched, files, chosen)

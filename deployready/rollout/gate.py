@@ -36,16 +36,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from deployready.checks import Category, Check, Evidence, Status, Value, pass_fail
 from deployready.errors import InputError
 from deployready.monitoring.daily_store import StoredDay, days_after
-from deployready.performance.realized import RealizedDay
 from deployready.policy import Policy
 from deployready.rollout.state import RolloutState, VersionState, state_of
 from deployready.store import Rows, utcnow
 from deployready.workspace import Workspace
+
+if TYPE_CHECKING:  # a type only: the gate does not import scipy for the rollout state
+    from deployready.performance.realized import RealizedDay
 
 #: The keys of a gate check in the gate JSON (``evidence`` is the check's detail).
 GATE_KEYS = ("name", "status", "value", "threshold", "message")

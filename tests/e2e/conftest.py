@@ -1,5 +1,6 @@
-"""Browser end-to-end fixtures: a fresh `streamlit run` on a free loopback port, and
-Debian's chromium driven by Playwright (``executable_path``; nothing is downloaded).
+"""Browser end-to-end fixtures: a fresh dashboard started warm (`python -m dashboard.serve`)
+on a free loopback port, and Debian's chromium driven by Playwright (``executable_path``;
+nothing is downloaded).
 
 Every request the browser makes is recorded; tests assert none left loopback.
 """
@@ -49,9 +50,7 @@ def start_server(workspace: Path, log: Path) -> Server:
     cmd = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        str(REPO / "app.py"),
+        "dashboard.serve",
         "--server.port",
         str(port),
         "--server.address",

@@ -96,6 +96,10 @@ STORE_TABLES = ("daily_checks", "alerts", "loadtest_runs", "rollout_events", "si
 #: The profile store (``data/profiles.db``): a failed ingest of a file stores nothing of it.
 PROFILE_TABLES = ("profile_sources", "profile_segments", "profile_hours", "profile_days")
 SQLITE_FILES = ("data/deployready.db", "data/profiles.db")
+#: Values kept across processes (``deployready.memo.CACHE_DIR``): computed from the files,
+#: keyed on them and recomputed when stale or corrupt — not evidence a failure could lose
+#: (a read that fails later may still have kept the log index it built).
+CACHE_FILES = (".deployready-cache/",)
 
 
 def _rows(db: Path, tables: tuple[str, ...]) -> dict[str, list[tuple[object, ...]]]:
@@ -119,7 +123,7 @@ def snapshot(ws: Workspace) -> dict[str, object]:
     files: dict[str, bytes] = {}
     for path in sorted(ws.root.rglob("*")):
         rel = path.relative_to(ws.root).as_posix()
-        if path.is_file() and not rel.startswith(SQLITE_FILES):
+        if path.is_file() and not rel.startswith(SQLITE_FILES + CACHE_FILES):
             files[rel] = path.read_bytes()
     rows = _rows(ws.store_path, STORE_TABLES)
     rows.update(_rows(ws.data_dir / "profiles.db", PROFILE_TABLES))
