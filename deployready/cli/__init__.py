@@ -27,7 +27,16 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deployready.cli import core, ingest, labels, loadtest, monitor, performance, rollout
+    from deployready.cli import (
+        core,
+        ingest,
+        labels,
+        loadtest,
+        monitor,
+        performance,
+        rollout,
+        stacks,
+    )
 
     parser = argparse.ArgumentParser(
         prog="deployready",
@@ -35,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (core, loadtest, ingest, monitor, performance, labels, rollout):  # help order
+    for module in (core, loadtest, stacks, ingest, monitor, performance, labels, rollout):
         module.register(sub)
     return parser
 
