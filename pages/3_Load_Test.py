@@ -28,6 +28,7 @@ from deployready.loadtest.checks import (
 )
 from deployready.loadtest.concurrency import step_series
 from deployready.loadtest.loadgen import NOT_SENT
+from deployready.loadtest.protocols import PROTOCOLS
 from deployready.loadtest.results import LoadTestResult
 from deployready.loadtest.runs import StoredRun, list_runs, load_samples
 from deployready.package.manifest import package_sha256
@@ -85,8 +86,16 @@ with st.form("loadtest_form"):
     rate = c3.number_input("Rate (req/s, open loop)", 1.0, 100_000.0, 100.0, key="lt_rate")
     timeout_ms = c4.number_input("Timeout (ms)", 1.0, 600_000.0, float(lp.timeout_ms),
                                  key="lt_timeout")
-    target = st.text_input("Target endpoint (empty: serve this package on loopback)", "",
+    c1, c2, c3 = st.columns([3, 1, 1])
+    target = c1.text_input("Target endpoint (empty: serve this package on loopback)", "",
                            key="lt_target", placeholder="http://127.0.0.1:8080")
+    protocol = c2.selectbox("Protocol", ["auto", *PROTOCOLS], key="lt_protocol",
+                            help="deployready's /predict, the Open Inference Protocol (oip: "
+                            "KServe, MLServer, Triton), MLflow's /invocations, a BentoML "
+                            "'rows' method; auto asks the server")
+    model_name = c3.text_input("Model (oip)", "", key="lt_model",
+                               help="the name in /v2/models/{name}/infer (empty: the only "
+                               "model the server lists; the package version when served here)")
     submitted = st.form_submit_button("Run load test", type="primary", disabled=running,
                                       key="lt_run")
 
@@ -95,7 +104,8 @@ if submitted and not running:
         config = LoadTestConfig.from_policy(
             VERSION, lp, mode=mode, arrival=arrival, batching=batching,
             concurrency=int(concurrency), requests=int(requests), rate=float(rate),
-            timeout_ms=float(timeout_ms), target=target.strip() or None)
+            timeout_ms=float(timeout_ms), target=target.strip() or None, protocol=protocol,
+            model_name=model_name.strip() or None)
         return reg.start(ws, config)
 
     started = ui.guarded(_start, "Starting the load test")
@@ -219,7 +229,8 @@ def _details(result: LoadTestResult) -> None:
     with st.expander("Details: counts, environment, server"):
         stored = result.as_dict()
         st.json({key: stored.get(key) for key in (
-            "requests", "errors_by_kind", "latency_ms", "concurrency", "consistency", "noise",
+            "requests", "errors_by_kind", "latency_ms", "concurrency", "consistency",
+            "behaviour", "noise",
             "target", "server_stats", "environment", "config")}, expanded=False)
 
 
@@ -232,6 +243,9 @@ def _show_result(run: StoredRun, result: LoadTestResult) -> None:
         st.warning(f"This run was measured on {run.version} ({run.package_sha256[:12]}), "
                    f"not on {version} ({(sha or '?')[:12]}): it is not evidence for this "
                    "package.")
+    behaviour = result.behaviour
+    if behaviour.checked:
+        (st.success if behaviour.reproduces else st.error)(behaviour.finding())
     _verdict(run, verdict)
     _checks_table(run.id, verdict.checks)
     profile = _profile(result)

@@ -110,13 +110,15 @@ def fit(frame: pd.DataFrame) -> tuple[Any, Any]:
     return model, scaler
 
 
-def make_workspace(root: Path, wrap: Any = None, *, policy: str = "") -> tuple[Path, str]:
-    """A workspace with one package (v1.0); ``wrap(model)`` wraps the fitted model."""
+def make_workspace(root: Path, wrap: Any = None, *, policy: str = "",
+                   seed: int = 0) -> tuple[Path, str]:
+    """A workspace with one package (v1.0); ``wrap(model)`` wraps the fitted model;
+    another ``seed`` fits another model."""
     from deployready.package.export import export_package
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "deployready.toml").write_text(policy)
-    frame = training_frame()
+    frame = training_frame(seed=seed)
     model, scaler = fit(frame)
     if wrap is not None:
         model = wrap(model)

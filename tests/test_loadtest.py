@@ -388,22 +388,48 @@ def test_a_non_deterministic_model_fails_consistency(tmp_path: Path, faults: Any
     assert by_name["prediction consistency"].status is Status.FAIL
 
 
-@pytest.mark.usefixtures("faults")
-def test_endpoint_target_counts_only_for_the_same_package(plain_ws: Workspace,
-                                                          tmp_path: Path) -> None:
+def test_endpoint_serving_another_model_is_refused_naming_the_rows(plain_ws: Workspace,
+                                                                   tmp_path: Path) -> None:
     from test_serve import start_server
 
-    other_root, _ = make_workspace(tmp_path / "other", lambda m: StallOnce(m, at_call=10**9))
+    other_root, _ = make_workspace(tmp_path / "other", seed=1)  # another fitted model
     for server in start_server(other_root / "models" / "v1.0", tmp_path / "srv"):
         result = _run(plain_ws, target=server.url, concurrency=5, requests=100,
                       noise_requests=20)
         assert result["target"]["evidence_for_package"] is False
+        behaviour = result["behaviour"]
+        assert behaviour["checked"] and not behaviour["reproduces"]
+        assert behaviour["rows"] == 100 and behaviour["mismatches"] > 0
+        first = behaviour["shown"][0]
+        assert set(first) == {"row", "expected", "got"} and first["expected"] != first["got"]
         row = plain_ws.store.query("SELECT * FROM loadtest_runs ORDER BY id DESC LIMIT 1")[0]
         assert row["package_sha256"] == package_sha256(other_root / "models" / "v1.0")
+        verdict = {c["name"]: c for c in result["verdict"]["checks"]}
+        consistency = verdict["prediction consistency"]
+        assert consistency["status"] == "fail"
+        assert "serves another model" in consistency["message"]
+        assert f"row {first['row']}: expected" in consistency["message"]
     sha = package_sha256(plain_ws.package_path("v1.0"))
     checks = loadtest_checks(plain_ws, "v1.0", sha, plain_ws.policy())
     # the earlier serve run of this package is still the evidence, not the endpoint run
     assert checks[0].evidence is not None and checks[0].evidence.package_sha256 == sha
+
+
+@pytest.mark.usefixtures("faults")
+def test_endpoint_reproducing_the_holdout_is_evidence_whatever_it_reports(
+        plain_ws: Workspace, tmp_path: Path) -> None:
+    from test_serve import start_server
+
+    # the same fitted model in another package: another hash on /health, same behaviour
+    other_root, _ = make_workspace(tmp_path / "same", lambda m: StallOnce(m, at_call=10**9))
+    assert package_sha256(other_root / "models" / "v1.0") != package_sha256(
+        plain_ws.package_path("v1.0"))
+    for server in start_server(other_root / "models" / "v1.0", tmp_path / "srv"):
+        result = _run(plain_ws, target=server.url, concurrency=5, requests=100,
+                      noise_requests=20)
+        assert result["behaviour"]["reproduces"] and result["behaviour"]["rows"] == 100
+        assert result["target"]["evidence_for_package"] is True
+        assert result["target"]["protocol"] == "deployready"
 
 
 def test_cli_loadtest_json_and_exit_codes(plain_ws: Workspace) -> None:

@@ -118,3 +118,26 @@ def test_page_shows_policy_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     at.run()
     assert not at.exception
     assert "load_test.concurrency" in " ".join(e.value for e in at.error)
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_a_target_serving_another_model_is_shown_refused_with_its_rows(page: AppTest) -> None:
+    from deployready.loadtest.results import LoadTestResult
+    from deployready.loadtest.runs import claim, finish
+    from deployready.workspace import Workspace
+
+    at = page
+    assert at.selectbox(key="lt_protocol").options == ["auto", "deployready", "oip", "mlflow",
+                                                       "bentoml"]
+    ws = Workspace(Path(at.session_state["deployready_workspace"]))
+    run_id, _ = claim(ws, version="v1.0", package_sha256="unverified:http://127.0.0.1:9",
+                      mode="closed", target="http://127.0.0.1:9", config={})
+    behaviour = {"checked": True, "protocol": "oip", "rows": 100, "tolerance": 1e-6,
+                 "mismatches": 97, "max_abs_diff": 0.4,
+                 "shown": [{"row": 0, "expected": 0.25, "got": 0.75}]}
+    finish(ws, run_id, status="completed", passed=False, result=LoadTestResult.from_dict(
+        {"behaviour": behaviour, "config": {"mode": "closed"}}))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.error)
+    assert "serves another model" in errors and "row 0: expected 0.25, got 0.75" in errors

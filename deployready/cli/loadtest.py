@@ -48,17 +48,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout-ms", type=float, default=None,
                    help="per-request timeout (default: policy)")
     p.add_argument("--target", default=None,
-                   help="an endpoint URL speaking the prediction protocol (default: serve the "
+                   help="an endpoint URL speaking --protocol (default: serve the "
                    "package on 127.0.0.1)")
+    p.add_argument("--protocol", choices=["auto", "deployready", "oip", "mlflow", "bentoml"],
+                   default=None,
+                   help="the target's protocol: deployready's /predict, the Open Inference "
+                   "Protocol (oip), MLflow's /invocations, a BentoML 'rows' method; auto "
+                   "(default) asks the server")
+    p.add_argument("--model", default=None,
+                   help="oip: the model name in /v2/models/{name}/infer (default: the only "
+                   "model the server lists; the package version for 'serve')")
     p.add_argument("--no-batching", action="store_true", help="serve without micro-batching")
     p.add_argument("--max-batch-size", type=int, default=None)
     p.add_argument("--max-wait-ms", type=float, default=None)
+    p.add_argument("--fixed-wait", action="store_true",
+                   help="the served package's batches always wait --max-wait-ms")
     p.add_argument("--max-seconds", type=float, default=None,
                    help="bound of the measured phase (default: policy)")
     _add_stored_args(p)
     add_json_arg(p)
     p.set_defaults(handler=cmd_loadtest)
+    _register_serve(sub)
 
+
+def _register_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="HTTP prediction server for a package (loopback by default)")
     p.add_argument("path", type=Path, help="package folder, e.g. models/v1.1")
     p.add_argument("--host", default="127.0.0.1")
@@ -68,7 +81,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-batch-size", type=int, default=128,
                    help="rows per predict call (default 128: the checklist's 100 in one call)")
     p.add_argument("--max-wait-ms", type=float, default=2.0,
-                   help="how long a partial batch waits for more requests")
+                   help="the longest a partial batch waits for more requests")
+    p.add_argument("--fixed-wait", action="store_true",
+                   help="always wait --max-wait-ms (default: wait only when a request is "
+                   "expected to arrive during a predict)")
     p.add_argument("--no-batching", action="store_true", help="one predict call per request")
     p.add_argument("--max-body-bytes", type=int, default=1_048_576)
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads for predict")
@@ -142,6 +158,11 @@ def _print_summary(run: StoredRun, result: LoadTestResult, concurrency: int) -> 
         f"{k} {getattr(lat, k)}" for k in ("p50", "p95", "p99", "p99_9", "mean", "max")) +
         f" (n={lat.count})")
     health = result.target.get("health") or {}
+    if result.target.get("protocol"):
+        print(f"  target: {result.target.get('predict_url')} "
+              f"({result.target['protocol']} protocol)")
+    if result.behaviour.checked:
+        print(f"  behaviour: {result.behaviour.finding()}")
     if "preprocessing" in health:
         print(f"  server: batching {'on' if health.get('batching') else 'off'}, "
               f"preprocessing {health['preprocessing']}")
@@ -230,9 +251,10 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     config = LoadTestConfig.from_policy(
         version, policy.load_test, mode=args.mode, concurrency=args.concurrency,
         requests=args.requests, rate=args.rate, arrival=args.arrival, timeout_ms=args.timeout_ms,
-        target=args.target, batching=False if args.no_batching else None,
+        target=args.target, protocol=args.protocol, model_name=args.model,
+        batching=False if args.no_batching else None,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-        max_seconds=args.max_seconds)
+        fixed_wait=args.fixed_wait or None, max_seconds=args.max_seconds)
     registry = JobRegistry()
     job, started = registry.start(ws, config)
     if not started:
@@ -256,7 +278,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log_dir = None if args.no_log else (args.log_dir or default_log_dir(args.path))
     options = ServeOptions(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                            batching=not args.no_batching, max_body_bytes=args.max_body_bytes,
-                           threads=args.threads, log_dir=log_dir)
+                           threads=args.threads, log_dir=log_dir,
+                           adaptive_wait=not args.fixed_wait)
     if log_dir is None and not args.no_log:
         print("deployready serve: no --log-dir and the package is not in a workspace: "
               "predictions are not logged", file=sys.stderr)

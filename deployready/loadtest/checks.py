@@ -88,16 +88,24 @@ def _memory_check(result: LoadTestResult, policy: LoadTestPolicy,
 
 def _consistency_check(result: LoadTestResult, policy: LoadTestPolicy,
                        evidence: Evidence | None) -> Check:
+    """The run's predictions against the package's, and — for a target that did not
+    report the package's hash — the holdout sent before the run: a target serving
+    another model fails it, its mismatching rows named."""
     cons = result.consistency or Consistency()
     tol = policy.consistency_tolerance if cons.tolerance is None else cons.tolerance
+    behaviour = result.behaviour
+    finding = (f"{cons.checked} predictions of {cons.distinct_rows} holdout rows: "
+               f"{cons.holdout_mismatches} differ from the expected predictions "
+               f"(max |Δ| {cons.max_abs_diff:.3g}); {cons.repeat_mismatches} of "
+               f"{cons.repeated_rows} repeated rows disagree "
+               f"(max spread {cons.max_repeat_spread:.3g}).")
+    ok = cons.consistent
+    if behaviour.checked:
+        ok = ok and behaviour.reproduces
+        finding = f"{behaviour.finding()} {finding}"
     return Check(
-        "prediction consistency", Category.LOAD_TEST, pass_fail(cons.consistent),
-        cons.mismatches, f"|Δ| <= {tol:g}",
-        f"{cons.checked} predictions of {cons.distinct_rows} holdout rows: "
-        f"{cons.holdout_mismatches} differ from the expected predictions "
-        f"(max |Δ| {cons.max_abs_diff:.3g}); {cons.repeat_mismatches} of "
-        f"{cons.repeated_rows} repeated rows disagree "
-        f"(max spread {cons.max_repeat_spread:.3g}).", evidence)
+        "prediction consistency", Category.LOAD_TEST, pass_fail(ok),
+        cons.mismatches + behaviour.mismatches, f"|Δ| <= {tol:g}", finding, evidence)
 
 
 def checks_from_result(result: LoadTestResult, policy: LoadTestPolicy,

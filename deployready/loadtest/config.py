@@ -9,6 +9,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from deployready.errors import InputError
+from deployready.loadtest.protocols import AUTO, PROTOCOLS
+from deployready.loadtest.targets import base_url as target_base_url
 from deployready.policy import LoadTestPolicy
 from deployready.runtime import is_loopback
 
@@ -23,7 +25,8 @@ SERVE_TARGET = "serve"
 class LoadTestConfig:
     """One run. ``target`` is ``"serve"`` (the package served by ``deployready serve`` on a
     loopback port, started and stopped by the run) or an ``http://`` URL of an endpoint
-    speaking the prediction protocol."""
+    speaking ``protocol`` (one of :data:`~deployready.loadtest.protocols.PROTOCOLS`, or
+    ``"auto"``: asked; ``model_name``: the Open Inference Protocol's model)."""
 
     version: str
     mode: Mode = "closed"
@@ -33,6 +36,8 @@ class LoadTestConfig:
     arrival: Arrival = "constant"
     timeout_ms: float = 1000.0
     target: str = SERVE_TARGET
+    protocol: str = AUTO
+    model_name: str | None = None
     warmup_requests: int = 50
     noise_requests: int = 200  # no-op requests measuring the harness itself (0: skip)
     max_seconds: float = 300.0
@@ -42,6 +47,7 @@ class LoadTestConfig:
     batching: bool = True
     max_batch_size: int = 128  # 100 concurrent requests fit one predict call
     max_wait_ms: float = 2.0
+    fixed_wait: bool = False  # the server's batches always wait max_wait_ms
     allow_remote: bool = False
 
     @classmethod
@@ -88,6 +94,14 @@ class LoadTestConfig:
         if self.max_batch_size < 1 or not 0 <= self.max_wait_ms <= 1000:
             bad("max_batch_size", "invalid batching options",
                 "max_batch_size >= 1, max_wait_ms in 0..1000")
+        if self.protocol not in (*PROTOCOLS, AUTO):
+            bad("protocol", f"unknown protocol {self.protocol!r}",
+                " or ".join(repr(p) for p in (*PROTOCOLS, AUTO)))
+        if self.is_serve and self.protocol not in ("deployready", "oip", AUTO):
+            bad("protocol", f"deployready serve does not speak {self.protocol!r}",
+                "'deployready', 'oip' or 'auto' for the served package")
+        if self.model_name is not None and not (0 < len(self.model_name) <= 200):
+            bad("model_name", "empty or longer than 200 characters", "a model name")
         if not self.is_serve:
             parts = urlsplit(self.target)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -100,11 +114,7 @@ class LoadTestConfig:
     def base_url(self, served_url: str | None = None) -> str:
         url = served_url if self.is_serve else self.target
         assert url is not None
-        url = url.rstrip("/")
-        for suffix in ("/predict", "/health"):
-            if url.endswith(suffix):
-                url = url[: -len(suffix)]
-        return url
+        return target_base_url(url)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from deployready.errors import JobError
+from deployready.loadtest.protocols import Protocol, ResponseError, column_kinds, protocol_for
 
 KINDS: tuple[str, ...] = ("ok", "timeout", "http_4xx", "http_5xx", "connection", "bad_response",
                           "not_sent")
@@ -130,20 +131,23 @@ class Live:
 
 
 def payload_bodies(records: list[dict[str, Any]], rows_per_request: int, count: int,
-                   ) -> tuple[list[bytes], np.ndarray]:
-    """Pre-encoded JSON bodies; request k starts at row k·m (mod len).
+                   protocol: Protocol | None = None) -> tuple[list[bytes], np.ndarray]:
+    """Pre-encoded JSON bodies in ``protocol`` (deployready's when None); request k
+    starts at row k·m (mod len).
 
     Returns (bodies, first row of each body)."""
     n = len(records)
     if n == 0:
         raise ValueError("no rows to send")
+    encode = (protocol or protocol_for("deployready")).encode
+    kinds = column_kinds(records)
     distinct = min(count, n) if rows_per_request == 1 else min(count, 1000)
     bodies: list[bytes] = []
     first = np.empty(distinct, dtype=np.int32)
     for k in range(distinct):
         start = (k * rows_per_request) % n
         rows = [records[(start + j) % n] for j in range(rows_per_request)]
-        bodies.append(json.dumps({"rows": rows}, separators=(",", ":"), allow_nan=False).encode())
+        bodies.append(encode(rows, kinds))
         first[k] = start
     return bodies, first
 
@@ -187,15 +191,33 @@ async def get_json(session: Any, url: str, timeout_s: float = 5.0) -> tuple[int,
             return resp.status, None
 
 
-def _kind_of(status: int, raw: bytes, expect_predictions: bool) -> tuple[int, float]:
+Decode = Callable[[bytes], float]
+
+
+def first_prediction(raw: bytes) -> float:
+    """The first prediction of a deployready answer (the hot path: no array built)."""
+    try:
+        return float(json.loads(raw)["predictions"][0])
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ResponseError("no predictions") from None
+
+
+def decoder(protocol: Protocol | None, rows_per_body: int) -> Decode:
+    """The first row's prediction of an answer in ``protocol`` (deployready's: None)."""
+    if protocol is None or protocol.name == "deployready":
+        return first_prediction
+    return lambda raw: float(protocol.decode(raw, rows_per_body)[0])
+
+
+def _kind_of(status: int, raw: bytes, decode: Decode | None) -> tuple[int, float]:
     """(kind, first prediction) of an answered request."""
     if status != 200:
         return (HTTP_4XX if 400 <= status < 500 else HTTP_5XX), float("nan")
-    if not expect_predictions:
+    if decode is None:
         return OK, float("nan")
     try:
-        return OK, float(json.loads(raw)["predictions"][0])
-    except (ValueError, KeyError, IndexError, TypeError):
+        return OK, decode(raw)
+    except (ResponseError, ValueError, TypeError):
         return BAD_RESPONSE, float("nan")
 
 
@@ -205,7 +227,7 @@ class _Phase:
     def __init__(self, session: Any, url: str, bodies: list[bytes], body_rows: np.ndarray, *,
                  requests: int, timeout_s: float, max_seconds: float,
                  should_stop: Callable[[], bool], live: Live | None,
-                 expect_predictions: bool) -> None:
+                 decode: Decode | None) -> None:
         import aiohttp
         from yarl import URL
 
@@ -216,7 +238,7 @@ class _Phase:
         self.samples = Samples.empty(requests)
         self.timeout_ns, self.timeout_us = int(timeout_s * 1e9), int(timeout_s * 1e6)
         self.should_stop, self.live = should_stop, live
-        self.expect_predictions = expect_predictions
+        self.decode = decode
         self.start_ns = time.perf_counter_ns()
         self.hard_deadline_ns = self.start_ns + int(max_seconds * 1e9)
         if live is not None:
@@ -260,7 +282,7 @@ class _Phase:
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
-            kind, prediction = _kind_of(status, raw, self.expect_predictions)
+            kind, prediction = _kind_of(status, raw, self.decode)
         except TimeoutError:
             kind = TIMEOUT
         except self.client_errors:
@@ -331,15 +353,18 @@ async def run_phase(
     seed: int = 0,
     expect_predictions: bool = True,
     offsets_ns: np.ndarray | None = None,
+    protocol: Protocol | None = None,
+    rows_per_body: int = 1,
 ) -> Samples:
     """Run one phase (warm-up, measurement or no-op) and return its raw samples.
 
     Open loop: ``offsets_ns`` (sorted, from the phase start) replaces the schedule made
-    from ``rate`` and ``arrival``."""
+    from ``rate`` and ``arrival``. ``protocol`` reads the answers (deployready's when
+    None; each body holds ``rows_per_body`` rows)."""
     offsets = None if mode == "closed" else _offsets(requests, rate, arrival, seed, offsets_ns)
     phase = _Phase(session, url, bodies, body_rows, requests=requests, timeout_s=timeout_s,
                    max_seconds=max_seconds, should_stop=should_stop, live=live,
-                   expect_predictions=expect_predictions)
+                   decode=decoder(protocol, rows_per_body) if expect_predictions else None)
     if offsets is None:
         await phase.closed_loop(requests, concurrency)
     else:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployready.checks import Category, Check
+from deployready.loadtest.behaviour import Behaviour
 from deployready.loadtest.concurrency import is_measured
 from deployready.loadtest.loadgen import LATE_US
 
@@ -258,6 +259,7 @@ class LoadTestResult(PhaseSummary):
     config: dict[str, Any] = field(default_factory=dict)
     prediction_log: str | None = None
     verdict: Verdict | None = None
+    behaviour: Behaviour = field(default_factory=Behaviour)  # the holdout sent first
 
     @classmethod
     def from_dict(cls, data: Any) -> LoadTestResult:
@@ -277,6 +279,7 @@ class LoadTestResult(PhaseSummary):
             target=_obj(d.get("target")), server_stats=d.get("server_stats"),
             config=_obj(d.get("config")), prediction_log=log if isinstance(log, str) else None,
             verdict=Verdict.from_dict(d.get("verdict")),
+            behaviour=Behaviour.from_dict(d.get("behaviour")),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -293,6 +296,8 @@ class LoadTestResult(PhaseSummary):
         })
         if self.prediction_log is not None:
             out["prediction_log"] = self.prediction_log
+        if self.behaviour.checked:
+            out["behaviour"] = self.behaviour.as_dict()
         if self.verdict is not None:
             out["verdict"] = self.verdict.as_dict()
         return out

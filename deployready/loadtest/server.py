@@ -48,6 +48,8 @@ def start_server(config: LoadTestConfig, package_path: Path,
            "--threads", "1"]
     if not config.batching:
         cmd.append("--no-batching")
+    if config.fixed_wait:
+        cmd.append("--fixed-wait")
     env = runs.child_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     log = open(folder / "server.log", "ab")  # noqa: SIM115 - handed to the child
     try:

@@ -41,6 +41,7 @@ import numpy as np
 from deployready.checks import Evidence
 from deployready.errors import DeployReadyError, JobError
 from deployready.loadtest import runs
+from deployready.loadtest.behaviour import Behaviour, check_behaviour
 from deployready.loadtest.checks import judged, passed
 from deployready.loadtest.config import LoadTestConfig
 from deployready.loadtest.loadgen import (
@@ -62,6 +63,7 @@ from deployready.loadtest.server import (
     wait_ready,
 )
 from deployready.loadtest.summary import consistency, phase_summary
+from deployready.loadtest.targets import Target, connect
 from deployready.runtime import freeze_heap
 from deployready.workspace import Workspace
 
@@ -79,22 +81,6 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-async def _health(session: Any, base_url: str, should_stop: Any) -> dict[str, Any]:
-    """The target's ``/health`` answer, retried for up to 30 s while it starts."""
-    deadline = time.monotonic() + 30.0
-    while True:
-        try:
-            status, body = await get_json(session, base_url + "/health")
-            if status == 200 and isinstance(body, dict):
-                return body
-            last = f"HTTP {status}"
-        except Exception as exc:  # connection refused while starting, etc.
-            last = f"{type(exc).__name__}: {exc}"
-        if time.monotonic() > deadline or should_stop():
-            raise JobError(f"{base_url}/health did not answer: {last}")
-        await asyncio.sleep(0.1)
-
-
 def _noise_summary(noise: Samples, config: LoadTestConfig,
                    arrays: dict[str, np.ndarray]) -> PhaseSummary | str:
     """The no-op phase's summary (its samples added to ``arrays``), or why it was skipped."""
@@ -104,18 +90,20 @@ def _noise_summary(noise: Samples, config: LoadTestConfig,
     return phase_summary(noise, mode=config.mode, rate=config.rate, pool=config.concurrency)
 
 
-async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str, Any]],
+async def measure(config: LoadTestConfig, target: Target, records: list[dict[str, Any]],
                   progress: Progress, should_stop: Any, policy_seed: int = 0
-                  ) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
-    """Health, warm-up, measured phase, no-op phase. Returns (health, parts, arrays)."""
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Warm-up, measured phase, no-op phase (deployready's protocol only), in the
+    target's protocol. Returns (parts, arrays)."""
     timeout_s = config.timeout_ms / 1000.0
     pool = config.concurrency
-    bodies, first_rows = payload_bodies(records, config.rows_per_request, config.requests)
+    protocol, base_url = target.protocol, target.base_url
+    bodies, first_rows = payload_bodies(records, config.rows_per_request, config.requests,
+                                        protocol)
     session = make_session(pool, timeout_s)
     parts: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
     async with session:
-        health = await _health(session, base_url, should_stop)
         if config.warmup_requests:
             # at full concurrency, so every pooled keep-alive connection is open before the
             # measured phase: connecting is not prediction latency (it was 30-50 % of the
@@ -123,9 +111,10 @@ async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str,
             warmup = max(config.warmup_requests, pool)
             progress.set_phase("warm-up", f"{warmup} requests, discarded")
             warm = await run_phase(
-                session, base_url + "/predict", bodies, first_rows, mode="closed",
+                session, target.predict_url, bodies, first_rows, mode="closed",
                 requests=warmup, concurrency=pool, rate=config.rate, arrival=config.arrival,
-                timeout_s=timeout_s, max_seconds=WARMUP_MAX_S, should_stop=should_stop)
+                timeout_s=timeout_s, max_seconds=WARMUP_MAX_S, should_stop=should_stop,
+                protocol=protocol, rows_per_body=config.rows_per_request)
             parts["warmup"] = {"requests": warmup, "ok": int(np.count_nonzero(warm.kind == 0))}
         freeze_heap()  # a full collection would stall the generator, i.e. the measurement
         if should_stop():
@@ -134,14 +123,16 @@ async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str,
         progress.live = live
         progress.set_phase("load", f"{config.mode} loop")
         main = await run_phase(
-            session, base_url + "/predict", bodies, first_rows, mode=config.mode,
+            session, target.predict_url, bodies, first_rows, mode=config.mode,
             requests=config.requests, concurrency=pool, rate=config.rate, arrival=config.arrival,
             timeout_s=timeout_s, max_seconds=config.max_seconds, should_stop=should_stop,
-            live=live, seed=config.seed)
+            live=live, seed=config.seed, protocol=protocol, rows_per_body=config.rows_per_request)
         parts["main"] = main
         arrays.update(main.arrays("main_"))
         cancelled = should_stop()
-        if config.noise_requests and not cancelled:
+        if protocol.name != "deployready":
+            parts["noise"] = f"the {protocol.name} protocol has no no-op endpoint"
+        elif config.noise_requests and not cancelled:
             progress.set_phase("noise", f"{config.noise_requests} no-op requests")
             noise = await run_phase(
                 session, base_url + "/noop", bodies, first_rows, mode=config.mode,
@@ -151,16 +142,18 @@ async def measure(config: LoadTestConfig, base_url: str, records: list[dict[str,
             parts["noise"] = _noise_summary(noise, config, arrays)
         if cancelled:
             raise Cancelled()
-        with contextlib.suppress(Exception):
-            status, stats = await get_json(session, base_url + "/stats")
-            if status == 200:
-                parts["server_stats"] = stats
-    return health, parts, arrays
+        if protocol.name in ("deployready", "oip"):
+            with contextlib.suppress(Exception):
+                status, stats = await get_json(session, base_url + "/stats")
+                if status == 200 and isinstance(stats, dict):
+                    parts["server_stats"] = stats
+    return parts, arrays
 
 
 def _result(config: LoadTestConfig, parts: dict[str, Any], package: Any, tolerance: float, *,
             peak_rss_mb: float | None, environment: dict[str, Any],
-            target: dict[str, Any], prediction_log: str | None) -> LoadTestResult:
+            target: dict[str, Any], prediction_log: str | None,
+            behaviour: Behaviour) -> LoadTestResult:
     """The stored result: the measured phase's summary, the consistency of its predictions,
     the other phases' parts and where and against what it ran."""
     main = parts["main"]
@@ -178,22 +171,62 @@ def _result(config: LoadTestConfig, parts: dict[str, Any], package: Any, toleran
         server_stats=parts.get("server_stats"),
         config=config.as_dict(),
         prediction_log=prediction_log,
+        behaviour=behaviour,
     )
 
 
 def _served_identity(ws: Workspace, run_id: int, config: LoadTestConfig, package_sha: str,
-                     health: dict[str, Any], base_url: str) -> str:
-    """The package hash the target reports. Our own server must serve the package; an
-    endpoint serving another one makes the run its evidence instead (version and hash)."""
+                     health: dict[str, Any], base_url: str, behaviour: Behaviour) -> str:
+    """The package hash the run is evidence for: the package's when the target reports
+    its hash (deployready's ``/health``) or reproduces its holdout predictions. Our own
+    server must serve the package; an endpoint serving another one makes the run its
+    evidence instead (version and hash, or ``unverified:<url>``)."""
     served_sha = str(health.get("package_sha256") or "")
-    if served_sha == package_sha:
-        return served_sha
+    if served_sha == package_sha or behaviour.reproduces:
+        return package_sha
     if config.is_serve:
         raise JobError(f"the server reports package {served_sha[:12]}, expected "
                        f"{package_sha[:12]}")
     runs.update_identity(ws, run_id, version=str(health.get("version") or config.version),
                          package_sha256=served_sha or f"unverified:{base_url}")
     return served_sha
+
+
+def _target(config: LoadTestConfig, base_url: str, package: Any, tolerance: float,
+            progress: Progress, should_stop: Any) -> tuple[Target, dict[str, Any], Behaviour]:
+    """The target in its protocol, ready; what it says it is; and, unless it reports the
+    package's hash on ``/health``, whether it reproduces the holdout (see
+    :mod:`~deployready.loadtest.behaviour`)."""
+    protocol = config.protocol
+    if config.is_serve and protocol == "auto":
+        protocol = "deployready"
+    model = config.model_name or (package.version if config.is_serve else None)
+    progress.set_phase("connecting", f"{base_url} ({protocol})")
+    client = connect(base_url, protocol, model=model, timeout_s=config.timeout_ms / 1000.0
+                     + 5.0)
+    client.wait_ready(30.0, should_stop)
+    if should_stop():
+        raise Cancelled()
+    health = client.identity()
+    if health.get("package_sha256") == package.sha256:
+        return client, health, Behaviour()
+    progress.set_phase("checking behaviour", f"{len(package.holdout)} holdout rows")
+    return client, health, check_behaviour(client, package.request_rows(), package.expected,
+                                           tolerance)
+
+
+def _save(ws: Workspace, run_id: int, result: LoadTestResult, arrays: dict[str, np.ndarray],
+          policy: Any, served_sha: str) -> bool:
+    """The samples file, the verdict (as evidence for ``served_sha``) and the stored row;
+    whether the run passed."""
+    samples = runs.samples_file(ws, run_id)
+    np.savez_compressed(samples, allow_pickle=False, **arrays)
+    evidence = Evidence(source=runs.RUN_SOURCE.format(id=run_id), package_sha256=served_sha)
+    result = judged(result, policy, evidence)
+    ok = passed(result.verdict.checks if result.verdict else ())
+    runs.finish(ws, run_id, status="completed", result=result, passed=ok,
+                samples_path=str(samples.relative_to(ws.root)))
+    return ok
 
 
 def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
@@ -216,31 +249,31 @@ def run(ws: Workspace, run_id: int, config: LoadTestConfig, folder: Path,
             base_url = config.base_url(str(info["url"]))
         else:
             base_url = config.base_url()
+        tolerance = policy.load_test.consistency_tolerance
+        client, health, behaviour = _target(config, base_url, package, tolerance, progress,
+                                            should_stop)
         rss = RssPoller(server.pid if server is not None else endpoint_pid(base_url))
         reporter = Reporter(progress)
         try:
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-                health, parts, arrays = runner.run(
-                    measure(config, base_url, records, progress, should_stop))
+                parts, arrays = runner.run(
+                    measure(config, client, records, progress, should_stop))
         finally:
             reporter.stop()
         peak = rss.stop()
         progress.set_phase("saving")
-        served_sha = _served_identity(ws, run_id, config, package.sha256, health, base_url)
+        served_sha = _served_identity(ws, run_id, config, package.sha256, health, base_url,
+                                      behaviour)
         for_package = served_sha == package.sha256
         env["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
         target = {"kind": "serve" if config.is_serve else "endpoint", "url": base_url,
+                  "protocol": client.protocol.name, "predict_url": client.predict_url,
                   "health": health, "evidence_for_package": for_package}
         log = str((folder / "predictions").relative_to(ws.root)) if config.is_serve else None
-        result = _result(config, parts, package, policy.load_test.consistency_tolerance,
-                         peak_rss_mb=peak, environment=env, target=target, prediction_log=log)
-        samples = runs.samples_file(ws, run_id)
-        np.savez_compressed(samples, allow_pickle=False, **arrays)
-        evidence = Evidence(source=runs.RUN_SOURCE.format(id=run_id), package_sha256=served_sha)
-        result = judged(result, policy.load_test, evidence)
-        ok = passed(result.verdict.checks if result.verdict else ())
-        runs.finish(ws, run_id, status="completed", result=result, passed=ok,
-                    samples_path=str(samples.relative_to(ws.root)))
+        result = _result(config, parts, package, tolerance, peak_rss_mb=peak,
+                         environment=env, target=target, prediction_log=log,
+                         behaviour=behaviour)
+        ok = _save(ws, run_id, result, arrays, policy.load_test, served_sha)
         progress.set_phase("done")
         progress.write(status="completed", passed=ok)
     except Cancelled:

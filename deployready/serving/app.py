@@ -17,6 +17,7 @@ Protocol (see the contracts):
   content type other than JSON → 415; a body that is not ``{"rows": [...]}``, repeats a key,
   or has rows or ids that do not fit → 422 (see :func:`parse_predict_request`); a body
   over ``max_body_bytes`` → 413; a full queue → 503.
+- the Open Inference Protocol (``/v2/...``): :mod:`deployready.serving.oip`.
 - ``GET /health`` → ``{"status": "ok", "version", "package_sha256", "pid", ...}``.
 - ``POST /noop`` → the same HTTP path without the model: the load test's harness floor.
 - ``GET /stats`` → request, batch and row counters, and where the time went
@@ -44,6 +45,13 @@ from typing import Any
 
 from deployready.runtime import freeze_heap
 from deployready.serving.batching import MicroBatcher, Stats
+from deployready.serving.oip import (
+    infer_answer,
+    model_metadata,
+    oip_error,
+    parse_infer_request,
+    resolve_model,
+)
 from deployready.serving.options import ServeOptions
 from deployready.serving.predlog import PredictionLog
 from deployready.serving.requests import (
@@ -54,6 +62,7 @@ from deployready.serving.requests import (
     new_ids,
     parse_predict_request,
 )
+from deployready.version import __version__
 
 LOG = logging.getLogger("deployready.serving.app")
 
@@ -188,6 +197,8 @@ class PredictionService:
         """The ASGI application uvicorn runs."""
         if scope["type"] == "http" and scope["method"] == "POST":
             handler = self._hot.get(scope["path"])
+            if handler is None and scope["path"].startswith("/v2/models/"):
+                handler = self._infer
             if handler is not None:
                 try:
                     status, body = await handler(scope, receive)
@@ -289,6 +300,51 @@ class PredictionService:
             return exc.status, exc.body_bytes()
         return 200, b'{"predictions":[' + self._noop_tail
 
+    # ---- the Open Inference Protocol (see deployready.serving.oip)
+    def _model_route(self, path: str) -> tuple[str, str] | None:
+        return resolve_model(path, self.package.version, self.package.sha256)
+
+    async def _infer(self, scope: dict[str, Any], receive: Callable[[], Any]
+                     ) -> tuple[int, bytes]:
+        route = self._model_route(scope["path"])
+        if route is None or route[1] or route[0] != "infer":
+            error = route[1] if route and route[1] else f"no route {scope['path']}"
+            return 404, json_bytes({"error": error})
+        started = time.perf_counter()
+        self.stats.requests += 1
+        rows: list[Any] | None = None
+        try:
+            body = await self._read_body(scope, receive)
+            rows, request_id = parse_infer_request(body, self.package.features,
+                                                   self.options.max_rows_per_request)
+            assert self.batcher is not None
+            predictions = await self.batcher.submit(rows)
+        except RequestError as exc:
+            status, _ = self._error(exc, started, rows, None)
+            return status, oip_error(exc).body_bytes()
+        self.stats.rows += len(rows)
+        values = predictions.tolist()
+        self._log_rows(started, rows, values, "", None)
+        return 200, infer_answer(self.package.version, self.package.sha256, request_id,
+                                 values)
+
+    async def oip_get(self, request: Any) -> Any:
+        """``GET /v2``, ``/v2/health/*``, ``/v2/models/{name}[...][/ready]``."""
+        path = request.url.path
+        if path == "/v2":
+            return self._json({"name": "deployready", "version": __version__,
+                               "extensions": []})
+        if path in ("/v2/health/live", "/v2/health/ready"):
+            return self._json({"live" if path.endswith("live") else "ready": True})
+        route = self._model_route(path)
+        if route is None or route[1] or route[0] == "infer":
+            error = route[1] if route and route[1] else f"no route {path}"
+            return self._json({"error": error}, 405 if route and route[0] == "infer" else 404)
+        if route[0] == "ready":
+            return self._json({"name": self.package.version, "ready": True})
+        return self._json(model_metadata(self.package.version, self.package.sha256,
+                                         self.package.schema))
+
     def _json(self, body: dict[str, Any], status: int = 200) -> Any:
         return self._response(json_bytes(body), status, media_type="application/json")
 
@@ -304,6 +360,7 @@ class PredictionService:
                            "batching": self.options.batching,
                            "max_batch_size": self.options.max_batch_size,
                            "max_wait_ms": self.options.max_wait_ms,
+                           "batch_wait": "adaptive" if self.options.adaptive_wait else "fixed",
                            "threads": self.options.threads,
                            "preprocessing": self.preprocessor.describe(),
                            "logging": self.log is not None})
@@ -323,6 +380,9 @@ class PredictionService:
                 Route("/noop", self._hot_route, methods=["POST", "GET"]),
                 Route("/health", self.health, methods=["GET"]),
                 Route("/stats", self.stats_endpoint, methods=["GET"]),
+                Route("/v2", self.oip_get, methods=["GET"]),
+                Route("/v2/health/{probe}", self.oip_get, methods=["GET"]),
+                Route("/v2/models/{rest:path}", self.oip_get, methods=["GET"]),
             ],
             lifespan=self.lifespan,
         )

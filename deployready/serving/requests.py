@@ -97,23 +97,7 @@ def parse_predict_request(body: bytes, max_rows: int) -> tuple[list[Any], list[s
     otherwise lost silently by ``json.loads``) and a search for ``\\uD`` escapes (lone
     surrogates); only a body that fails them is looked at more closely.
     """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _body_error(400, f"body is not valid JSON: not UTF-8 (byte "
-                          f"0x{body[exc.start]:02x} at offset {exc.start})",
-                          expected="JSON text in UTF-8") from None
-    if text.startswith("\ufeff"):
-        raise _body_error(400, "body is not valid JSON: it starts with a byte order mark")
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise _body_error(400, "body is not valid JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, or an integer beyond int's digit limit
-        raise _body_error(400, f"body is not valid JSON: {_json_problem(exc)}") from None
-    if type(data) is not dict:
-        kind = _JSON_TYPE_NAMES.get(type(data), type(data).__name__)
-        raise _body_error(422, f"body is a JSON {kind}, not an object")
+    text, data = _json_object(body)
     if "rows" not in data:
         raise _body_error(422, "missing 'rows'", field="rows")
     ids = data.get("ids")
@@ -140,6 +124,34 @@ def parse_predict_request(body: bytes, max_rows: int) -> tuple[list[Any], list[s
     if text.count(":") != members:  # a ':' in a string, a nested object, or a repeated key
         _check_repeated_keys(text)
     return rows, ids
+
+
+def _json_object(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The body's text and its JSON object; 400 when not UTF-8 JSON (a byte order mark,
+    nested too deeply), 422 when not an object."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _body_error(400, f"body is not valid JSON: not UTF-8 (byte "
+                          f"0x{body[exc.start]:02x} at offset {exc.start})",
+                          expected="JSON text in UTF-8") from None
+    if text.startswith("\ufeff"):
+        raise _body_error(400, "body is not valid JSON: it starts with a byte order mark")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise _body_error(400, "body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer beyond int's digit limit
+        raise _body_error(400, f"body is not valid JSON: {_json_problem(exc)}") from None
+    if type(data) is not dict:
+        kind = _JSON_TYPE_NAMES.get(type(data), type(data).__name__)
+        raise _body_error(422, f"body is a JSON {kind}, not an object")
+    return text, data
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A body that must be one JSON object (see :func:`_json_object`)."""
+    return _json_object(body)[1]
 
 
 def check_ids(ids: Any, n_rows: int) -> None:
