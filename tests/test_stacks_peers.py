@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,12 +27,13 @@ from tests.peers import servers, venvs
 
 pytestmark = pytest.mark.peers
 
+REPO = Path(__file__).resolve().parent.parent
 PEERS = list(venvs.PINS)
 ROWS = 200  # holdout rows compared per server (one request)
 
 
 def _peer_or_skip(name: str) -> venvs.Peer:
-    built = venvs.build([name])[name]
+    built = venvs.build([name], retry_failed=False)[name]
     if built is None:
         reason = f"the {name} venv could not be built (see {venvs.peer(name).log})"
         if os.environ.get("CI") == "true":
@@ -83,3 +87,36 @@ def test_mlserver_refuses_a_package_whose_hash_is_not_the_settings(
     with pytest.raises(RuntimeError, match="not 0000"), \
             servers.serve("mlserver", peer, export, tmp_path, timeout_s=60):
         pass
+
+
+PROTOCOL = {"mlserver": ["--protocol", "oip", "--model", servers.MODEL_NAME],
+            "mlflow": ["--protocol", "mlflow"], "bentoml": ["--protocol", "bentoml"]}
+
+
+def _loadtest(ws: Path, version: str, running: servers.Running) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "deployready", "loadtest", "-w", str(ws), "--version", version,
+            "--target", running.url, *PROTOCOL[running.name], "--requests", "60",
+            "--concurrency", "2", "--max-seconds", "60", "--json"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert done.returncode in (0, 1), done.stderr  # a verdict, not "could not evaluate"
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_loadtest_through_the_cli_is_evidence_for_the_right_package_only(
+    served: servers.Running, demo_ws: Path
+) -> None:
+    old, new = Workspace.open(demo_ws).versions()[-2:]
+    right = _loadtest(demo_ws, new, served)["result"]
+    assert right["behaviour"]["reproduces"], right["behaviour"]
+    assert right["behaviour"]["max_abs_diff"] == 0.0  # the export is exact
+    assert right["target"]["evidence_for_package"] is True
+    assert right["target"]["protocol"] == PROTOCOL[served.name][1]
+    out = _loadtest(demo_ws, old, served)
+    wrong = out["result"]
+    assert wrong["target"]["evidence_for_package"] is False
+    assert not wrong["behaviour"]["reproduces"] and wrong["behaviour"]["mismatches"] > 0
+    checks = {c["name"]: c for c in out["checks"]}
+    assert checks["prediction consistency"]["status"] == "fail"
+    assert "serves another model" in str(checks["prediction consistency"])
