@@ -149,3 +149,34 @@ def test_cli_imports_from_a_real_sqlite_tracking_store(demo_ws: Path, tmp_path: 
            "--mlflow-python", str(peer.python)]
     assert main(bad) == 2
     assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_pages_show_the_link_back(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_pages_readiness import _run, _texts
+
+    ws = Workspace.open(demo_ws)
+    version = ws.versions()[-1]
+    package_run = json.loads((ws.models_dir / version / "model_metadata.json").read_bytes())[
+        "run_id"]
+    path = _history(demo_ws)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    row = raw[raw["run_id"] == package_run]
+    raw[raw["run_id"] != package_run].to_csv(path, index=False)  # the run came from MLflow
+    run = _runs_like_history(demo_ws, 1)[0]
+    for column in ("cv_fold_scores", "cv_folds", "feature_entropy"):
+        run["artifacts"][f"{column}.json"] = row.iloc[0][column]
+    run["metrics"] = {k: float(row.iloc[0][k]) for k in ("roc_auc", "average_precision",
+                                                          "brier", "ece", "ks", "log_loss",
+                                                          "accuracy", "f1", "precision",
+                                                          "recall", "synthetic_ratio", "noise")}
+    run["params"] = {"run_id": package_run, "cv_metric": row.iloc[0]["cv_metric"],
+                     "trained_at": row.iloc[0]["trained_at"]}
+    assert import_runs(demo_ws, [run]).imported == [run["run_id"]]
+    at = _run("pages/1_Certification.py", demo_ws, monkeypatch)
+    runs = next(df.value for df in at.dataframe if "MLflow run" in df.value.columns)
+    assert run["run_id"] in set(runs["MLflow run"])
+    assert f"MLflow run `{run['run_id']}`" in _texts(at)
+    at = _run("pages/2_Artifacts.py", demo_ws, monkeypatch)
+    versions = next(df.value for df in at.dataframe if "MLflow model" in df.value.columns)
+    assert "models:/m-0000" in set(versions["MLflow model"])
