@@ -32,6 +32,7 @@ path: Path = found
 from deployready.certification.checks import history_evaluations  # noqa: E402
 from deployready.certification.evaluation import RunEvaluation  # noqa: E402
 from deployready.certification.view import CertificationView  # noqa: E402
+from deployready.stacks.links import mlflow_links_of  # noqa: E402
 
 # The most recent runs drawn one by one (streak strip, CV boxes); every run elsewhere.
 RECENT_RUNS = 40
@@ -78,6 +79,11 @@ c2.metric(
     help=f"Green runs in a row ending at {upto}",
 )
 c3.metric("Package run", package_run or "—", help=f"run_id in {version}/model_metadata.json")
+links = mlflow_links_of(loaded[0])
+if package_run in links:
+    link = links[package_run]
+    st.caption(f"Package run {package_run} was imported from MLflow run "
+               f"`{link['mlflow_run_id']}` (model `{link['mlflow_model_uri'] or '—'}`).")
 if view.package_run_missing:
     st.error(f"{version} was trained in run {package_run}, which is not in {path.name}.")
 
@@ -175,4 +181,7 @@ table = pd.DataFrame(
         "failing": ["; ".join(e.failing) for e in view.runs],
     }
 )
+if links:
+    table["MLflow run"] = [links.get(r, {}).get("mlflow_run_id", "") for r in run_ids]
+    table["MLflow model"] = [links.get(r, {}).get("mlflow_model_uri", "") for r in run_ids]
 st.dataframe(table, hide_index=True, width="stretch")

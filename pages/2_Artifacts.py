@@ -16,6 +16,7 @@ from deployready.package.checks import package_signature, signature_counts
 from deployready.package.manifest import read_json_file, read_metadata
 from deployready.package.validate import validate_package
 from deployready.package.versioning import schema_change
+from deployready.stacks.links import mlflow_links
 
 ui.setup_page("Artifacts", "📦")
 ws, version = ui.sidebar()
@@ -29,6 +30,8 @@ def _meta(v: str) -> dict[str, Any]:
     return ui.guarded(lambda: read_metadata(ws.package_path(v)), f"Reading {v} metadata") or {}
 
 
+links = ui.guarded(lambda: mlflow_links(ws.history_path()),
+                   "Reading the MLflow links of the certification history") or {}
 st.markdown("### Versions")
 rows = []
 for v in versions:
@@ -41,6 +44,9 @@ for v in versions:
             "bump": meta.get("bump", ""),
             "created": meta.get("created_at", ""),
             "run": meta.get("run_id", ""),
+            **({"MLflow run": links.get(meta.get("run_id", ""), {}).get("mlflow_run_id", ""),
+                "MLflow model": links.get(meta.get("run_id", ""), {}).get("mlflow_model_uri", "")}
+               if links else {}),
             "model": str(meta.get("model_class", "")).rsplit(".", 1)[-1],
             "sha256": (report.sha256 or "")[:16],
             "problems": "; ".join(

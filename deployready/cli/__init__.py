@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         performance,
         rollout,
         signing,
+        stacks,
     )
 
     parser = argparse.ArgumentParser(
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (core, signing, loadtest, ingest, monitor, performance, labels,
+    for module in (core, signing, loadtest, stacks, ingest, monitor, performance, labels,
                    rollout):  # help order
         module.register(sub)
     return parser

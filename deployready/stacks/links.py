@@ -1,0 +1,30 @@
+"""The link back from a certification run to MLflow: the MLflow run id and model URI
+that ``import-mlflow`` kept in the history, by history run id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from deployready.certification.history import load_history
+
+
+def mlflow_links(history: str | Path | None) -> dict[str, dict[str, str]]:
+    """run_id -> {"mlflow_run_id", "mlflow_model_uri"} for the runs imported from MLflow
+    (none for a history without them, or no history)."""
+    if history is None or not Path(history).exists():
+        return {}
+    return mlflow_links_of(load_history(history))
+
+
+def mlflow_links_of(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """``mlflow_links`` of an already loaded history frame."""
+    if "mlflow_run_id" not in frame:
+        return {}
+    uris = frame["mlflow_model_uri"] if "mlflow_model_uri" in frame else [""] * len(frame)
+    return {
+        str(run): {"mlflow_run_id": str(mlflow), "mlflow_model_uri": str(uri or "")}
+        for run, mlflow, uri in zip(frame["run_id"], frame["mlflow_run_id"], uris, strict=True)
+        if mlflow
+    }
