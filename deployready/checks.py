@@ -106,8 +106,10 @@ class Check:
     def __post_init__(self) -> None:
         # a status or category given as its text (a stored record) becomes the enum;
         # an unknown one is a ValueError naming it
-        object.__setattr__(self, "status", Status(self.status))
-        object.__setattr__(self, "category", Category(self.category))
+        if type(self.status) is not Status:
+            object.__setattr__(self, "status", Status(self.status))
+        if type(self.category) is not Category:
+            object.__setattr__(self, "category", Category(self.category))
 
     @property
     def passed(self) -> bool:

@@ -30,7 +30,7 @@ assert found is not None
 path: Path = found
 
 from deployready.certification.checks import history_evaluations  # noqa: E402
-from deployready.certification.evaluation import RunEvaluation  # noqa: E402
+from deployready.certification.runs import RunEvaluations  # noqa: E402
 from deployready.certification.view import CertificationView  # noqa: E402
 from deployready.stacks.links import mlflow_links_of  # noqa: E402
 
@@ -41,7 +41,7 @@ RECENT_RUNS = 40
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _history(
     path: str, signature: ui.FileSignature, _policy: Policy
-) -> tuple[pd.DataFrame, list[RunEvaluation]]:
+) -> tuple[pd.DataFrame, RunEvaluations]:
     """The validated history and each run's evaluation; ``signature`` covers the history
     and the policy file, so an edit to either is a cache miss.
 

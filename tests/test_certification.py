@@ -24,7 +24,7 @@ from deployready.certification.checks import (
     load_history,
     streak,
 )
-from deployready.certification.evaluation import history_evaluations
+from deployready.certification.history_cache import history_evaluations
 from deployready.certification.metrics import (
     METRIC_NAMES,
     compute_metrics,

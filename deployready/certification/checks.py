@@ -42,7 +42,7 @@ The history columns are listed in :mod:`deployready.certification.history`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,10 @@ from deployready.certification.evaluation import (
     NOISE_CHECK,
     RATIO_CHECK,
     RunEvaluation,
+    RunEvaluations,
     cv_failures,
     evaluate_history,
     evaluate_run,
-    history_evaluations,
     streak,
 )
 from deployready.certification.history import (
@@ -66,6 +66,7 @@ from deployready.certification.history import (
     load_history,
     resolve_history_path,
 )
+from deployready.certification.history_cache import history_evaluations
 from deployready.certification.history_schema import (
     FOLD_KEYS,
     FORMATS,
@@ -194,9 +195,10 @@ def _agrees_with_metadata(
 
 
 def _streak_check(
-    evaluations: list[RunEvaluation], run_id: str, need: int, evidence: Evidence
+    evaluations: Sequence[RunEvaluation], run_id: str, need: int, evidence: Evidence
 ) -> Check:
-    run_streak = streak(evaluations, run_id)
+    runs = RunEvaluations.of(evaluations)
+    run_streak = streak(runs, run_id)
     ok = run_streak >= need
     return Check(
         name=f"{need} consecutive green retrains",
@@ -209,7 +211,7 @@ def _streak_check(
         evidence=replace(evidence, detail={
             "run_id": run_id,
             "streak": run_streak,
-            "green": {e.run_id: e.green for e in evaluations},
+            "green": dict(zip(runs.run_ids, runs.green, strict=True)),
         }),
     )
 
@@ -271,7 +273,7 @@ def _run_checks(
     shown: str,
     row_number: int,
     history: pd.DataFrame,
-    evaluations: list[RunEvaluation],
+    evaluations: Sequence[RunEvaluation],
     policy: Policy,
 ) -> list[Check]:
     """The certification checks of the package trained in history row ``row_number``."""

@@ -2,9 +2,10 @@
 
 A *retrain run* is one row of ``data/certification/history.{csv,parquet,jsonl}``
 (read and written by :mod:`deployready.certification.history`). :func:`evaluate_run`
-turns a row into its checks; :func:`history_evaluations` does so for every row of a
-history file, remembered until the file changes; :func:`streak` counts the green runs
-in a row. The definitions of each check are in :mod:`deployready.certification.checks`.
+turns a row into its checks; :func:`evaluate_history` does so for every row of a
+history (:func:`~deployready.certification.history_cache.history_evaluations` for a
+history file, remembered and cached); :func:`streak` counts the green runs in a row.
+The definitions of each check are in :mod:`deployready.certification.checks`.
 
 A :class:`RunEvaluation` carries the run's parsed evidence (metric values, fold scores
 and windows, feature entropy, synthetic ratio, noise) next to its checks, so that a
@@ -14,18 +15,14 @@ screen lays them out without reading the history's columns again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
-from deployready.certification.history import load_history
 from deployready.certification.history_schema import (
     FOLD_KEYS,
-    HISTORY_FILE_EXPECTED,
     as_json,
     as_number,
     bounds_of,
@@ -33,9 +30,10 @@ from deployready.certification.history_schema import (
     parse_time,
 )
 from deployready.certification.metrics import validate_policy_metrics
+from deployready.certification.runs import RunEvaluation as RunEvaluation
+from deployready.certification.runs import RunEvaluations as RunEvaluations
 from deployready.checks import Category, Check, Evidence, Status, compare
-from deployready.errors import HistoryError, require_file
-from deployready.memo import FileMemo
+from deployready.errors import HistoryError
 from deployready.policy import CertificationPolicy, CVPolicy, Policy
 
 CV_CHECK = "time-series CV"
@@ -46,37 +44,6 @@ NOISE_CHECK = "noise"
 Row: TypeAlias = Mapping[str, Any] | pd.Series
 
 
-@dataclass(frozen=True)
-class RunEvaluation:
-    """One retrain run: its checks (policy metrics first, then CV, entropy, synthetic
-    ratio and noise) and the evidence they were computed from, parsed."""
-
-    run_id: str
-    trained_at: str
-    checks: list[Check]
-    green: bool
-    #: policy metric -> its value on the run's test split
-    metrics: dict[str, float] = field(default_factory=dict)
-    cv_metric: str = ""
-    cv_fold_scores: list[float] = field(default_factory=list)
-    #: one object per fold: train_start, train_end, test_start, test_end, ...
-    cv_folds: list[dict[str, Any]] = field(default_factory=list)
-    feature_entropy: dict[str, float] = field(default_factory=dict)
-    synthetic_ratio: float = 1.0
-    noise: float = 0.0
-
-    def metric_check(self, metric: str) -> Check | None:
-        """The check of policy metric ``metric`` (None: not a metric of this run)."""
-        if metric not in self.metrics:
-            return None
-        return next((c for c in self.checks if c.name == metric), None)
-
-    @property
-    def failing(self) -> list[str]:
-        """The names of the checks that do not pass, in check order."""
-        return [c.name for c in self.checks if not c.passed]
-
-
 def cv_failures(
     scores: Sequence[float], folds: Sequence[Mapping[str, Any]], cv: CVPolicy
 ) -> list[str]:
@@ -84,11 +51,12 @@ def cv_failures(
     failures: list[str] = []
     if len(scores) < cv.min_folds:
         failures.append(f"{len(scores)} folds, fewer than {cv.min_folds}")
-    if scores:
-        std = float(np.std(scores))
+    if len(scores):
+        array = np.asarray(scores)
+        std = float(array.std())
         if std > cv.max_fold_std:
             failures.append(f"fold std {std:.4f} > {cv.max_fold_std:g}")
-        low = float(np.min(scores))
+        low = float(array.min())
         if low < cv.min_fold_score:
             failures.append(f"lowest fold {cv.metric} {low:.4f} < {cv.min_fold_score:g}")
     if len(folds) != len(scores):
@@ -161,16 +129,18 @@ def _cv_check(
 ) -> Check:
     if cv_metric != cv.metric:
         failures.insert(0, f"CV scored {cv_metric}, the policy asks for {cv.metric}")
+    array = np.asarray(scores)
+    low = array.min() if scores else None
     summary = (
-        f"{len(scores)} folds, {cv_metric} mean {np.mean(scores):.4f}, std {np.std(scores):.4f}, "
-        f"min {np.min(scores):.4f}"
+        f"{len(scores)} folds, {cv_metric} mean {array.mean():.4f}, std {array.std():.4f}, "
+        f"min {low:.4f}"
         if scores
         else "no folds"
     )
     return _check(
         CV_CHECK,
         not failures,
-        float(np.min(scores)) if scores else None,
+        float(low) if low is not None else None,
         f">= {cv.min_folds} folds, std <= {cv.max_fold_std:g}, "
         f"min {cv.metric} >= {cv.min_fold_score:g}, time-ordered",
         (f"{summary}: " + "; ".join(failures) + ".")
@@ -252,38 +222,23 @@ def evaluate_run(
     )
 
 
-def evaluate_history(df: pd.DataFrame, policy: Policy) -> list[RunEvaluation]:
+def evaluate_history(df: pd.DataFrame, policy: Policy) -> RunEvaluations:
     source = df.attrs.get("source")
     # plain dicts, not iterrows() Series: the same values, without a Series per row
-    return [evaluate_run(row, policy, source=source) for row in df.to_dict("records")]
-
-
-#: (history, its evaluations) per history file and certification policy: at 10,000 runs
-#: validating and evaluating the history is ~5 s, and it only changes with the file.
-HISTORY_MEMO: FileMemo[tuple[pd.DataFrame, list[RunEvaluation]]] = FileMemo(8)
-
-
-def history_evaluations(path: Path, policy: Policy
-                        ) -> tuple[pd.DataFrame, list[RunEvaluation]]:
-    """``load_history`` and ``evaluate_history`` of ``path``, remembered until the file or
-    the certification policy changes. The frame and list are shared: do not modify."""
-
-    def build() -> tuple[pd.DataFrame, list[RunEvaluation]]:
-        history = load_history(path, policy)
-        return history, evaluate_history(history, policy)
-
-    require_file(path, HistoryError, expected=HISTORY_FILE_EXPECTED)
-    return HISTORY_MEMO.compute([path], repr(policy.certification), build)
+    return RunEvaluations.of(
+        [evaluate_run(row, policy, source=source) for row in df.to_dict("records")]
+    )
 
 
 def streak(evaluations: Sequence[RunEvaluation], upto_run_id: str) -> int:
     """Consecutive green runs ending at ``upto_run_id`` (0 if it is red or unknown)."""
-    ids = [e.run_id for e in evaluations]
+    runs = RunEvaluations.of(evaluations)
+    ids = runs.run_ids
     if upto_run_id not in ids:
         return 0
     count = 0
-    for evaluation in reversed(evaluations[: ids.index(upto_run_id) + 1]):
-        if not evaluation.green:
+    for green in reversed(runs.green[: ids.index(upto_run_id) + 1]):
+        if not green:
             break
         count += 1
     return count

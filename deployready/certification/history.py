@@ -36,13 +36,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from deployready.certification.history_columns import check_rows, validated_columns
 from deployready.certification.history_files import (
     json_default,
     locked,
@@ -76,7 +76,12 @@ def load_history(path: str | Path, policy: Policy | None = None) -> pd.DataFrame
     indexed by their 1-based row number in the file; ``df.attrs["source"]`` is the path.
     """
     path = Path(path)
-    raw = read_raw(path)
+    return validate_raw(read_raw(path), path, policy)
+
+
+def validate_raw(raw: pd.DataFrame, path: Path, policy: Policy | None = None) -> pd.DataFrame:
+    """:func:`load_history` of a history already read into ``raw`` (one row per run, the
+    cells as read from ``path``)."""
     if len(raw) == 0:
         raise HistoryError("no retrain runs", source=path, expected="one row per retrain run")
     columns = [str(c) for c in raw.columns]
@@ -95,30 +100,16 @@ def load_history(path: str | Path, policy: Policy | None = None) -> pd.DataFrame
         raise HistoryError(
             "no metric column", source=path, expected="at least one of " + ", ".join(METRIC_NAMES)
         )
-    out: dict[str, list[Any]] = {c: [] for c in columns}
-    seen: dict[str, int] = {}
-    times: list[datetime] = []
-    for i, record in enumerate(raw.to_dict("records"), start=1):
-        for column in columns:
-            value = cell_value(column, record[column], path, f"row {i}, column {column}")
-            if column == "trained_at":
-                times.append(parse_time(value))
-            out[column].append(value)
-        check_scores({c: out[c][-1] for c in columns}, path, f"row {i}")
-        run_id = out["run_id"][-1]
-        if run_id in seen:
-            raise HistoryError(
-                f"duplicate run_id {run_id!r} (also row {seen[run_id]})",
-                source=path,
-                location=f"row {i}, column run_id",
-                expected="unique run ids",
-            )
-        seen[run_id] = i
+    out, bad = validated_columns(raw, path)
+    check_rows(out, bad.row - 1 if bad is not None else len(raw), path)
+    if bad is not None:
+        raise bad.error
+    times = [parse_time(value).timestamp() for value in out["trained_at"]]
     frame = pd.DataFrame(out, index=pd.RangeIndex(1, len(raw) + 1, name="row"))
     for column in INT_COLUMNS:
         if column in frame and frame[column].notna().all():
             frame[column] = frame[column].astype(np.int64)
-    order = np.argsort(np.array([t.timestamp() for t in times]), kind="stable")
+    order = np.argsort(np.array(times), kind="stable")
     frame = frame.iloc[order]
     frame.attrs["source"] = str(path)
     return frame

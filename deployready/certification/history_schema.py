@@ -73,6 +73,9 @@ def column_order(metrics: Sequence[str] = METRIC_NAMES) -> list[str]:
 def parse_time(value: Any) -> datetime:
     """An ISO 8601 time as an aware datetime (naive = UTC); ValueError otherwise — also
     for a number, which could be seconds, milliseconds or nanoseconds since 1970."""
+    if type(value) is str and value.strip():  # the common case first
+        parsed = datetime.fromisoformat(value.strip())
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
     if value is pd.NaT:
         raise ValueError("missing time (NaT)")
     if isinstance(value, pd.Timestamp):
@@ -131,9 +134,14 @@ def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_STRICT = json.JSONDecoder(object_pairs_hook=unique_object)
+
+
 def loads_strict(text: str) -> Any:
     """``json.loads`` that refuses a key repeated in any object (DuplicateKeyError)."""
-    return json.loads(text, object_pairs_hook=unique_object)
+    if type(text) is not str or text.startswith("\ufeff"):  # json.loads' own errors
+        return json.loads(text, object_pairs_hook=unique_object)
+    return _STRICT.decode(text)  # one decoder, not one per cell
 
 
 def as_json(value: Any) -> Any:

@@ -9,10 +9,12 @@ recent runs drawn one by one, and each run's parsed evidence and checks
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from deployready.certification.evaluation import RunEvaluation, streak
+from deployready.certification.runs import RunEvaluations
 
 
 @dataclass(frozen=True)
@@ -20,16 +22,22 @@ class CertificationView:
     """``runs`` of a history (``trained_at`` order, at least one) and ``package_run``,
     the ``run_id`` in the selected package's ``model_metadata.json`` (None: none)."""
 
-    runs: list[RunEvaluation]
+    runs: Sequence[RunEvaluation]
     package_run: str | None = None
 
     def __post_init__(self) -> None:
         if not self.runs:
             raise ValueError("a certification view needs at least one run")
+        object.__setattr__(self, "runs", RunEvaluations.of(self.runs))
 
-    @cached_property
+    @property
+    def _runs(self) -> RunEvaluations:
+        assert isinstance(self.runs, RunEvaluations)
+        return self.runs
+
+    @property
     def run_ids(self) -> list[str]:
-        return [e.run_id for e in self.runs]
+        return self._runs.run_ids
 
     @cached_property
     def _index(self) -> dict[str, int]:
@@ -40,11 +48,11 @@ class CertificationView:
 
     @property
     def times(self) -> list[str]:
-        return [e.trained_at for e in self.runs]
+        return self._runs.trained_at
 
     @property
     def green(self) -> list[bool]:
-        return [e.green for e in self.runs]
+        return self._runs.green
 
     @property
     def package_run_missing(self) -> bool:
@@ -61,7 +69,7 @@ class CertificationView:
     @property
     def streak(self) -> int:
         """Consecutive green runs ending at :attr:`focus`."""
-        return streak(self.runs, self.focus)
+        return streak(self._runs, self.focus)
 
     def index(self, run_id: str) -> int:
         """Position of ``run_id`` (its first row); ValueError when it is not a run."""
@@ -79,12 +87,8 @@ class CertificationView:
 
     def metric_values(self, metric: str) -> list[float]:
         """``metric`` of every run (NaN for a run without it)."""
-        return [e.metrics.get(metric, float("nan")) for e in self.runs]
+        return self._runs.metric_values(metric)
 
     def metric_passed(self, metric: str) -> list[bool]:
         """Whether every run's check of ``metric`` passes (False: fails, or no check)."""
-        out = []
-        for e in self.runs:
-            check = e.metric_check(metric)
-            out.append(bool(check and check.passed))
-        return out
+        return self._runs.metric_passed(metric)
