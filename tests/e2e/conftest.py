@@ -43,7 +43,7 @@ class Server:
     log: Path
 
 
-def start_server(workspace: Path, log: Path) -> Server:
+def start_server(workspace: Path, log: Path, extra_args: tuple[str, ...] = ()) -> Server:
     port = _free_port()
     env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
     cmd = [
@@ -62,6 +62,7 @@ def start_server(workspace: Path, log: Path) -> Server:
         "false",
         "--server.fileWatcherType",
         "none",
+        *extra_args,
     ]
     out = log.open("wb")
     process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
