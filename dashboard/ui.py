@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from deployready.errors import DeployReadyError
+from dashboard import identity
+from deployready.errors import AccessDenied, DeployReadyError
 from deployready.policy import Policy
 from deployready.workspace import Workspace, default_workspace_path
 
@@ -59,7 +60,10 @@ def _navigation() -> None:
 
 
 def workspace() -> Workspace:
-    """The workspace chosen in the sidebar (default: $DEPLOYREADY_WORKSPACE or cwd)."""
+    """The workspace chosen in the sidebar (default: $DEPLOYREADY_WORKSPACE or cwd); with
+    sign-in configured, the server's, with no path field (:mod:`dashboard.identity`)."""
+    if identity.auth_configured():
+        return identity.fixed_workspace()
     if _WS_KEY not in st.session_state:
         st.session_state[_WS_KEY] = str(default_workspace_path())
     entered = st.sidebar.text_input(
@@ -93,12 +97,14 @@ def sidebar(*, with_version: bool = True, deployed: bool = False) -> tuple[Works
     monitoring pages (``deployed=True``) share another, defaulting to the version that
     serves traffic, so looking at a candidate does not hide the deployed model's health.
     """
+    identity.sign_in_gate()
     _navigation()
     st.sidebar.divider()
     ws = workspace()
     if not ws.root.is_dir():
         st.error(f"Workspace folder not found: {ws.root}")
         st.stop()
+    identity.panel(ws)
     refresh_profiles(ws)
     version: str | None = None
     versions = ws.versions()
@@ -138,6 +144,9 @@ def guarded(fn: Callable[[], T], what: str) -> T | None:
     """Run an engine call; show a deployready error as a visible message, not a traceback."""
     try:
         return fn()
+    except AccessDenied as exc:
+        st.error(f"**{what} refused.** {exc}", icon="🔒")
+        return None
     except DeployReadyError as exc:
         st.error(f"**{what} failed.** {exc}", icon="🚫")
         return None

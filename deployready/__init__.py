@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 from deployready.version import __version__ as __version__
 
 if TYPE_CHECKING:
+    from deployready.access.identity import Identity as Identity
     from deployready.certification.training import RunResult as RunResult
     from deployready.certification.training import record_run as record_run
     from deployready.checks import Category as Category
     from deployready.checks import Check as Check
     from deployready.checks import Evidence as Evidence
     from deployready.checks import Status as Status
+    from deployready.errors import AccessDenied as AccessDenied
     from deployready.errors import DeployReadyError as DeployReadyError
     from deployready.errors import HistoryError as HistoryError
     from deployready.errors import InputError as InputError
@@ -62,11 +64,13 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _API: dict[str, str] = {
+    "AccessDenied": "deployready.errors",
     "Category": "deployready.checks",
     "Check": "deployready.checks",
     "DeployReadyError": "deployready.errors",
     "Evidence": "deployready.checks",
     "HistoryError": "deployready.errors",
+    "Identity": "deployready.access.identity",
     "IngestResult": "deployready.monitoring.profiles.ingest",
     "InputError": "deployready.errors",
     "IntegrityError": "deployready.errors",
@@ -105,11 +109,13 @@ _API: dict[str, str] = {
 }
 
 __all__ = [
+    "AccessDenied",
     "Category",
     "Check",
     "DeployReadyError",
     "Evidence",
     "HistoryError",
+    "Identity",
     "IngestResult",
     "InputError",
     "IntegrityError",

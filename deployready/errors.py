@@ -14,6 +14,8 @@ so the dashboard, the CLI and the report can show them without re-deciding anyth
   - :class:`LabelError` — ground-truth label files (``data/labels/``).
 - :class:`StoreError` — the SQLite store cannot be read or written.
 - :class:`JobError` — a background job cannot be started or controlled.
+- :class:`AccessDenied` — the acting identity has no role allowing the action; the
+  refusal was recorded before this was raised.
 
 Every loader opens its files through :func:`require_file` or :func:`read_file`, so a
 path that should be a file but is a folder, a broken symbolic link, a FIFO or device, or
@@ -99,6 +101,17 @@ class StoreError(DeployReadyError):
 
 class JobError(DeployReadyError):
     """A background job cannot be started or controlled."""
+
+
+class AccessDenied(DeployReadyError):
+    """The acting identity may not take this action (``[access]`` in the policy).
+
+    ``decision`` is the recorded :class:`deployready.access.AccessDecision`: who tried,
+    what, and why it was refused."""
+
+    def __init__(self, message: str, decision: object = None) -> None:
+        super().__init__(message)
+        self.decision = decision
 
 
 # --------------------------------------------------------------------------- files

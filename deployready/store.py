@@ -1,9 +1,9 @@
 """The workspace's SQLite store (``data/deployready.db``).
 
-Load-test runs, daily checks, alerts, rollout events and sign-offs live here. The
-database runs in WAL mode; the schema version is ``PRAGMA user_version`` and is moved
-forward by the numbered migrations below, each in its own transaction. Every write goes
-through :meth:`Store.transaction`, so an interrupted write leaves the previous state.
+Load-test runs, daily checks, alerts, rollout events, sign-offs and the access log live
+here. The database runs in WAL mode; the schema version is ``PRAGMA user_version`` and is
+moved forward by the numbered migrations below, each in its own transaction. Every write
+goes through :meth:`Store.transaction`, so an interrupted write leaves the previous state.
 """
 
 from __future__ import annotations
@@ -94,6 +94,26 @@ MIGRATIONS: list[str] = [
     # claimant died before its worker started is not waited for
     """
     ALTER TABLE loadtest_runs ADD COLUMN claimant TEXT;
+    """,
+    # 3: who acted: the identity (channel, subject, email, issuer, the rule that allowed
+    # it) of rollout events and sign-offs (NULL on older rows: the actor as typed), and
+    # the access log of every decision on an action, refusals included
+    """
+    ALTER TABLE rollout_events ADD COLUMN identity_json TEXT;
+    ALTER TABLE signoffs ADD COLUMN identity_json TEXT;
+    CREATE TABLE access_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        allowed INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        identity_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX access_log_action ON access_log (action, id);
     """,
 ]
 

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import identity, ui
 from deployready.charts.loadtest import (
     cdf_overlay,
     in_flight,
@@ -101,6 +101,7 @@ with st.form("loadtest_form"):
 
 if submitted and not running:
     def _start() -> Any:
+        identity.require_action(ws, "loadtest", VERSION, policy)
         config = LoadTestConfig.from_policy(
             VERSION, lp, mode=mode, arrival=arrival, batching=batching,
             concurrency=int(concurrency), requests=int(requests), rate=float(rate),

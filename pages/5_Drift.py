@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import identity, ui
 from deployready.charts.monitoring import (
     distribution_bars,
     prediction_shares,
@@ -66,7 +66,8 @@ if submitted:
     from deployready.performance.daily import run_daily
 
     with st.spinner("Checking latency, errors and drift…"):
-        record = ui.guarded(lambda: run_daily(ws, version_, day), "The daily check")
+        record = ui.guarded(lambda: (identity.require_action(ws, "daily", version_, policy),
+                                     run_daily(ws, version_, day))[1], "The daily check")
     if record is not None:
         st.session_state[_FLASH] = record.as_dict()
 flash = st.session_state.get(_FLASH)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import identity, ui
+from deployready.access import access_log, channel_label
 from deployready.charts.rollout import rollout_timeline, stage_steps
 from deployready.checks import format_value, status_text
 from deployready.rollout import events as rollout
@@ -93,12 +93,13 @@ if gate is not None:
 
 # --------------------------------------------------------------------------- actions
 
-default_actor = os.environ.get("USER", "")
+who, may_promote = identity.acting(policy, "promote")
+_, may_roll_back = identity.acting(policy, "rollback")
 left, right = st.columns(2)
 with left, st.form("promote_form"):
     st.markdown("**Promote**")
     target = gate.next_stage if gate is not None else None
-    actor = st.text_input("Your name", value=default_actor, key="promote_actor")
+    identity.show_permission(may_promote)
     reason = st.text_input("Reason", key="promote_reason",
                            placeholder="e.g. bake period green, ticket REL-123")
     submitted = st.form_submit_button(
@@ -106,7 +107,7 @@ with left, st.form("promote_form"):
         disabled=target is None, type="primary",
     )
 if submitted:
-    result = ui.guarded(lambda: promote(ws, version, actor=actor, reason=reason, policy=policy),
+    result = ui.guarded(lambda: promote(ws, version, actor=who, reason=reason, policy=policy),
                         "Promotion")
     if result is not None:
         ev = result.event
@@ -126,14 +127,14 @@ with right, st.form("rollback_form"):
     lower = [0, *[s for s in stages if s < current]]
     to_pct = st.selectbox("To", lower, index=0, format_func=lambda p: f"{p} %",
                           key="rollback_to")
-    rb_actor = st.text_input("Your name", value=default_actor, key="rollback_actor")
+    identity.show_permission(may_roll_back)
     rb_reason = st.text_input("Reason (required)", key="rollback_reason",
                               placeholder="e.g. P99 regression, incident INC-42")
     rolled = st.form_submit_button(f"Roll back {version}", disabled=current == 0)
 if current == 0:
     right.caption(f"{version} is not in rollout: nothing to roll back.")
 if rolled:
-    back = ui.guarded(lambda: rollback(ws, version, actor=rb_actor, reason=rb_reason,
+    back = ui.guarded(lambda: rollback(ws, version, actor=who, reason=rb_reason,
                                        to_pct=int(to_pct), policy=policy), "Rollback")
     if back is not None:
         ev = back.event
@@ -155,7 +156,7 @@ else:
         {"#": e.id, "time": e.created_at, "version": e.version, "action": e.action,
          "from %": e.from_pct, "to %": e.to_pct,
          "decision": "allowed" if e.allowed else "REFUSED", "actor": e.actor,
-         "reason": e.reason}
+         "channel": channel_label(e.channel), "reason": e.reason}
         for e in reversed(events)
     ])
 
@@ -170,3 +171,15 @@ else:
             for e in reversed(refused):
                 st.markdown(f"**#{e.id}** {e.created_at} — {e.version} by {e.actor}")
                 st.json(e.evidence, expanded=False)
+
+st.subheader("Refused by access")
+denied = ui.guarded(lambda: access_log(ws, ("promote", "rollback"), refused_only=True),
+                    "Reading the access log") or []
+if not denied:
+    st.caption("No promotion or rollback was refused for want of a role.")
+else:
+    st.dataframe(pd.DataFrame([
+        {"time": a.created_at, "action": a.action, "version": a.target, "who": a.actor,
+         "channel": a.channel, "subject": a.identity.get("subject", ""),
+         "issuer": a.identity.get("issuer", ""), "why": a.reason} for a in denied
+    ]), hide_index=True, width="stretch")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import identity, ui
+from deployready.access import channel_label
 from deployready.charts.rollout import daily_grid
 from deployready.checks import status_glyph
 from deployready.report.render import OVERDUE_HEADER, daily_table, overdue_rows
@@ -83,7 +82,8 @@ def period_form(review: PeriodReview, lists: Checklists) -> None:
                     i["item"] == item and i["done"] for i in signed.items),
                     key=f"{kind}_item_{n}")
                 for n, item in enumerate(review.items)}
-        name = st.text_input("Your name", value=os.environ.get("USER", ""), key=f"{kind}_name")
+        who, decision = identity.acting(policy, f"signoff-{kind}")
+        identity.show_permission(decision)
         note = st.text_area("Note", key=f"{kind}_note",
                             placeholder="What you looked at; why an item was not done")
         amend = st.checkbox("Amend the existing sign-off", value=False, key=f"{kind}_amend",
@@ -91,7 +91,7 @@ def period_form(review: PeriodReview, lists: Checklists) -> None:
         submitted = st.form_submit_button(f"Sign off {period}", type="primary")
     if submitted:
         result = ui.guarded(
-            lambda: sign_off(ws, kind, period, name=name, note=note, version=version,
+            lambda: sign_off(ws, kind, period, name=who, note=note, version=version,
                              done=done, amend=amend, policy=policy),
             "Sign-off",
         )
@@ -115,7 +115,8 @@ if not lists.history:
 else:
     st.dataframe(
         pd.DataFrame([{"kind": s.kind, "period": s.period, "name": s.name,
-                       "signed at": s.signed_at, "version": s.version or "",
+                       "channel": channel_label(s.channel), "signed at": s.signed_at,
+                       "version": s.version or "",
                        "items done": f"{sum(1 for i in s.items if i.get('done'))}/{len(s.items)}",
                        "amendment": "yes" if s.amends else "", "note": s.note}
                       for s in lists.history]),

@@ -20,6 +20,40 @@ bake_days = 2
 """
 
 
+#: ``[access]`` requiring sign-in, with one role: the release-managers group may do all.
+SIGN_IN_ACCESS = """
+[access]
+mode = "sign-in"
+group_claim = "groups"
+
+[access.roles.release-manager]
+members = ["group:release-managers"]
+may = ["promote", "rollback", "signoff-weekly", "signoff-monthly", "loadtest", "daily"]
+"""
+
+
+def with_access(root: Path, access: str) -> None:
+    """Set the ``[access]`` section (TOML text) of the workspace policy at ``root``,
+    keeping the rest of the policy."""
+    import tomllib
+
+    from deployready.policy import parse_policy, write_policy
+
+    path = root / "deployready.toml"
+    raw = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    raw["access"] = tomllib.loads(access)["access"]
+    write_policy(path, parse_policy(raw, source=path))
+
+
+def page_texts(at: Any) -> str:
+    """Every message an AppTest run shows: markdown, errors, warnings, captions, info,
+    successes."""
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error]
+    parts += [w.value for w in at.warning] + [c.value for c in at.caption]
+    parts += [i.value for i in at.info] + [s.value for s in at.success]
+    return "\n".join(parts)
+
+
 def write_package(ws: Workspace, version: str, salt: str = "") -> str:
     """A package folder with a manifest; returns its package hash (sha256 of MANIFEST.json)."""
     folder = ws.package_path(version)

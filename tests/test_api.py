@@ -15,11 +15,13 @@ import deployready
 REPO = Path(__file__).resolve().parent.parent
 
 PUBLIC = [
+    "AccessDenied",
     "Category",
     "Check",
     "DeployReadyError",
     "Evidence",
     "HistoryError",
+    "Identity",
     "IngestResult",
     "InputError",
     "IntegrityError",

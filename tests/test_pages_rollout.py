@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rollout_support import add_daily, fake_scores, insert_event, make_workspace
+from rollout_support import add_daily, fake_scores, insert_event, make_workspace, page_texts
 from streamlit.testing.v1 import AppTest
 
 from deployready.charts.rollout import daily_grid
@@ -42,11 +42,7 @@ def _run(script: str) -> AppTest:
     return at
 
 
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error]
-    parts += [s.value for s in at.success] + [i.value for i in at.info]
-    parts += [w.value for w in at.warning]
-    return "\n".join(parts)
+_texts = page_texts
 
 
 def _button(at: AppTest, label: str) -> object:
@@ -64,7 +60,8 @@ def test_promote_refused_when_not_ready(ws: Workspace) -> None:
     errors = " ".join(e.value for e in at.error)
     assert "Promotion refused and logged" in errors and "NOT READY" in errors
     [event] = load_events(ws)
-    assert not event.allowed and event.actor == "release-manager" and event.reason == "let's try"
+    assert not event.allowed and event.reason == "let's try"
+    assert event.actor == "local:release-manager" and event.channel == "local"  # local mode
     log = at.dataframe[-1].value
     frame = log.data if hasattr(log, "data") else log  # a Styler highlights refusals
     assert list(frame["decision"]) == ["REFUSED"]
@@ -134,15 +131,16 @@ def test_monitoring_checklists_signoff_and_overdue(ws: Workspace) -> None:
     assert "daily_table(" in (REPO / "pages" / "7_Monitoring.py").read_text(encoding="utf-8")
 
     week = period_of("weekly", today)
-    at.text_input(key="weekly_name").input("Ana")
     at.text_area(key="weekly_note").input("latency and drift reviewed")
     _button(at, f"Sign off {week}").click().run()  # type: ignore[attr-defined]
     assert not at.exception
-    assert any(f"Signed off the weekly review {week} as Ana" in s.value for s in at.success)
+    assert any(f"Signed off the weekly review {week} as local:release-manager" in s.value
+               for s in at.success)
     assert current_signoffs(ws, "weekly")[week].note == "latency and drift reviewed"
 
     # signing the same period again without amending is refused, visibly
     _button(at, f"Sign off {week}").click().run()  # type: ignore[attr-defined]
     assert any(week in e.value and "already signed off" in e.value for e in at.error)
     history = at.dataframe[-1].value
-    assert list(history["name"]) == ["Ana"]
+    assert list(history["name"]) == ["local:release-manager"]
+    assert list(history["channel"]) == ["local"]

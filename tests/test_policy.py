@@ -154,14 +154,21 @@ def policy_fields(cls: Any = Policy, prefix: str = "") -> list[str]:
     return keys
 
 
+#: A valid entry of each policy table keyed by name, for :func:`raw_with`.
+TABLE_ENTRIES: dict[str, dict[str, Any]] = {
+    "certification.metrics": {"direction": "higher", "threshold": 0.8},
+    "access.roles": {"members": ["rm@example.com"], "may": ["promote"]},
+}
+
+
 def raw_with(key: str, value: Any) -> dict[str, Any]:
-    """A policy table setting ``key`` to ``value`` (a ``*`` is the metric roc_auc, whose
-    other fields keep their defaults)."""
+    """A policy table setting ``key`` to ``value`` (a ``*`` is an entry named roc_auc —
+    the metric, or a role — whose other fields are valid)."""
     parts = key.split(".")
     if "*" in parts:
         i = parts.index("*")
-        rule = {"direction": "higher", "threshold": 0.8, parts[i + 1]: value}
-        parts, value = [*parts[:i], "roc_auc"], rule
+        entry = TABLE_ENTRIES[".".join(parts[:i])]
+        parts, value = [*parts[:i], "roc_auc"], {**entry, parts[i + 1]: value}
     raw: dict[str, Any] = {}
     node = raw
     for part in parts[:-1]:

@@ -4,7 +4,8 @@ Each domain registers its subcommands from its own module (``register(subparsers
 handlers return the exit code, by one rule in every command:
 
 - 0 — evaluated, and the answer is yes (READY, valid, allowed, no alerts, passed);
-- 1 — evaluated, and the answer is no (NOT READY, invalid, refused, alerts, failed);
+- 1 — evaluated, and the answer is no (NOT READY, invalid, refused, alerts, failed; an
+  identity without a role allowing the action: refused and logged);
 - 2 — could not evaluate: a wrong command line, or the policy or evidence the answer
   depends on (history, logs, store, reference profile, an input file) is unreadable or
   invalid. Any :class:`~deployready.errors.DeployReadyError` is printed on stderr with
@@ -21,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from deployready.errors import DeployReadyError
+from deployready.errors import AccessDenied, DeployReadyError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -57,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
+    except AccessDenied as exc:  # evaluated: the answer is no (and it was logged)
+        print(f"deployready: {exc}", file=sys.stderr)
+        return 1
     except DeployReadyError as exc:
         print(f"deployready: error: {exc}", file=sys.stderr)
         return 2

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from deployready.access import AccessDecision, Identity, cli_identity, require
 from deployready.errors import DeployReadyError, InputError
+from deployready.policy import Policy
 from deployready.workspace import Workspace
 
 
@@ -29,15 +29,23 @@ def add_version_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--version", default=None, help=help_text)
 
 
-def default_actor() -> str:
-    """Who is acting when not told: ``$USER``, else the login name, else ""."""
-    user = os.environ.get("USER", "")
-    if user:
-        return user
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return ""
+def add_actor_arg(parser: argparse.ArgumentParser, flag: str = "--actor") -> None:
+    parser.add_argument(
+        flag, default=None, dest="actor", metavar="NAME",
+        help="in CI: who is acting, recorded as ci:NAME (asserted, not authenticated); "
+             "default: cli:$USER. Needs a role in the policy's [access] allowing the action")
+
+
+def identity_of(args: argparse.Namespace) -> Identity:
+    """``cli:<os user>``, or ``ci:<NAME>`` with ``--actor NAME``."""
+    return cli_identity(getattr(args, "actor", None))
+
+
+def authorized(ws: Workspace, args: argparse.Namespace, action: str, target: str = "",
+               policy: Policy | None = None) -> AccessDecision:
+    """The CLI's identity may take ``action`` (recorded in the access log); a refusal is
+    recorded and raised (:class:`~deployready.errors.AccessDenied`, exit 1)."""
+    return require(ws, identity_of(args), action, target, policy)
 
 
 def add_json_arg(parser: argparse.ArgumentParser) -> None:

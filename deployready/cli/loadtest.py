@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from deployready.checks import Check, pass_fail, status_mark
 from deployready.cli.common import (
+    add_actor_arg,
     add_json_arg,
     add_workspace_arg,
+    authorized,
     print_json,
     resolve_version,
     workspace_of,
@@ -66,6 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-seconds", type=float, default=None,
                    help="bound of the measured phase (default: policy)")
     _add_stored_args(p)
+    add_actor_arg(p)
     add_json_arg(p)
     p.set_defaults(handler=cmd_loadtest)
     _register_serve(sub)
@@ -255,6 +258,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         batching=False if args.no_batching else None,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         fixed_wait=args.fixed_wait or None, max_seconds=args.max_seconds)
+    authorized(ws, args, "loadtest", version, policy)
     registry = JobRegistry()
     job, started = registry.start(ws, config)
     if not started:

@@ -6,7 +6,14 @@ import argparse
 from typing import Any
 
 from deployready.checks import status_mark
-from deployready.cli.common import add_json_arg, add_workspace_arg, print_json, workspace_of
+from deployready.cli.common import (
+    add_actor_arg,
+    add_json_arg,
+    add_workspace_arg,
+    authorized,
+    print_json,
+    workspace_of,
+)
 from deployready.errors import DeployReadyError
 
 
@@ -23,6 +30,7 @@ def register(sub: Any) -> None:
     p.add_argument("--date", help="UTC day YYYY-MM-DD (default: the last logged day before today)")
     p.add_argument("--start", help="backfill from this day (YYYY-MM-DD) up to --date or the "
                    "last logged day")
+    add_actor_arg(p)
     add_json_arg(p)
     p.set_defaults(handler=cmd_daily)
 
@@ -57,6 +65,7 @@ def cmd_daily(args: argparse.Namespace) -> int:
     from deployready.performance.daily import run_daily, run_daily_range
 
     ws = workspace_of(args)
+    authorized(ws, args, "daily", args.version or "")
     if args.start:
         records = run_daily_range(ws, args.start, args.date, args.version)
         if not records:

@@ -7,10 +7,11 @@ import argparse
 
 from deployready.checks import status_mark
 from deployready.cli.common import (
+    add_actor_arg,
     add_json_arg,
     add_version_arg,
     add_workspace_arg,
-    default_actor,
+    identity_of,
     print_json,
     workspace_of,
 )
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--kind", choices=("weekly", "monthly"), required=True)
     p.add_argument("--period", default=None,
                    help="2026-W47 (weekly) or 2026-11 (monthly); default: the current one")
-    p.add_argument("--name", default=None, help="reviewer (default: $USER)")
+    add_actor_arg(p, "--name")
     p.add_argument("--note", default="")
     p.add_argument("--not-done", action="append", default=[], metavar="ITEM",
                    help="a policy item that was not done (repeatable; needs --note)")
@@ -57,18 +58,20 @@ def cmd_signoff(args: argparse.Namespace) -> int:
             raise InputError(f"unknown {args.kind} review item {item!r}", location="--not-done",
                              expected="; ".join(items))
     done = {item: item not in args.not_done for item in items}
-    name = args.name if args.name is not None else default_actor()
-    signed = sign_off(ws, args.kind, period, name=name, note=args.note, version=args.version,
+    signed = sign_off(ws, args.kind, period, name=identity_of(args), note=args.note,
+                      version=args.version,
                       done=done, amend=args.amend, policy=policy)
     if args.json:
         print_json(signed.as_dict())
     else:
         what = "amended" if signed.amends else "signed off"
-        print(f"{args.kind} review {signed.period} {what} by {signed.name} at {signed.signed_at}")
+        print(f"{args.kind} review {signed.period} {what} by {signed.name} at "
+              f"{signed.signed_at}")
     return 0
 
 
 def cmd_reviews(args: argparse.Namespace) -> int:
+    from deployready.access import channel_label
     from deployready.report.performance import figures_text
     from deployready.rollout.reviews import checklists
 
@@ -85,7 +88,8 @@ def cmd_reviews(args: argparse.Namespace) -> int:
         print(f"  {d.date} {d.version:<8} {marks}")
     for review in (lists.weekly, lists.monthly):
         s = review.signoff
-        state = f"signed off by {s.name} at {s.signed_at}" if s else "not signed off"
+        state = (f"signed off by {s.name} ({channel_label(s.channel)}) at {s.signed_at}"
+                 if s else "not signed off")
         print(f"{review.kind} {review.period}: {state}")
         for item in review.items:
             print(f"  - {item}")

@@ -17,21 +17,17 @@ from pathlib import Path
 
 from deployready.cli import gate, reviews
 from deployready.cli.common import (
+    add_actor_arg,
     add_json_arg,
     add_version_arg,
     add_workspace_arg,
     could_not_evaluate,
-    default_actor,
+    identity_of,
     print_json,
     resolve_version,
     workspace_of,
 )
 from deployready.errors import InputError
-
-
-def _add_actor(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--actor", default=None,
-                   help="who is acting (default: $USER); recorded with the event")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q = rsub.add_parser("promote", help="promote one stage (exit 0 done, 1 refused and logged)")
     add_workspace_arg(q)
     add_version_arg(q, "version to promote (default: the version in rollout, else the newest)")
-    _add_actor(q)
+    add_actor_arg(q)
     q.add_argument("--reason", default="", help="why (recorded with the event)")
     add_json_arg(q)
     q.set_defaults(handler=cmd_promote)
@@ -55,7 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q = rsub.add_parser("rollback", help="roll back to 0 %% (or --to a lower stage); never gated")
     add_workspace_arg(q)
     add_version_arg(q, "version to roll back (default: the version in rollout, else the stable)")
-    _add_actor(q)
+    add_actor_arg(q)
     q.add_argument("--reason", required=True, help="why (required, recorded with the event)")
     q.add_argument("--to", type=int, default=0, dest="to_pct", metavar="PCT",
                    help="target stage (default 0: all traffic back to the stable version)")
@@ -81,10 +77,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 # --------------------------------------------------------------------------- rollout
-
-
-def _actor(args: argparse.Namespace) -> str:
-    return args.actor if args.actor is not None else default_actor()
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -121,7 +113,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from deployready.rollout.events import promote
 
     ws = workspace_of(args)
-    result = promote(ws, args.version, actor=_actor(args), reason=args.reason)
+    result = promote(ws, args.version, actor=identity_of(args), reason=args.reason)
     ev = result.event
     if args.json:
         print_json(result.as_dict())
@@ -143,7 +135,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from deployready.rollout.events import rollback
 
     ws = workspace_of(args)
-    result = rollback(ws, args.version, actor=_actor(args), reason=args.reason, to_pct=args.to_pct)
+    result = rollback(ws, args.version, actor=identity_of(args), reason=args.reason,
+                      to_pct=args.to_pct)
     ev = result.event
     if args.json:
         print_json(result.as_dict())
@@ -155,6 +148,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
+    from deployready.access import channel_label
     from deployready.rollout.events import load_events
 
     ws = workspace_of(args)
@@ -165,7 +159,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     for e in events:
         mark = "ok     " if e.allowed else "REFUSED"
         print(f"#{e.id:<4} {e.created_at}  {mark} {e.action:<9} {e.version:<8} "
-              f"{e.from_pct} → {e.to_pct} %  by {e.actor}: {e.reason}")
+              f"{e.from_pct} → {e.to_pct} %  by {e.actor} ({channel_label(e.channel)}): "
+              f"{e.reason}")
     return 0
 
 

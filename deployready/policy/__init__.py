@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from deployready.policy.load import POLICY_FILE, load_policy, parse_policy
 from deployready.policy.sections import (
+    ACCESS_ACTIONS,
+    AccessPolicy,
     AlertsPolicy,
     CertificationPolicy,
     CVPolicy,
@@ -26,6 +28,7 @@ from deployready.policy.sections import (
     PerformancePolicy,
     Policy,
     ReviewsPolicy,
+    RolePolicy,
     RolloutPolicy,
     ScorePolicy,
     ScoreWeights,
@@ -34,7 +37,9 @@ from deployready.policy.sections import (
 from deployready.policy.write import policy_to_toml, write_policy
 
 __all__ = [
+    "ACCESS_ACTIONS",
     "POLICY_FILE",
+    "AccessPolicy",
     "AlertsPolicy",
     "CVPolicy",
     "CertificationPolicy",
@@ -49,6 +54,7 @@ __all__ = [
     "PerformancePolicy",
     "Policy",
     "ReviewsPolicy",
+    "RolePolicy",
     "RolloutPolicy",
     "ScorePolicy",
     "ScoreWeights",

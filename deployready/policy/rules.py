@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deployready.errors import LogError, PolicyError
+from deployready.policy.access_rules import claim_problem, may_problem, members_problem
 from deployready.policy.sections import Direction, Policy
 
 
@@ -328,6 +329,11 @@ RULES: dict[str, Rule] = {
     "signing.required": Check(lambda v, p: None, ("yes", 1)),  # type by the loader
     "signing.trusted_keys": Check(_key_files, ([""], ["keys/a.pub", "keys/a.pub"],
                                                ["keys/a.pub", "other/a.pub"])),
+    "access.mode": _one_of("local", "sign-in"),
+    "access.group_claim": Check(claim_problem, ("", "  ")),
+    "access.roles": Check(lambda v, p: None, ("release-manager",)),  # type by the loader
+    "access.roles.*.members": Check(members_problem, ([], ["alice"], ["team:x"], ["group:"])),
+    "access.roles.*.may": Check(may_problem, ([], ["deploy"])),
 }
 
 

@@ -173,6 +173,33 @@ class ReviewsPolicy:
     )
 
 
+#: The actions ``[access]`` roles grant (``may``).
+ACCESS_ACTIONS = ("promote", "rollback", "signoff-weekly", "signoff-monthly", "loadtest", "daily")
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    """One role: who holds it (``members``) and what it may do (``may``).
+
+    A member is an email (``*`` wildcards: ``*@example.com``; ``*`` alone is anyone
+    signed in), ``group:NAME`` (a value of the group claim), or ``local:USER``,
+    ``cli:USER``, ``ci:NAME``, ``api:NAME`` for the unauthenticated channels."""
+
+    members: list[str] = field(default_factory=list)
+    may: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Who may act (``deployready.access.may`` decides). ``mode = "local"`` lets the
+    machine's own users act without signing in (the dashboard without sign-in, the
+    CLI); ``mode = "sign-in"`` forbids that: only role members act."""
+
+    mode: str = "local"
+    group_claim: str = "groups"
+    roles: dict[str, RolePolicy] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class SigningPolicy:
     """Signed packages (:mod:`deployready.package.signing`): whether the artifact check
@@ -196,3 +223,4 @@ class Policy:
     alerts: AlertsPolicy = field(default_factory=AlertsPolicy)
     reviews: ReviewsPolicy = field(default_factory=ReviewsPolicy)
     signing: SigningPolicy = field(default_factory=SigningPolicy)
+    access: AccessPolicy = field(default_factory=AccessPolicy)

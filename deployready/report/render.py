@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from deployready.access import channel_label
 from deployready.checks import MISSING_VALUE, Status, status_label, status_text
 from deployready.checks import format_value as _fmt
 from deployready.report.performance import day_table, figures_text, performance_lines
@@ -91,20 +92,23 @@ def daily_table(
 def _event_rows(events: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     return [[str(e["id"]), str(e["created_at"]), str(e["version"]), str(e["action"]),
              f"{_fmt(e['from_pct'])} → {_fmt(e['to_pct'])} %",
-             "allowed" if e["allowed"] else "REFUSED", str(e["actor"]), str(e["reason"])]
+             "allowed" if e["allowed"] else "REFUSED", str(e["actor"]),
+             channel_label(e.get("channel")), str(e["reason"])]
             for e in events]
 
 
-EVENT_HEADER = ["#", "time", "version", "action", "stage", "decision", "actor", "reason"]
+EVENT_HEADER = ["#", "time", "version", "action", "stage", "decision", "actor", "channel",
+                "reason"]
 
 
 def _signoff_rows(signoffs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    return [[str(s["kind"]), str(s["period"]), str(s["name"]), str(s["signed_at"]),
-             "amendment" if s.get("amends") else "", str(s.get("note") or "")]
+    return [[str(s["kind"]), str(s["period"]), str(s["name"]), channel_label(s.get("channel")),
+             str(s["signed_at"]), "amendment" if s.get("amends") else "",
+             str(s.get("note") or "")]
             for s in signoffs]
 
 
-SIGNOFF_HEADER = ["kind", "period", "name", "signed at", "", "note"]
+SIGNOFF_HEADER = ["kind", "period", "name", "channel", "signed at", "", "note"]
 
 
 def overdue_rows(overdue: Sequence[Mapping[str, Any]]) -> list[list[str]]:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from deployready.access import AccessDecision, Identity, as_identity, record_decision, require
 from deployready.errors import DeployReadyError, InputError
 from deployready.monitoring.daily_store import GREEN_STATUSES
 from deployready.package.manifest import package_sha256_or_none
@@ -221,22 +222,24 @@ def promote(
     ws: Workspace,
     version: str | None = None,
     *,
-    actor: str,
+    actor: str | Identity,
     reason: str = "",
     policy: Policy | None = None,
 ) -> ActionResult:
     """Promote ``version`` (default: the version in rollout, else the newest) one stage.
 
-    Allowed or refused, the decision is recorded. The score is computed before the
-    transaction (it reads files, not the rollout state); the state, the daily checks, the
-    decision and the insert happen inside one ``BEGIN IMMEDIATE`` transaction.
-    """
-    actor = _require(actor, "actor", "--actor")
+    ``actor`` needs a role allowing it (else the refusal is logged and raised as
+    :class:`~deployready.errors.AccessDenied`); the gate's decision, allowed or refused,
+    is recorded with the actor's identity. The score is computed before the transaction
+    (it reads files); the state, the daily checks, the decision and the insert happen
+    inside one ``BEGIN IMMEDIATE`` transaction."""
+    identity = as_identity(actor)
     policy = policy or ws.policy()
     version = version or default_version(ws, policy)
     if version is None:
         raise InputError("no model packages", source=ws.models_dir, expected="a package vX.Y")
     check_version(ws, version)
+    access = require(ws, identity, PROMOTE, version, policy, record_allowed=False)
     pre_state = rollout_state(ws, policy)
     readiness: ReadinessLike | None = None
     score_error: str | None = None
@@ -265,29 +268,30 @@ def promote(
             evidence["package_sha256"] = decision.package_sha256
         text = reason or ("; ".join(decision.reasons) if not decision.allowed else
                           f"gate passed for {decision.next_stage} %")
+        record_decision(conn, access, version)
         event = append_event(
             conn, version=version, action=PROMOTE, from_pct=decision.current_stage,
-            to_pct=decision.next_stage, allowed=decision.allowed, actor=actor, reason=text,
-            evidence=evidence, created_at=now,
+            to_pct=decision.next_stage, allowed=decision.allowed, actor=identity.label,
+            reason=text, evidence=evidence, created_at=now, identity=access.record(),
         )
         side: list[RolloutEvent] = []
         if decision.allowed and decision.next_stage is not None and decision.next_stage >= 100:
-            side = _supersede(conn, state_of(rows, policy.rollout.stages), event, actor)
+            side = _supersede(conn, state_of(rows, policy.rollout.stages), event, access)
     return ActionResult(event=event, decision=decision, side_events=side)
 
 
 def _supersede(
-    conn: sqlite3.Connection, state: RolloutState, event: RolloutEvent, actor: str
+    conn: sqlite3.Connection, state: RolloutState, event: RolloutEvent, access: AccessDecision
 ) -> list[RolloutEvent]:
     """Record every other version at 100 % as superseded by the one ``event`` promoted."""
     version = event.version
     return [
         append_event(
             conn, version=other, action=SUPERSEDE, from_pct=st.pct, to_pct=0,
-            allowed=True, actor=actor, reason=f"superseded by {version} at 100 %",
+            allowed=True, actor=event.actor, reason=f"superseded by {version} at 100 %",
             evidence={"superseded_by": version, "by_event": event.id,
                       "package_sha256": st.package_sha256},
-            created_at=event.created_at,
+            created_at=event.created_at, identity=access.record(),
         )
         for other, st in state.versions.items()
         if other != version and st.pct >= 100
@@ -298,20 +302,23 @@ def rollback(
     ws: Workspace,
     version: str | None = None,
     *,
-    actor: str,
+    actor: str | Identity,
     reason: str,
     to_pct: int = 0,
     policy: Policy | None = None,
 ) -> ActionResult:
     """Roll ``version`` (default: the version in rollout) back to 0 % or a lower stage.
 
-    Never gated. Rolling back the stable version from 100 % restores the version it
+    Never gated, but ``actor`` must be allowed to roll back (``[access]``, as
+    :func:`promote`). Rolling back the stable version from 100 % restores the version it
     superseded, if any.
     """
-    actor = _require(actor, "actor", "--actor")
+    identity = as_identity(actor)
     reason = _require(reason, "reason", "--reason")
     policy = policy or ws.policy()
     stages = policy.rollout.stages
+    access = require(ws, identity, ROLLBACK, version or "", policy, record_allowed=False)
+    actor, who = identity.label, access.record()
     with ws.store.transaction() as conn:
         state = state_of(reader(conn), stages)
         if version is None:
@@ -324,26 +331,17 @@ def rollback(
             live = state.canary or state.stable or "none"
             raise InputError(f"{version} is not in rollout (0 %): nothing to roll back",
                              location="--version", expected=f"a version above 0 % ({live})")
-        if to_pct != 0 and (to_pct not in stages or to_pct >= current):
-            lower = [0, *[s for s in stages if s < current]]
-            raise InputError(f"cannot roll {version} back from {current} % to {to_pct} %",
-                             location="--to", expected=f"one of {lower}")
-        restore: VersionState | None = None
-        if current >= 100:
-            restore = _superseded_by(state, version)
-        if to_pct > 0 and current >= 100 and state.canary is not None:
-            raise InputError(
-                f"{state.canary} is in rollout at {state.stage_of(state.canary)} %: rolling "
-                f"{version} back to {to_pct} % would make two canaries",
-                location="--to", expected="0, or roll the other version back first")
+        _check_rollback_target(state, version, current, to_pct)
+        restore = _superseded_by(state, version) if current >= 100 else None
         st = state.versions[version]
         now = utcnow()
+        record_decision(conn, access, version)
         event = append_event(
             conn, version=version, action=ROLLBACK, from_pct=current, to_pct=to_pct,
             allowed=True, actor=actor, reason=reason,
             evidence={"package_sha256": st.package_sha256, "stage_entered_at": st.entered_at,
                       "restores": restore.version if restore else None},
-            created_at=now,
+            created_at=now, identity=who,
         )
         side: list[RolloutEvent] = []
         if restore is not None:
@@ -351,9 +349,23 @@ def rollback(
                 conn, version=restore.version, action=RESTORE, from_pct=0, to_pct=100,
                 allowed=True, actor=actor, reason=f"restored by the rollback of {version}",
                 evidence={"rollback_event": event.id, "package_sha256": restore.package_sha256},
-                created_at=now,
+                created_at=now, identity=who,
             ))
     return ActionResult(event=event, side_events=side)
+
+
+def _check_rollback_target(state: RolloutState, version: str, current: int, to_pct: int
+                           ) -> None:
+    """InputError unless ``to_pct`` is 0 or a lower stage that makes no second canary."""
+    if to_pct != 0 and (to_pct not in state.stages or to_pct >= current):
+        lower = [0, *[s for s in state.stages if s < current]]
+        raise InputError(f"cannot roll {version} back from {current} % to {to_pct} %",
+                         location="--to", expected=f"one of {lower}")
+    if to_pct > 0 and current >= 100 and state.canary is not None:
+        raise InputError(
+            f"{state.canary} is in rollout at {state.stage_of(state.canary)} %: rolling "
+            f"{version} back to {to_pct} % would make two canaries",
+            location="--to", expected="0, or roll the other version back first")
 
 
 def _superseded_by(state: RolloutState, version: str) -> VersionState | None:

@@ -1,8 +1,10 @@
 """Weekly and monthly sign-offs: the ``signoffs`` table (this module owns it).
 
-A person signs a review period off with their name, the time, a note and whether each
-policy item was done. A period is signed once; an amendment (``amend=True``) is a new
-row that names the row it amends, and the latest row is the period's sign-off.
+A person signs a review period off with their identity (who, through which channel, the
+role that allowed it — :mod:`deployready.access`), the time, a note and whether each
+policy item was done; rows written before identities were recorded keep the typed name.
+A period is signed once; an amendment (``amend=True``) is a new row that names the row it
+amends, and the latest row is the period's sign-off.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from deployready.access import AccessDecision, Identity, as_identity, record_decision, require
 from deployready.errors import InputError
 from deployready.policy import Policy
 from deployready.rollout.periods import period_bounds, period_of, review_kind
@@ -32,6 +35,12 @@ class SignOff:
     note: str
     items: list[dict[str, Any]]
     amends: int | None = None  # id of the sign-off this one amends
+    identity: dict[str, Any] | None = None  # who signed (None on rows before identities)
+
+    @property
+    def channel(self) -> str:
+        """Where the sign-off came from (dashboard, local, cli, ci, api); "" when unrecorded."""
+        return str((self.identity or {}).get("channel") or "")
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SignOff:
@@ -50,6 +59,7 @@ class SignOff:
             id=int(row["id"]), kind=str(row["kind"]), period=str(row["period"]),
             version=row["version"], name=str(row["name"]), signed_at=str(row["signed_at"]),
             note=str(row["note"]), items=items, amends=amends,
+            identity=_identity(row["identity_json"]),
         )
 
     @property
@@ -61,10 +71,22 @@ class SignOff:
             "id": self.id, "kind": self.kind, "period": self.period, "version": self.version,
             "name": self.name, "signed_at": self.signed_at, "note": self.note,
             "items": self.items, "amends": self.amends, "complete": self.complete,
+            "channel": self.channel, "identity": self.identity,
         }
 
 
-_SIGNOFF_SQL = "SELECT id, kind, period, version, name, signed_at, note, items_json FROM signoffs"
+def _identity(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {"unreadable": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+_SIGNOFF_SQL = ("SELECT id, kind, period, version, name, signed_at, note, items_json, "
+                "identity_json FROM signoffs")
 
 
 def signoff_history(ws: Workspace, kind: str | None = None) -> list[SignOff]:
@@ -94,7 +116,7 @@ def sign_off(
     kind: str,
     period: str,
     *,
-    name: str,
+    name: str | Identity,
     note: str = "",
     version: str | None = None,
     done: Mapping[str, bool] | None = None,
@@ -104,24 +126,28 @@ def sign_off(
 ) -> SignOff:
     """Sign a weekly or monthly review period off.
 
-    ``done`` maps each policy item to whether it was done (default: all done); an item
-    not done needs a ``note``. A future period cannot be signed; the current one can.
+    ``name``: who signs (an :class:`~deployready.access.Identity`, or a name given to the
+    Python API); they need a role allowing ``signoff-<kind>`` (else the refusal is logged
+    and raised as :class:`~deployready.errors.AccessDenied`). ``done`` maps each policy
+    item to whether it was done (default: all done); an item not done needs a ``note``.
+    A future period cannot be signed; the current one can.
     """
     kind = review_kind(kind)
     policy = policy or ws.policy()
-    name = name.strip()
-    note = note.strip()
-    if not name:
+    if isinstance(name, str) and not name.strip():
         raise InputError("a name is required to sign off", location="--name",
                          expected="the reviewer's name")
+    identity = as_identity(name)
+    note = note.strip()
     start, _ = period_bounds(kind, period)
     today = today or datetime.now(UTC).date()
     if start > today:
         raise InputError(f"{kind} review {period} has not started yet", location="--period",
                          expected=f"{period_of(kind, today)} or earlier")
     recorded = _ticked(policy_items(policy, kind), kind, done, note)
-    return _insert(ws, kind, period, amend,
-                   (kind, period, version, name, utcnow(), note), recorded)
+    access = require(ws, identity, f"signoff-{kind}", period, policy, record_allowed=False)
+    return _insert(ws, kind, period, amend, access,
+                   (kind, period, version, identity.label, utcnow(), note), recorded)
 
 
 def _ticked(items: list[str], kind: str, done: Mapping[str, bool] | None, note: str
@@ -141,7 +167,7 @@ def _ticked(items: list[str], kind: str, done: Mapping[str, bool] | None, note: 
     return recorded
 
 
-def _insert(ws: Workspace, kind: str, period: str, amend: bool,
+def _insert(ws: Workspace, kind: str, period: str, amend: bool, access: AccessDecision,
             fields: tuple[str, str, str | None, str, str, str],
             recorded: list[dict[str, Any]]) -> SignOff:
     """Store a sign-off row (kind, period, version, name, signed_at, note) with its items,
@@ -162,10 +188,11 @@ def _insert(ws: Workspace, kind: str, period: str, amend: bool,
         payload: Any = recorded
         if existing is not None:
             payload = {"items": recorded, "amends": int(existing["id"])}
+        record_decision(conn, access, period)
         cur = conn.execute(
-            "INSERT INTO signoffs (kind, period, version, name, signed_at, note, items_json) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (*fields, dumps(payload)),
+            "INSERT INTO signoffs (kind, period, version, name, signed_at, note, items_json, "
+            "identity_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*fields, dumps(payload), dumps(access.record())),
         )
         row = conn.execute(f"{_SIGNOFF_SQL} WHERE id = ?", (cur.lastrowid,)).fetchone()
     return SignOff.from_row(row)

@@ -43,13 +43,18 @@ class RolloutEvent:
     actor: str
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: who acted (:meth:`deployready.access.AccessDecision.record`); {} on rows written
+    #: before identities were recorded (the actor as typed)
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def channel(self) -> str:
+        """Where the action came from (dashboard, local, cli, ci, api); "" when unrecorded."""
+        return str(self.identity.get("channel") or "")
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> RolloutEvent:
-        try:
-            evidence = json.loads(row["evidence_json"] or "{}")
-        except json.JSONDecodeError:
-            evidence = {"unreadable": row["evidence_json"]}
+        evidence = _json_dict(row["evidence_json"])
         return cls(
             id=int(row["id"]),
             created_at=str(row["created_at"]),
@@ -60,7 +65,8 @@ class RolloutEvent:
             allowed=bool(row["allowed"]),
             actor=str(row["actor"]),
             reason=str(row["reason"]),
-            evidence=evidence if isinstance(evidence, dict) else {"value": evidence},
+            evidence=evidence,
+            identity=_json_dict(row["identity_json"]) if row["identity_json"] else {},
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,12 +81,22 @@ class RolloutEvent:
             "actor": self.actor,
             "reason": self.reason,
             "evidence": self.evidence,
+            "channel": self.channel,
+            "identity": self.identity,
         }
+
+
+def _json_dict(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {"unreadable": text}
+    return value if isinstance(value, dict) else {"value": value}
 
 
 _EVENT_SQL = (
     "SELECT id, created_at, version, action, from_pct, to_pct, allowed, actor, reason, "
-    "evidence_json FROM rollout_events"
+    "evidence_json, identity_json FROM rollout_events"
 )
 
 
@@ -110,11 +126,13 @@ def append_event(
     reason: str,
     evidence: dict[str, Any],
     created_at: str,
+    identity: dict[str, Any] | None = None,
 ) -> RolloutEvent:
-    """Append one event inside the caller's transaction; returns it as stored."""
+    """Append one event inside the caller's transaction; returns it as stored.
+    ``identity``: who acted and the rule that allowed it (``AccessDecision.record()``)."""
     cur = conn.execute(
         "INSERT INTO rollout_events (created_at, version, action, from_pct, to_pct, allowed, "
-        "actor, reason, evidence_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "actor, reason, evidence_json, identity_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             created_at,
             version,
@@ -125,6 +143,7 @@ def append_event(
             actor,
             reason,
             dumps(evidence),
+            dumps(identity) if identity else None,
         ),
     )
     row = conn.execute(f"{_EVENT_SQL} WHERE id = ?", (cur.lastrowid,)).fetchone()

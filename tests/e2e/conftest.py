@@ -44,7 +44,7 @@ class Server:
     log: Path
 
 
-def start_server(workspace: Path, log: Path) -> Server:
+def start_server(workspace: Path, log: Path, extra_args: tuple[str, ...] = ()) -> Server:
     port = _free_port()
     env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
     cmd = [
@@ -61,6 +61,7 @@ def start_server(workspace: Path, log: Path) -> Server:
         "false",
         "--server.fileWatcherType",
         "none",
+        *extra_args,
     ]
     out = log.open("wb")
     process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -42,7 +42,6 @@ def test_promote_refused_when_not_ready(server: Server, page: Any) -> None:
     page.goto(f"{server.url}/Rollout")
     wait_connected(page)
     expect(page.get_by_text("REFUSED").first).to_be_visible(timeout=60_000)
-    page.get_by_label("Your name").first.fill("e2e-release-manager")
     page.get_by_label("Reason").first.fill("browser test")
     page.get_by_role("button", name="Promote v1.1").first.click()
     refusal = page.get_by_text("Promotion refused and logged as event").first
@@ -50,11 +49,14 @@ def test_promote_refused_when_not_ready(server: Server, page: Any) -> None:
     assert "NOT READY" in refusal.inner_text()
     screenshot(page, "Rollout-refused")
     rows = Store(server.workspace / "data" / "deployready.db").query(
-        "SELECT version, action, allowed, actor, evidence_json FROM rollout_events "
-        "WHERE actor = 'e2e-release-manager'"
+        "SELECT version, action, allowed, actor, evidence_json, identity_json "
+        "FROM rollout_events WHERE reason = 'browser test'"
     )
     assert len(rows) == 1
     assert rows[0]["version"] == "v1.1" and rows[0]["allowed"] == 0
+    # no sign-in configured: local mode, the server's OS user, never a typed name
+    assert rows[0]["actor"].startswith("local:")
+    assert json.loads(rows[0]["identity_json"])["channel"] == "local"
     assert json.loads(rows[0]["evidence_json"]), "a refusal stores its evidence"
 
 
