@@ -460,8 +460,9 @@ def run_apptest(workspace: Path, runs: int, deployed: str | None) -> dict[str, A
 # =========================================================================== warm launcher
 
 #: the pages measured in warm-launched processes (the monitoring pages)
-WARM_PAGES = ["pages/2_Artifacts.py", "pages/3_Load_Test.py", "pages/4_Latency.py",
-              "pages/5_Drift.py", "pages/7_Monitoring.py", "pages/8_Performance.py"]
+WARM_PAGES = ["app.py", "pages/1_Certification.py", "pages/2_Artifacts.py",
+              "pages/3_Load_Test.py", "pages/4_Latency.py", "pages/5_Drift.py",
+              "pages/6_Rollout.py", "pages/7_Monitoring.py", "pages/8_Performance.py"]
 
 
 def _new_day_file(workspace: Path) -> Path:

@@ -170,13 +170,14 @@ def _covered(folder: Path) -> tuple[str, ...]:
 
 
 def verify_signature(path: str | Path, keys: Sequence[TrustedKey]) -> SignatureResult:
-    """Verify ``path/model.sig`` against ``keys``; hashes files, unpickles nothing."""
-    from model_signing import verifying
-
+    """Verify ``path/model.sig`` against ``keys``; hashes files, unpickles nothing. (The
+    signing library, slow to import, is imported only when there is a signature.)"""
     folder = Path(path)
     sig = folder / SIGNATURE_FILE
     if not sig.is_file():
         return SignatureResult("unsigned", f"{folder.name} is not signed (no {SIGNATURE_FILE}).")
+    from model_signing import verifying
+
     try:
         hint, files = _bundle_hint(sig)
     except (OSError, ValueError, KeyError, TypeError) as exc:
