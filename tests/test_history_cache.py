@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -243,16 +244,20 @@ def test_concurrent_writers_leave_a_valid_cache(tmp_path: Path) -> None:
     path = write(tmp_path, [run_row(k, auc=0.7 + (k % 5) / 20) for k in range(60)])
     target = cache_path(path)
     assert target is not None
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_reader, args=(str(path), 6)) for _ in range(2)]
-    for w in workers:
-        w.start()
+    # fresh interpreters (not multiprocessing's spawn, which re-runs whatever script is
+    # __main__ — in a full test run, the last page an AppTest ran)
+    code = ("import sys; from pathlib import Path; "
+            "from tests.test_history_cache import _reader; _reader(sys.argv[1], 6)")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=repo, env=env,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for _ in range(6):  # this process rewrites it too, meanwhile
         fresh(path)
         target.unlink(missing_ok=True)
     for w in workers:
-        w.join(timeout=240)
-        assert w.exitcode == 0
+        _, err = w.communicate(timeout=240)
+        assert w.returncode == 0, err[-2000:]
     fresh(path)
     assert _cache_hit(path)
     same(fresh(path), evaluated(path))
