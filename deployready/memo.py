@@ -19,7 +19,7 @@ key, or cannot parse the file, computes the value again.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
@@ -50,12 +50,14 @@ def cache_path(root: str | Path, name: str) -> Path:
 
 
 def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> bool:
-    """Write ``path`` through ``write(file)`` into a temporary file renamed over it; False
-    (nothing written) when the folder cannot be written."""
+    """Write ``path`` through ``write(file)`` into a temporary file (of this process, beside
+    it, created like any data file: 0666 less the umask) renamed over it; False (nothing
+    written, no temporary file left) when the folder cannot be written."""
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as out:
             write(out)
         os.replace(tmp, path)

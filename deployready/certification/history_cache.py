@@ -28,11 +28,8 @@ the policy changes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +43,7 @@ from deployready.certification.history_schema import HISTORY_FILE_EXPECTED, INT_
 from deployready.certification.runs import RunEvaluation, RunEvaluations
 from deployready.checks import Category, Check, Status
 from deployready.errors import HistoryError, require_file
-from deployready.memo import FileMemo
+from deployready.memo import FileMemo, write_atomic
 from deployready.policy import Policy
 
 __all__ = ["CACHE_NAME", "CACHE_VERSION", "HISTORY_MEMO", "cache_path", "history_evaluations"]
@@ -160,22 +157,7 @@ def _write(target: Path, key: dict[str, Any], history: pd.DataFrame,
     kinds = [[str(c), _kind(history[c].tolist())] for c in history.columns]
     meta = {**key, "columns": kinds, "rows": len(history)}
     table = table.replace_schema_metadata({_META: json.dumps(meta).encode()})
-    tmp: str | None = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = str(target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-        # created like any data file (0666 less the umask), not mkstemp's private 0600
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
-        os.replace(tmp, target)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    write_atomic(target, lambda handle: pq.write_table(table, handle))
 
 
 def _read(target: Path, key: dict[str, Any]) -> tuple[dict[str, Any], Any] | None:

@@ -35,7 +35,14 @@ from deployready.monitoring.profiles.frame import COLUMNS, Layout, merge, normal
 from deployready.monitoring.profiles.histogram import EDGES
 from deployready.monitoring.profiles.store import ProfileStore, SourceRow
 
-__all__ = ["IMPORTED_PREFIX", "ImportedSource", "import_profiles", "is_imported", "read_job_output"]
+__all__ = [
+    "IMPORTED_PREFIX",
+    "ImportedSource",
+    "by_source",
+    "import_profiles",
+    "is_imported",
+    "read_job_output",
+]
 
 #: How the store names a source loaded from a job's output.
 IMPORTED_PREFIX = "cluster:"
@@ -151,6 +158,11 @@ def read_job_output(directory: str | Path, layouts: Mapping[str, Layout]
     frame = _read(folder)
     _check_cells(folder, frame)
     _check_bins(folder, frame, layouts)
+    return by_source(frame)
+
+
+def by_source(frame: pd.DataFrame) -> list[ImportedSource]:
+    """One merged long form per ``source`` of a job's output frame."""
     return [(str(source), merge(normalized(part.drop(columns=["source"]))))
             for source, part in frame.groupby("source", sort=True)]
 
@@ -160,13 +172,13 @@ def _fingerprint(profile: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _write(source: str, profile: pd.DataFrame, known: SourceRow | None, stamp: str
-           ) -> FileWrite:
+def _write(source: str, profile: pd.DataFrame, fingerprint: str, known: SourceRow | None,
+           stamp: str) -> FileWrite:
     rows = int(profile.loc[profile["measure"] == "rows", "value"].sum())
     layouts = {str(v): str(s) for v, s in
                profile[["version", "package_sha256"]].drop_duplicates().itertuples(index=False)}
     row = SourceRow(path=IMPORTED_PREFIX + source, size=0, mtime_ns=0, bytes=0, rows=rows,
-                    fingerprint=_fingerprint(profile), layouts=layouts, engine="spark-job",
+                    fingerprint=fingerprint, layouts=layouts, engine="spark-job",
                     ingested_at=stamp)
     return FileWrite(row, profile, (0, rows, 0, 0), replace=True, expected=known)
 
@@ -184,11 +196,11 @@ def import_profiles(store: ProfileStore, directory: str | Path,
     rows = 0
     known = store.sources()
     for source, profile in sources:
-        current = known.get(IMPORTED_PREFIX + source)
-        if current is not None and current.fingerprint == _fingerprint(profile):
+        current, fingerprint = known.get(IMPORTED_PREFIX + source), _fingerprint(profile)
+        if current is not None and current.fingerprint == fingerprint:
             same.append(source)
             continue
-        write = _write(source, profile, current, stamp)
+        write = _write(source, profile, fingerprint, current, stamp)
         if not store.write_file(write):
             raise LogError("imported by another process meanwhile; run it again",
                            source=Path(directory), expected=EXPECTED)

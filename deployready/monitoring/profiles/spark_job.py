@@ -35,7 +35,8 @@ from deployready.errors import DeployReadyError
 from deployready.monitoring.logs_schema import check_header
 from deployready.monitoring.profiles.engine import Source
 from deployready.monitoring.profiles.engine_spark import SparkEngine, spark_conf
-from deployready.monitoring.profiles.frame import COLUMNS, Layout, merge, normalized
+from deployready.monitoring.profiles.frame import COLUMNS, Layout
+from deployready.monitoring.profiles.imported import by_source
 from deployready.monitoring.profiles.sources import file_features, layouts_in
 from deployready.monitoring.profiles.spark_sql import spark_typed
 
@@ -105,11 +106,7 @@ def write_long_form(engine: SparkEngine, long: pd.DataFrame, source: str, out: s
 
 def long_form_from_parquet(path: str | Path) -> dict[str, pd.DataFrame]:
     """The long forms a job wrote to ``path`` (a local Parquet folder), per source."""
-    table = pq.read_table(str(path)).to_pandas()
-    if table.empty:
-        return {}
-    return {str(source): merge(normalized(part.drop(columns=["source"])))
-            for source, part in table.groupby("source", sort=True)}
+    return dict(by_source(pq.read_table(str(path)).to_pandas()))
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
