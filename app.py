@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import identity, ui
 from deployready.charts.readiness import category_bars, score_gauge
 from deployready.checks import Check, format_value, status_glyph, status_label
 from deployready.score import Readiness
@@ -24,7 +24,9 @@ if ws.is_empty():
         from deployready.demo.build import build_demo
 
         with st.spinner("Training, certifying and exporting the demo models…"):
-            done = ui.guarded(lambda: build_demo(ws.root), "Building the demo workspace")
+            done = ui.guarded(lambda: (identity.require_action(ws, "build-demo", str(ws.root),
+                                                               ws.policy()),
+                                       build_demo(ws.root))[1], "Building the demo workspace")
         if done is not None:
             st.rerun()
     st.caption("Or from a shell: `deployready demo DIR`.")

@@ -151,7 +151,10 @@ def live() -> None:
         c1, c2 = st.columns(2)
         c1.plotly_chart(live_latency(now.series, _targets()), key="lt_live_latency")
         c2.plotly_chart(live_throughput(now.series), key="lt_live_throughput")
-    if st.button("Cancel load test", key="lt_cancel"):
+    # cancelling is part of the load-test action: the same role, logged the same way
+    if st.button("Cancel load test", key="lt_cancel") and ui.guarded(
+            lambda: identity.require_action(ws, "loadtest", VERSION, policy),
+            "Cancelling the load test") is not None:
         current.cancel()
         st.toast("Cancelling…")
 

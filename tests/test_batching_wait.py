@@ -1,5 +1,5 @@
-"""The batching wait of ``deployready serve``: adaptive (no wait while fewer than one
-request is expected to arrive during a predict) or fixed (``--fixed-wait``)."""
+"""The batching wait of ``deployready serve``: adaptive (no wait unless the queue is
+already long) or fixed (``--fixed-wait``)."""
 
 from __future__ import annotations
 
@@ -61,11 +61,21 @@ def test_fixed_wait_waits_whatever_the_load() -> None:
     assert min(latencies) >= 0.05
 
 
+def test_a_short_queue_is_not_kept_waiting() -> None:
+    # one request every 2 ms, 5 ms predicts: two or three queue during each predict —
+    # natural batches, well under a quarter of 128 rows: nothing waits
+    latencies, stats = _run(ServeOptions(max_wait_ms=200), gap_s=0.002, n=60,
+                            predict_s=0.005)
+    assert stats.waited_batches == 0
+    assert statistics.median(latencies) < 0.2  # the fixed wait holds each ≥ 200 ms
+
+
 def test_heavy_load_still_forms_batches() -> None:
-    # one request every 2 ms, 20 ms predicts: ten arrive during each predict, so the
-    # batcher waits for more instead of predicting one row at a time
+    # one request every 2 ms, 20 ms predicts: ten queue during each predict, a long
+    # queue for batches of 16 rows, so the batcher waits to fill them
     _, stats = _run(ServeOptions(max_wait_ms=30, max_batch_size=16), gap_s=0.002, n=80,
                     predict_s=0.02)
+    assert stats.waited_batches > 0
     assert stats.batches < 20 and stats.max_batch_rows >= 8
 
 

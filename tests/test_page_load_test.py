@@ -32,6 +32,15 @@ def _texts(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def _until_cancelled(at: AppTest) -> None:
+    """Rerun ``at`` until its page says the run was cancelled (90 s at most)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and "cancelled" not in _texts(at):
+        time.sleep(0.3)
+        at.run()
+    assert "cancelled" in _texts(at)
+
+
 @pytest.fixture
 def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     root, _ = make_workspace(tmp_path / "ws", policy=POLICY)
@@ -99,11 +108,7 @@ def test_second_session_sees_the_running_job_and_compare(page: AppTest, tmp_path
     assert any("running" in s.value for s in other.subheader)
     assert other.button(key="lt_run").disabled
     other.button(key="lt_cancel").click().run()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and "cancelled" not in _texts(at):
-        time.sleep(0.3)
-        at.run()
-    assert "cancelled" in _texts(at)
+    _until_cancelled(at)
     ws_root = Path(at.session_state["deployready_workspace"])
     runs = json.loads(json.dumps([p.name for p in (ws_root / "data" / "loadtests").iterdir()]))
     assert "run-1" in runs
@@ -141,3 +146,56 @@ def test_a_target_serving_another_model_is_shown_refused_with_its_rows(page: App
     assert not at.exception, [e.value for e in at.exception]
     errors = " ".join(e.value for e in at.error)
     assert "serves another model" in errors and "row 0: expected 0.25, got 0.75" in errors
+
+
+ACCESS = """
+[access]
+mode = "sign-in"
+
+[access.roles.operator]
+members = ["group:operators"]
+may = ["loadtest"]
+"""
+AUTH = {"auth": {
+    "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+    "cookie_secret": "a-test-cookie-secret-of-enough-length-0123456789",
+    "client_id": "deployready", "client_secret": "s3cret",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+}}
+
+
+def _signed_in(email: str, *groups: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / "3_Load_Test.py"), default_timeout=60)
+    at.secrets = AUTH
+    at.user = {"is_logged_in": True, "sub": f"sub-{email}", "email": email,
+               "iss": "http://127.0.0.1:9", "provider": "default", "groups": list(groups)}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_only_a_role_holder_may_cancel_a_running_load_test(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployready.access import access_log
+    from deployready.workspace import Workspace
+
+    root, _ = make_workspace(tmp_path / "ws", policy=POLICY + ACCESS)
+    monkeypatch.setenv("DEPLOYREADY_WORKSPACE", str(root))
+    monkeypatch.chdir(REPO)
+    operator = _signed_in("op@example.com", "operators")
+    operator.radio(key="lt_mode").set_value("open")
+    operator.number_input(key="lt_rate").set_value(50.0)
+    operator.number_input(key="lt_requests").set_value(10_000)  # long: cancelled below
+    operator.button(key="lt_run").click().run()
+    assert not operator.exception
+    viewer = _signed_in("viv@example.com", "viewers")
+    viewer.button(key="lt_cancel").click().run()
+    assert any("Cancelling the load test refused." in e.value
+               and "viv@example.com may not loadtest" in e.value for e in viewer.error)
+    refused = [e for e in access_log(Workspace.open(root)) if not e.allowed]
+    assert [(e.actor, e.action) for e in refused] == [("viv@example.com", "loadtest")]
+    operator.run()
+    assert "cancelled" not in _texts(operator)  # the refusal left the run going
+    operator.button(key="lt_cancel").click().run()
+    _until_cancelled(operator)

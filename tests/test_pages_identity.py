@@ -128,3 +128,24 @@ def test_a_token_without_a_subject_is_a_visible_error(ws: Workspace) -> None:
     at = _run("pages/6_Rollout.py", {"is_logged_in": True, "email": "x@example.com"}, AUTH)
     assert any("Sign-in failed." in e.value and "subject" in e.value for e in at.error)
     assert not at.dataframe
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_a_viewer_cannot_build_the_demo_in_the_servers_workspace(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "deployready.toml").write_text(SIGN_IN_ACCESS)
+    monkeypatch.setenv("DEPLOYREADY_WORKSPACE", str(empty))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    at.secrets = AUTH
+    at.user = user("viv@example.com", "viewers")
+    at.run()
+    next(b for b in at.button if b.label == "Build the demo workspace here").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Building the demo workspace refused." in e.value
+               and "viv@example.com may not build-demo" in e.value for e in at.error)
+    assert not (empty / "models").exists()
+    [entry] = access_log(Workspace.open(empty))
+    assert (entry.action, entry.allowed, entry.actor) == ("build-demo", False, "viv@example.com")

@@ -2,7 +2,7 @@
 and ``mlflow models serve`` — load-tested by the project's own generator through the CLI,
 rounds interleaved; optionally checked against ``wrk`` (Debian package) on the same server.
 
-    .venv/bin/python bench/peers/bench_peers.py --repeats 3 [--wrk]
+    .venv/bin/python bench/peers/bench_peers.py --repeats 3 [--servers NAME ...] [--wrk NAME ...]
 
 The peers run from their cached venvs (``scripts/peers.sh``) on the package's export
 (``deployready package-export``), one OpenMP thread each. Each round runs every scenario
@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,33 +78,65 @@ def started(name: str, ws: Path, version: str, work: Path) -> Iterator[str | Non
     out = work / PEER[name]
     if not out.exists():
         export_to_stack(ws, version, PEER[name], out)
-    with servers.serve(PEER[name], peer, out, work) as running:
+    # two worker processes for MLflow, as its table in the issue (BentoML's are in service.py)
+    workers = 2 if name == "mlflow models serve" else 1
+    with servers.serve(PEER[name], peer, out, work, workers=workers) as running:
         yield running.url
 
 
-def wrk_check(ws: Path, version: str, work: Path, seconds: int = 10) -> dict[str, Any]:
-    """``wrk`` and the project's closed loop on the same MLServer: req/s side by side."""
+@contextlib.contextmanager
+def own_server(ws: Path, version: str) -> Iterator[str]:
+    """``deployready serve`` of the package on a free loopback port, as its own process."""
+    port = servers.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "deployready", "serve",
+                             str(ws / "models" / version), "--port", str(port), "--no-log"],
+                            cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not servers._ready(url + "/health"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"deployready serve did not start at {url}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wrk_check(ws: Path, version: str, work: Path, server: str,
+              seconds: int = 10) -> dict[str, Any]:
+    """``wrk`` (2 threads, 100 connections) and the project's closed loop (100
+    connections) on the same running server, one after the other: req/s and latency."""
     from deployready.package.load import load_package
 
     package = load_package(ws / "models" / version)
-    body = json.dumps(servers.request_body("mlserver", package.schema, package.request_rows(1)))
+    peer = PEER.get(server, "deployready")
+    body = json.dumps(servers.request_body(peer, package.schema, package.request_rows(1)))
     script = work / "post.lua"
     script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                       f"wrk.body = {json.dumps(body)}\n")
-    with started("MLServer", ws, version, work) as url:
+    path = servers.PREDICT_PATH.get(peer, "/predict")
+    serving = (own_server(ws, version) if server == "deployready serve"
+               else started(server, ws, version, work))
+    with serving as url:
         assert url is not None
-        done = subprocess.run(["wrk", "-t2", "-c100", f"-d{seconds}s", "--latency", "-s",
-                               str(script), url + servers.PREDICT_PATH["mlserver"]],
+        done = subprocess.run(["wrk", "-t2", "-c100", f"-d{seconds}s", "--timeout", "10s",
+                               "--latency", "-s", str(script), url + path],
                               capture_output=True, text=True, timeout=seconds + 60)
-        ours = run_once(ws, version, url, [*SCENARIOS["closed 100 conn."], *PROTOCOL["MLServer"]])
-    return {"wrk": done.stdout, "ours": ours}
+        ours = run_once(ws, version, url, [*SCENARIOS["closed 100 conn."], *PROTOCOL[server]])
+    return {"server": server, "wrk": done.stdout, "ours": ours}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workspace", type=Path, default=None)
-    parser.add_argument("--wrk", action="store_true", help="also compare with wrk")
+    parser.add_argument("--wrk", nargs="*", choices=list(PROTOCOL), default=None,
+                        metavar="SERVER", help="also compare with wrk on these servers")
+    parser.add_argument("--servers", nargs="+", choices=list(PROTOCOL), default=list(PROTOCOL),
+                        metavar="SERVER", help="only these servers (default: all four)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="deployready-peers-"))
     ws = args.workspace or work / "demo"
@@ -111,7 +144,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "deployready", "demo", str(ws), "--no-loadtest"],
                        check=True, cwd=REPO, env=_env())
     version = sorted(p.name for p in (ws / "models").iterdir() if p.name.startswith("v"))[-1]
-    names = list(PROTOCOL)
+    names = list(args.servers)
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {s: {n: [] for n in names}
                                                        for s in SCENARIOS}
     for i in range(args.repeats):
@@ -133,7 +166,7 @@ def main() -> int:
     report: dict[str, Any] = {"cores": os.cpu_count(), "repeats": args.repeats,
                               "medians": table, "runs": runs}
     if args.wrk:
-        report["wrk_check"] = wrk_check(ws, version, work)
+        report["wrk_check"] = [wrk_check(ws, version, work, server) for server in args.wrk]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"peers-{stamp}.json").write_text(json.dumps(report, indent=2))
@@ -143,9 +176,9 @@ def main() -> int:
     for scenario, by in table.items():
         for name, m in by.items():
             print(f"| {scenario} | {name} | " + " | ".join(str(m[k]) for k in KEYS) + " |")
-    if args.wrk:
-        print("\nwrk on the same MLServer:\n" + report["wrk_check"]["wrk"])
-        print("ours:", json.dumps(report["wrk_check"]["ours"]))
+    for check in report.get("wrk_check", []):
+        print(f"\nwrk on {check['server']}:\n" + check["wrk"])
+        print("ours:", json.dumps(check["ours"]))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -86,8 +86,8 @@ def _register_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--max-wait-ms", type=float, default=2.0,
                    help="the longest a partial batch waits for more requests")
     p.add_argument("--fixed-wait", action="store_true",
-                   help="always wait --max-wait-ms (default: wait only when a request is "
-                   "expected to arrive during a predict)")
+                   help="always wait --max-wait-ms (default: wait only when the queue "
+                   "already holds a quarter of --max-batch-size rows)")
     p.add_argument("--no-batching", action="store_true", help="one predict call per request")
     p.add_argument("--max-body-bytes", type=int, default=1_048_576)
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads for predict")

@@ -174,7 +174,9 @@ class ReviewsPolicy:
 
 
 #: The actions ``[access]`` roles grant (``may``).
-ACCESS_ACTIONS = ("promote", "rollback", "signoff-weekly", "signoff-monthly", "loadtest", "daily")
+ACCESS_ACTIONS = (
+    "promote", "rollback", "signoff-weekly", "signoff-monthly", "loadtest", "daily", "build-demo"
+)
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,16 @@ error rate of a flaky model stays visible. ``--no-batching`` sends each request 
 through the same single worker thread.
 
 **Adaptive wait** (the default; ``--fixed-wait`` restores the fixed one). Waiting for
-more requests only pays when they would otherwise queue behind a predict: the batcher
-keeps two estimates, the arrival rate λ (requests per second, counted between one batch
-and the next, smoothed) and the time P one batch takes to validate and predict
-(smoothed), and waits only when ``λ·P >= 1`` — at least one more request is expected to
-arrive while a batch predicts — and then for at most ``min(max_wait_ms, P)``. At light
-load (an open loop of 1000 req/s against a sub-millisecond predict: λ·P ≈ 0.5) a request
-is predicted as soon as it is taken, instead of after the fixed wait; under a closed
-loop of 100 clients (λ·P in the tens) the batch is gathered as before. After an idle
-spell λ reads low, so a lone request never waits.
+more requests only pays when the server is the bottleneck: while it keeps up, the
+requests that arrive during one predict already form the next batch ("natural"
+batching), and a wait only adds to every request's latency. So the batcher first takes
+everything queued, and waits only when that is already a long queue — at least
+``max_batch_size // 4`` rows (:data:`LONG_QUEUE_FRACTION`) — and then for at most
+``min(max_wait_ms, P)``, P the smoothed time of one batch. Measured side by side on the
+demo package (``bench/loadtest/results-adaptive.md``): an open loop of 1000 req/s
+finds ~7 rows queued per batch and is no longer held (P50 as with no wait, below the
+fixed 2 ms wait's); a closed loop of 100 clients finds ~40 and still gathers its batch.
+A lone request never waits.
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ class Stats:
                 "timing": {k: round(v, 6) for k, v in timing.items()}}
 
 
-#: Weight of the newest measurement in the smoothed arrival rate and batch time.
+#: Weight of the newest measurement in the smoothed batch time.
 SMOOTHING = 0.3
+#: The adaptive wait waits only when the queue already holds this share of a full batch.
+LONG_QUEUE_FRACTION = 0.25
 
 
 class MicroBatcher:
@@ -105,10 +108,8 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._validated = 0.0  # perf_counter when the current batch finished validating
         self.adaptive = options.adaptive_wait
-        self.arrival_rate = 0.0  # λ, smoothed requests per second
         self.batch_s = 0.0  # P, smoothed seconds per batch (validate + predict)
-        self._arrivals = 0  # submits since the last estimate
-        self._counted_from = time.perf_counter()
+        self.long_queue_rows = max(2, int(self.max_rows * LONG_QUEUE_FRACTION))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
@@ -126,18 +127,21 @@ class MicroBatcher:
                                                  "field": None, "expected": None})
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self.queued_rows += len(rows)
-        self._arrivals += 1
         self._queue.put_nowait(_Item(rows, future, time.perf_counter()))
         return await future
 
     async def _collect(self) -> list[_Item]:
-        """The next batch: everything queued, then whatever arrives within ``max_wait``,
-        up to ``max_batch_size`` rows. (Counting ``max_wait`` from the first request's
-        arrival instead was measured: it splits a closed loop's clients into two cohorts,
-        two predicts per cycle, and cost ~20 % of closed-loop throughput.)"""
+        """The next batch: everything queued, then whatever arrives within the wait
+        (:meth:`_wait`), up to ``max_batch_size`` rows. (Counting the wait from the first
+        request's arrival instead was measured: it splits a closed loop's clients into
+        two cohorts, two predicts per cycle, and cost ~20 % of closed-loop throughput.)"""
         first = await self._queue.get()
         batch, rows = [first], len(first.rows)
-        deadline = time.perf_counter() + self._wait()
+        while rows < self.max_rows and not self._queue.empty():
+            item = self._queue.get_nowait()
+            batch.append(item)
+            rows += len(item.rows)
+        deadline = time.perf_counter() + self._wait(rows)
         while rows < self.max_rows:
             if not self._queue.empty():
                 item = self._queue.get_nowait()
@@ -153,18 +157,13 @@ class MicroBatcher:
             rows += len(item.rows)
         return batch
 
-    def _wait(self) -> float:
-        """How long this batch may wait for more requests: ``max_wait``, or with the
-        adaptive wait ``min(max_wait, P)`` when ``λ·P >= 1``, else 0 (see the module's
-        documentation). Updates λ from the requests submitted since the last call."""
+    def _wait(self, queued_rows: int) -> float:
+        """How long this batch may wait for more requests, given the rows it already
+        took from the queue: ``max_wait``, or with the adaptive wait ``min(max_wait, P)``
+        when those rows make a long queue (see the module's documentation), else 0."""
         if not self.adaptive or self.max_wait <= 0:
             return self.max_wait
-        now = time.perf_counter()
-        elapsed = now - self._counted_from
-        if elapsed > 0:
-            self.arrival_rate += SMOOTHING * (self._arrivals / elapsed - self.arrival_rate)
-        self._arrivals, self._counted_from = 0, now
-        if self.arrival_rate * self.batch_s < 1.0:
+        if queued_rows < self.long_queue_rows or queued_rows >= self.max_rows:
             return 0.0
         self.stats.waited_batches += 1
         return min(self.max_wait, self.batch_s)

@@ -17,7 +17,7 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 class ServeOptions:
     max_batch_size: int = 128  # rows per predict call: the checklist's 100 in-flight in one
     max_wait_ms: float = 2.0  # how long a partial batch waits for more requests
-    adaptive_wait: bool = True  # wait only when a request is expected during a predict
+    adaptive_wait: bool = True  # wait only when the queue is already long
     batching: bool = True
     max_body_bytes: int = 1_048_576
     max_rows_per_request: int = 1000

@@ -116,6 +116,10 @@ def _write_mlserver(root: Path, source: Path, version: str, sha256: str) -> None
     settings = {
         "name": "deployready",
         "implementation": "deployready_loader.MLServerModel",
+        # MLServer's adaptive batching, as `deployready serve` batches: up to 128 rows,
+        # waiting at most 2 ms (edit for your stack; 0 turns it off)
+        "max_batch_size": 128,
+        "max_batch_time": 0.002,
         "parameters": {"uri": f"./{PACKAGE_DIR}", "version": version,
                        "extra": _metadata(source, version, sha256)
                        | {"package_sha256": sha256}},

@@ -40,13 +40,15 @@ class Running:
     log: Path
 
 
-def _command(name: str, peer: Peer, export: Path, port: int) -> tuple[list[str], Path]:
-    """(argv, working folder) of ``name`` serving ``export`` on ``port``."""
+def _command(name: str, peer: Peer, export: Path, port: int,
+             workers: int = 1) -> tuple[list[str], Path]:
+    """(argv, working folder) of ``name`` serving ``export`` on ``port`` (``workers``:
+    ``mlflow models serve``'s worker processes)."""
     if name == "mlserver":
         return [str(peer.bin / "mlserver"), "start", str(export)], export
     if name == "mlflow":
         return [str(peer.bin / "mlflow"), "models", "serve", "-m", str(export), "--env-manager",
-                "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"], export
+                "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)], export
     if name == "bentoml":
         return [str(peer.bin / "bentoml"), "serve", "service:DeployreadyModel", "--host",
                 "127.0.0.1", "--port", str(port)], export
@@ -99,12 +101,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def serve(name: str, peer: Peer, export: Path, workdir: Path,
-          timeout_s: float = START_TIMEOUT_S) -> Iterator[Running]:
+          timeout_s: float = START_TIMEOUT_S, workers: int = 1) -> Iterator[Running]:
     """``name`` serving ``export`` on a free loopback port until the block ends.
 
     RuntimeError with the server's log tail when it exits or is not ready in time."""
     port = free_port()
-    argv, cwd = _command(name, peer, export, port)
+    argv, cwd = _command(name, peer, export, port, workers)
     log = workdir / f"{name}-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(argv, cwd=cwd, env=_env(peer, port, workdir), stdout=out,
