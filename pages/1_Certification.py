@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -32,7 +33,7 @@ path: Path = found
 from deployready.certification.checks import history_evaluations  # noqa: E402
 from deployready.certification.runs import RunEvaluations  # noqa: E402
 from deployready.certification.view import CertificationView  # noqa: E402
-from deployready.stacks.links import mlflow_links_of  # noqa: E402
+from deployready.stacks.links import mlflow_links_of, package_link  # noqa: E402
 
 # The most recent runs drawn one by one (streak strip, CV boxes); every run elsewhere.
 RECENT_RUNS = 40
@@ -60,6 +61,7 @@ if loaded is None or not loaded[1]:
 assert loaded is not None
 
 package_run = None
+meta: dict[str, Any] | None = None
 if version:
     from deployready.package.manifest import read_metadata
 
@@ -80,9 +82,9 @@ c2.metric(
 )
 c3.metric("Package run", package_run or "—", help=f"run_id in {version}/model_metadata.json")
 links = mlflow_links_of(loaded[0])
-if package_run in links:
-    link = links[package_run]
-    st.caption(f"Package run {package_run} was imported from MLflow run "
+link = package_link(meta or {}, links)
+if link:
+    st.caption(f"Package run {package_run} came from MLflow run "
                f"`{link['mlflow_run_id']}` (model `{link['mlflow_model_uri'] or '—'}`).")
 if view.package_run_missing:
     st.error(f"{version} was trained in run {package_run}, which is not in {path.name}.")

@@ -16,7 +16,7 @@ from deployready.package.checks import package_signature, signature_counts
 from deployready.package.manifest import read_json_file, read_metadata
 from deployready.package.validate import validate_package
 from deployready.package.versioning import schema_change
-from deployready.stacks.links import mlflow_links
+from deployready.stacks.links import mlflow_links, package_link
 
 ui.setup_page("Artifacts", "📦")
 ws, version = ui.sidebar()
@@ -33,10 +33,12 @@ def _meta(v: str) -> dict[str, Any]:
 links = ui.guarded(lambda: mlflow_links(ws.history_path()),
                    "Reading the MLflow links of the certification history") or {}
 st.markdown("### Versions")
+reports = {v: validate_package(ws.package_path(v), deep=False) for v in versions}
+metas = {v: _meta(v) if reports[v].valid else {} for v in versions}
+mlflow = {v: package_link(metas[v], links) for v in versions}
 rows = []
 for v in versions:
-    report = validate_package(ws.package_path(v), deep=False)
-    meta = _meta(v) if report.valid else {}
+    report, meta = reports[v], metas[v]
     rows.append(
         {
             "version": v,
@@ -44,9 +46,9 @@ for v in versions:
             "bump": meta.get("bump", ""),
             "created": meta.get("created_at", ""),
             "run": meta.get("run_id", ""),
-            **({"MLflow run": links.get(meta.get("run_id", ""), {}).get("mlflow_run_id", ""),
-                "MLflow model": links.get(meta.get("run_id", ""), {}).get("mlflow_model_uri", "")}
-               if links else {}),
+            **({"MLflow run": mlflow[v].get("mlflow_run_id", ""),
+                "MLflow model": mlflow[v].get("mlflow_model_uri", "")}
+               if any(mlflow.values()) else {}),
             "model": str(meta.get("model_class", "")).rsplit(".", 1)[-1],
             "sha256": (report.sha256 or "")[:16],
             "problems": "; ".join(

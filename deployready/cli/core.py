@@ -20,6 +20,7 @@ from deployready.cli.common import (
     workspace_of,
 )
 from deployready.cli.signing import add_password_arg
+from deployready.cli.stacks import add_mlflow_source_args, check_export_source, export_mlflow
 from deployready.errors import InputError, require_file
 
 
@@ -67,10 +68,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _register_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("export", help="export a trained model and its data as a versioned package")
+    p = sub.add_parser(
+        "export",
+        help="export a trained model and its data as a versioned package",
+        description="Export a fitted model and its data as a new package version: from files "
+        "(--model, --train) or from an MLflow registered model version (--from-mlflow). "
+        "Exit 0 exported, 2 nothing written (the reason on stderr).",
+    )
     add_workspace_arg(p)
     p.add_argument(
-        "--model", type=Path, required=True, help="joblib/pickle file of the fitted model"
+        "--model", type=Path, default=None,
+        help="joblib/pickle file of the fitted model (required without --from-mlflow)",
     )
     p.add_argument(
         "--scaler",
@@ -80,7 +88,8 @@ def _register_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "fitted scikit-learn Pipeline: its last step is the model, the steps before it the "
         "scaler)",
     )
-    p.add_argument("--train", type=Path, required=True, help="training data (.csv or .parquet)")
+    p.add_argument("--train", type=Path, default=None,
+                   help="training data (.csv or .parquet; required without --from-mlflow)")
     p.add_argument("--target", required=True, help="target column of the training data")
     p.add_argument(
         "--features", default=None, help="comma-separated feature columns (default: all but target)"
@@ -91,6 +100,7 @@ def _register_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--sign-key", type=Path, default=None,
                    help="sign the new package with this PEM private key (see `sign`)")
     add_password_arg(p)
+    add_mlflow_source_args(p)
     add_json_arg(p)
     p.set_defaults(handler=cmd_export)
 
@@ -188,20 +198,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if valid else 1
 
 
-def _read_frame(path: Path) -> object:
-    import pandas as pd
-
-    require_file(path, expected="a .csv or .parquet file")
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types for bad files
-        raise InputError(f"cannot read: {exc}", source=path, expected="a readable table") from exc
-    raise InputError("unknown file type", source=path, expected="a .csv or .parquet file")
-
-
 def _load_objects(args: argparse.Namespace) -> dict[str, Any]:
     """The saved ``--model`` and ``--scaler`` (None when not given), unpickled."""
     import joblib
@@ -222,51 +218,41 @@ def _load_objects(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from deployready.package.export import export_package
     from deployready.package.signing import key_fingerprint
 
     ws = workspace_of(args)
-    objects = _load_objects(args)
-    train = _read_frame(args.train)
-    assert isinstance(train, pd.DataFrame)
-    if args.target not in train.columns:
-        raise InputError(
-            f"no column {args.target!r}",
-            source=args.train,
-            location="columns",
-            expected="the --target column",
-        )
     features = (
-        [f.strip() for f in args.features.split(",") if f.strip()]
-        if args.features
-        else [c for c in train.columns if c != args.target]
+        [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
     )
-    missing = [f for f in features if f not in train.columns]
-    if missing:
-        raise InputError(
-            f"missing feature columns {missing}",
-            source=args.train,
-            location="columns",
-            expected="every --features column",
-        )
-    holdout = _read_frame(args.holdout) if args.holdout else None
+    check_export_source(args)
     if args.sign_key is not None:
         key_fingerprint(args.sign_key)  # a key that cannot sign is refused before exporting
-    info = export_package(
+    if args.from_mlflow:
+        done = export_mlflow(ws, args, features)
+        info, extra = done.package, {"mlflow": done.as_dict()}
+    else:
+        info, extra = _export_files(ws, args, features), {}
+    _print_export(info, _sign_export(info.path, args), args.json, extra)
+    return 0
+
+
+def _export_files(ws: Any, args: argparse.Namespace, features: list[str] | None) -> Any:
+    from deployready.package.export import export_package
+    from deployready.package.inputs import frame_features, read_frame
+
+    objects = _load_objects(args)
+    train = read_frame(args.train)
+    return export_package(
         ws,
         model=objects["model"],
         scaler=objects["scaler"],
         train=train,
-        features=features,
+        features=frame_features(train, args.target, features, args.train),
         target_column=args.target,
-        holdout=holdout if isinstance(holdout, pd.DataFrame) else None,
+        holdout=read_frame(args.holdout) if args.holdout else None,
         run_id=args.run_id,
         description=args.description,
     )
-    _print_export(info, _sign_export(info.path, args), args.json)
-    return 0
 
 
 def _sign_export(path: Path, args: argparse.Namespace) -> Any:
@@ -278,7 +264,7 @@ def _sign_export(path: Path, args: argparse.Namespace) -> Any:
     return sign_package(path, args.sign_key, password=key_password(args))
 
 
-def _print_export(info: Any, signed: Any, as_json: bool) -> None:
+def _print_export(info: Any, signed: Any, as_json: bool, extra: dict[str, Any]) -> None:
     if as_json:
         print_json(
             {
@@ -288,9 +274,14 @@ def _print_export(info: Any, signed: Any, as_json: bool) -> None:
                 "bump": info.bump,
                 "previous": info.previous,
                 "signature": signed.as_dict() if signed else None,
+                **extra,
             }
         )
     else:
         print(f"exported {info.version} ({info.bump}) to {info.path}\nsha256 {info.sha256}")
+        if extra.get("mlflow"):
+            link = extra["mlflow"]
+            print(f"from MLflow {link['model_uri']} (run {link['run_id']}, history run "
+                  f"{link['history_run']}{', imported' if link['imported'] else ''})")
         if signed:
             print(signed.message)

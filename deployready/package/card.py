@@ -90,6 +90,9 @@ def _details(metadata: dict[str, Any], card: dict[str, Any]) -> list[str]:
         f"- Output: probability of class 1 of `{metadata.get('target')}`",
         "- Libraries: " + ", ".join(f"{k} {v}" for k, v in metadata.get("libraries", {}).items()),
     ]
+    link = metadata.get("mlflow")
+    if isinstance(link, dict) and link.get("model_uri"):
+        lines.append(f"- From MLflow: model `{link['model_uri']}`, run `{link.get('run_id')}`")
     if card.get("owners"):
         lines.append(f"- Owners: {_text(card.pop('owners'))}")
     return lines

@@ -105,8 +105,6 @@ def _same_behaviour(previous: Path, model: Any, scaler: Any, features: list[str]
     return now.shape == expected.shape and bool(np.array_equal(now, expected))
 
 
-
-
 def export_package(
     target: Workspace | str | Path,
     *,
@@ -125,6 +123,7 @@ def export_package(
     holdout_rows: int = 200,
     profile_bins: int = 10,
     created_at: str | None = None,
+    mlflow: dict[str, str] | None = None,
 ) -> PackageInfo:
     """Write a new, immutable package version under ``models/`` and return it.
 
@@ -139,6 +138,9 @@ def export_package(
     and the manifest, and renames the folder into place. An existing version is never
     overwritten; on any failure the temporary folder is removed, and the temporary
     folders of exports that were killed are removed by the next export.
+
+    ``mlflow``: the link back to an MLflow registered model version (``run_id``,
+    ``model_uri``, ``name``, ``version``, ``alias``), kept as the metadata's ``mlflow``.
     """
     features = [str(f) for f in features]
     model, scaler = checked_model(model, scaler, train, features, target_column, holdout)
@@ -158,6 +160,7 @@ def export_package(
         holdout_rows=holdout_rows,
         profile_bins=profile_bins,
         created=created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        mlflow=dict(mlflow) if mlflow else None,
     )
     return _export_staged(_models_dir(target), request)
 
@@ -181,6 +184,7 @@ class _Request:
     holdout_rows: int
     profile_bins: int
     created: str
+    mlflow: dict[str, str] | None = None
 
 
 
@@ -388,4 +392,5 @@ def _metadata(
         "bump": bump,
         "bump_reason": BUMP_REASONS[bump],
         "model_card": req.card or {},
+        **({"mlflow": req.mlflow} if req.mlflow else {}),
     }

@@ -4,11 +4,12 @@ the argument and what was expected instead of a library's own error later.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from deployready.errors import InputError
+from deployready.errors import InputError, require_file
 from deployready.package.pipeline import (
     MODEL_EXPECTED,
     scaler_expected,
@@ -101,3 +102,32 @@ def checked_model(
             "of record_run), or the whole fitted Pipeline as the model",
         )
     return model, scaler
+
+
+def read_frame(path: Path, what: str | None = None) -> pd.DataFrame:
+    """A training or holdout table (.csv or .parquet); InputError naming ``what`` (default
+    the path) when it cannot be read."""
+    source = what or path
+    require_file(path, expected="a .csv or .parquet file")
+    if path.suffix not in (".csv", ".parquet"):
+        raise InputError("unknown file type", source=source, expected="a .csv or .parquet file")
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types for bad files
+        raise InputError(f"cannot read: {exc}", source=source,
+                         expected="a readable table") from exc
+
+
+def frame_features(train: pd.DataFrame, target: str, features: list[str] | None,
+                   source: str | Path) -> list[str]:
+    """The feature columns of an export: ``features``, or every column of ``train`` but the
+    target; InputError naming ``source`` when the target or a feature is not a column."""
+    if target not in train.columns:
+        raise InputError(f"no column {target!r}", source=source, location="columns",
+                         expected="the --target column")
+    chosen = features or [str(c) for c in train.columns if c != target]
+    missing = [f for f in chosen if f not in train.columns]
+    if missing:
+        raise InputError(f"missing feature columns {missing}", source=source,
+                         location="columns", expected="every --features column")
+    return chosen

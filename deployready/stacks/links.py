@@ -1,9 +1,12 @@
 """The link back from a certification run to MLflow: the MLflow run id and model URI
-that ``import-mlflow`` kept in the history, by history run id."""
+that ``import-mlflow`` kept in the history, by history run id, and the registered model
+version a package was exported from."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -28,3 +31,14 @@ def mlflow_links_of(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
         for run, mlflow, uri in zip(frame["run_id"], frame["mlflow_run_id"], uris, strict=True)
         if mlflow
     }
+
+
+def package_link(meta: Mapping[str, Any], links: Mapping[str, dict[str, str]]) -> dict[str, str]:
+    """The MLflow link of a package: the registered model version it was exported from
+    (its metadata's ``mlflow``: ``export --from-mlflow``), else the link its run was
+    imported with; ``{}`` for neither. Keys ``mlflow_run_id`` and ``mlflow_model_uri``."""
+    own = meta.get("mlflow")
+    if isinstance(own, Mapping) and own.get("run_id"):
+        return {"mlflow_run_id": str(own["run_id"]),
+                "mlflow_model_uri": str(own.get("model_uri") or "")}
+    return dict(links.get(str(meta.get("run_id") or ""), {}))

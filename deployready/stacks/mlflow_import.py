@@ -18,10 +18,7 @@ missing a required column is a HistoryError naming the run id and the keys looke
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,12 +37,11 @@ from deployready.certification.history_schema import (
 )
 from deployready.certification.metrics import METRIC_NAMES
 from deployready.errors import HistoryError, InputError
-from deployready.stacks import mlflow_reader
+from deployready.stacks.mlflow_source import reader_error, run_reader
 from deployready.workspace import Workspace
 
 LINK_COLUMNS: tuple[str, ...] = ("mlflow_run_id", "mlflow_model_uri")
 SOURCE_KINDS: tuple[str, ...] = ("metrics", "params", "tags", "artifacts", "run")
-READ_TIMEOUT_S = 600.0
 
 
 def default_sources(column: str) -> list[str]:
@@ -124,22 +120,10 @@ def _checked_row(row: Mapping[str, Any], path: Path) -> dict[str, Any]:
 def read_runs(python: str | None, uri: str, experiment: str,
               artifacts: Sequence[str]) -> list[dict[str, Any]]:
     """The experiment's runs, read by ``python`` (default: this one, when it has MLflow)."""
-    if python is None:
-        if importlib.util.find_spec("mlflow") is None:
-            raise InputError("MLflow is not installed in this Python", location="--mlflow-python",
-                             expected="the path of a Python that has mlflow (e.g. the MLflow "
-                             "venv of scripts/peers.sh), or 'pip install mlflow' here")
-        python = sys.executable
-    argv = [python, mlflow_reader.__file__, uri, experiment, *artifacts]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=READ_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InputError(f"cannot run the MLflow reader: {exc}", location="--mlflow-python",
-                         expected="a Python that has mlflow") from exc
+    done = run_reader(python, [uri, experiment, *artifacts], uri)
     if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["no message"]
-        raise InputError(f"reading experiment {experiment!r} failed: {tail[0]}",
+        raise InputError(f"reading experiment {experiment!r} failed: "
+                         f"{reader_error(done.stderr)}",
                          location="--tracking-uri", expected="a tracking store MLflow can read")
     runs: list[dict[str, Any]] = json.loads(done.stdout)["runs"]
     return runs
@@ -170,7 +154,7 @@ def import_runs(ws: Workspace | str | Path, runs: Sequence[Mapping[str, Any]],
                 mapping: Mapping[str, str] | None = None) -> ImportResult:
     """Append the runs not yet in the history (oldest first); all validated first."""
     ws = ws if isinstance(ws, Workspace) else Workspace.open(ws)
-    path = ws.history_path() or ws.certification_dir / "history.csv"
+    path = history_file(ws)
     mapping = dict(mapping or {})
     policy = ws.policy()
     required = required_columns(policy)
@@ -194,11 +178,41 @@ def import_runs(ws: Workspace | str | Path, runs: Sequence[Mapping[str, Any]],
     return result
 
 
+def history_file(ws: Workspace) -> Path:
+    """The workspace's history file, or where a first run is written."""
+    return ws.history_path() or ws.certification_dir / "history.csv"
+
+
+def history_row(ws: Workspace, run: Mapping[str, Any], mapping: Mapping[str, str],
+                model_uri: str = "") -> tuple[str, dict[str, Any] | None]:
+    """The history run id of an MLflow run, and the row ``import_runs`` would append for it
+    (validated, nothing written; ``model_uri`` as its ``mlflow_model_uri`` when given) —
+    None when the history has the run already, by MLflow run id or by run_id."""
+    path = history_file(ws)
+    history = load_history(path) if path.exists() else None
+    if history is not None and "mlflow_run_id" in history:
+        same = history[history["mlflow_run_id"] == run["run_id"]]
+        if len(same):
+            return str(same["run_id"].iloc[0]), None
+    row = map_run(run, required_columns(ws.policy()), mapping, path)
+    if history is not None and str(row["run_id"]) in {str(v) for v in history["run_id"]}:
+        return str(row["run_id"]), None
+    if model_uri:
+        row["mlflow_model_uri"] = model_uri
+    return str(row["run_id"]), _checked_row(row, path)
+
+
 def import_mlflow(ws: Workspace | str | Path, tracking_uri: str, experiment: str,
                   mapping: Mapping[str, str] | None = None,
                   python: str | None = None) -> ImportResult:
     """``import_runs`` of an experiment read from ``tracking_uri``."""
     mapping = dict(mapping or {})
+    runs = read_runs(python, tracking_uri, experiment, wanted_artifacts(mapping))
+    return import_runs(ws, runs, mapping)
+
+
+def wanted_artifacts(mapping: Mapping[str, str]) -> list[str]:
+    """The artifact paths a run's history row may come from (the JSON columns' and the
+    mapping's)."""
     wanted = {s.partition(".")[2] for s in mapping.values() if s.startswith("artifacts.")}
-    wanted |= {f"{c}.json" for c in JSON_COLUMNS}
-    return import_runs(ws, read_runs(python, tracking_uri, experiment, sorted(wanted)), mapping)
+    return sorted(wanted | {f"{c}.json" for c in JSON_COLUMNS})
