@@ -16,14 +16,10 @@ from deployready.charts.monitoring import (
     psi_heatmap,
 )
 from deployready.checks import format_value, status_glyph
-from deployready.monitoring.daily import (
-    RAW_ROWS_SHOWN,
-    DailyRecord,
-    drift_by_day,
-    list_daily,
-    raw_day_rows,
-)
-from deployready.monitoring.drift import DriftResult, FeatureDrift
+from deployready.monitoring.daily import RAW_ROWS_SHOWN, DailyRecord, raw_day_rows
+from deployready.monitoring.daily_store import daily_summaries
+from deployready.monitoring.drift import DriftResult
+from deployready.monitoring.drift_history import DriftHistory, drift_history, drift_of_day
 
 ui.setup_page("Drift", "🌊")
 ws, version = ui.sidebar(deployed=True)
@@ -39,14 +35,21 @@ _FLASH = "drift_daily_result"
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _drift(root: str, version: str, fingerprint: Any) -> dict[str, dict[str, Any]]:
-    """PSI per logged day. ``fingerprint`` covers the logs, the policy and the package
-    (its reference profile). A resource cache (shared, not copied): the page only reads
-    it, and copying 365 days × 100 features on every rerun would cost about a second."""
+def _history(root: str, version: str, fingerprint: Any) -> DriftHistory:
+    """PSI per logged day and feature. ``fingerprint`` covers the logs, the policy and the
+    package (its reference profile). A resource cache (shared, not copied): the page only
+    reads it."""
     from deployready.workspace import Workspace
 
-    found = drift_by_day(Workspace.open(root), version)
-    return {d.isoformat(): r.as_dict() for d, r in found.items()}
+    return drift_history(Workspace.open(root), version)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _day(root: str, version: str, day: str, fingerprint: Any) -> DriftResult | None:
+    """One day's exact drift, from that day's counts (``fingerprint`` as above)."""
+    from deployready.workspace import Workspace
+
+    return drift_of_day(Workspace.open(root), version, day)
 
 
 info = ui.guarded(lambda: ui.log_versions(ws), "Reading the production logs")
@@ -85,32 +88,29 @@ if flash and flash.get("version") == version:
 
 ui.stop_without_logs(ws, version, info)
 
-raw = ui.guarded(lambda: _drift(str(ws.root), version_, (
+fingerprint = ui.guarded(lambda: (
     ui.log_key(ws),
     ui.files_signature([ws.policy_path, *ws.package_path(version_).glob("*")]),
-)), "Computing PSI")
-if not raw:
+), "Reading the production logs")
+history = ui.guarded(lambda: _history(str(ws.root), version_, fingerprint), "Computing PSI")
+if fingerprint is None or history is None or not history.days:
     st.stop()
-assert raw is not None
-by_day: dict[str, dict[str, Any]] = raw
-days = sorted(by_day)
-features = list(by_day[days[-1]]["features"])
-_results: dict[str, DriftResult] = {}
+assert history is not None
+days = [d.isoformat() for d in history.days]
 
 
-def day_result(day: str) -> DriftResult:
-    """One day's result, built only when shown (365 days × 100 features add up)."""
-    if day not in _results:
-        _results[day] = DriftResult.from_dict(by_day[day])
-    return _results[day]
+def day_result(day: str) -> DriftResult | None:
+    """One day's exact result, computed when shown."""
+    return ui.guarded(lambda: _day(str(ws.root), version_, day, fingerprint), "Computing PSI")
 
 
 # ---------------------------------------------------------------- heatmap
-matrix = [[by_day[d]["features"][f]["psi"] if f in by_day[d]["features"] else None for d in days]
-          for f in features]
-st.plotly_chart(psi_heatmap(days, features, matrix, warn=dp.psi_warn, alert=dp.psi_alert),
-                width="stretch", key="psi_heatmap")
+st.plotly_chart(psi_heatmap(days, history.features, history.matrix(), warn=dp.psi_warn,
+                            alert=dp.psi_alert), width="stretch", key="psi_heatmap")
 latest = day_result(days[-1])
+if latest is None:
+    st.stop()
+assert latest is not None
 red = ", ".join(latest.alerting) or "none"
 amber = ", ".join(latest.warning) or "none"
 st.caption(f"Last day {days[-1]}: red {red}; amber {amber}. PSI against the package's "
@@ -121,17 +121,22 @@ st.caption(f"Last day {days[-1]}: red {red}; amber {amber}. PSI against the pack
 # ---------------------------------------------------------------- one feature, one day
 st.markdown("### Reference vs current distribution")
 c1, c2 = st.columns(2)
-ranked = sorted(features, key=lambda f: -(latest.features[f].psi or 0))
+on_latest = latest.features
+ranked = sorted(on_latest, key=lambda f: -(on_latest[f].psi or 0))
 feature = c1.selectbox("Feature", ranked, key="drift_feature")
 chosen_day = c2.selectbox("Day", list(reversed(days)), key="drift_day")
-fd = day_result(chosen_day).features[feature]
-st.plotly_chart(
-    distribution_bars(fd.bins, fd.reference, fd.current,
-                      title=f"{feature} on {chosen_day}: PSI {fd.psi:.3f} ({fd.status})"),
-    width="stretch", key="drift_distribution",
-)
-st.dataframe(pd.DataFrame({"bin": fd.bins, "reference": fd.reference, "current": fd.current}),
-             hide_index=True, width="stretch")
+chosen = day_result(chosen_day)
+fd = chosen.features.get(feature) if chosen is not None else None
+if fd is not None:
+    st.plotly_chart(
+        distribution_bars(fd.bins, fd.reference, fd.current,
+                          title=f"{feature} on {chosen_day}: PSI {fd.psi:.3f} ({fd.status})"),
+        width="stretch", key="drift_distribution",
+    )
+    st.dataframe(pd.DataFrame({"bin": fd.bins, "reference": fd.reference,
+                               "current": fd.current}), hide_index=True, width="stretch")
+else:
+    st.caption(f"No successful request of {version_} counted `{feature}` on {chosen_day}.")
 st.caption("Counts from the profiles (exact: the package's reference bins). The raw log rows "
            "stay the source of truth:")
 if st.toggle(f"Raw rows of {chosen_day}", key="drift_raw_rows"):
@@ -146,18 +151,13 @@ if st.toggle(f"Raw rows of {chosen_day}", key="drift_raw_rows"):
 
 # ---------------------------------------------------------------- predictions
 st.markdown("### Prediction distribution")
-pred: list[tuple[str, FeatureDrift | None]] = [
-    (d, FeatureDrift.from_dict(by_day[d]["prediction"])) for d in days
-    if by_day[d].get("prediction")
-]
-if pred:
-    st.plotly_chart(prediction_stability([d for d, _ in pred], [p.psi for _, p in pred if p],
+if history.has_prediction:
+    st.plotly_chart(prediction_stability(days, history.prediction_values(),
                                          warn=dp.psi_warn, alert=dp.psi_alert),
                     width="stretch", key="prediction_psi")
-    first = pred[0][1]
-    assert first is not None
-    st.plotly_chart(prediction_shares([d for d, _ in pred], first.bins,
-                                      [p.current for _, p in pred if p], first.reference),
+    st.plotly_chart(prediction_shares(days, history.prediction_bins,
+                                      history.prediction_current.tolist(),
+                                      history.prediction_reference),
                     width="stretch", key="prediction_shares")
 
 # ---------------------------------------------------------------- stored checks
@@ -170,12 +170,10 @@ def _stored(root: str, version: str, signature: ui.FileSignature) -> list[dict[s
     from deployready.workspace import Workspace
 
     return [{
-        "date": r.date, "status": r.status, "requests": r.rows, "errors": r.errors,
-        "P99 ms": r.latency.get("p99"),
-        "prediction PSI": r.drift.prediction.psi if r.drift and r.drift.prediction else None,
-        "max feature PSI": r.drift.max_psi if r.drift else None,
-        "alerts": ", ".join(a["kind"] for a in r.alerts),
-    } for r in reversed(list_daily(Workspace.open(root), version))]
+        "date": s.date, "status": s.status, "requests": s.rows, "errors": s.errors,
+        "P99 ms": s.p99, "prediction PSI": s.prediction_psi, "max feature PSI": s.max_psi,
+        "alerts": ", ".join(s.alert_kinds),
+    } for s in reversed(daily_summaries(Workspace.open(root), version))]
 
 
 store_files = [ws.store_path, ws.store_path.with_name(ws.store_path.name + "-wal")]

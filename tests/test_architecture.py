@@ -66,6 +66,7 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     "profile_segments": ("deployready/monitoring/profiles/store.py",),
     "profile_hours": ("deployready/monitoring/profiles/store.py",),
     "profile_days": ("deployready/monitoring/profiles/store.py",),
+    "profile_day_revisions": ("deployready/monitoring/profiles/store.py",),
     "profile_state": ("deployready/monitoring/profiles/store.py",),
 }
 

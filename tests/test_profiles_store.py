@@ -155,3 +155,43 @@ def test_cli_ingest_reports_and_exits_2_naming_a_bad_file(tmp_path: Path) -> Non
     assert data["read"] == ["data/production/predictions-2026-03-11.csv"]
     assert data["skipped"] == ["data/production/predictions-2026-03-10.csv"]
     assert data["rows"] == 20 and data["errors"] == []
+
+
+def test_each_write_gives_the_days_it_touches_a_new_revision(tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path / "profiles.db")
+    assert store.day_revisions() == {}
+    rng = np.random.default_rng(3)
+    first, second = hour_profile(0, rng), hour_profile(1, rng)
+    write(store, "a.csv", first)
+    write(store, "b.csv", second)
+    day0, day1 = datetime(2025, 1, 1).date(), datetime(2025, 1, 2).date()
+    before = store.day_revisions()
+    assert before is not None and set(before) == {day0, day1}
+    # re-profiled with the same rows, other values: a new revision of its day only
+    write(store, "a.csv", first.assign(value=first["value"] + 1))
+    after = store.day_revisions()
+    assert after is not None and after[day0] != before[day0] and after[day1] == before[day1]
+    assert store.remove_file("b.csv", store.sources()["b.csv"])
+    store.close()
+    gone = store.day_revisions()
+    assert gone is not None and gone[day1] != after[day1] and gone[day0] == after[day0]
+
+
+def test_a_store_written_before_revisions_gets_one_for_every_day(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "profiles.db"
+    store = ProfileStore(path)
+    rng = np.random.default_rng(4)
+    write(store, "a.csv", hour_profile(0, rng))
+    write(store, "b.csv", hour_profile(5, rng))
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE profile_day_revisions")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    revisions = ProfileStore(path).day_revisions()
+    assert revisions is not None
+    assert sorted(revisions) == [datetime(2025, 1, 1).date(), datetime(2025, 1, 6).date()]
+    assert len(set(revisions.values())) == 2
+    assert ProfileStore(path).day_revisions() == revisions  # filled once, then kept

@@ -117,8 +117,11 @@ def psi_heatmap(
     # arrays, not nested lists: plotly validates list items one by one (100 × 365 cells)
     values = np.array([[np.nan if v is None else float(v) for v in row] for row in psi],
                       dtype=np.float64).reshape(len(psi), -1)
-    level = [[None if v != v else _LEVEL_CODE[psi_level(v, warn, alert)] for v in row]
-             for row in values.tolist()]
+    # the colour bands as an object array: the same JSON (lists, None where no data) as
+    # nested lists, but validated at once instead of cell by cell
+    level = np.empty(values.shape, dtype=object)
+    level[:] = [[None if v != v else _LEVEL_CODE[psi_level(v, warn, alert)] for v in row]
+                for row in values.tolist()]
     # cell labels only while they can be read; the hover always shows the PSI
     labelled = values.size <= MAX_LABELLED_CELLS
     text = np.where(np.isnan(values), "", np.char.mod("%.2f", np.nan_to_num(values)))

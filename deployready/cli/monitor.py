@@ -108,11 +108,12 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from deployready.monitoring.daily import drift_by_day, resolve_version_and_date
+    from deployready.monitoring.daily import resolve_version_and_date
+    from deployready.monitoring.drift_history import drift_of_day
 
     ws = workspace_of(args)
     version, day = resolve_version_and_date(ws, args.version, args.date)
-    result = drift_by_day(ws, version, day, day).get(day)
+    result = drift_of_day(ws, version, day)
     if result is None:
         raise DeployReadyError(f"{ws.production_dir}: no successful requests of {version} on {day}")
     if args.json:

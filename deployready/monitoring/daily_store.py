@@ -217,6 +217,64 @@ def list_daily(
     return [_from_row(r) for r in ws.store.query(sql, tuple(params))]
 
 
+@dataclass(frozen=True)
+class DailySummary:
+    """What a table of stored daily checks shows of one record, read without parsing the
+    record (a year of records, each with every feature's bins, takes seconds to build)."""
+
+    date: str
+    status: str
+    rows: int
+    errors: int
+    p99: float | None
+    prediction_psi: float | None
+    max_psi: float | None  # the highest feature PSI (DriftResult.max_psi)
+    alert_kinds: list[str]
+
+
+#: the fields as JSON text, picked out by SQLite (numbers exactly as stored): the record
+#: parsed once for the scalars and the alerts, once for every feature's PSI
+_SUMMARY_SQL = (
+    "SELECT date, version, json_extract(record_json, '$.status', '$.rows', '$.errors', "
+    "'$.latency.p99', '$.drift.prediction.psi', '$.alerts'), "
+    "(SELECT group_concat(f.value -> '$.psi', ',') "
+    "FROM json_each(record_json, '$.drift.features') AS f) "
+    "FROM daily_checks WHERE version = ? ORDER BY date"
+)
+
+
+def daily_summaries(ws: Workspace, version: str) -> list[DailySummary]:
+    """The stored records of ``version``, oldest first, as :class:`DailySummary`: the
+    fields :func:`list_daily` would give, without building the records."""
+    try:
+        found = ws.store.query(_SUMMARY_SQL, (version,))
+    except StoreError:
+        for row in ws.store.query("SELECT date, version FROM daily_checks WHERE version = ? "
+                                  "AND NOT json_valid(record_json) ORDER BY date", (version,)):
+            raise StoreError(f"daily_checks/{row['date']}/{row['version']}: unreadable daily "
+                             "record: not JSON") from None
+        raise
+    return [_summary(*row) for row in found]
+
+
+def _summary(day: str, version: str, fields: str, psis: str | None) -> DailySummary:
+    try:
+        status, rows, errors, p99, pred, alerts = json.loads(fields)
+        if not isinstance(status, str):
+            raise TypeError(f"status {status!r}")
+        psi = [float(v) for v in json.loads(f"[{psis or ''}]") if v is not None]
+        return DailySummary(
+            date=str(day), status=str(status), rows=int(rows), errors=int(errors),
+            p99=None if p99 is None else float(p99),
+            prediction_psi=None if pred is None else float(pred),
+            max_psi=max(psi) if psi else None,
+            alert_kinds=[str(a["kind"]) for a in alerts or []],
+        )
+    except (ValueError, TypeError, KeyError) as exc:  # a field missing or of another type
+        raise StoreError(f"daily_checks/{day}/{version}: unreadable daily record: "
+                         f"{type(exc).__name__}: {exc}") from exc
+
+
 def newest_daily(
     ws: Workspace, version: str | None = None, count: int | None = 30
 ) -> list[DailyRecord]:

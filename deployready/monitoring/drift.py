@@ -86,9 +86,18 @@ def psi(
     reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray, epsilon: float
 ) -> float:
     """PSI of two proportion vectors over the same bins, each floored at ``epsilon``."""
+    return float(psi_rows(reference, current, epsilon))
+
+
+def psi_rows(
+    reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray, epsilon: float
+) -> np.ndarray:
+    """:func:`psi` of each row of ``current`` (periods × bins, or one vector) against
+    ``reference``: the one definition, for one period or many at once."""
     ref = np.maximum(np.asarray(reference, dtype=np.float64), epsilon)
     cur = np.maximum(np.asarray(current, dtype=np.float64), epsilon)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
+    out: np.ndarray = np.sum((cur - ref) * np.log(cur / ref), axis=-1)
+    return out
 
 
 def psi_level(value: float | None, warn: float, alert: float) -> DriftStatus:
@@ -303,6 +312,26 @@ def feature_drift(
         edges=[float(e) for e in spec["edges"]] if spec["kind"] == "numeric" else None,
         categories=list(spec["categories"]) if spec["kind"] == "categorical" else None,
     )
+
+
+def psi_of_counts(
+    reference: Sequence[float], counts: np.ndarray, epsilon: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """PSI (NaN where a row has no count) and current proportions of each row of
+    ``counts`` (periods × bins): the numbers :func:`feature_drift` gives one period, for
+    many periods at once."""
+    ref = [float(p) for p in reference]
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[1] != len(ref):
+        raise ValueError(f"{counts.shape[-1]} bins counted, profile has {len(ref)}")
+    totals = counts.sum(axis=1)
+    has = totals > 0
+    shares = np.zeros_like(counts)
+    np.divide(counts, totals[:, None], out=shares, where=has[:, None])
+    values = np.full(len(counts), np.nan)
+    if has.any():
+        values[has] = psi_rows(ref, shares[has], epsilon)
+    return values, shares
 
 
 def drift_from_counts(

@@ -17,6 +17,7 @@ per percentile), so a year of hourly profiles answers in a fraction of a second.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -35,7 +36,10 @@ from deployready.monitoring.logs_schema import (
 from deployready.monitoring.profiles.histogram import representatives
 
 __all__ = [
+    "BinMatrix",
     "bin_counts",
+    "bin_matrix",
+    "bin_offsets",
     "day_counts",
     "error_kinds",
     "group_quantiles",
@@ -255,31 +259,59 @@ def latency_summary(counts: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def bin_counts(counts: pd.DataFrame, profile: Mapping[str, Any]) -> dict[date, BinCounts]:
-    """Per UTC day with rows: the successful rows counted over ``profile``'s bins (the
-    long form must have been binned against this very profile)."""
-    specs = profile["features"]
-    sizes = [len(spec["proportions"]) for spec in specs.values()]
+@dataclass(frozen=True)
+class BinMatrix:
+    """Successful rows per UTC day counted over a profile's bins, as one matrix: feature
+    ``j``'s bins are ``counts[:, offsets[j]:offsets[j + 1]]``, the prediction's the last
+    span."""
+
+    days: list[date]
+    rows: np.ndarray  # successful rows per day, int64
+    counts: np.ndarray  # days × bins of every feature then the prediction, float64
+    offsets: np.ndarray
+
+
+def bin_offsets(profile: Mapping[str, Any]) -> np.ndarray:
+    """Where each feature's bins (in profile order), then the prediction's, start in a row
+    of all of them; the last entry is the row's width."""
+    sizes = [len(spec["proportions"]) for spec in profile["features"].values()]
     sizes.append(len(profile["prediction"]["proportions"]) if "prediction" in profile else 0)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    out: np.ndarray = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return out
+
+
+def bin_matrix(counts: pd.DataFrame, profile: Mapping[str, Any]) -> BinMatrix:
+    """The bin counts of every day with rows (the long form must have been binned against
+    this very profile)."""
+    specs = profile["features"]
+    offsets = bin_offsets(profile)
+    sizes = np.diff(offsets)
     width = int(offsets[-1])
     days, m = _per_day(counts, ("rows", "error"))
     if not days:
-        return {}
+        return BinMatrix([], np.zeros(0, np.int64), np.zeros((0, width)), offsets)
     measure = _codes(counts["measure"], ("feature", "prediction"))
     keep = measure >= 0
     which = np.where(measure[keep] == 1, len(specs), _codes(counts["key"], list(specs))[keep])
     bucket = counts["bucket"].to_numpy(np.int64)[keep]
-    if (which < 0).any() or (bucket >= np.asarray(sizes)[which]).any():
+    if (which < 0).any() or (bucket >= sizes[which]).any():
         raise ValueError("the profiles were not binned against this reference profile")
-    day_index = np.searchsorted(np.array([(d - _EPOCH).days for d in days]),
+    day_index = np.searchsorted(np.array([(d - _EPOCH).days for d in days], dtype=np.int64),
                                 seconds_of(counts)[keep] // DAY_S)
     flat = _sums(day_index * width + offsets[which] + bucket,
                  counts["value"].to_numpy(np.int64)[keep], len(days) * width)
     matrix = flat.reshape(len(days), width).astype(np.float64)
+    return BinMatrix(days, (m[:, 0] - m[:, 1]).astype(np.int64), matrix, offsets)
+
+
+def bin_counts(counts: pd.DataFrame, profile: Mapping[str, Any]) -> dict[date, BinCounts]:
+    """Per UTC day with rows: the successful rows counted over ``profile``'s bins (the
+    long form must have been binned against this very profile)."""
+    found = bin_matrix(counts, profile)
+    offsets, names = found.offsets, list(profile["features"])
     out: dict[date, BinCounts] = {}
-    for i, day in enumerate(days):
-        row = matrix[i]
-        feats = {name: row[offsets[j]:offsets[j + 1]] for j, name in enumerate(specs)}
-        out[day] = BinCounts(int(m[i, 0] - m[i, 1]), feats, row[offsets[-2]:offsets[-1]])
+    for i, day in enumerate(found.days):
+        row = found.counts[i]
+        feats = {name: row[offsets[j]:offsets[j + 1]] for j, name in enumerate(names)}
+        out[day] = BinCounts(int(found.rows[i]), feats, row[offsets[-2]:offsets[-1]])
     return out

@@ -15,16 +15,21 @@ ingested or not at all. This module owns every table:
 - ``profile_hours`` — each segment's long form (:mod:`.frame`), per UTC hour;
 - ``profile_days`` — the merged long form per UTC day, recomputed exactly from
   ``profile_hours`` for the days a write touched (24× fewer rows to read per day);
+- ``profile_day_revisions`` — per UTC day, a random token replaced in the transaction of
+  every write that touches the day (what a cache of per-day results is keyed on: a day
+  re-profiled with the same row count but other values has a new revision). A store
+  written before revisions existed gets one for every day when first opened;
 - ``profile_state`` — the generation, moved on by every committed write (for caches).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,14 +37,14 @@ import pandas as pd
 
 from deployready.errors import StoreError
 from deployready.monitoring.profiles.bookkeeping import FileWrite, Segment, SourceRow
+from deployready.monitoring.profiles.db import REBUILD, connect, identity, where
 from deployready.monitoring.profiles.fetched import empty_counts, remembered
 from deployready.monitoring.profiles.frame import KEYS
 
 __all__ = ["PROFILES_FILE", "FileWrite", "ProfileStore", "Segment", "SourceRow"]
 
 PROFILES_FILE = "profiles.db"
-SCHEMA_VERSION = 1
-REBUILD = "derived data: delete it and run `deployready ingest` to rebuild it from the logs"
+SCHEMA_VERSION = 2  # 2: profile_day_revisions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS profile_sources (
@@ -68,10 +73,15 @@ CREATE TABLE IF NOT EXISTS profile_days (
     value INTEGER NOT NULL,
     PRIMARY KEY (version, package_sha256, day, measure, key, bucket)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS profile_day_revisions (
+    day TEXT PRIMARY KEY, revision TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS profile_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO profile_state (id, generation) VALUES (1, 0);
+INSERT OR IGNORE INTO profile_day_revisions (day, revision)
+    SELECT day, lower(hex(randomblob(16))) FROM (SELECT DISTINCT day FROM profile_days);
 """
 
 #: How counts of one key merge: sums, but the earliest/latest timestamps by min/max.
@@ -83,10 +93,6 @@ def _source_of(row: sqlite3.Row) -> SourceRow:
     path, size, mtime_ns, length, rows, fingerprint, layouts, engine, at = row
     return SourceRow(path, size, mtime_ns, length, rows, fingerprint,
                      dict(json.loads(layouts)), engine, at)
-
-
-def _epoch(moment: datetime) -> int:
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 class ProfileStore:
@@ -101,46 +107,40 @@ class ProfileStore:
         return cls(path)
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"{self.path}: cannot open the profile store: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            # a year of hourly profiles is ~1 GB: a page cache of 256 MiB (only what is
-            # touched is allocated) keeps the indexes an ingest updates in memory
-            conn.execute("PRAGMA cache_size=-262144")
-            conn.execute("PRAGMA temp_store=MEMORY")
-            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StoreError(f"{self.path}: not a profile store: {exc} ({REBUILD})") from exc
-        if found > SCHEMA_VERSION:
-            conn.close()
-            raise StoreError(f"{self.path}: profile store schema {found} is newer than this "
-                             f"deployready ({SCHEMA_VERSION}); upgrade deployready ({REBUILD})")
-        return conn
+        return connect(self.path, SCHEMA_VERSION)
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        """A connection to read (None: nothing written yet). A store an older deployready
+        wrote is brought to this schema first; one that cannot be written stays readable
+        as it is, without what the newer schema adds (:meth:`day_revisions` is None)."""
         if not self.path.exists():
             yield None
             return
         conn = self._connect()
         try:
-            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
-                yield None  # created, not written yet
-            else:
-                yield conn
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if 0 < found < SCHEMA_VERSION:
+                conn.close()
+                self._migrate()
+                conn = self._connect()
+                found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            yield conn if found > 0 else None  # 0: created, not written yet
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: read failed: {exc} ({REBUILD})") from exc
         finally:
             conn.close()
+
+    def _migrate(self) -> None:
+        """Bring an older store to this schema (:meth:`transaction` does); a store that
+        cannot be written is left as it is."""
+        try:
+            with self.transaction():
+                pass
+        except StoreError:
+            pass
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Close the connection writes keep open between transactions."""
@@ -222,6 +222,17 @@ class ProfileStore:
                         out.setdefault(str(path), {})[version] = (int(first), int(last))
         return out
 
+    def day_revisions(self) -> dict[date, str] | None:
+        """Each profiled UTC day's revision (see the module); None when the store predates
+        revisions and could not be brought up to date (nothing may be keyed on it)."""
+        with self._reading() as conn:
+            if conn is None:
+                return {}
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+                return None
+            rows = conn.execute("SELECT day, revision FROM profile_day_revisions").fetchall()
+        return {date.fromisoformat(str(d)): str(r) for d, r in rows}
+
     def counts(
         self,
         version: str | None = None,
@@ -230,30 +241,34 @@ class ProfileStore:
         *,
         measures: Sequence[str] | None = None,
         grain: Literal["hour", "day"] = "hour",
+        package_sha256: str | None = None,
+        days: Sequence[date] | None = None,
     ) -> pd.DataFrame:
         """The long form merged over segments, of the hours (or UTC days) starting in
         ``[start, end)``: columns version, package_sha256, ``hour`` (epoch s of the hour's
-        start) or ``day`` (datetime.date), measure, key, bucket, value — in key order."""
+        start) or ``day`` (datetime.date), measure, key, bucket, value — in key order.
+        ``package_sha256`` and ``days`` (day grain) narrow it to that package, those days."""
         if grain not in ("hour", "day"):
             raise ValueError(f"grain {grain!r}: expected 'hour' or 'day'")
-        where, params = _where(version, start, end, measures, grain)
+        clause, params = where(version, start, end, measures, grain,
+                               package_sha256=package_sha256, days=days)
         if grain == "hour":
             # the index that narrows most: by measure when asked, else by time
             index = ("profile_hours_read" if measures is not None else
                      "profile_hours_hour" if start is not None or end is not None else None)
             table = f"profile_hours INDEXED BY {index}" if index else "profile_hours"
             sql = (f"SELECT version, package_sha256, hour, measure, key, bucket, {MERGED} "
-                   f"FROM {table}{where} GROUP BY {', '.join(KEYS)}")
+                   f"FROM {table}{clause} GROUP BY {', '.join(KEYS)}")
         else:
             sql = ("SELECT version, package_sha256, day, measure, key, bucket, value "
-                   f"FROM profile_days{where} ORDER BY version, package_sha256, day, "
+                   f"FROM profile_days{clause} ORDER BY version, package_sha256, day, "
                    "measure, key, bucket")
         with self._reading() as conn:
             if conn is None:
                 return empty_counts(grain)
             conn.row_factory = None
             conn.execute("BEGIN")  # the generation and the rows of one snapshot
-            key = (_identity(self.path), conn.execute(
+            key = (identity(self.path), conn.execute(
                 "SELECT generation FROM profile_state").fetchone()[0], sql, tuple(params))
             return remembered(key, grain, lambda: conn.execute(sql, params).fetchall())
 
@@ -273,6 +288,7 @@ class ProfileStore:
             _roll_up(conn, dropped)
             if segment is not None:
                 _add_days(conn, segment, dropped)
+            _revise(conn, dropped | (_days_of(conn, segment) if segment is not None else set()))
             if before_commit is not None:
                 before_commit()
         return True
@@ -286,41 +302,10 @@ class ProfileStore:
             days = _drop_segments(conn, path)
             conn.execute("DELETE FROM profile_sources WHERE path = ?", (path,))
             _roll_up(conn, days)
+            _revise(conn, days)
             if before_commit is not None:
                 before_commit()
         return True
-
-
-def _identity(path: Path) -> tuple[str, int, int, int]:
-    """The store file as a file: a store deleted and rebuilt is another one, whatever its
-    generation (the main file's change time moves on every checkpoint, too)."""
-    st = path.stat()
-    return str(path.resolve()), st.st_dev, st.st_ino, st.st_ctime_ns
-
-
-def _where(version: str | None, start: datetime | None, end: datetime | None,
-           measures: Sequence[str] | None, grain: str) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if version is not None:
-        clauses.append("version = ?")
-        params.append(version)
-    if measures is not None:
-        clauses.append(f"measure IN ({', '.join('?' * len(measures))})")
-        params.extend(measures)
-    column = "hour" if grain == "hour" else "day"
-    for moment, op in ((start, ">="), (end, "<")):
-        if moment is None:
-            continue
-        seconds = _epoch(moment)
-        if grain == "day":  # a day counts when its start is in [start, end)
-            days = -(-seconds // 86400)
-            clauses.append(f"day {op} ?")
-            params.append(datetime.fromtimestamp(days * 86400, UTC).date().isoformat())
-        else:
-            clauses.append(f"{column} {op} ?")
-            params.append(-(-seconds // 3600) * 3600)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _current(conn: sqlite3.Connection, path: str) -> SourceRow | None:
@@ -333,11 +318,27 @@ def _drop_segments(conn: sqlite3.Connection, path: str) -> set[int]:
     ids = [r[0] for r in conn.execute("SELECT id FROM profile_segments WHERE path = ?", (path,))]
     days: set[int] = set()
     for seg in ids:
-        days |= {r[0] for r in conn.execute(
-            "SELECT DISTINCT hour / 86400 FROM profile_hours WHERE segment = ?", (seg,))}
+        days |= _days_of(conn, seg)
         conn.execute("DELETE FROM profile_hours WHERE segment = ?", (seg,))
     conn.execute("DELETE FROM profile_segments WHERE path = ?", (path,))
     return days
+
+
+def _days_of(conn: sqlite3.Connection, segment: int) -> set[int]:
+    """The days (epoch day numbers) a segment has counts in."""
+    return {int(r[0]) for r in conn.execute(
+        "SELECT DISTINCT hour / 86400 FROM profile_hours WHERE segment = ?", (segment,))}
+
+
+def _day_text(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
+
+
+def _revise(conn: sqlite3.Connection, days: set[int]) -> None:
+    """A new revision for each of ``days`` (epoch day numbers), in the write's transaction."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO profile_day_revisions (day, revision) VALUES (?, ?)",
+        [(_day_text(day), secrets.token_hex(16)) for day in sorted(days)])
 
 
 def _insert_segment(conn: sqlite3.Connection, write: FileWrite) -> int:
@@ -388,7 +389,7 @@ def _put_source(conn: sqlite3.Connection, src: SourceRow) -> None:
 def _roll_up(conn: sqlite3.Connection, days: set[int]) -> None:
     """Recompute ``profile_days`` of the given epoch days from ``profile_hours``."""
     for day in sorted(days):
-        text = datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
+        text = _day_text(day)
         conn.execute("DELETE FROM profile_days WHERE day = ?", (text,))
         conn.execute(
             "INSERT INTO profile_days (version, package_sha256, day, measure, key, bucket, "
