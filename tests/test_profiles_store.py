@@ -195,3 +195,27 @@ def test_a_store_written_before_revisions_gets_one_for_every_day(tmp_path: Path)
     assert sorted(revisions) == [datetime(2025, 1, 1).date(), datetime(2025, 1, 6).date()]
     assert len(set(revisions.values())) == 2
     assert ProfileStore(path).day_revisions() == revisions  # filled once, then kept
+
+
+def test_a_store_of_schema_2_gets_the_measure_index_of_the_daily_rollups(
+        tmp_path: Path) -> None:
+    """Every page asks the versions' row counts and first/last times: one measure across
+    all days, which without the index scans every daily bin count."""
+    import sqlite3
+
+    path = tmp_path / "profiles.db"
+    store = ProfileStore(path)
+    write(store, "a.csv", hour_profile(0, np.random.default_rng(5)))
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP INDEX profile_days_measure")
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    before = ProfileStore(path).counts(measures=("rows",), grain="day")
+    conn = sqlite3.connect(path, isolation_level=None)
+    plan = conn.execute("EXPLAIN QUERY PLAN SELECT value FROM profile_days "
+                        "WHERE measure IN ('rows', 'first_us')").fetchall()
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()
+    assert any("profile_days_measure" in str(step) for step in plan)
+    assert len(before) and set(before["measure"]) == {"rows"}

@@ -44,7 +44,7 @@ from deployready.monitoring.profiles.frame import KEYS
 __all__ = ["PROFILES_FILE", "FileWrite", "ProfileStore", "Segment", "SourceRow"]
 
 PROFILES_FILE = "profiles.db"
-SCHEMA_VERSION = 2  # 2: profile_day_revisions
+SCHEMA_VERSION = 3  # 2: profile_day_revisions; 3: profile_days_measure
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS profile_sources (
@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS profile_days (
     value INTEGER NOT NULL,
     PRIMARY KEY (version, package_sha256, day, measure, key, bucket)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS profile_days_measure ON profile_days (measure, version, day);
 CREATE TABLE IF NOT EXISTS profile_day_revisions (
     day TEXT PRIMARY KEY, revision TEXT NOT NULL
 ) WITHOUT ROWID;
