@@ -4,45 +4,19 @@ validated afresh."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from deployready.package.checks import artifact_checks
 from deployready.package.validate import validate_package
+from tests.audit_support import opened
 from tests.test_artifacts import codes, data, fitted, master, pkg
 
 __all__ = ["data", "fitted", "master", "pkg"]  # the package fixtures
 
-_SEEN: list[list[str]] | None = None
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _SEEN and event in ("pickle.find_class", "open"):
-        _SEEN[-1].append(f"{event} {args[0] if args else ''}")
-
-
-sys.addaudithook(_audit)
-
-
-@contextmanager
-def watched() -> Iterator[list[str]]:
-    """Every global unpickled and every file opened in the block."""
-    global _SEEN
-    seen: list[str] = []
-    _SEEN = [seen]
-    try:
-        yield seen
-    finally:
-        _SEEN = None
-
-
 def test_an_unchanged_package_is_neither_read_nor_unpickled_again(pkg: Path) -> None:
     first = validate_package(pkg)
     assert first.valid and first.unpickled
-    with watched() as seen:
+    with opened() as seen:
         again = validate_package(pkg)
     assert seen == []
     assert again == first and again is not first

@@ -4,9 +4,6 @@ the profiles were found up to date — and every change still seen after that.""
 from __future__ import annotations
 
 import fcntl
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +13,9 @@ import pytest
 from deployready.monitoring.profiles.ingest import ingest, ingest_if_changed, profile_store
 from deployready.monitoring.profiles.store import PROFILES_FILE
 from deployready.workspace import Workspace
+from tests.audit_support import opened
 from tests.monitoring_support import make_package, new_workspace, package_hash, write_csv
 from tests.test_profiles_ingest import DAY, day_rows, direct, stored
-
-_OPENED: list[list[str]] | None = None
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _OPENED and event in ("open", "sqlite3.connect"):
-        _OPENED[-1].append(f"{event} {args[0] if args else ''}")
-
-
-sys.addaudithook(_audit)
-
-
-@contextmanager
-def opened() -> Iterator[list[str]]:
-    """Every file and database opened in the block."""
-    global _OPENED
-    seen: list[str] = []
-    _OPENED = [seen]
-    try:
-        yield seen
-    finally:
-        _OPENED = None
 
 
 @pytest.fixture

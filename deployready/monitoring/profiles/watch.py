@@ -17,12 +17,11 @@ remembered as done: its writer going away changes no stat.
 from __future__ import annotations
 
 import os
-import stat
 import threading
 from collections.abc import Hashable
 from pathlib import Path
 
-from deployready.monitoring.logs_schema import SUFFIXES
+from deployready.monitoring.logs_schema import stat_listing
 from deployready.package.manifest import MANIFEST_FILE
 from deployready.workspace import Workspace
 
@@ -40,22 +39,11 @@ def _stat(path: Path | str) -> tuple[int, ...] | None:
 
 
 def _logs(directory: Path) -> Signature | None:
-    """A stat of every log file under ``directory`` (the names the ingest lists: any entry
-    with a log suffix, folders not followed through links); None when one is not a
-    regular file — the full check reports it."""
+    """A stat of every log file under ``directory`` (:func:`stat_listing`); None when one
+    is not a regular file — the full check reports it."""
     if not directory.is_dir():
         return None if os.path.lexists(directory) else ()
-    found: list[tuple[str, tuple[int, ...]]] = []
-    for folder, dirs, files in os.walk(directory):
-        for name in (*dirs, *files):
-            if os.path.splitext(name)[1].lower() not in SUFFIXES:
-                continue
-            path = os.path.join(folder, name)
-            seen = _stat(path)
-            if seen is None or not stat.S_ISREG(seen[0]):
-                return None
-            found.append((path, seen))
-    return tuple(sorted(found))
+    return stat_listing(directory)
 
 
 def watched(ws: Workspace, store: Path) -> Signature | None:
