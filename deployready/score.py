@@ -102,18 +102,22 @@ class Readiness:
                 return cat
         raise KeyError(name)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, *, categories: bool = True) -> dict[str, Any]:
+        """The verdict as plain data; without ``categories``, the summary a gate keeps
+        (every key but the categories' checks and their evidence)."""
+        data: dict[str, Any] = {
             "status": self.status,
             "score": round(self.score, 4),
             "max_score": self.max_score,
             "version": self.version,
             "package_sha256": self.package_sha256,
             "generated_at": self.generated_at,
-            "categories": [cat.as_dict() for cat in self.categories],
-            "blockers": [c.as_dict() for c in self.blockers],
-            "errors": list(self.errors),
         }
+        if categories:
+            data["categories"] = [cat.as_dict() for cat in self.categories]
+        data["blockers"] = [c.as_dict() for c in self.blockers]
+        data["errors"] = list(self.errors)
+        return data
 
 
 CheckSource = Callable[[Workspace, str, str | None, Policy], list[Check]]

@@ -180,7 +180,7 @@ table = pd.DataFrame(
         "run": run_ids,
         "trained at": times,
         "green": [status_glyph(pass_fail(g)) for g in green],
-        "failing": ["; ".join(e.failing) for e in view.runs],
+        "failing": ["; ".join(names) for names in view.failing],
     }
 )
 if links:

@@ -24,13 +24,14 @@ st.title("📦 Artifacts")
 ui.require_versions(ws)
 assert version is not None
 versions = ws.versions()
+policy = ui.policy_or_stop(ws)
 
 
 def _meta(v: str) -> dict[str, Any]:
     return ui.guarded(lambda: read_metadata(ws.package_path(v)), f"Reading {v} metadata") or {}
 
 
-links = ui.guarded(lambda: mlflow_links(ws.history_path()),
+links = ui.guarded(lambda: mlflow_links(ws.history_path(), policy),
                    "Reading the MLflow links of the certification history") or {}
 st.markdown("### Versions")
 reports = {v: validate_package(ws.package_path(v), deep=False) for v in versions}
@@ -61,7 +62,7 @@ st.caption("Listing verifies files against each MANIFEST.json without unpickling
 
 path: Path = ws.package_path(version)
 st.markdown(f"### {version} — validation")
-signing = ws.policy().signing
+signing = policy.signing
 signature = package_signature(path, signing, ws.root)
 signature_checked = signature_counts(signature, signing)
 # the signature first: nothing is unpickled from a package whose signature fails

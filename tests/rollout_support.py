@@ -87,7 +87,7 @@ class FakeReadiness:
     ready: bool
     blockers: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, categories: bool = True) -> dict[str, Any]:
         checks: list[dict[str, Any]] = [
             {"name": "roc_auc >= 0.80", "category": "certification",
              "status": "pass" if self.ready else "fail", "value": 0.86 if self.ready else 0.71,
@@ -102,7 +102,7 @@ class FakeReadiness:
         ]
         blockers = self.blockers or [c for c in checks if c["status"] != "pass"]
         passed = sum(1 for c in checks if c["status"] == "pass")
-        return {
+        data: dict[str, Any] = {
             "status": "READY" if self.ready else "NOT READY",
             "score": 100.0 if self.ready else 50.0 + 50.0 * (passed - 1),
             "max_score": 100.0,
@@ -118,6 +118,9 @@ class FakeReadiness:
             ],
             "blockers": blockers,
         }
+        if not categories:
+            del data["categories"]
+        return data
 
 
 def fake_scores(ws: Workspace, ready: dict[str, bool]) -> Any:

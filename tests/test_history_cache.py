@@ -272,6 +272,8 @@ def test_cached_columns_are_those_of_the_records(tmp_path: Path) -> None:
     records = RunEvaluations.of(list(cached))
     assert cached.run_ids == records.run_ids == [e.run_id for e in cached]
     assert cached.green == records.green == [e.green for e in cached]
+    assert cached.failing() == records.failing() == [e.failing for e in cached]
+    assert any(cached.failing()) and not all(cached.failing())
     for metric in ("roc_auc", "log_loss", "ks"):
         assert cached.metric_passed(metric) == records.metric_passed(metric)
     for metric in ("roc_auc", "log_loss"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deployready.checks import CATEGORY_ORDER, Category, Check, Status
+from deployready.checks import CATEGORY_ORDER, Category, Check, Evidence, Status
 from deployready.score import NOT_READY, READY, CategoryScore, Readiness
 
 statuses = st.sampled_from(list(Status))
@@ -95,3 +95,17 @@ def test_as_dict_contract() -> None:
     assert [b["category"] for b in d["blockers"]] == ["artifacts", "load_test", "latency"]
     check = d["categories"][0]["checks"][0]
     assert set(check) >= {"name", "status", "value", "threshold", "evidence"}
+
+
+def test_the_summary_is_the_verdict_without_the_categories() -> None:
+    evidence = Evidence("history.csv", detail={"green": {f"run-{i}": True for i in range(50)}})
+    checks = [Check("roc_auc", Category.CERTIFICATION, Status.PASS, 0.9, ">= 0.8", "ok",
+                    evidence),
+              Check("streak", Category.CERTIFICATION, Status.FAIL, 1, ">= 3", "red", evidence)]
+    readiness = Readiness("v1.0", "abc", [CategoryScore(Category.CERTIFICATION, "Cert", 100.0,
+                                                        checks)], errors=("x.csv: bad",))
+    whole = readiness.as_dict()
+    summary = readiness.as_dict(categories=False)
+    assert "categories" not in summary and whole.pop("categories")
+    assert summary == whole
+    assert summary["blockers"] == [checks[1].as_dict()] and summary["status"] == "NOT READY"

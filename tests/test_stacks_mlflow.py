@@ -180,3 +180,18 @@ def test_pages_show_the_link_back(demo_ws: Path, monkeypatch: pytest.MonkeyPatch
     at = _run("pages/2_Artifacts.py", demo_ws, monkeypatch)
     versions = next(df.value for df in at.dataframe if "MLflow model" in df.value.columns)
     assert "models:/m-0000" in set(versions["MLflow model"])
+
+
+def test_links_read_with_the_policy_come_from_the_certifications_history(
+        demo_ws: Path) -> None:
+    from deployready.certification.history_cache import HISTORY_MEMO, cache_path
+    from deployready.stacks.links import mlflow_links
+
+    path = _history(demo_ws)
+    import_runs(demo_ws, _runs_like_history(demo_ws))
+    HISTORY_MEMO.clear()
+    links = mlflow_links(path, Workspace.open(demo_ws).policy())
+    assert set(links) == {"mlflowrun0000", "mlflowrun0001"}
+    assert links == mlflow_links(path)  # the same links as the history read on its own
+    # evaluated once, for the certification as well: remembered and kept on disk
+    assert len(HISTORY_MEMO) == 1 and cache_path(path) is not None and cache_path(path).exists()

@@ -816,10 +816,11 @@ def main(argv: list[str] | None = None) -> int:
                                             "scale_features": SCALE_FEATURES,
                                             "rows_per_day": ROWS_PER_DAY,
                                             "scale_version": SCALE_VERSION}}
-    if args.warm is not None:
-        return _main_warm(args, spaces, results)
     if args.pages:
         PAGES[:] = [p for p in PAGES if p[1] in args.pages]
+        WARM_PAGES[:] = [s for s in WARM_PAGES if any(s == p[0] for p in PAGES)]
+    if args.warm is not None:
+        return _main_warm(args, spaces, results)
     results["preloaded"] = {}
     for name in args.workspaces:
         # at scale the monitoring pages look at the 100-feature model's 365 days

@@ -267,7 +267,19 @@ def _evaluations(frame: pd.DataFrame, table: Any, metrics: list[str]) -> RunEval
         green,
         {m: [float(v) for v in cells[m]] for m in metrics},
         {m: _passed(fields, m, len(green)) for m in metrics},
+        _failing(fields, statuses, len(green)),
     )
+
+
+def _failing(fields: list[list[list[Any]]], statuses: dict[str, Status], runs: int
+             ) -> list[list[str]]:
+    """Each run's checks that do not pass (as ``RunEvaluation.failing``), by name."""
+    out: list[list[str]] = [[] for _ in range(runs)]
+    for name, status, *_ in fields:
+        for i, s in enumerate(status):
+            if statuses[s] is not Status.PASS:
+                out[i].append(str(name[i]))
+    return out
 
 
 def _passed(fields: list[list[list[Any]]], metric: str, runs: int) -> list[bool]:

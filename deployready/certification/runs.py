@@ -54,7 +54,8 @@ class RunEvaluations(Sequence[RunEvaluation]):
     """Runs in ``trained_at`` order; ``record(i)`` builds run ``i`` when first asked for.
 
     ``metric_values`` and ``metric_passed`` hold, per policy metric, each run's value and
-    whether its check passes (NaN and False for a run without it)."""
+    whether its check passes (NaN and False for a run without it); ``failing`` each run's
+    checks that do not pass (:attr:`RunEvaluation.failing`), in check order."""
 
     def __init__(
         self,
@@ -64,8 +65,9 @@ class RunEvaluations(Sequence[RunEvaluation]):
         green: list[bool],
         metric_values: dict[str, list[float]],
         metric_passed: dict[str, list[bool]],
+        failing: list[list[str]],
     ) -> None:
-        if not len(run_ids) == len(trained_at) == len(green):
+        if not len(run_ids) == len(trained_at) == len(green) == len(failing):
             raise ValueError("run columns of different lengths")
         self._record = record
         self._built: list[RunEvaluation | None] = [None] * len(run_ids)
@@ -74,6 +76,7 @@ class RunEvaluations(Sequence[RunEvaluation]):
         self.green = green
         self._values = metric_values
         self._passed = metric_passed
+        self._failing = failing
 
     @classmethod
     def of(cls, runs: Sequence[RunEvaluation]) -> RunEvaluations:
@@ -88,7 +91,7 @@ class RunEvaluations(Sequence[RunEvaluation]):
             checks = [e.metric_check(m) for e in built]
             passed[m] = [bool(c and c.passed) for c in checks]
         out = cls(built.__getitem__, [e.run_id for e in built], [e.trained_at for e in built],
-                  [e.green for e in built], values, passed)
+                  [e.green for e in built], values, passed, [e.failing for e in built])
         out._built = list(built)
         return out
 
@@ -130,3 +133,7 @@ class RunEvaluations(Sequence[RunEvaluation]):
     def metric_passed(self, metric: str) -> list[bool]:
         """Whether every run's check of ``metric`` passes (False: fails, or no check)."""
         return self._passed.get(metric) or [False] * len(self)
+
+    def failing(self) -> list[list[str]]:
+        """Each run's checks that do not pass, by name in check order."""
+        return self._failing

@@ -55,6 +55,11 @@ class CertificationView:
         return self._runs.green
 
     @property
+    def failing(self) -> list[list[str]]:
+        """Each run's checks that do not pass, by name (no run's record is built)."""
+        return self._runs.failing()
+
+    @property
     def package_run_missing(self) -> bool:
         """The package names a run the history does not hold."""
         return bool(self.package_run) and self.package_run not in self._index

@@ -20,7 +20,9 @@ without an offset (read as UTC; the largest offset is +14 h). A prediction outsi
 from __future__ import annotations
 
 import csv
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,18 +71,57 @@ CSV_EXPECTED = "UTF-8 CSV, every row with as many fields as the header"
 Kind = Literal["numeric", "categorical"]
 
 
+Listing = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def stat_listing(directory: str | Path) -> Listing | None:
+    """A stat (kind, device, inode, size, modification and change time) of every entry with
+    a log suffix under ``directory`` — the names :func:`log_files` lists, folders not
+    followed through links — taken without opening anything; None when one is not a
+    regular file or cannot be looked at (the listing itself reports it)."""
+    found: list[tuple[str, tuple[int, ...]]] = []
+    for folder, dirs, files in os.walk(directory):
+        for name in (*dirs, *files):
+            if os.path.splitext(name)[1].lower() not in SUFFIXES:
+                continue
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            found.append((path, (st.st_mode, st.st_dev, st.st_ino, st.st_size,
+                                 st.st_mtime_ns, st.st_ctime_ns)))
+    return tuple(sorted(found))
+
+
+#: the last listing of each folder and the stats it was checked under (a few folders)
+_LISTED: dict[str, tuple[Listing, list[Path]]] = {}
+
+
 def log_files(directory: str | Path) -> list[Path]:
     """Every log file under ``directory``; a log file's name on a folder, a broken link or
-    a FIFO is an error naming it, never a silently missing day."""
+    a FIFO is an error naming it, never a silently missing day. While no entry's stat
+    moved since a folder was last listed and checked, that listing is the answer (every
+    file was a readable regular file then; a permission change moves its change time)."""
     directory = Path(directory)
     if not directory.is_dir():
         if directory.exists():
             raise LogError("is a file, not a folder", source=directory,
                            expected="a folder of prediction logs")
         return []
+    seen = stat_listing(directory)
+    kept = _LISTED.get(str(directory))
+    if seen is not None and kept is not None and kept[0] == seen:
+        return list(kept[1])
     files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in SUFFIXES)
     for path in files:
         require_file(path, LogError, expected="a prediction log file (.csv or .parquet)")
+    if seen is not None and stat_listing(directory) == seen:  # nothing moved meanwhile
+        if len(_LISTED) >= 32:
+            _LISTED.clear()
+        _LISTED[str(directory)] = (seen, list(files))
     return files
 
 

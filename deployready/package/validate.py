@@ -8,7 +8,10 @@ against the manifest by :mod:`deployready.package.integrity`.
 
 from __future__ import annotations
 
+import copy
 import io
+import os
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from deployready.errors import PackageError
+from deployready.memo import FileMemo
 from deployready.package.calibration import check_calibration
 from deployready.package.findings import Finding, Severity, ValidationReport
 from deployready.package.integrity import check_files
@@ -43,6 +47,7 @@ from deployready.workspace import parse_version
 
 __all__ = [
     "HOLDOUT_TOLERANCE",
+    "REPORTS",
     "Finding",
     "Severity",
     "ValidationReport",
@@ -175,15 +180,54 @@ def _read_holdout(
     return frame, values
 
 
+#: Reports by the package folder as it is (:func:`_folder_state`) and the depth: a package
+#: none of whose files moved since it was validated in this process is not hashed, nor
+#: unpickled, again. Each caller gets its own copy.
+REPORTS: FileMemo[ValidationReport] = FileMemo(64)
+
+
+def _folder_state(path: Path) -> Hashable | None:
+    """Every entry under ``path`` (and the folder itself): kind, size, modification and
+    change time, inode — a write, a replaced file, a rename or a permission change moves
+    one. None (not remembered) when there is a symbolic link: what it points to can
+    change without a stat of it moving."""
+    entries: list[tuple[str, int, int, int, int, int, int]] = []
+    try:
+        for folder, dirs, files in os.walk(path):
+            for name in [".", *dirs, *files]:
+                full = os.path.join(folder, name)
+                st = os.lstat(full)
+                if os.path.islink(full):
+                    return None
+                entries.append((full, st.st_mode, st.st_dev, st.st_ino, st.st_size,
+                                st.st_mtime_ns, st.st_ctime_ns))
+    except OSError:
+        return None
+    return tuple(sorted(entries)) if entries else None
+
+
 def validate_package(path: str | Path, deep: bool = True) -> ValidationReport:
     """Check a package without trusting it.
 
     Hashes every file against the manifest first. With ``deep`` (the default) and only
     when every pickle verified, loads the pickles from the verified bytes and checks the
     schema against the scaler and model and the holdout predictions. ``deep=False``
-    unpickles nothing.
+    unpickles nothing. A package unchanged since this process validated it is answered
+    from that validation (:data:`REPORTS`).
     """
     path = Path(path)
+    state = _folder_state(path)
+    key = (str(path.resolve()), deep, state)
+    found = REPORTS.get(key) if state is not None else None
+    if found is None:
+        found = _validate(path, deep)
+        if state is not None and _folder_state(path) == state:  # unchanged while read
+            REPORTS.put(key, copy.deepcopy(found))
+        return found
+    return copy.deepcopy(found)
+
+
+def _validate(path: Path, deep: bool) -> ValidationReport:
     report = ValidationReport(path=path, version=path.name, sha256=None)
     if parse_version(path.name) is None:
         report.add(

@@ -62,7 +62,7 @@ class ReadinessLike(Protocol):
     @property
     def package_sha256(self) -> str | None: ...
 
-    def as_dict(self) -> dict[str, Any]: ...
+    def as_dict(self, *, categories: bool = True) -> dict[str, Any]: ...
 
 
 def gate_check(
@@ -129,7 +129,7 @@ class GateDecision:
 
 
 def score_summary(readiness: ReadinessLike) -> dict[str, Any]:
-    data = readiness.as_dict()
+    data = readiness.as_dict(categories=False)  # every check's evidence is not kept
     return {
         "status": data.get("status"),
         "score": data.get("score"),

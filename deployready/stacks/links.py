@@ -11,14 +11,27 @@ from typing import Any
 import pandas as pd
 
 from deployready.certification.history import load_history
+from deployready.certification.history_cache import history_evaluations
+from deployready.errors import HistoryError
+from deployready.policy import Policy
 
 
-def mlflow_links(history: str | Path | None) -> dict[str, dict[str, str]]:
+def mlflow_links(history: str | Path | None,
+                 policy: Policy | None = None) -> dict[str, dict[str, str]]:
     """run_id -> {"mlflow_run_id", "mlflow_model_uri"} for the runs imported from MLflow
-    (none for a history without them, or no history)."""
+    (none for a history without them, or no history). With the workspace's ``policy``,
+    the history is the one the certification evaluated (remembered in this process and
+    cached on disk: a 10,000-run history is not validated again for its links); a
+    history that policy cannot evaluate is read on its own, as without one."""
     if history is None or not Path(history).exists():
         return {}
-    return mlflow_links_of(load_history(history))
+    path = Path(history)
+    if policy is not None:
+        try:
+            return mlflow_links_of(history_evaluations(path, policy)[0])
+        except HistoryError:
+            pass  # read on its own below: its links, or the error of the file itself
+    return mlflow_links_of(load_history(path))
 
 
 def mlflow_links_of(frame: pd.DataFrame) -> dict[str, dict[str, str]]:

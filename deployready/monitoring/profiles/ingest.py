@@ -59,10 +59,12 @@ from deployready.monitoring.profiles.store import (
     ProfileStore,
     SourceRow,
 )
+from deployready.monitoring.profiles.watch import UpToDate, watched
 from deployready.workspace import Workspace
 
 __all__ = [
     "PAUSE_ENV",
+    "UP_TO_DATE",
     "IngestResult",
     "fingerprint",
     "ingest",
@@ -364,18 +366,32 @@ def ingest_job_output(ws: Workspace, directory: str | Path, *,
     return result
 
 
+#: the stat signatures under which each store was last found up to date (:mod:`.watch`)
+UP_TO_DATE = UpToDate()
+
+
 def ingest_if_changed(ws: Workspace, engine: str = "pandas") -> IngestResult | None:
     """:func:`ingest` when a log file is new, changed or gone or a package hash changed;
-    None (after a stat per file and a read of each manifest) when nothing did."""
+    None when nothing did: a stat of each log file, manifest and the store when none
+    moved since the last such answer (:mod:`.watch`), else a read of the store's
+    bookkeeping and of each manifest."""
+    store = ws.data_dir / PROFILES_FILE
+    signature = watched(ws, store)
+    if UP_TO_DATE.holds(store, signature):
+        return None
     files, errors = _listing(ws)
     known = _local(profile_store(ws).sources())
     if errors or set(files) != set(known):
         return ingest(ws, engine)
     hashes = package_hashes(ws)
+    settled = True  # no unfinished last line held by a live writer
     for rel, path in files.items():
-        row = known[rel]
+        row, st = known[rel], path.stat()
         stale = any(hashes.get(v, "") not in (None, sha) for v, sha in row.layouts.items())
-        if stale or not _unchanged(path, path.stat(), row):
+        if stale or not _unchanged(path, st, row):
             return ingest(ws, engine)
+        settled = settled and row.bytes >= st.st_size
+    if settled:
+        UP_TO_DATE.remember(store, signature)
     return None
 
