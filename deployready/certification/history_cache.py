@@ -10,9 +10,8 @@ only), and answers from it while it still describes the history:
 - it is keyed on the history file's **content** (its size and the SHA-256 of its bytes),
   the certification policy section and :data:`CACHE_VERSION` — never on a modification
   time — so any edit to any row, a truncation, a policy change or a new program version is
-  a miss and the history is evaluated again. When the file only grew (a run appended to a
-  CSV or JSON-lines history: the cached bytes are the new file's prefix), only the new
-  rows are validated and evaluated.
+  a miss and the history is evaluated again — an appended run too (the whole history is
+  evaluated again: a run's checks depend on the runs before it).
 - it is Parquet read with pyarrow, never a pickle, and is checked on reading (version,
   key, columns and their types, row count, each status); a cache file that is unreadable,
   of another version or malformed in any way is ignored and the history evaluated again.
