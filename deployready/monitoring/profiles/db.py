@@ -1,6 +1,6 @@
-"""The profile store's SQLite file (:mod:`.store` owns its tables): opening it, and the
-``WHERE`` clause of a read — which version, package, time range, days and measures — with
-its parameters, never formatted values."""
+"""The profile store's SQLite file (:mod:`.store` owns its tables): opening it, how a read
+merges counts, and the ``WHERE`` clause of a read — which version, package, time range,
+days and measures — with its parameters, never formatted values."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from typing import Any
 
 from deployready.errors import StoreError
 
-__all__ = ["REBUILD", "connect", "epoch", "identity", "where"]
+__all__ = ["MERGED", "REBUILD", "connect", "epoch", "identity", "where"]
 
 REBUILD = "derived data: delete it and run `deployready ingest` to rebuild it from the logs"
+
+#: How counts of one key merge: sums, but the earliest/latest timestamps by min/max.
+MERGED = ("CASE measure WHEN 'first_us' THEN MIN(value) WHEN 'last_us' THEN MAX(value) "
+          "ELSE SUM(value) END")
 
 
 def connect(path: Path, newest: int) -> sqlite3.Connection:

@@ -37,7 +37,7 @@ import pandas as pd
 
 from deployready.errors import StoreError
 from deployready.monitoring.profiles.bookkeeping import FileWrite, Segment, SourceRow
-from deployready.monitoring.profiles.db import REBUILD, connect, identity, where
+from deployready.monitoring.profiles.db import MERGED, REBUILD, connect, identity, where
 from deployready.monitoring.profiles.fetched import empty_counts, remembered
 from deployready.monitoring.profiles.frame import KEYS
 
@@ -84,10 +84,6 @@ INSERT OR IGNORE INTO profile_state (id, generation) VALUES (1, 0);
 INSERT OR IGNORE INTO profile_day_revisions (day, revision)
     SELECT day, lower(hex(randomblob(16))) FROM (SELECT DISTINCT day FROM profile_days);
 """
-
-#: How counts of one key merge: sums, but the earliest/latest timestamps by min/max.
-MERGED = ("CASE measure WHEN 'first_us' THEN MIN(value) WHEN 'last_us' THEN MAX(value) "
-          "ELSE SUM(value) END")
 
 
 def _source_of(row: sqlite3.Row) -> SourceRow:
