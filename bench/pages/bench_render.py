@@ -26,7 +26,8 @@ Measurements:
   holds: written by the first process that evaluated the history.
 - Browser (demo workspace): a fresh ``python -m dashboard.serve`` on a free loopback port, Debian
   chromium via Playwright; per page, the time from navigation start until the app is
-  connected, its script is not running and every plotly chart has drawn its SVG (cold =
+  connected, its script is not running, no element is still loading its code (Streamlit
+  shows a skeleton meanwhile) and every plotly chart has drawn its SVG (cold =
   first visit on the fresh server, then ``--browser-runs`` visits, median).
 
 Usage (from the repository root)::
@@ -524,8 +525,11 @@ def run_warm(workspace: Path, runs: int, processes: int, deployed: str | None) -
     """Per page, ``processes`` fresh warm-launched processes (:func:`warm_worker`);
     medians over the processes."""
     out: dict[str, Any] = {}
-    for script in WARM_PAGES:
-        label = next(lab for s, lab, _ in PAGES if s == script)
+    # the harness's own cost, measured the same way: a one-line page
+    empty = workspace.parent / "empty_page.py"
+    empty.write_text('import streamlit as st\n\nst.write("")\n')
+    labelled = [(s, next(lab for p, lab, _ in PAGES if p == s)) for s in WARM_PAGES]
+    for script, label in [*labelled, (str(empty), EMPTY_LABEL)]:
         samples = []
         for _ in range(processes):
             cmd = [sys.executable, __file__, "_warm", str(workspace), script, str(runs)]
@@ -553,16 +557,19 @@ def markdown_warm(results: dict[str, Any]) -> str:
         "| load avg | < 2 s cold, < 1 s after a day, < 2 s browser |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for script in WARM_PAGES:
-        label = next(lab for s, lab, _ in PAGES if s == script)
+    labels = [next(lab for s, lab, _ in PAGES if s == script) for script in WARM_PAGES]
+    for label in [*labels, EMPTY_LABEL, FLOOR_LABEL, FLOOR_CHART_LABEL]:
         w, b = warm.get(label, {}), browser.get(label, {})
+        if not w and not b:
+            continue
         ok = [v < t for v, t in ((w.get("cold_s"), 2.0), (w.get("after_day_s"), 1.0),
                                  (b.get("cold_s"), 2.0)) if v is not None]
+        mark = "" if label.startswith("(") else "✅" if ok and all(ok) else "❌"
         lines.append(
             f"| {label} | {_fmt(w.get('cold_s'))} s | {_fmt(w.get('median_s'))} s "
             f"| {_fmt(w.get('after_day_s'))} s | {_fmt(b.get('cold_s'))} s "
             f"| {_fmt(b.get('median_s'))} s | {_fmt(w.get('loadavg'))} "
-            f"| {'✅' if ok and all(ok) else '❌'} |")
+            f"| {mark} |")
     return "\n".join(lines) + "\n"
 
 
@@ -624,21 +631,53 @@ IDLE_JS = """() => {
   if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
   if (!document.querySelector('[data-testid="stMainBlockContainer"] h1')) return false;
+  // an element whose code is still loading shows a skeleton (charts, tables are lazy)
+  if (document.querySelector('[data-testid="stSkeleton"], [data-testid="stSkeletonElement"]'))
+    return false;
   const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
   for (const c of charts) { if (!c.querySelector('.main-svg')) return false; }
   return performance.now();
 }"""
 
 
-def run_browser(workspace: Path, runs: int) -> dict[str, Any]:
+FLOOR_LABEL = "(Streamlit floor: a page with only a title)"
+FLOOR_CHART_LABEL = "(Streamlit floor: a title, one plotly chart, one table)"
+FLOOR_PAGE = """import streamlit as st
+
+st.set_page_config(layout="wide")
+st.title("deployready")
+if st.query_params.get("with") == "chart":
+    import plotly.graph_objects as go
+
+    st.plotly_chart(go.Figure(go.Scatter(x=[0, 1, 2], y=[1, 3, 2])))
+    st.dataframe({"a": [1, 2, 3]})
+"""
+
+
+def run_browser_floor(root: Path, runs: int) -> dict[str, Any]:
+    """The same measurement on one-file Streamlit pages served by plain ``streamlit
+    run``: what any Streamlit page costs this browser on this machine (the bundle's
+    download and parse, the connection, one script run), and what the chart and table
+    code (loaded on a page's first chart or table) adds to it."""
+    floor = root / "floor_page.py"
+    floor.write_text(FLOOR_PAGE)
+    pages = [(str(floor), FLOOR_LABEL, ""), (str(floor), FLOOR_CHART_LABEL, "?with=chart")]
+    return run_browser(root / "demo", runs, app=floor, pages=pages)
+
+
+def run_browser(workspace: Path, runs: int, *, app: Path | None = None,
+                pages: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+    """Every page (``pages``, default :data:`PAGES`) of a fresh server — the warm launcher,
+    or ``streamlit run APP`` — in a fresh browser context per visit (a cold cache)."""
     from playwright.sync_api import sync_playwright
 
     from deployready.loadtest.server import stop_server
 
     port = _free_port()
     env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
+    start = ["-m", "dashboard.serve"] if app is None else ["-m", "streamlit", "run", str(app)]
     cmd = [
-        sys.executable, "-m", "dashboard.serve",
+        sys.executable, *start,
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
@@ -662,7 +701,7 @@ def run_browser(workspace: Path, runs: int) -> dict[str, Any]:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_FLAGS)
             outside: list[str] = []
             try:
-                for _, label, path in PAGES:
+                for _, label, path in PAGES if pages is None else pages:
                     samples: list[float] = []
                     for _i in range(runs + 1):  # first visit: cold (fresh server / session)
                         context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -759,6 +798,7 @@ def _main_warm(args: argparse.Namespace, spaces: dict[str, Path], results: dict[
     results["warm"] = run_warm(scale, args.runs, args.warm_processes, SCALE_VERSION)
     if not args.no_browser and Path(CHROMIUM).exists():
         results["browser"]["demo"] = run_browser(spaces["demo"], args.browser_runs)
+        results["browser"]["demo"].update(run_browser_floor(args.root, args.browser_runs))
     results["environment"]["loadavg_end"] = os.getloadavg()
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown_warm(results)
