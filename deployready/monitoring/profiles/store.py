@@ -240,7 +240,7 @@ class ProfileStore:
         def query(lo: datetime | None, hi: datetime | None) -> tuple[str, list[Any]]:
             clause, params = where(version, lo, hi, measures, grain,
                                    package_sha256=package_sha256, days=days)
-            return _read_sql(grain, clause, measures is not None, (lo, hi) != (None, None)), params
+            return _read_sql(grain, clause, measures, (lo, hi) != (None, None)), params
         sql, params = query(start, end)
         with self._reading() as conn:
             if conn is None:
@@ -291,13 +291,14 @@ class ProfileStore:
         return True
 
 
-def _read_sql(grain: str, clause: str, by_measure: bool, timed: bool) -> str:
-    """The merged read of ``clause`` (:func:`where`), in key order."""
+def _read_sql(grain: str, clause: str, measures: Sequence[str] | None, timed: bool) -> str:
+    """The merged read of ``clause`` (:func:`where`), in key order; a few days of a few
+    measures found by the measure index (by version, all days are scanned)."""
     if grain == "day":
+        days = " INDEXED BY profile_days_measure" if by_day(measures) else ""
         return ("SELECT version, package_sha256, day, measure, key, bucket, value FROM "
-                f"profile_days{clause} ORDER BY {', '.join(KEYS).replace('hour', 'day')}")
-    # the index that narrows most: by measure when asked, else by time (when bounded)
-    index = "read" if by_measure else "hour" if timed else None
+                f"profile_days{days}{clause} ORDER BY {', '.join(KEYS).replace('hour', 'day')}")
+    index = "read" if measures is not None else "hour" if timed else None
     table = f"profile_hours INDEXED BY profile_hours_{index}" if index else "profile_hours"
     return (f"SELECT version, package_sha256, hour, measure, key, bucket, {MERGED} "
             f"FROM {table}{clause} GROUP BY {', '.join(KEYS)}")
