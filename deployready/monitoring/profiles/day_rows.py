@@ -35,8 +35,9 @@ Fetch = Callable[[datetime | None, datetime | None], Rows]
 BIN_MEASURES = frozenset({"feature", "prediction"})
 _DAY = timedelta(days=1)
 
-#: A day's rows of one question by (store, question, day, revision, bounds); 64 MiB at most.
-DAY_ROWS: FileMemo[Rows] = FileMemo(64 * 2**20, lambda rows: 64 + 160 * len(rows))
+#: A day's rows of one question by (question, day, revision, part of the day); 64 MiB at
+#: most (a fetched row — a tuple of seven, its own strings — is ≈ 450 bytes).
+DAY_ROWS: FileMemo[Rows] = FileMemo(64 * 2**20, lambda rows: 64 + 450 * len(rows))
 
 
 def by_day(measures: Sequence[str] | None) -> bool:
