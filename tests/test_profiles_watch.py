@@ -90,3 +90,16 @@ def test_an_unfinished_line_is_read_once_its_writer_is_gone(ws: Workspace) -> No
     assert result is not None and result.grown == [f"data/production/predictions-{DAY}.csv"]
     assert profile_store(ws).sources()[f"data/production/predictions-{DAY}.csv"].bytes == \
         path.stat().st_size
+
+
+def test_a_new_file_is_ingested_with_one_look_at_each_log_file(ws: Workspace) -> None:
+    """The listing that found the change is the one the ingest works from: a file that
+    did not change is opened once (its readability), not once per listing."""
+    assert ingest_if_changed(ws) is None
+    _add(ws)
+    with opened() as seen:
+        result = ingest_if_changed(ws)
+    assert result is not None and result.read == [
+        "data/production/predictions-2026-03-12.csv"]
+    old = str(ws.production_dir / "predictions-2026-03-11.csv")
+    assert sum(1 for event in seen if event == f"open {old}") == 1, seen

@@ -4,6 +4,8 @@ ingested, the ranges each profile came from, and what one ingested file writes."
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,13 @@ class SourceRow:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def of_row(cls, row: Sequence[Any]) -> SourceRow:
+        """The record of a ``profile_sources`` row (its columns in table order)."""
+        path, size, mtime_ns, length, rows, fingerprint, layouts, engine, at = row
+        return cls(path, size, mtime_ns, length, rows, fingerprint,
+                   dict(json.loads(layouts)), engine, at)
 
 
 @dataclass(frozen=True)

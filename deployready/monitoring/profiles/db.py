@@ -12,7 +12,7 @@ from typing import Any
 
 from deployready.errors import StoreError
 
-__all__ = ["MERGED", "REBUILD", "connect", "epoch", "identity", "where"]
+__all__ = ["MERGED", "REBUILD", "connect", "day_text", "epoch", "identity", "where"]
 
 REBUILD = "derived data: delete it and run `deployready ingest` to rebuild it from the logs"
 
@@ -53,6 +53,11 @@ def connect(path: Path, newest: int) -> sqlite3.Connection:
 def epoch(moment: datetime) -> int:
     """Epoch seconds of ``moment`` (naive: UTC)."""
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def day_text(day: int) -> str:
+    """The ISO date of an epoch day number."""
+    return datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
 
 
 def identity(path: Path) -> tuple[str, int, int, int]:

@@ -230,10 +230,11 @@ def _bins(frame: pd.DataFrame, ok: np.ndarray, group: np.ndarray, version_code: 
             predictions = frame["prediction"].to_numpy(np.float64)[rows]
             bins = _numeric_bins(pred_spec["edges"], predictions)
             parts.add_cells(g, bins, len(pred_spec["edges"]) + 2, n_groups, "prediction", "")
-        for name, spec in layout.profile["features"].items():
-            if name not in frame.columns:
-                continue
-            bins, width = _spec_bins(spec, frame[name].iloc[rows])
+        specs = {n: s for n, s in layout.profile["features"].items() if n in frame.columns}
+        # the version's rows of every feature column taken at once (not one column at a time)
+        taken = frame[list(specs)] if rows.size == len(frame) else frame[list(specs)].iloc[rows]
+        for name, spec in specs.items():
+            bins, width = _spec_bins(spec, taken[name])
             parts.add_cells(g, bins, width, n_groups, "feature", str(name))
 
 

@@ -222,14 +222,10 @@ def _source_for(job: _Job, scratch: Path) -> tuple[Source, bool]:
     target = scratch / f"rows{job.path.suffix.lower()}"
     ranges = [(job.byte_start, job.byte_end)]
     if job.action == "grown":
-        ranges.insert(0, (0, _last_line_end_of_header(job.path)))
+        with job.path.open("rb") as fh:  # the header line
+            ranges.insert(0, (0, len(fh.readline())))
     copy_ranges(job.path, target, ranges)
     return Source(target, job.path, job.row_start), False
-
-
-def _last_line_end_of_header(path: Path) -> int:
-    with path.open("rb") as fh:
-        return len(fh.readline())
 
 
 def _profile(job: _Job, engine: ProfileEngine, packages: PackageLayouts,
@@ -289,12 +285,18 @@ def _pause(rel: str) -> Any:
 def ingest(ws: Workspace, engine: str = "pandas", *, now: datetime | None = None) -> IngestResult:
     """Profile every new row of the workspace's production logs into ``data/profiles.db``
     (see the module docstring); errors of single files are carried in the result."""
+    return _ingest(ws, engine, now, _listing(ws))
+
+
+def _ingest(ws: Workspace, engine: str, now: datetime | None,
+            listing: tuple[dict[str, Path], list[InputError]]) -> IngestResult:
+    """:func:`ingest` of the log files of ``listing`` (:func:`_listing`, just taken)."""
     started = time.perf_counter()
     profiler = get_engine(engine)
     result = IngestResult(engine=profiler.name)
     store = profile_store(ws)
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    files, result.errors = _listing(ws)
+    files, result.errors = listing
     packages = package_layouts(ws)
     known = _local(store.sources())
     scratch = Path(tempfile.mkdtemp(prefix="deployready-ingest-"))
@@ -371,25 +373,25 @@ UP_TO_DATE = UpToDate()
 
 
 def ingest_if_changed(ws: Workspace, engine: str = "pandas") -> IngestResult | None:
-    """:func:`ingest` when a log file is new, changed or gone or a package hash changed;
-    None when nothing did: a stat of each log file, manifest and the store when none
-    moved since the last such answer (:mod:`.watch`), else a read of the store's
-    bookkeeping and of each manifest."""
+    """:func:`ingest` (of the listing just taken) when a log file is new, changed or gone
+    or a package hash changed; None when nothing did: a stat of each log file, manifest
+    and the store when none moved since the last such answer (:mod:`.watch`), else a
+    read of the store's bookkeeping and of each manifest."""
     store = ws.data_dir / PROFILES_FILE
     signature = watched(ws, store)
     if UP_TO_DATE.holds(store, signature):
         return None
-    files, errors = _listing(ws)
+    files, errors = listing = _listing(ws)
     known = _local(profile_store(ws).sources())
     if errors or set(files) != set(known):
-        return ingest(ws, engine)
+        return _ingest(ws, engine, None, listing)
     hashes = package_hashes(ws)
     settled = True  # no unfinished last line held by a live writer
     for rel, path in files.items():
         row, st = known[rel], path.stat()
         stale = any(hashes.get(v, "") not in (None, sha) for v, sha in row.layouts.items())
         if stale or not _unchanged(path, st, row):
-            return ingest(ws, engine)
+            return _ingest(ws, engine, None, listing)
         settled = settled and row.bytes >= st.st_size
     if settled:
         UP_TO_DATE.remember(store, signature)

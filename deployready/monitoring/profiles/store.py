@@ -29,7 +29,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,7 +37,8 @@ import pandas as pd
 
 from deployready.errors import StoreError
 from deployready.monitoring.profiles.bookkeeping import FileWrite, Segment, SourceRow
-from deployready.monitoring.profiles.db import MERGED, REBUILD, connect, identity, where
+from deployready.monitoring.profiles.day_rows import by_day, rows_by_day
+from deployready.monitoring.profiles.db import MERGED, REBUILD, connect, day_text, identity, where
 from deployready.monitoring.profiles.fetched import empty_counts, remembered
 from deployready.monitoring.profiles.frame import KEYS
 
@@ -84,12 +85,6 @@ INSERT OR IGNORE INTO profile_state (id, generation) VALUES (1, 0);
 INSERT OR IGNORE INTO profile_day_revisions (day, revision)
     SELECT day, lower(hex(randomblob(16))) FROM (SELECT DISTINCT day FROM profile_days);
 """
-
-
-def _source_of(row: sqlite3.Row) -> SourceRow:
-    path, size, mtime_ns, length, rows, fingerprint, layouts, engine, at = row
-    return SourceRow(path, size, mtime_ns, length, rows, fingerprint,
-                     dict(json.loads(layouts)), engine, at)
 
 
 class ProfileStore:
@@ -184,7 +179,7 @@ class ProfileStore:
             if conn is None:
                 return {}
             rows = conn.execute("SELECT * FROM profile_sources ORDER BY path").fetchall()
-        return {row["path"]: _source_of(row) for row in rows}
+        return {row["path"]: SourceRow.of_row(row) for row in rows}
 
     def segments(self, path: str | None = None) -> list[Segment]:
         """The stored segments (of one file), oldest first."""
@@ -223,12 +218,7 @@ class ProfileStore:
         """Each profiled UTC day's revision (see the module); None when the store predates
         revisions and could not be brought up to date (nothing may be keyed on it)."""
         with self._reading() as conn:
-            if conn is None:
-                return {}
-            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
-                return None
-            rows = conn.execute("SELECT day, revision FROM profile_day_revisions").fetchall()
-        return {date.fromisoformat(str(d)): str(r) for d, r in rows}
+            return {} if conn is None else _revisions(conn)
 
     def counts(
         self,
@@ -247,27 +237,23 @@ class ProfileStore:
         ``package_sha256`` and ``days`` (day grain) narrow it to that package, those days."""
         if grain not in ("hour", "day"):
             raise ValueError(f"grain {grain!r}: expected 'hour' or 'day'")
-        clause, params = where(version, start, end, measures, grain,
-                               package_sha256=package_sha256, days=days)
-        if grain == "hour":
-            # the index that narrows most: by measure when asked, else by time
-            index = ("profile_hours_read" if measures is not None else
-                     "profile_hours_hour" if start is not None or end is not None else None)
-            table = f"profile_hours INDEXED BY {index}" if index else "profile_hours"
-            sql = (f"SELECT version, package_sha256, hour, measure, key, bucket, {MERGED} "
-                   f"FROM {table}{clause} GROUP BY {', '.join(KEYS)}")
-        else:
-            sql = ("SELECT version, package_sha256, day, measure, key, bucket, value "
-                   f"FROM profile_days{clause} ORDER BY version, package_sha256, day, "
-                   "measure, key, bucket")
+        def query(lo: datetime | None, hi: datetime | None) -> tuple[str, list[Any]]:
+            clause, params = where(version, lo, hi, measures, grain,
+                                   package_sha256=package_sha256, days=days)
+            return _read_sql(grain, clause, measures, (lo, hi) != (None, None)), params
+        sql, params = query(start, end)
         with self._reading() as conn:
             if conn is None:
                 return empty_counts(grain)
             conn.row_factory = None
-            conn.execute("BEGIN")  # the generation and the rows of one snapshot
+            conn.execute("BEGIN")  # the generation, revisions and rows of one snapshot
             key = (identity(self.path), conn.execute(
                 "SELECT generation FROM profile_state").fetchone()[0], sql, tuple(params))
-            return remembered(key, grain, lambda: conn.execute(sql, params).fetchall())
+            question = (str(self.path.resolve()), version, package_sha256, grain,
+                        tuple(measures or ()))
+            return remembered(key, grain, lambda: rows_by_day(
+                question, _revisions(conn) if by_day(measures) else None, start, end, days,
+                lambda lo, hi: conn.execute(*query(lo, hi)).fetchall()))
 
     def write_file(self, write: FileWrite,
                    before_commit: Callable[[], None] | None = None) -> bool:
@@ -305,9 +291,30 @@ class ProfileStore:
         return True
 
 
+def _read_sql(grain: str, clause: str, measures: Sequence[str] | None, timed: bool) -> str:
+    """The merged read of ``clause`` (:func:`where`), in key order; a few days of a few
+    measures found by the measure index (by version, all days are scanned)."""
+    if grain == "day":
+        days = " INDEXED BY profile_days_measure" if by_day(measures) else ""
+        return ("SELECT version, package_sha256, day, measure, key, bucket, value FROM "
+                f"profile_days{days}{clause} ORDER BY {', '.join(KEYS).replace('hour', 'day')}")
+    index = "read" if measures is not None else "hour" if timed else None
+    table = f"profile_hours INDEXED BY profile_hours_{index}" if index else "profile_hours"
+    return (f"SELECT version, package_sha256, hour, measure, key, bucket, {MERGED} "
+            f"FROM {table}{clause} GROUP BY {', '.join(KEYS)}")
+
+
+def _revisions(conn: sqlite3.Connection) -> dict[date, str] | None:
+    """Each day's revision; None when the store predates them (:meth:`day_revisions`)."""
+    if int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+        return None
+    return {date.fromisoformat(str(d)): str(r) for d, r in
+            conn.execute("SELECT day, revision FROM profile_day_revisions")}
+
+
 def _current(conn: sqlite3.Connection, path: str) -> SourceRow | None:
     row = conn.execute("SELECT * FROM profile_sources WHERE path = ?", (path,)).fetchone()
-    return _source_of(row) if row is not None else None
+    return SourceRow.of_row(row) if row is not None else None
 
 
 def _drop_segments(conn: sqlite3.Connection, path: str) -> set[int]:
@@ -327,15 +334,11 @@ def _days_of(conn: sqlite3.Connection, segment: int) -> set[int]:
         "SELECT DISTINCT hour / 86400 FROM profile_hours WHERE segment = ?", (segment,))}
 
 
-def _day_text(day: int) -> str:
-    return datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
-
-
 def _revise(conn: sqlite3.Connection, days: set[int]) -> None:
     """A new revision for each of ``days`` (epoch day numbers), in the write's transaction."""
     conn.executemany(
         "INSERT OR REPLACE INTO profile_day_revisions (day, revision) VALUES (?, ?)",
-        [(_day_text(day), secrets.token_hex(16)) for day in sorted(days)])
+        [(day_text(day), secrets.token_hex(16)) for day in sorted(days)])
 
 
 def _insert_segment(conn: sqlite3.Connection, write: FileWrite) -> int:
@@ -386,7 +389,7 @@ def _put_source(conn: sqlite3.Connection, src: SourceRow) -> None:
 def _roll_up(conn: sqlite3.Connection, days: set[int]) -> None:
     """Recompute ``profile_days`` of the given epoch days from ``profile_hours``."""
     for day in sorted(days):
-        text = _day_text(day)
+        text = day_text(day)
         conn.execute("DELETE FROM profile_days WHERE day = ?", (text,))
         conn.execute(
             "INSERT INTO profile_days (version, package_sha256, day, measure, key, bucket, "
