@@ -11,7 +11,9 @@
   sample.
 - **Red-PSI features** (:func:`psi_checks`): one check per feature over the range,
   ``fail`` when its PSI reached ``drift.psi_alert`` on any day (the daily check's rule,
-  :attr:`deployready.monitoring.drift.DriftResult.alerting`).
+  :func:`deployready.monitoring.drift.status_of`), read from the per-day PSI history
+  (:func:`deployready.monitoring.drift_history.drift_history`: kept in ``data/cache/``
+  per day, so a new day computes only its own PSI).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, pass_fail
 from deployready.errors import InputError
-from deployready.monitoring.daily import drift_by_day, read_profile, resolve_version_and_date
+from deployready.monitoring.daily import read_profile, resolve_version_and_date
+from deployready.monitoring.drift import status_of
+from deployready.monitoring.drift_history import drift_history
 from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of
 from deployready.policy import Policy
 from deployready.times import as_date
@@ -80,15 +84,17 @@ def week_sample(
 def psi_checks(
     ws: Workspace, version: str, first: date, last: date, policy: Policy
 ) -> list[Check]:
-    """One check per feature: ``fail`` when its PSI was red on a day of the range."""
-    by_day = drift_by_day(ws, version, first, last, policy=policy)
+    """One check per feature: ``fail`` when its PSI was red on a day of the range (the
+    per-day PSI history, kept across processes: the numbers ``drift_by_day`` gives)."""
+    history = drift_history(ws, version, first, last, policy=policy)
     worst: dict[str, float] = {}
     red: dict[str, list[str]] = {}
-    for day, result in sorted(by_day.items()):
-        for name, feature in result.features.items():
-            if feature.psi is not None:
-                worst[name] = max(worst.get(name, 0.0), feature.psi)
-            if name in result.alerting:
+    for name, row in zip(history.features, history.psi.tolist(), strict=True):
+        for day, value in zip(history.days, row, strict=True):
+            if value != value:  # NaN: the feature was not counted that day
+                continue
+            worst[name] = max(worst.get(name, 0.0), value)
+            if status_of(value, policy.drift) == "alert":
                 red.setdefault(name, []).append(day.isoformat())
     return [
         Check(name, Category.PERFORMANCE, pass_fail(name not in red), round(psi, 6),

@@ -1,0 +1,77 @@
+"""The evidence a performance report reads from the workspace: the red-PSI checks come
+from the kept per-day PSI history, with the very numbers the per-day drift gives."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from deployready.checks import Category, Check, Evidence, pass_fail
+from deployready.monitoring.daily import drift_by_day
+from deployready.performance import sources
+from deployready.performance.sources import psi_checks, report_range
+from deployready.policy import Policy
+from deployready.workspace import Workspace
+
+
+def reference_psi_checks(ws: Workspace, version: str, first: date, last: date,
+                         policy: Policy) -> list[Check]:
+    """The checks as they were computed from every day's drift (``drift_by_day``)."""
+    by_day = drift_by_day(ws, version, first, last, policy=policy)
+    worst: dict[str, float] = {}
+    red: dict[str, list[str]] = {}
+    for day, result in sorted(by_day.items()):
+        for name, feature in result.features.items():
+            if feature.psi is not None:
+                worst[name] = max(worst.get(name, 0.0), feature.psi)
+            if name in result.alerting:
+                red.setdefault(name, []).append(day.isoformat())
+    return [
+        Check(name, Category.PERFORMANCE, pass_fail(name not in red), round(psi, 6),
+              f"< {policy.drift.psi_alert:g} every day",
+              (f"PSI >= {policy.drift.psi_alert:g} on {len(red[name])} day(s) "
+               f"(max {psi:.3f})" if name in red else f"max PSI {psi:.3f}"),
+              Evidence("production logs vs reference_profile.json",
+                       detail={"red_days": red.get(name, [])}))
+        for name, psi in sorted(worst.items())
+    ]
+
+
+@pytest.mark.parametrize("engine", ["auto", "pandas"])
+def test_psi_checks_equal_the_per_day_drift(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """Every check identical to the one computed from each day's drift — from the kept
+    history (the profile store) and from the raw rows (a raw engine forced)."""
+    monkeypatch.setenv("DEPLOYREADY_LOG_ENGINE", engine)
+    ws = Workspace.open(demo_ws)
+    policy = ws.policy()
+    version, first, last = report_range(ws, "v1.0", None, None)
+    expected = reference_psi_checks(ws, version, first, last, policy)
+    assert any(c.status == "fail" for c in expected)  # the demo has red days to find
+    for lo, hi in ((first, last), (last, last), (first, first)):
+        want = reference_psi_checks(ws, version, lo, hi, policy)
+        got = psi_checks(ws, version, lo, hi, policy)
+        assert [c.as_dict() for c in got] == [c.as_dict() for c in want]
+        assert [type(c.value) for c in got] == [type(c.value) for c in want]
+    # a second report reads the kept history again: the same checks
+    assert [c.as_dict() for c in psi_checks(ws, version, first, last, policy)] == [
+        c.as_dict() for c in expected]
+
+
+def test_psi_checks_read_the_kept_history_not_every_days_counts(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's PSI checks come from the per-day history kept across processes, not
+    from a month of counts decoded again per day."""
+    ws = Workspace.open(demo_ws)
+    version, first, last = report_range(ws, "v1.0", None, None)
+
+    def recomputed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("every day's drift computed again")
+
+    monkeypatch.setattr(sources, "drift_by_day", recomputed, raising=False)
+    checks = psi_checks(ws, version, first, last, ws.policy())
+    assert {c.name for c in checks if c.status == "fail"} >= {"amount"}
