@@ -1,17 +1,25 @@
 """The evidence a performance report reads from the workspace: the red-PSI checks come
-from the kept per-day PSI history, with the very numbers the per-day drift gives."""
+from the kept per-day PSI history, with the very numbers the per-day drift gives; the
+week's importances are kept under the week's days and revisions, the numbers of the
+sample explained again."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 
 from deployready.checks import Category, Check, Evidence, pass_fail
 from deployready.monitoring.daily import drift_by_day
+from deployready.monitoring.logs import ProductionLogs
+from deployready.package.load import load_package
 from deployready.performance import sources
-from deployready.performance.sources import psi_checks, report_range
+from deployready.performance.api import performance_report
+from deployready.performance.importance import ImportanceStability, importance_stability
+from deployready.performance.sources import psi_checks, report_range, week_sample
 from deployready.policy import Policy
 from deployready.workspace import Workspace
 
@@ -75,3 +83,77 @@ def test_psi_checks_read_the_kept_history_not_every_days_counts(
     monkeypatch.setattr(sources, "drift_by_day", recomputed, raising=False)
     checks = psi_checks(ws, version, first, last, ws.policy())
     assert {c.name for c in checks if c.status == "fail"} >= {"amount"}
+
+
+# --------------------------------------------------------------------------- the week's importance
+
+NOW = datetime(2026, 12, 31, tzinfo=UTC)
+
+
+def fresh_importance(ws: Workspace, version: str, last: date) -> ImportanceStability:
+    """The importance stability explained again from the week's sample, nothing kept."""
+    package = load_package(ws.package_path(version))
+    rows = week_sample(ws, version, last, ws.policy().performance.importance_sample_rows)
+    return importance_stability(package, rows, ws.policy().performance)
+
+
+def rows_read(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """A record of every raw read of log rows from now on."""
+    calls: list[object] = []
+    frame = ProductionLogs.frame
+
+    def counted(self: ProductionLogs, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        calls.append(args)
+        return frame(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProductionLogs, "frame", counted)
+    return calls
+
+
+def test_week_importance_is_kept_and_equals_the_sample_explained_again(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace.open(demo_ws)
+    version, _, last = report_range(ws, "v1.0", None, None)
+    first = performance_report(ws, version, now=NOW)
+    assert first.importance is not None and first.importance.production
+    assert first.importance == fresh_importance(ws, version, last)
+    reads = rows_read(monkeypatch)
+    again = performance_report(ws, version, now=NOW)
+    assert reads == []  # the kept importances: none of the week's rows read
+    assert again.as_dict() == first.as_dict()
+
+
+def test_a_changed_day_of_the_week_is_explained_again(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace.open(demo_ws)
+    version, _, last = report_range(ws, "v1.0", None, None)
+    before = performance_report(ws, version, now=NOW).importance
+    newest = sorted(ws.production_dir.glob("predictions-*.csv"))[-1]
+    rows = pd.read_csv(newest, dtype=str, keep_default_na=False)
+    rows.iloc[: len(rows) // 3].to_csv(newest, index=False)  # the day's file rewritten
+    reads = rows_read(monkeypatch)
+    after = performance_report(ws, version, now=NOW).importance
+    assert reads  # the week's rows read again
+    assert after == fresh_importance(ws, version, last) and after != before
+
+
+def test_an_unusable_kept_entry_is_computed_again(demo_ws: Path) -> None:
+    ws = Workspace.open(demo_ws)
+    version, _, last = report_range(ws, "v1.0", None, None)
+    performance_report(ws, version, now=NOW)
+    for entry in (ws.root / "data" / "cache").glob("importance-*.json"):
+        entry.write_text('{"key": "other", "production": {}, "rows_explained": 1}')
+    report = performance_report(ws, version, now=NOW)
+    assert report.importance == fresh_importance(ws, version, last)
+
+
+def test_a_raw_engine_keeps_nothing_and_gives_the_same_importance(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOYREADY_LOG_ENGINE", "pandas")
+    ws = Workspace.open(demo_ws)
+    version, _, last = report_range(ws, "v1.0", None, None)
+    report = performance_report(ws, version, now=NOW)
+    assert report.importance == fresh_importance(ws, version, last)

@@ -8,7 +8,9 @@
   week (:data:`WEEK` days) ending on the last day, read one day at a time, at most
   ``performance.importance_sample_rows`` rows kept (a seeded sample spread over the
   days in proportion to their rows), so a week of any size is explained on a bounded
-  sample.
+  sample. Its importances (:func:`week_importance`) are kept in ``data/cache/`` under the
+  week's days and their profile revisions: a fresh process reads none of the week's rows
+  until a day of the week changes (a new day moves the week: explained again).
 - **Red-PSI features** (:func:`psi_checks`): one check per feature over the range,
   ``fail`` when its PSI reached ``drift.psi_alert`` on any day (the daily check's rule,
   :func:`deployready.monitoring.drift.status_of`), read from the per-day PSI history
@@ -18,7 +20,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,8 +33,17 @@ from deployready.errors import InputError
 from deployready.monitoring.daily import read_profile, resolve_version_and_date
 from deployready.monitoring.drift import status_of
 from deployready.monitoring.drift_history import drift_history
-from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of
+from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of, requested_engine
+from deployready.monitoring.profiles.reader import ProfileReader
+from deployready.performance.importance import (
+    TIME_BUDGET_S,
+    ImportanceStability,
+    importance_stability,
+    keep_importance,
+    kept_importance,
+)
 from deployready.policy import Policy
+from deployready.policy.sections import PerformancePolicy
 from deployready.times import as_date
 from deployready.workspace import Workspace
 
@@ -79,6 +93,44 @@ def week_sample(
         return pd.DataFrame(columns=features)
     sample = pd.concat(parts, ignore_index=True)
     return sample.iloc[:rows][[c for c in features if c in sample.columns]]
+
+
+def week_importance(
+    ws: Workspace, version: str, last: date, package: Any, policy: PerformancePolicy, *,
+    seed: int = 0,
+) -> ImportanceStability:
+    """Importance stability of ``package`` on :func:`week_sample`'s rows of the week ending
+    on ``last``, kept under the week's key (:func:`_week_key`): a report that finds it
+    reads none of the week's rows; the same numbers as explaining the sample again."""
+    key = _week_key(ws, version, last, package, policy, seed)
+    kept = kept_importance(package, policy, key, ws.root) if key is not None else None
+    if kept is not None:
+        return kept
+    rows = week_sample(ws, version, last, policy.importance_sample_rows, seed=seed)
+    result = importance_stability(package, rows, policy, seed=seed, cache_root=ws.root)
+    if key is not None:
+        keep_importance(result, key, ws.root)
+    return result
+
+
+def _week_key(ws: Workspace, version: str, last: date, package: Any,
+              policy: PerformancePolicy, seed: int) -> str | None:
+    """A hash of what the week's sample is drawn from: the package, the sampling and
+    explaining settings, the week's days and each one's revision in the profile store
+    (a new one whenever the day's rows change). None when the store cannot answer (a raw
+    engine forced, a file it refuses, a store without revisions): nothing is kept then."""
+    if requested_engine("auto") in ("pandas", "duckdb"):
+        return None
+    reader = ProfileReader.for_workspace(ws)
+    revisions = reader.store.day_revisions() if reader is not None else None
+    if revisions is None:
+        return None
+    first = last - timedelta(days=WEEK - 1)
+    days = sorted((d.isoformat(), r) for d, r in revisions.items() if first <= d <= last)
+    text = json.dumps(["week-sample-1", version, package.sha256, list(package.features),
+                       last.isoformat(), WEEK, policy.importance_sample_rows, seed,
+                       TIME_BUDGET_S, days])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def psi_checks(
