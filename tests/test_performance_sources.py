@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from deployready.checks import Category, Check, Evidence, pass_fail
+from deployready.memo import cache_path
 from deployready.monitoring.daily import drift_by_day
 from deployready.monitoring.logs import ProductionLogs
 from deployready.package.load import load_package
@@ -143,10 +144,14 @@ def test_an_unusable_kept_entry_is_computed_again(demo_ws: Path) -> None:
     ws = Workspace.open(demo_ws)
     version, _, last = report_range(ws, "v1.0", None, None)
     performance_report(ws, version, now=NOW)
-    for entry in (ws.root / "data" / "cache").glob("importance-*.json"):
-        entry.write_text('{"key": "other", "production": {}, "rows_explained": 1}')
+    entries = list(cache_path(ws.root, "x").parent.glob("importance-*.json"))
+    assert len(entries) == 2  # the sample's and the week's
+    for entry in entries:
+        entry.write_text('{"key": "other", "production": {"amount": 1.0}, '
+                         '"rows_explained": 1}')
     report = performance_report(ws, version, now=NOW)
     assert report.importance == fresh_importance(ws, version, last)
+    assert report.importance is not None and report.importance.rows_explained > 1
 
 
 def test_a_raw_engine_keeps_nothing_and_gives_the_same_importance(
