@@ -73,18 +73,16 @@ def week_sample(
     ``last`` (see the module doc); the serving schema's feature columns."""
     profile = read_profile(ws, version)
     logs = ProductionLogs.for_workspace(ws, profile, version=version)
-    try:
-        lo = day_bounds(last - timedelta(days=WEEK - 1))[0]
-        hi = day_bounds(last)[1]
-        counts = logs.day_counts(version, lo, hi)
-        total = int(counts["ok"].sum()) if len(counts) else 0
+    try:  # each day's successful rows: their counts are the frames' lengths
+        frames = [logs.frame(version, *day_bounds(last - timedelta(days=back)), ok_only=True)
+                  for back in range(WEEK - 1, -1, -1)]
+        total = sum(len(frame) for frame in frames)
         rng = np.random.default_rng(seed)
         parts = []
-        for day, ok in counts["ok"].items():
-            take = min(int(ok), int(np.ceil(rows * int(ok) / total))) if total else 0
+        for frame in frames:
+            take = min(len(frame), int(np.ceil(rows * len(frame) / total))) if total else 0
             if take <= 0:
                 continue
-            frame = logs.frame(version, *day_bounds(day), ok_only=True)
             parts.append(frame.iloc[np.sort(rng.choice(len(frame), take, replace=False))])
     finally:
         logs.close()
