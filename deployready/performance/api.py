@@ -38,7 +38,7 @@ from deployready.performance.retrain import (
     retrain_decision,
     training_cutoff,
 )
-from deployready.performance.sources import psi_checks, report_range, week_sample
+from deployready.performance.sources import psi_checks, report_range, week_importance
 from deployready.times import as_date
 from deployready.workspace import Workspace
 
@@ -167,15 +167,14 @@ def performance_report(
     if unjoinable is None and not isinstance(joined, pd.DataFrame):
         unjoinable = _counts(getattr(joined, "no_id", None))
     days = _in_range(joined_days(frame), first, last)  # checked and grouped once
-    if feature_rows is None:
-        feature_rows = week_sample(ws, version, last, perf.importance_sample_rows)
     if drift_checks is None:
         drift_checks = psi_checks(ws, version, first, last, policy)
     package = load_package(ws.package_path(version), policy.signing, ws.root)
     calibrator = fit_calibrator(read_calibration(package.path), perf)
     realized = realized_performance(days, rules, perf, now, _in_days(unjoinable, first, last))
     estimated = estimated_performance(days, calibrator, rules)
-    importance = importance_stability(package, feature_rows, perf, cache_root=ws.root)
+    importance = (week_importance(ws, version, last, package, perf) if feature_rows is None
+                  else importance_stability(package, feature_rows, perf, cache_root=ws.root))
     new = new_labels_since(days.frame, training_cutoff(package.metadata))
     decision = retrain_decision(realized, estimated, drift_checks, importance.checks, new, perf)
     checks = [c for d in realized for c in d.checks] + [c for d in estimated for c in d.checks]

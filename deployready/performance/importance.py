@@ -19,6 +19,10 @@ processes in its cache folder (``importance-<key>.json``), keyed by the package'
 a hash of the sample's values and the explainer's settings: the same package on the same
 sample is not explained again; any other sample is. An entry that cannot be parsed or
 does not hold the key it is stored under is computed again and rewritten.
+:func:`keep_importance` / :func:`kept_importance` keep the same numbers under a key of
+where a sample was drawn from instead (the week's days and their profile revisions,
+:func:`deployready.performance.sources.week_importance`), so a fresh process finds them
+without reading the week's rows.
 """
 
 from __future__ import annotations
@@ -79,10 +83,7 @@ def importance_stability(
 ) -> ImportanceStability:
     """Stability of ``package``'s (a loaded package) importances on production ``rows``
     (serving-schema feature rows of a week); ``cache_root``: see the module doc."""
-    reference = {
-        str(f): float(v)
-        for f, v in read_json_file(package.path, SHAP_FILE)["global_importance"].items()
-    }
+    reference = _reference(package)
     if len(rows) == 0:
         result = ImportanceStability(reference, {}, 0, None, None)
         result.checks.extend(_checks(result, policy, "no production rows this week"))
@@ -100,11 +101,40 @@ def importance_stability(
                 int(report["n_rows_explained"]))
         if entry is not None:
             _write_entry(entry, key, *kept)
-    production, explained = kept
+    return _stability(reference, *kept, policy)
+
+
+def _reference(package: Any) -> dict[str, float]:
+    """The package's own importances (its explainability report)."""
+    return {
+        str(f): float(v)
+        for f, v in read_json_file(package.path, SHAP_FILE)["global_importance"].items()
+    }
+
+
+def _stability(reference: dict[str, float], production: dict[str, float], explained: int,
+               policy: PerformancePolicy) -> ImportanceStability:
     rho, overlap = compare_importance(reference, production, policy.importance_top_k)
     result = ImportanceStability(reference, production, explained, rho, overlap)
     result.checks.extend(_checks(result, policy, None))
     return result
+
+
+def kept_importance(package: Any, policy: PerformancePolicy, key: str,
+                    cache_root: str | Path) -> ImportanceStability | None:
+    """The stability kept under ``key`` (a hash of where the rows came from, see
+    :func:`keep_importance`); None when absent or unusable."""
+    kept = _read_entry(cache_path(cache_root, f"importance-{key[:32]}.json"), key)
+    return None if kept is None else _stability(_reference(package), *kept, policy)
+
+
+def keep_importance(result: ImportanceStability, key: str, cache_root: str | Path) -> None:
+    """Keep ``result``'s production importances under ``key``: a hash of everything the
+    rows explained were drawn from (not of their values), so the next report finds them
+    without reading the rows. A result without production rows is not kept."""
+    if result.production:
+        _write_entry(cache_path(cache_root, f"importance-{key[:32]}.json"), key,
+                     result.production, result.rows_explained)
 
 
 def _sample_key(package: Any, rows: pd.DataFrame, policy: PerformancePolicy, seed: int) -> str:

@@ -8,24 +8,42 @@
   week (:data:`WEEK` days) ending on the last day, read one day at a time, at most
   ``performance.importance_sample_rows`` rows kept (a seeded sample spread over the
   days in proportion to their rows), so a week of any size is explained on a bounded
-  sample.
+  sample. Its importances (:func:`week_importance`) are kept in ``data/cache/`` under the
+  week's days and their profile revisions: a fresh process reads none of the week's rows
+  until a day of the week changes (a new day moves the week: explained again).
 - **Red-PSI features** (:func:`psi_checks`): one check per feature over the range,
   ``fail`` when its PSI reached ``drift.psi_alert`` on any day (the daily check's rule,
-  :attr:`deployready.monitoring.drift.DriftResult.alerting`).
+  :func:`deployready.monitoring.drift.status_of`), read from the per-day PSI history
+  (:func:`deployready.monitoring.drift_history.drift_history`: kept in ``data/cache/``
+  per day, so a new day computes only its own PSI).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from deployready.checks import Category, Check, Evidence, pass_fail
 from deployready.errors import InputError
-from deployready.monitoring.daily import drift_by_day, read_profile, resolve_version_and_date
-from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of
+from deployready.monitoring.daily import read_profile, resolve_version_and_date
+from deployready.monitoring.drift import status_of
+from deployready.monitoring.drift_history import drift_history
+from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of, requested_engine
+from deployready.monitoring.profiles.reader import ProfileReader
+from deployready.performance.importance import (
+    TIME_BUDGET_S,
+    ImportanceStability,
+    importance_stability,
+    keep_importance,
+    kept_importance,
+)
 from deployready.policy import Policy
+from deployready.policy.sections import PerformancePolicy
 from deployready.times import as_date
 from deployready.workspace import Workspace
 
@@ -55,18 +73,16 @@ def week_sample(
     ``last`` (see the module doc); the serving schema's feature columns."""
     profile = read_profile(ws, version)
     logs = ProductionLogs.for_workspace(ws, profile, version=version)
-    try:
-        lo = day_bounds(last - timedelta(days=WEEK - 1))[0]
-        hi = day_bounds(last)[1]
-        counts = logs.day_counts(version, lo, hi)
-        total = int(counts["ok"].sum()) if len(counts) else 0
+    try:  # each day's successful rows: their counts are the frames' lengths
+        frames = [logs.frame(version, *day_bounds(last - timedelta(days=back)), ok_only=True)
+                  for back in range(WEEK - 1, -1, -1)]
+        total = sum(len(frame) for frame in frames)
         rng = np.random.default_rng(seed)
         parts = []
-        for day, ok in counts["ok"].items():
-            take = min(int(ok), int(np.ceil(rows * int(ok) / total))) if total else 0
+        for frame in frames:
+            take = min(len(frame), int(np.ceil(rows * len(frame) / total))) if total else 0
             if take <= 0:
                 continue
-            frame = logs.frame(version, *day_bounds(day), ok_only=True)
             parts.append(frame.iloc[np.sort(rng.choice(len(frame), take, replace=False))])
     finally:
         logs.close()
@@ -77,18 +93,58 @@ def week_sample(
     return sample.iloc[:rows][[c for c in features if c in sample.columns]]
 
 
+def week_importance(
+    ws: Workspace, version: str, last: date, package: Any, policy: PerformancePolicy, *,
+    seed: int = 0,
+) -> ImportanceStability:
+    """Importance stability of ``package`` on :func:`week_sample`'s rows of the week ending
+    on ``last``, kept under the week's key (:func:`_week_key`): a report that finds it
+    reads none of the week's rows; the same numbers as explaining the sample again."""
+    key = _week_key(ws, version, last, package, policy, seed)
+    kept = kept_importance(package, policy, key, ws.root) if key is not None else None
+    if kept is not None:
+        return kept
+    rows = week_sample(ws, version, last, policy.importance_sample_rows, seed=seed)
+    result = importance_stability(package, rows, policy, seed=seed, cache_root=ws.root)
+    if key is not None:
+        keep_importance(result, key, ws.root)
+    return result
+
+
+def _week_key(ws: Workspace, version: str, last: date, package: Any,
+              policy: PerformancePolicy, seed: int) -> str | None:
+    """A hash of what the week's sample is drawn from: the package, the sampling and
+    explaining settings, the week's days and each one's revision in the profile store
+    (a new one whenever the day's rows change). None when the store cannot answer (a raw
+    engine forced, a file it refuses, a store without revisions): nothing is kept then."""
+    if requested_engine("auto") in ("pandas", "duckdb"):
+        return None
+    reader = ProfileReader.for_workspace(ws)
+    revisions = reader.store.day_revisions() if reader is not None else None
+    if revisions is None:
+        return None
+    first = last - timedelta(days=WEEK - 1)
+    days = sorted((d.isoformat(), r) for d, r in revisions.items() if first <= d <= last)
+    text = json.dumps(["week-sample-1", version, package.sha256, list(package.features),
+                       last.isoformat(), WEEK, policy.importance_sample_rows, seed,
+                       TIME_BUDGET_S, days])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def psi_checks(
     ws: Workspace, version: str, first: date, last: date, policy: Policy
 ) -> list[Check]:
-    """One check per feature: ``fail`` when its PSI was red on a day of the range."""
-    by_day = drift_by_day(ws, version, first, last, policy=policy)
+    """One check per feature: ``fail`` when its PSI was red on a day of the range (the
+    per-day PSI history, kept across processes: the numbers ``drift_by_day`` gives)."""
+    history = drift_history(ws, version, first, last, policy=policy)
     worst: dict[str, float] = {}
     red: dict[str, list[str]] = {}
-    for day, result in sorted(by_day.items()):
-        for name, feature in result.features.items():
-            if feature.psi is not None:
-                worst[name] = max(worst.get(name, 0.0), feature.psi)
-            if name in result.alerting:
+    for name, row in zip(history.features, history.psi.tolist(), strict=True):
+        for day, value in zip(history.days, row, strict=True):
+            if value != value:  # NaN: the feature was not counted that day
+                continue
+            worst[name] = max(worst.get(name, 0.0), value)
+            if status_of(value, policy.drift) == "alert":
                 red.setdefault(name, []).append(day.isoformat())
     return [
         Check(name, Category.PERFORMANCE, pass_fail(name not in red), round(psi, 6),
