@@ -66,6 +66,29 @@ def test_overview_on_demo(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")
+def test_overview_figures_are_built_once_per_score(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render that finds the same score (a rerun, a new log that changes no verdict)
+    draws the gauge and the bars as built, not built again."""
+    import deployready.charts.readiness as charts
+
+    built: list[str] = []
+    real = charts.category_bars
+
+    def counted(categories: Any) -> Any:
+        built.append("bars")
+        return real(categories)
+
+    monkeypatch.setattr(charts, "category_bars", counted)
+    first = _plotly_specs(_run("app.py", demo_ws, monkeypatch))
+    second = _plotly_specs(_run("app.py", demo_ws, monkeypatch))
+    assert built == ["bars"]
+    assert second == first
+    assert [s["data"][0]["type"] for s in first] == ["indicator", "bar"]
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
 def test_overview_version_switch(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _run("app.py", demo_ws, monkeypatch)
     at.sidebar.selectbox[0].select("v1.0").run()
