@@ -5,6 +5,8 @@ Run with ``streamlit run app.py``. The other pages live in ``pages/``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -60,6 +62,15 @@ def checks_table(checks: list[Check]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def figures(score: float, max_score: float, ready: bool,
+            categories: tuple[tuple[tuple[str, Any], ...], ...]) -> tuple[Any, Any]:
+    """The gauge and the category bars of a score, built once per score (a new day's log
+    mostly leaves them as they were). Shared figures: drawing one only reads it."""
+    return (score_gauge(score, max_score, ready),
+            category_bars([dict(c) for c in categories]))
+
+
 def render(r: Readiness) -> None:
     badge = "🟢 READY" if r.ready else "🔴 NOT READY"
     st.subheader(f"{r.version} — {badge}")
@@ -72,11 +83,13 @@ def render(r: Readiness) -> None:
          "total": c.total}
         for c in r.categories
     ]
+    gauge, bars = figures(r.score, r.max_score, r.ready,
+                          tuple(tuple(sorted(c.items())) for c in categories))
     left, right = st.columns([2, 3])
     with left:
-        st.plotly_chart(score_gauge(r.score, r.max_score, r.ready), key="gauge")
+        st.plotly_chart(gauge, key="gauge")
     with right:
-        st.plotly_chart(category_bars(categories), key="categories")
+        st.plotly_chart(bars, key="categories")
 
     latency = r.category("latency")
     kinds = {

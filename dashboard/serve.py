@@ -33,6 +33,7 @@ WARM_MODULES: tuple[str, ...] = (
     "plotly.graph_objects",
     "plotly.express",
     "pyarrow.parquet",
+    "pandas.io.formats.style",
     "shap",
     "streamlit.emojis",
     "deployready.score",

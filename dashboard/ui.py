@@ -6,6 +6,7 @@ widgets around engine results; nothing decides a check.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -204,11 +205,14 @@ def files_signature(paths: Iterable[Path]) -> FileSignature:
     return tuple(sorted(out))
 
 
-def _tree_files(folder: Path, skip: Path | None = None) -> list[Path]:
+def _tree_files(folder: Path, skip: Path | None = None, leave: Path | None = None
+                ) -> list[Path]:
     files: list[Path] = []
     for dirpath, dirs, names in os.walk(folder):
         if skip is not None and Path(dirpath) == skip:
             dirs.clear()  # the files directly in ``skip`` count, its subfolders do not
+        if leave is not None and Path(dirpath) == leave.parent:
+            dirs[:] = [d for d in dirs if d != leave.name]  # nothing in ``leave`` counts
         for name in names:
             # SQLite's shared-memory index changes on reads; the database and its WAL
             # carry every committed change.
@@ -223,8 +227,11 @@ def evidence_signature(ws: Workspace, version: str | None = None) -> FileSignatu
     store, load-test samples) except the load-test runs' scratch folders
     (``data/loadtests/run-<id>/``: live progress, logs), which a running load test
     rewrites several times a second and no check reads; a finished run's evidence is its
-    store row and its ``run-<id>.npz`` samples."""
-    paths = [ws.policy_path, *_tree_files(ws.data_dir, skip=ws.loadtest_dir)]
+    store row and its ``run-<id>.npz`` samples. The engine's caches (``data/cache/``) are
+    left out too: they are derived from the evidence and keyed on it, so writing one (the
+    first render of a fresh server) is no change of the verdict."""
+    paths = [ws.policy_path,
+             *_tree_files(ws.data_dir, skip=ws.loadtest_dir, leave=ws.data_dir / "cache")]
     if ws.models_dir.is_dir():
         paths += [p for p in ws.models_dir.iterdir() if p.is_dir()]
     if version:
@@ -232,8 +239,15 @@ def evidence_signature(ws: Workspace, version: str | None = None) -> FileSignatu
     return files_signature(paths)
 
 
+def evidence_key(ws: Workspace, version: str | None = None) -> str:
+    """A digest of :func:`evidence_signature`: the same files, one short cache key
+    (Streamlit hashes a key's every item on every rerun; at scale, a thousand files)."""
+    signature = evidence_signature(ws, version)
+    return hashlib.sha256(repr(signature).encode()).hexdigest()
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def _cached_score(root: str, version: str, signature: FileSignature) -> Readiness:
+def _cached_score(root: str, version: str, key: str) -> Readiness:
     from deployready.score import compute_score
 
     return compute_score(Workspace.open(root), version)
@@ -241,7 +255,7 @@ def _cached_score(root: str, version: str, signature: FileSignature) -> Readines
 
 def readiness(ws: Workspace, version: str) -> Readiness:
     """``compute_score(ws, version)``, cached until any evidence file changes."""
-    return _cached_score(str(ws.root), version, evidence_signature(ws, version))
+    return _cached_score(str(ws.root), version, evidence_key(ws, version))
 
 
 def log_key(ws: Workspace) -> tuple[Any, ...]:
@@ -273,7 +287,7 @@ def log_versions(ws: Workspace) -> dict[str, dict[str, Any]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _cached_latency_checks(root: str, version: str, signature: FileSignature) -> list[Check]:
+def _cached_latency_checks(root: str, version: str, key: str) -> list[Check]:
     from deployready.monitoring.latency_checks import latency_checks
     from deployready.package.manifest import package_sha256_or_none
 
@@ -284,4 +298,4 @@ def _cached_latency_checks(root: str, version: str, signature: FileSignature) ->
 
 def latency_checks(ws: Workspace, version: str) -> list[Check]:
     """The score's latency checks of ``version``, cached until any evidence file changes."""
-    return _cached_latency_checks(str(ws.root), version, evidence_signature(ws, version))
+    return _cached_latency_checks(str(ws.root), version, evidence_key(ws, version))

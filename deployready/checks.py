@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -88,6 +88,32 @@ class Evidence:
         )
 
 
+@dataclass(frozen=True)
+class _Boxed:
+    value: Any
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _as_plain(value: Any) -> Any:
+    """``dataclasses.asdict`` of a check: the same dicts, lists and copies, walked without
+    its general machinery for the plain values evidence holds (a streak's detail names
+    every run of a 10,000-run history); anything else goes through ``asdict`` itself."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {_as_plain(k): _as_plain(v) for k, v in value.items()}
+    if kind is list:
+        return [_as_plain(v) for v in value]
+    if kind in (Check, Evidence):
+        return {f.name: _as_plain(getattr(value, f.name)) for f in fields(value)}
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return asdict(_Boxed(value))["value"]
+
+
 Value = float | int | str | bool | None
 
 
@@ -117,7 +143,7 @@ class Check:
 
     def as_dict(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
         """Every field (``category`` and ``status`` as text), or only ``keys`` in that order."""
-        data = asdict(self)
+        data = _as_plain(self)
         data["category"] = str(self.category)
         data["status"] = str(self.status)
         return data if keys is None else {k: data[k] for k in keys}

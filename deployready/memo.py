@@ -18,15 +18,19 @@ key, or cannot parse the file, computes the value again.
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Generic, TypeVar
 
-__all__ = ["CACHE_DIR", "FileMemo", "cache_path", "file_signature", "write_atomic"]
+__all__ = [
+    "CACHE_DIR", "FileMemo", "cache_path", "file_signature", "paused_gc", "write_atomic",
+]
 
 #: the workspace's folder of values kept across processes (outside ``data/``: writing
 #: one is not a change of the evidence)
@@ -42,6 +46,30 @@ def file_signature(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
         stat = path.stat()
         out.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
     return tuple(out)
+
+
+_GC_LOCK = threading.Lock()
+_gc_pauses = [0, False]  # [callers inside paused_gc, whether the collector was on before]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No automatic garbage collection inside (and as before, after): decoding a large
+    cache makes hundreds of thousands of objects, and each collection pass meanwhile
+    walks the whole heap of the process again. Nested and concurrent callers share one
+    pause; the last to leave restores the collector as the first found it."""
+    with _GC_LOCK:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
 
 
 def cache_path(root: str | Path, name: str) -> Path:

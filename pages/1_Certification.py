@@ -99,18 +99,32 @@ st.plotly_chart(
     streak_strip(run_ids[recent], green[recent], cert.consecutive_green), key="streak"
 )
 
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _trajectories(path: str, signature: ui.FileSignature, _view: CertificationView,
+                  _policy: Policy) -> dict[str, Any]:
+    """Each policy metric's trajectory over every run, built once per history and policy
+    (``signature``, as :func:`_history`): 10,000 points a figure, seconds to validate on
+    every rerun. Shared figures: drawing one only reads it."""
+    return {
+        name: metric_trajectory(
+            _view.run_ids,
+            _view.times,
+            _view.metric_values(name),
+            _view.metric_passed(name),
+            metric=name,
+            threshold=rule.threshold,
+            direction=rule.direction,
+        )
+        for name, rule in _policy.certification.metrics.items()
+    }
+
+
 st.markdown("### Metrics across retrains")
 cols = st.columns(2)
-for i, (name, rule) in enumerate(cert.metrics.items()):
-    fig = metric_trajectory(
-        run_ids,
-        times,
-        view.metric_values(name),
-        view.metric_passed(name),
-        metric=name,
-        threshold=rule.threshold,
-        direction=rule.direction,
-    )
+trajectories = _trajectories(str(path), ui.files_signature([path, ws.policy_path]), view, policy)
+for i, (name, fig) in enumerate(trajectories.items()):
     cols[i % 2].plotly_chart(fig, key=f"metric-{name}")
 
 st.markdown("### Time-series cross-validation")

@@ -58,18 +58,18 @@ st.subheader("Gate for the next promotion")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _readiness(root: str, version: str, signature: ui.FileSignature) -> Any:
+def _readiness(root: str, version: str, key: str) -> Any:
     """The gate's readiness (``rollout.readiness_of``), cached until any evidence changes."""
     workspace = Workspace.open(root)
     return rollout.readiness_of(workspace, version, workspace.policy())
 
 
 selected: str = version
-signature = ui.evidence_signature(ws, selected)
+selected_key = ui.evidence_key(ws, selected)
 gate = ui.guarded(
     lambda: evaluate_gate(
         ws, version, policy=policy,
-        readiness=_readiness(str(ws.root), selected, signature),
+        readiness=_readiness(str(ws.root), selected, selected_key),
     ),
     "Evaluating the gate",
 )

@@ -142,3 +142,13 @@ def test_the_deployed_version_lookup_imports_no_scipy() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.stdout.strip() == "False"
+
+
+def test_warm_imports_load_the_styler_the_event_log_uses() -> None:
+    """The Rollout page's event log is a styled frame (``DataFrame.style``): pandas imports
+    its Styler (and compiles its templates) on first use, a page's first run otherwise."""
+    code = ("import sys; from dashboard.serve import warm_imports; warm_imports(); "
+            "assert 'pandas.io.formats.style' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -282,3 +282,29 @@ def test_cached_columns_are_those_of_the_records(tmp_path: Path) -> None:
     assert not any(cached.metric_passed("ks"))
     assert cached.metric_passed("roc_auc") == [0.6 + k / 40 >= 0.75 for k in range(12)]
     assert cached[-1] == cached[len(cached) - 1] and cached[2:4] == list(cached)[2:4]
+
+
+def test_reading_the_cache_runs_no_garbage_collection(tmp_path: Path) -> None:
+    """Decoding a large cache makes hundreds of thousands of objects: a collection pass in
+    the middle (the whole heap of a dashboard process, again and again) would cost more
+    than the decoding; the collector is paused meanwhile and left as it was."""
+    import gc
+
+    path = write(tmp_path, [run_row(k) for k in range(400)])
+    want = fresh(path)
+    passes: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        assert gc.isenabled()
+        got = fresh(path)
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(count)
+    assert _cache_hit(path)
+    same(got, want)
+    assert len(passes) <= 1, passes  # the one owed when the collector comes back on

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -62,6 +63,29 @@ def test_overview_on_demo(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert statuses & {"pending", "fail", "stale"}
     # the version selector lists both demo packages
     assert at.sidebar.selectbox[0].options == ["v1.0", "v1.1"]
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_overview_figures_are_built_once_per_score(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render that finds the same score (a rerun, a new log that changes no verdict)
+    draws the gauge and the bars as built, not built again."""
+    import deployready.charts.readiness as charts
+
+    built: list[str] = []
+    real = charts.category_bars
+
+    def counted(categories: Any) -> Any:
+        built.append("bars")
+        return real(categories)
+
+    monkeypatch.setattr(charts, "category_bars", counted)
+    first = _plotly_specs(_run("app.py", demo_ws, monkeypatch))
+    second = _plotly_specs(_run("app.py", demo_ws, monkeypatch))
+    assert built == ["bars"]
+    assert second == first
+    assert [s["data"][0]["type"] for s in first] == ["indicator", "bar"]
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")
@@ -139,6 +163,39 @@ def _shows_the_engines_view(at: AppTest, ws_root: Path) -> None:
     expansion = next(df.value for df in at.dataframe if "check" in df.value.columns
                      and "finding" not in df.value.columns)
     assert list(expansion["value"]) == [focus.synthetic_ratio, focus.noise]
+
+
+@pytest.mark.usefixtures("clear_streamlit_caches")
+def test_certification_trajectories_are_built_once_per_history_and_policy(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metric trajectories (every run, 10,000 points at scale) are built on the first
+    render and drawn from then on as built, until the history or the policy changes."""
+    import deployready.charts.readiness as charts
+
+    built: list[str] = []
+    real = charts.metric_trajectory
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        built.append(kwargs["metric"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(charts, "metric_trajectory", counted)
+    first = _plotly_specs(_run("pages/1_Certification.py", demo_ws, monkeypatch))
+    metrics = list(built)
+    assert "roc_auc" in metrics
+    second = _plotly_specs(_run("pages/1_Certification.py", demo_ws, monkeypatch))
+    assert built == metrics  # nothing built again
+    assert second == first
+    policy = demo_ws / "deployready.toml"
+    text = policy.read_text()
+    assert "threshold = 0.8\n" in text
+    policy.write_text(text.replace("threshold = 0.8\n", "threshold = 0.81\n", 1))
+    third = _plotly_specs(_run("pages/1_Certification.py", demo_ws, monkeypatch))
+    assert built == metrics * 2  # the policy changed: built again, with its threshold
+    titles = [s["layout"].get("title", {}).get("text", "") for s in third]
+    roc = third[titles.index("roc_auc")]
+    assert any(a.get("text") == "≥ 0.81" for a in roc["layout"].get("annotations", []))
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")

@@ -42,7 +42,7 @@ from deployready.certification.history_schema import HISTORY_FILE_EXPECTED, INT_
 from deployready.certification.runs import RunEvaluation, RunEvaluations
 from deployready.checks import Category, Check, Status
 from deployready.errors import HistoryError, require_file
-from deployready.memo import FileMemo, write_atomic
+from deployready.memo import FileMemo, paused_gc, write_atomic
 from deployready.policy import Policy
 
 __all__ = ["CACHE_NAME", "CACHE_VERSION", "HISTORY_MEMO", "cache_path", "history_evaluations"]
@@ -79,9 +79,7 @@ def history_evaluations(path: Path, policy: Policy) -> Evaluated:
     until the file or the certification policy changes, and across processes in the
     workspace's cache (see the module). The frame and list are shared: do not modify."""
     require_file(path, HistoryError, expected=HISTORY_FILE_EXPECTED)
-    return HISTORY_MEMO.compute(
-        [path], repr(policy.certification), lambda: _persisted(path, policy)
-    )
+    return HISTORY_MEMO.compute([path], repr(policy.certification), lambda: _paused(path, policy))
 
 
 def cache_path(history: Path) -> Path | None:
@@ -91,6 +89,12 @@ def cache_path(history: Path) -> Path | None:
     if folder.name != "certification" or folder.parent.name != "data":
         return None
     return folder.parent / "cache" / CACHE_NAME
+
+
+def _paused(path: Path, policy: Policy) -> Evaluated:
+    """:func:`_persisted` with the garbage collector paused (millions of objects made)."""
+    with paused_gc():
+        return _persisted(path, policy)
 
 
 def _persisted(path: Path, policy: Policy) -> Evaluated:
