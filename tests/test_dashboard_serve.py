@@ -152,3 +152,19 @@ def test_warm_imports_load_the_styler_the_event_log_uses() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_warm_up_leaves_the_imported_libraries_out_of_the_collectors_reach() -> None:
+    """After the warm-up the libraries' objects are frozen (``gc.freeze``): a collection
+    during a page's first render walks only what the page made."""
+    code = ("import gc; from dashboard.serve import warm_up; "
+            "before = gc.get_freeze_count(); warm_up(); after = gc.get_freeze_count(); "
+            "gc.collect(); print(before, after, gc.get_freeze_count(), gc.isenabled())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after, still, enabled = done.stdout.split()
+    assert int(before) == 0
+    assert int(after) > 100_000  # the imported libraries' objects
+    assert int(still) == int(after)  # a collection does not thaw them
+    assert enabled == "True"  # frozen, not switched off

@@ -479,6 +479,17 @@ def _new_day_file(workspace: Path) -> Path:
     return target
 
 
+def _no_settle() -> float:
+    """The warm-up without :func:`dashboard.serve.settle_heap` (to measure what it buys)."""
+    from dashboard.serve import warm_figures, warm_imports, warm_stack_inspection
+
+    t0 = time.perf_counter()
+    warm_imports()
+    warm_figures()
+    warm_stack_inspection()
+    return time.perf_counter() - t0
+
+
 def warm_worker(workspace: str, script: str, runs: int, deployed: str | None) -> dict[str, Any]:
     """One page in a fresh process started as ``python -m dashboard.serve`` starts the
     server (its warm-up, timed apart): cold run, warm-up, ``runs`` timed runs, then one
@@ -486,13 +497,9 @@ def warm_worker(workspace: str, script: str, runs: int, deployed: str | None) ->
     the file is then removed and the caches brought back, untimed."""
     os.environ["DEPLOYREADY_WORKSPACE"] = workspace
     os.chdir(REPO)
-    t0 = time.perf_counter()
-    from dashboard.serve import warm_figures, warm_imports, warm_stack_inspection
+    from dashboard.serve import warm_up
 
-    warm_imports()
-    warm_figures()
-    warm_stack_inspection()
-    launch_s = time.perf_counter() - t0
+    launch_s = warm_up() if os.environ.get("BENCH_NO_SETTLE") is None else _no_settle()
     from streamlit.testing.v1 import AppTest
 
     def once() -> tuple[float, list[str]]:
