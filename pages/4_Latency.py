@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from hashlib import sha256
 from typing import Any
 
 import pandas as pd
@@ -76,11 +75,8 @@ def _report(root: str, version: str, start: str, end: str, window: str,
     return {"report": report, "day_drift": report.day_drift()}
 
 
-# the evidence files' signature as one digest: a year of daily files is hundreds of
-# entries, slow for the cache to hash on every render
 data = ui.guarded(lambda: _report(str(ws.root), version_, start.isoformat(), end_excl.isoformat(),
-                                  window, sha256(repr(ui.evidence_signature(ws, version_))
-                                                 .encode()).hexdigest()),
+                                  window, ui.evidence_key(ws, version_)),
                    "Latency report")
 if data is None:
     st.stop()

@@ -62,10 +62,10 @@ else:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _performance(root: str, version: str, start: str, end: str, today: str,
-                 signature: ui.FileSignature) -> tuple[JoinedPredictions, PerformanceReport]:
+                 evidence: str) -> tuple[JoinedPredictions, PerformanceReport]:
     """The labels joined to the logs and the report on them. ``today`` is in the key:
-    which days are provisional changes with the date; ``signature`` covers the logs, the
-    label files, the policy and the package."""
+    which days are provisional changes with the date; ``evidence`` (one digest of their
+    signatures) covers the logs, the label files, the policy and the package."""
     from deployready.performance.api import performance_report
     from deployready.performance.join import joined_predictions
     from deployready.times import day_bounds
@@ -79,7 +79,7 @@ def _performance(root: str, version: str, start: str, end: str, today: str,
 with st.spinner("Joining the labels and computing performance…"):
     data = ui.guarded(lambda: _performance(
         str(ws.root), version_, start.isoformat(), end.isoformat(),
-        datetime.now(UTC).date().isoformat(), ui.evidence_signature(ws, version_),
+        datetime.now(UTC).date().isoformat(), ui.evidence_key(ws, version_),
     ), "Reading the labels and computing performance")
 if data is None:
     st.stop()
