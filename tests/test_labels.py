@@ -226,3 +226,45 @@ def test_labels_import(ws: Workspace, tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert f"{bad}: row 1, column label" in refused.stderr
     assert sorted(p.name for p in ws.labels_dir.iterdir()) == ["batch.csv"]
+
+
+# --------------------------------------------------------------------------- remembered
+
+
+def test_unchanged_labels_are_not_read_again(ws: Workspace,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder whose files are unchanged gives the same labels without reading a file;
+    a rewritten or added file is read (every file of the new listing), and a refusal is
+    never remembered: the same bad file is refused again, a fixed one accepted."""
+    import os
+
+    from deployready.performance import labels as labels_mod
+
+    reads: list[str] = []
+    real = labels_mod.read_label_file
+
+    def counted(path: str | Path) -> pd.DataFrame:
+        reads.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(labels_mod, "read_label_file", counted)
+    labels_mod.LOADED.clear()
+    first = labels(ws, "a.csv", "request_id,label,labeled_at\nr1,1,2026-03-05T00:00:00Z\n")
+    got = labels_mod.load_labels(ws.labels_dir)
+    assert reads == ["a.csv"] and got.frame["request_id"].tolist() == ["r1"]
+    again = labels_mod.load_labels(ws.labels_dir)
+    assert reads == ["a.csv"] and again is got
+    labels(ws, "b.csv", "request_id,label,labeled_at\nr2,0,2026-03-06T00:00:00Z\n")
+    assert labels_mod.load_labels(ws.labels_dir).frame["request_id"].tolist() == ["r1", "r2"]
+    assert reads == ["a.csv", "a.csv", "b.csv"]
+    # the same size and a new mtime: read again (a changed label)
+    first.write_text("request_id,label,labeled_at\nr1,0,2026-03-05T00:00:00Z\n")
+    os.utime(first, ns=(1, 1))
+    assert labels_mod.load_labels(ws.labels_dir).frame["label"].tolist() == [0.0, 0.0]
+    bad = labels(ws, "c.csv", "request_id,label,labeled_at\nr3,7,2026-03-06T00:00:00Z\n")
+    for _ in range(2):
+        with pytest.raises(LabelError, match=r"c\.csv"):
+            labels_mod.load_labels(ws.labels_dir)
+    assert reads.count("c.csv") == 2
+    bad.write_text("request_id,label,labeled_at\nr3,1,2026-03-06T00:00:00Z\n")
+    assert len(labels_mod.load_labels(ws.labels_dir).frame) == 3

@@ -490,6 +490,20 @@ def _no_settle() -> float:
     return time.perf_counter() - t0
 
 
+def _discovered_components() -> Any:
+    """Streamlit's component registry, discovered once, as a server does when it starts
+    (``Runtime.__init__``), not per page view. A new ``AppTest`` scans the metadata of every
+    installed distribution on its first run (0.3-0.4 s here), a cost no page view in a
+    running server pays. ``BENCH_PER_RUN_DISCOVERY=1`` measures the harness's default."""
+    if os.environ.get("BENCH_PER_RUN_DISCOVERY") is not None:
+        return None
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    components = BidiComponentManager()
+    components.discover_and_register_components(start_file_watching=False)
+    return components
+
+
 def warm_worker(workspace: str, script: str, runs: int, deployed: str | None) -> dict[str, Any]:
     """One page in a fresh process started as ``python -m dashboard.serve`` starts the
     server (its warm-up, timed apart): cold run, warm-up, ``runs`` timed runs, then one
@@ -500,10 +514,15 @@ def warm_worker(workspace: str, script: str, runs: int, deployed: str | None) ->
     from dashboard.serve import warm_up
 
     launch_s = warm_up() if os.environ.get("BENCH_NO_SETTLE") is None else _no_settle()
+    t0 = time.perf_counter()
+    components = _discovered_components()
+    launch_s += time.perf_counter() - t0
     from streamlit.testing.v1 import AppTest
 
     def once() -> tuple[float, list[str]]:
         at = AppTest.from_file(str(REPO / script), default_timeout=600)
+        if components is not None:
+            at._bidi_component_manager = components
         if deployed:
             at.session_state["deployready_deployed_version"] = deployed
         t = time.perf_counter()

@@ -153,8 +153,8 @@ def _pandas_join(logs: ProductionLogs, directory: Path, version: str, start: Tim
     ok = period[period["request_id"].notna()]
     ids = ok["request_id"].astype(object).reset_index(drop=True)
     lab = labels.frame.set_index("request_id")
-    found = ids.map(lambda i: i in lab.index).to_numpy(dtype=bool)
-    pos = lab.index.get_indexer(ids.where(found, ""))
+    pos = lab.index.get_indexer(ids)  # unique ids (deduped); -1: no label
+    found = pos >= 0
     take = lab.iloc[np.where(found, pos, 0)] if len(lab) else None
     label = np.where(found, take["label"].to_numpy(), np.nan) if take is not None else \
         np.full(len(ids), np.nan)

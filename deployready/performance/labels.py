@@ -42,6 +42,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from deployready.errors import LabelError, read_file, require_file
+from deployready.memo import FileMemo
 from deployready.monitoring.logs_schema import (
     FUTURE_EXPECTED,
     TIMESTAMP_PATTERN,
@@ -281,9 +282,22 @@ class Labels:
     files: list[Path]
 
 
+#: The labels of a folder as last loaded, per signature of its files (path, size and
+#: modification time, :mod:`deployready.memo`): a new day of predictions leaves the labels
+#: alone, so the dashboard does not read and validate them again. A refusal is never
+#: remembered; an accepted file stays accepted (the future limit only moves later).
+LOADED: FileMemo[Labels] = FileMemo(8)
+
+
 def load_labels(directory: str | Path) -> Labels:
-    """Every label file of ``directory``, validated and de-duplicated (pandas reader)."""
+    """Every label file of ``directory``, validated and de-duplicated (pandas reader).
+    The frame is shared between callers (:data:`LOADED`): it must not be modified."""
     files = label_files(directory)
+    return LOADED.compute(files, ("labels", str(Path(directory).resolve())),
+                          lambda: _loaded(files))
+
+
+def _loaded(files: list[Path]) -> Labels:
     parts = [f for f in (read_label_file(p) for p in files) if not f.empty]
     frame = pd.concat(parts, ignore_index=True) if parts else empty_labels()
     return Labels(dedupe(frame), files)
