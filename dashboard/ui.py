@@ -179,7 +179,7 @@ def require_versions(ws: Workspace) -> None:
 # every file the read depends on (path, size, mtime in ns) as part of their cache key, so
 # a changed, added or removed file is a cache miss: a cached result is never stale.
 
-FileSignature = tuple[tuple[str, int, int], ...]
+FileSignature = tuple[tuple[str, int, int, int], ...]
 
 
 def stop_without_logs(ws: Workspace, version: str, info: dict[str, Any]) -> None:
@@ -194,14 +194,15 @@ def stop_without_logs(ws: Workspace, version: str, info: dict[str, Any]) -> None
 
 
 def files_signature(paths: Iterable[Path]) -> FileSignature:
-    """(path, size, mtime_ns) of each existing file, sorted by path."""
+    """(path, size, mtime_ns, ctime_ns) of each existing file, sorted by path (the change
+    time moves on an in-place rewrite that puts the size and modification time back)."""
     out = []
     for path in paths:
         try:
             stat = path.stat()
         except OSError:
             continue
-        out.append((str(path), stat.st_size, stat.st_mtime_ns))
+        out.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
     return tuple(sorted(out))
 
 

@@ -3,9 +3,9 @@
 The dashboard re-renders a page whenever any evidence file changes, and at scale the
 same unchanged files (365 daily logs, a 10,000-run history) would be parsed and
 validated again each time. A :class:`FileMemo` keys a value on the files it came from —
-their resolved path, size and modification time (ns) — plus whatever else it depends on
-(a policy section, the wanted columns), so a new or rewritten file is a new key and an
-unchanged one is a hit. Least recently used values are dropped beyond ``max_weight``.
+their resolved path, size, modification and change time (ns) — plus whatever else it
+depends on (a policy section, the wanted columns), so a new or rewritten file is a new
+key and an unchanged one is a hit. Least recently used values are dropped beyond ``max_weight``.
 Values are shared between callers and threads: they must not be modified in place.
 
 Values worth keeping across processes (a fresh dashboard server) are written under the
@@ -39,12 +39,14 @@ CACHE_DIR = ".deployready-cache"
 T = TypeVar("T")
 
 
-def file_signature(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
-    """(resolved path, size, mtime in ns) of each file: changes when one is rewritten."""
+def file_signature(paths: Iterable[Path]) -> tuple[tuple[str, int, int, int], ...]:
+    """(resolved path, size, mtime and change time in ns) of each file: changes when one
+    is rewritten — even in place with its size and modification time put back (``os.utime``
+    can set the modification time, never the change time)."""
     out = []
     for path in paths:
         stat = path.stat()
-        out.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+        out.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
     return tuple(out)
 
 

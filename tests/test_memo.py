@@ -92,3 +92,17 @@ def test_log_frames_are_shared_between_readers(tmp_path: Path) -> None:
     b = ProductionLogs(ws.production_dir, {}, "pandas")
     assert a._pandas.frame_of(a.files[0]) is b._pandas.frame_of(b.files[0])
     assert len(FILE_FRAMES) >= 1
+
+
+def test_an_in_place_rewrite_with_size_and_time_put_back_is_a_miss(tmp_path: Path) -> None:
+    """The same size and the old modification time restored (``os.utime``) still change
+    the signature: the change time cannot be set back."""
+    path = tmp_path / "a.txt"
+    path.write_text("aaaa")
+    memo: FileMemo[str] = FileMemo(10)
+    assert memo.compute([path], "k", path.read_text) == "aaaa"
+    stat = path.stat()
+    path.write_text("bbbb")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert memo.compute([path], "k", path.read_text) == "bbbb"
