@@ -132,3 +132,26 @@ def test_the_cli_shows_the_stored_verdict_and_the_record(strict_ws: tuple[Path, 
     assert listed[0]["passed"] is True and listed[0]["reevaluation"]["status"] == "fail"
     missing = _cli("-w", str(root), "--show", "999")
     assert missing.returncode == 2 and "999" in missing.stderr and "--show" in missing.stderr
+
+
+def test_the_report_shows_the_stored_verdict_and_the_record(
+        strict_ws: tuple[Path, int]) -> None:
+    """The readiness report (JSON, Markdown, HTML) carries the same record beside the
+    stored verdict; under the policy the run was judged under it says "as stored"."""
+    from deployready.report.build import build_report
+    from deployready.report.render import render
+
+    root, run_id = strict_ws
+    ws = Workspace(root)
+    report = build_report(ws)
+    run = next(r for r in report["load_test"]["runs"] if r["id"] == run_id)
+    assert run["passed"] is True and run["reevaluation"]["status"] == "fail"
+    assert "p99_ms 5000 → 5" in run["reevaluation"]["message"]
+    for fmt in ("md", "html"):
+        text = render(report, fmt)
+        assert "under the current policy" in text
+        assert "Re-evaluated under the current policy" in text
+    (root / "deployready.toml").write_text(LENIENT)
+    again = next(r for r in build_report(ws)["load_test"]["runs"] if r["id"] == run_id)
+    assert again["reevaluation"] is None
+    assert "as stored" in render(build_report(ws), "md")

@@ -20,6 +20,7 @@ from typing import Any
 from deployready.loadtest.runs import list_runs
 from deployready.monitoring.alerts import list_alerts
 from deployready.policy import Policy
+from deployready.policy.sections import LoadTestPolicy
 from deployready.rollout.events import ReadinessLike
 from deployready.store import utcnow
 from deployready.version import __version__
@@ -41,14 +42,19 @@ def _trim(value: Any) -> Any:
 
 
 def _loadtest_runs(ws: Workspace, version: str, sha: str | None,
-                   concurrency: int) -> list[dict[str, Any]]:
+                   policy: LoadTestPolicy) -> list[dict[str, Any]]:
     """The version's last runs; each with its profile (mode, concurrency held against the
-    policy's ``concurrency``, rate achieved, duration) beside its percentiles."""
-    from deployready.loadtest.checks import profile_text, run_profile
+    policy's ``concurrency``, rate achieved, duration) beside its percentiles, and what it
+    is under the current policy when that changed since the run (``reevaluation``: the
+    record the Load Test page and ``loadtest --show`` give; the stored verdict stays)."""
+    from deployready.loadtest.checks import profile_text, run_profile, run_verdict
 
+    concurrency = policy.concurrency
     runs: list[dict[str, Any]] = []
     for r in list_runs(ws, version, limit=5):
         result = r.result
+        verdict = run_verdict(r, policy)
+        again = verdict.reevaluation if verdict is not None else None
         runs.append({
             "id": r.id, "mode": r.mode, "target": r.target, "status": r.status,
             "started_at": r.started_at, "finished_at": r.finished_at,
@@ -59,6 +65,7 @@ def _loadtest_runs(ws: Workspace, version: str, sha: str | None,
             "profile": run_profile(result, concurrency).as_dict() if result else None,
             "profile_text": profile_text(result, concurrency) if result else None,
             "result": _trim(result.as_dict()) if result else None,
+            "reevaluation": again.as_dict() if again is not None else None,
         })
     return runs
 
@@ -114,7 +121,7 @@ def build_report(
             "deployready": __version__,
         },
         "load_test": {"runs": _loadtest_runs(ws, version, readiness.package_sha256,
-                                             policy.load_test.concurrency)},
+                                             policy.load_test)},
         "monitoring": {
             "daily_checks": [d.as_dict() for d in reviews.daily],
             "alerts": _alerts(ws, version),

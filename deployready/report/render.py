@@ -136,15 +136,17 @@ def _loadtest_rows(runs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         result: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         summary = ", ".join(f"{k}={_fmt(v)}" for k, v in result.items()
                             if isinstance(v, int | float) and not isinstance(v, bool))
+        again = r.get("reevaluation")
+        now = str(again.get("message")) if isinstance(again, Mapping) else "as stored"
         out.append([str(r["id"]), str(r["started_at"]), str(r["mode"]), str(r["status"]),
                     _fmt(r["passed"]), "this package" if r["same_package"] else "other package",
                     str(r.get("profile_text") or "—"), _latency_text(result),
-                    summary[:300] or _fmt(r.get("error"))])
+                    summary[:300] or _fmt(r.get("error")), now])
     return out
 
 
 LOADTEST_HEADER = ["run", "started", "mode", "status", "passed", "evidence for", "profile",
-                   "latency", "summary"]
+                   "latency", "summary", "under the current policy"]
 
 
 # --------------------------------------------------------------------------- markdown
