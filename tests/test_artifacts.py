@@ -661,6 +661,32 @@ def test_export_accepts_a_whole_fitted_pipeline(tmp_path: Path, fitted, data) ->
     assert np.array_equal(loaded.predict(numeric), three.predict_proba(numeric)[:, 1])
 
 
+def test_a_model_that_is_the_whole_serving_function_gets_the_identity(
+        tmp_path: Path, fitted, data: pd.DataFrame) -> None:
+    """``as_served`` (a registered model: the whole serving function): a bare classifier
+    is given the identity as its scaler, never the default preprocessor; the package
+    predicts exactly what the model predicts on the raw rows. A Pipeline is split."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from deployready.package.pipeline import as_served
+
+    numeric = ["amount", "age"]
+    bare = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    bare.fit(data.iloc[:400][numeric], data.iloc[:400]["target"])
+    model, scaler = as_served(bare, data.iloc[:400], numeric)
+    assert model is bare and type(scaler) is FunctionTransformer
+    assert list(scaler.feature_names_in_) == numeric
+    info = export(tmp_path / "models", (model, scaler), data, features=numeric)
+    assert validate_package(info.path).valid
+    rows = data.iloc[400:][numeric]
+    assert np.array_equal(load_package(info.path).predict(rows), bare.predict_proba(rows)[:, 1])
+    fitted_model, fitted_scaler = fitted
+    pipe = Pipeline([("prep", fitted_scaler), ("clf", fitted_model)])
+    assert as_served(pipe, data, FEATURES) == (fitted_model, fitted_scaler)
+
+
 def test_export_refuses_what_it_cannot_package_and_says_what_to_pass(
     tmp_path: Path, fitted, data: pd.DataFrame
 ) -> None:

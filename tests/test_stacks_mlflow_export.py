@@ -218,6 +218,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -244,7 +245,11 @@ class Half(mlflow.pyfunc.PythonModel):
         return [0.5] * len(model_input)
 
 
-def log(name, model, history=True):
+# the types OneHotEncoder and HistGradientBoosting pickle beside scikit-learn's own
+TRUSTED = ["numpy.dtype", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+
+
+def log(name, model, history=True, signed=None):
     run = spec["run"]
     when = datetime.fromtimestamp(run["start_time"] / 1000, timezone.utc).isoformat()
     with mlflow.start_run(tags={**run["tags"], "trained_at": when}) as active:
@@ -261,8 +266,9 @@ def log(name, model, history=True):
         else:
             fn = "predict_proba" if hasattr(model, "predict_proba") else "predict"
             mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
-                                     pyfunc_predict_fn=fn, signature=infer_signature(X),
-                                     skops_trusted_types=["numpy.dtype"])  # OneHotEncoder's
+                                     pyfunc_predict_fn=fn,
+                                     signature=infer_signature(X if signed is None else signed),
+                                     skops_trusted_types=TRUSTED)
         return active.info.run_id
 
 
@@ -272,6 +278,10 @@ runs = {
     "fraud-regressor": log("fraud-regressor", pipeline(LinearRegression())),
     "fraud-pyfunc": log("fraud-pyfunc", Half()),
     "fraud-bare": log("fraud-bare", pipeline(LogisticRegression(max_iter=300)), history=False),
+    # a bare classifier, no preprocessing in front of it (NaN handled by the model itself)
+    "fraud-plain": log("fraud-plain", HistGradientBoostingClassifier(
+        max_iter=40, random_state=0).fit(X[spec["numeric"]], train["target"]),
+        signed=X[spec["numeric"]]),
 }
 MlflowClient().set_registered_model_alias("fraud", "champion", "1")
 print(json.dumps(runs))
@@ -416,3 +426,30 @@ def test_an_unreadable_tracking_store_is_named(mlflow_python: Path, demo_ws: Pat
     assert "file is not a database" in err
     assert garbage.read_bytes() == b"this is not a database\n" * 64
     assert _state(demo_ws) == before
+
+
+@pytest.mark.peers
+def test_a_bare_classifier_is_served_as_registered(store: dict[str, Any], mlflow_python: Path,
+                                                  demo_ws: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A registered model with no preprocessing in front of it gets the identity as its
+    scaler (never the default preprocessor, which would change what the model is given):
+    the package predicts exactly what MLflow's pyfunc gives."""
+    features = list(NUMERIC_FEATURES)
+    assert main(_export(demo_ws, mlflow_python, store["uri"], "models:/fraud-plain/1",
+                        "--features", ",".join(features), "--json")) == 0
+    path = Path(json.loads(capsys.readouterr().out)["path"])
+    meta = read_metadata(path)
+    assert meta["features"] == features
+    assert str(meta["scaler_class"]).endswith(".FunctionTransformer")
+    assert validate_package(path).valid
+    holdout = pd.read_parquet(path / "holdout.parquet")
+    holdout[features].to_parquet(store["root"] / "plain.parquet", index=False)
+    (store["root"] / "pyfunc.py").write_text(PYFUNC)
+    done = subprocess.run([str(mlflow_python), str(store["root"] / "pyfunc.py"), store["uri"],
+                           "models:/fraud-plain/1", str(store["root"] / "plain.parquet")],
+                          env=_peer_env(), timeout=300, capture_output=True, text=True,
+                          check=True)
+    theirs = np.asarray(json.loads(done.stdout.strip().splitlines()[-1]), dtype=np.float64)
+    ours = load_package(path).predict(holdout)
+    assert len(theirs) > 100 and np.array_equal(ours, theirs)

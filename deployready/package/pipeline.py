@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from deployready.errors import InputError
 from deployready.package.profile import feature_kind
@@ -71,3 +72,15 @@ def short_reason(exc: BaseException) -> str:
     """An exception message on one line, at most 300 characters."""
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def as_served(model: Any, train: pd.DataFrame, features: list[str]) -> tuple[Any, Any]:
+    """(model, scaler) of a model that is the whole serving function, as a registry holds
+    one: a Pipeline split as :func:`split_pipeline` splits it; a bare classifier (no
+    preprocessing in front of it) gets the identity — a ``FunctionTransformer`` fitted on
+    ``train[features]``, which hands the rows on as they are — never the default
+    preprocessor, which would change what the model is given."""
+    model, scaler = split_pipeline(model, None)
+    if scaler is None:
+        scaler = FunctionTransformer(feature_names_out="one-to-one").fit(train[features])
+    return model, scaler

@@ -33,7 +33,7 @@ from deployready.certification.history import append_run
 from deployready.errors import InputError
 from deployready.package.export import PackageInfo, export_package
 from deployready.package.inputs import checked_model, frame_features, read_frame
-from deployready.package.pipeline import short_reason, split_pipeline
+from deployready.package.pipeline import as_served, short_reason
 from deployready.package.predict import predict_frame
 from deployready.stacks.mlflow_import import history_file, history_row, wanted_artifacts
 from deployready.stacks.mlflow_source import (
@@ -81,12 +81,13 @@ def export_from_mlflow(ws: Workspace | str | Path, model_uri: str, *, tracking_u
     if chosen != source.features:
         raise InputError(f"the features read by MLflow {source.features} are not {chosen}",
                          source=where, location="columns", expected="the same frame")
-    checked_model(model, None, train, chosen, target, holdout)
-    check_same_predictions(source, model, holdout[chosen])
+    model, scaler = checked_model(*as_served(model, train, chosen), train, chosen, target,
+                                  holdout)
+    check_same_predictions(source, model, scaler, holdout[chosen])
     run_id, row = history_row(ws, source.run, mapping, source.model_uri)
-    info = export_package(ws, model=model, train=train, features=chosen, target_column=target,
-                          holdout=holdout, run_id=run_id, description=description,
-                          mlflow=source.link)
+    info = export_package(ws, model=model, scaler=scaler, train=train, features=chosen,
+                          target_column=target, holdout=holdout, run_id=run_id,
+                          description=description, mlflow=source.link)
     if row is not None:
         append_run(history_file(ws), row, ws.policy())
     return MlflowExport(info, source.link, run_id, row is not None)
@@ -107,17 +108,18 @@ def _load(source: ModelVersion, train_artifact: str,
             read_frame(source.holdout_path, run + holdout_artifact))
 
 
-def check_same_predictions(source: ModelVersion, model: Any, rows: pd.DataFrame) -> None:
-    """The model loaded here predicts exactly what MLflow's pyfunc gave on ``rows`` (the
-    holdout's features): the package's serving path when the pyfunc calls
-    ``predict_proba``, else the same method. InputError naming the rows that differ."""
+def check_same_predictions(source: ModelVersion, model: Any, scaler: Any,
+                           rows: pd.DataFrame) -> None:
+    """The model loaded here (split into the package's model and scaler, :func:`as_served`)
+    predicts exactly what MLflow's pyfunc gave on ``rows`` (the holdout's features): the
+    package's serving path when the pyfunc calls ``predict_proba``, else the same method.
+    InputError naming the rows that differ."""
     theirs = np.asarray(source.pyfunc if source.pyfunc is not None else [])
     if source.predict_fn == "predict_proba":
-        fitted, scaler = split_pipeline(model, None)
-        ours = predict_frame(fitted, scaler, list(rows.columns), rows)
+        ours = predict_frame(model, scaler, list(rows.columns), rows)
         theirs = theirs[:, 1] if theirs.ndim == 2 and theirs.shape[1] > 1 else theirs
     elif source.predict_fn == "predict":
-        ours = np.asarray(model.predict(rows))
+        ours = np.asarray(model.predict(scaler.transform(rows)))
     else:
         raise InputError(f"MLflow's pyfunc of {source.model_uri} calls {source.predict_fn}",
                          location="--from-mlflow", expected="a model logged with "
