@@ -39,9 +39,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_master: Path) -> Path:
-    """The demo, read-only (tests that write use ``demo_ws``)."""
-    return demo_master
+def demo(demo_module_ws: Path) -> Path:
+    """The demo for this module, copied once: reports keep caches in the workspace (tests
+    that change the evidence use their own ``demo_ws``)."""
+    return demo_module_ws
 
 
 def test_cli_performance_json_on_the_demo(demo: Path) -> None:
