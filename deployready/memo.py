@@ -13,13 +13,16 @@ workspace's cache folder (:func:`cache_path`) by :func:`write_atomic`: a reader 
 old file or the new one, never half of one; a folder that cannot be written (a read-only
 workspace) leaves the value uncached. Such files hold arrays and JSON only (nothing is
 ever unpickled), carry the key they were computed for, and a reader that finds another
-key, or cannot parse the file, computes the value again.
+key, or cannot parse the file, computes the value again. A writer killed mid-write leaves
+its temporary file behind; the next write of the same file removes it once that
+writer's process is gone.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -29,7 +32,8 @@ from pathlib import Path
 from typing import IO, Generic, TypeVar
 
 __all__ = [
-    "CACHE_DIR", "FileMemo", "cache_path", "file_signature", "paused_gc", "write_atomic",
+    "CACHE_DIR", "FileMemo", "cache_path", "file_signature", "paused_gc", "remove_orphans",
+    "write_atomic",
 ]
 
 #: the workspace's folder of values kept across processes (outside ``data/``: writing
@@ -79,13 +83,53 @@ def cache_path(root: str | Path, name: str) -> Path:
     return Path(root) / CACHE_DIR / name
 
 
+#: what follows ``.<name>.`` in a temporary file of :func:`write_atomic`: its writer's pid
+_TMP_TAIL = re.compile(r"([0-9]{1,10})\.[0-9a-f]{12}\.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    """False only when no process ``pid`` exists (one of another user counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # PermissionError: it exists
+        return True
+    return True
+
+
+def remove_orphans(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` whose writer's process no longer exists (a
+    writer killed mid-write); a live writer's are left alone. The ones removed."""
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        names = [e.name for e in os.scandir(path.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return []
+    for name in names:
+        match = _TMP_TAIL.fullmatch(name, len(prefix))
+        if match is None or int(match.group(1)) <= 0 or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            (path.parent / name).unlink()
+        except OSError:  # gone already (another writer swept it), or not ours to remove
+            continue
+        removed.append(path.parent / name)
+    return removed
+
+
 def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> bool:
     """Write ``path`` through ``write(file)`` into a temporary file (of this process, beside
     it, created like any data file: 0666 less the umask) renamed over it; False (nothing
-    written, no temporary file left) when the folder cannot be written."""
+    written, no temporary file left) when the folder cannot be written. Temporary files of
+    ``path`` left by writers that were killed are removed first (:func:`remove_orphans`)."""
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphans(path)
         tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as out:

@@ -8,10 +8,11 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -21,6 +22,7 @@ from deployready.monitoring.daily import list_daily
 from deployready.monitoring.daily_alerts import alerts_of
 from deployready.monitoring.daily_store import day_status
 from deployready.performance.api import performance_report
+from deployready.performance.daily import DailyPerformance
 from deployready.performance.join import joined_predictions
 from deployready.report.build import build_report
 from deployready.report.render import render
@@ -39,9 +41,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def demo(demo_master: Path) -> Path:
-    """The demo, read-only (tests that write use ``demo_ws``)."""
-    return demo_master
+def demo(demo_module_ws: Path) -> Path:
+    """The demo for this module, copied once: reports keep caches in the workspace (tests
+    that change the evidence use their own ``demo_ws``)."""
+    return demo_module_ws
 
 
 def test_cli_performance_json_on_the_demo(demo: Path) -> None:
@@ -196,3 +199,50 @@ def test_the_api_run_daily_adds_the_performance_items(demo_ws: Path) -> None:
     item = record.check("realized_performance")
     assert item is not None and item.status is Status.PASS and item.value == 0
     assert record.check("estimated_performance") is not None
+
+
+def _keep_labels_known_by(ws: Workspace, now: datetime) -> None:
+    """Rewrite the label files with only the labels known at ``now``."""
+    for path in sorted(ws.labels_dir.glob("*.csv")):
+        frame = pd.read_csv(path, dtype=str)
+        frame[pd.to_datetime(frame["labeled_at"], utc=True) <= now].to_csv(path, index=False)
+
+
+def test_a_report_as_of_an_earlier_now_counts_only_the_labels_known_then(
+    demo: Path, demo_ws: Path
+) -> None:
+    """Labels that came after ``now`` are in the folder: the report as of ``now`` (either
+    engine's join, the CLI's ``--now``, the daily check's items) equals the report on a
+    workspace whose files hold only the labels known by then."""
+    ws = Workspace.open(demo)
+    days = sorted(r.date for r in list_daily(ws, "v1.0"))
+    start, end = days[-16], days[-1]
+    now = datetime.combine(date.fromisoformat(days[-5]), time(12), tzinfo=UTC)
+    known = Workspace.open(demo_ws)
+    _keep_labels_known_by(known, now)
+    expected = performance_report(known, "v1.0", start, end, now).as_dict()
+    later = 0
+    for engine in ("pandas", "duckdb"):
+        joined = joined_predictions(ws, "v1.0", engine=engine)  # type: ignore[arg-type]
+        later = int((joined.frame["labeled_at"] > now).sum())
+        report = performance_report(ws, "v1.0", start, end, now, joined=joined)
+        assert report.as_dict() == expected, engine
+    assert later > 1000  # the folder does hold labels that came after now
+    everything = performance_report(ws, "v1.0", start, end, now).as_dict()
+    assert everything == expected  # read by the report itself
+    labelled = sum(d["counts"]["labelled"] for d in expected["realized"])
+    unfiltered = performance_report(ws, "v1.0", start, end, None).as_dict()
+    assert sum(d["counts"]["labelled"] for d in unfiltered["realized"]) > labelled
+    done = run("performance", "-w", str(demo), "--start", start, "--end", end,
+               "--now", now.isoformat(), "--json")
+    assert done.returncode in (0, 1), done.stderr
+    assert json.loads(done.stdout)["realized"] == expected["realized"]
+    bad = run("performance", "-w", str(demo), "--now", "soon")
+    assert bad.returncode == 2 and "--now" in bad.stderr
+    policy = ws.policy()
+    day = date.fromisoformat(days[-9])
+    as_of = DailyPerformance(ws, "v1.0", day, day, policy, now)("v1.0", day)
+    reference = DailyPerformance(known, "v1.0", day, day, policy, now)("v1.0", day)
+    assert [c.as_dict() for c in as_of] == [c.as_dict() for c in reference]
+    today = DailyPerformance(ws, "v1.0", day, day, policy, None)("v1.0", day)
+    assert today[0].as_dict() != reference[0].as_dict()  # that day's late labels count today

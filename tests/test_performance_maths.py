@@ -14,6 +14,7 @@ from scipy import stats
 from deployready.certification.metrics import REGISTRY
 from deployready.checks import Category, Status
 from deployready.errors import InputError
+from deployready.performance.frame import labels_known_by
 from deployready.performance.intervals import (
     CELLS,
     bootstrap_intervals,
@@ -293,3 +294,23 @@ def test_bad_frame_names_the_column() -> None:
     with pytest.raises(InputError) as info:
         realized_performance(frame, RULES, POLICY.performance, NOW)
     assert info.value.location == "label, row 3"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), hours=st.integers(-24, 24 * 10), naive=st.booleans())
+def test_labels_known_by_keeps_exactly_the_labels_of_then(seed: int, hours: int,
+                                                          naive: bool) -> None:
+    d = date(2025, 1, 10)
+    frame = joined_frame({d: (300, 200)}, seed=seed)
+    frame["labeled_at"] += pd.to_timedelta(
+        np.random.default_rng(seed).integers(0, 10 * 86_400, len(frame)), "s")
+    now = datetime(2025, 1, 15, tzinfo=UTC) + pd.Timedelta(hours=hours)
+    seen = labels_known_by(frame, now.replace(tzinfo=None) if naive else now)  # naive: UTC
+    known = (frame["labeled_at"] <= now).to_numpy()
+    assert (seen["label"].notna().to_numpy() == known).all()
+    assert (seen["labeled_at"].notna().to_numpy() == known).all()
+    assert seen[known].equals(frame[known])
+    assert seen.drop(columns=["label", "labeled_at"]).equals(
+        frame.drop(columns=["label", "labeled_at"]))
+    assert labels_known_by(frame, None) is frame
+    assert labels_known_by(frame, datetime(2100, 1, 1, tzinfo=UTC)) is frame

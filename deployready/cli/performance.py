@@ -4,6 +4,7 @@ importance stability and the retrain recommendation of a version."""
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 
 from deployready.checks import status_mark
@@ -31,6 +32,10 @@ def register(sub: Any) -> None:
                       "before --end)")
     p.add_argument("--end", help="last prediction day, YYYY-MM-DD (default: the last logged "
                    "day before today); with --start")
+    p.add_argument("--now", help="the report as of this time, ISO 8601 (UTC without an "
+                   "offset; a date is its midnight): only labels with labeled_at up to it "
+                   "count, and days are provisional relative to it (default: the current "
+                   "time, every label)")
     add_json_arg(p)
     p.set_defaults(handler=cmd_performance)
 
@@ -74,6 +79,25 @@ def print_report(report: Any) -> None:
         print(f"  - {reason}")
 
 
+def parse_now(text: str | None) -> datetime | None:
+    """``--now`` as a UTC time (None when not given); an InputError naming it."""
+    import pandas as pd
+
+    from deployready.times import to_utc
+
+    if text is None:
+        return None
+    try:
+        ts = to_utc(text)
+    except ValueError:
+        ts = None
+    if ts is None or pd.isna(ts):
+        raise InputError(f"not a time: {text!r}", location="--now",
+                         expected="ISO 8601, e.g. 2026-03-01T12:00:00Z")
+    when: datetime = ts.to_pydatetime()
+    return when
+
+
 def cmd_performance(args: argparse.Namespace) -> int:
     from deployready.performance.api import failing, performance_report
 
@@ -82,7 +106,7 @@ def cmd_performance(args: argparse.Namespace) -> int:
                          expected="--start DAY [--end DAY], or --date DAY")
     ws = workspace_of(args)
     start, end = (args.date, args.date) if args.date else (args.start, args.end)
-    report = performance_report(ws, args.version, start, end)
+    report = performance_report(ws, args.version, start, end, parse_now(args.now))
     if args.json:
         print_json(report.as_dict())
     else:

@@ -28,7 +28,13 @@ from deployready.performance.estimated import (
     estimated_performance,
     fit_calibrator,
 )
-from deployready.performance.frame import JoinedDays, check_joined, day_groups, joined_days
+from deployready.performance.frame import (
+    JoinedDays,
+    check_joined,
+    day_groups,
+    joined_days,
+    labels_known_by,
+)
 from deployready.performance.importance import ImportanceStability, importance_stability
 from deployready.performance.join import joined_predictions
 from deployready.performance.realized import RealizedDay, realized_performance
@@ -148,9 +154,11 @@ def performance_report(
     frame, or an object with it as ``.frame`` and the unjoinable counts as ``.no_id``),
     ``feature_rows`` (a bounded sample of the last week's production rows: importance
     stability) and ``drift_checks`` (the features' red PSI over the range: the retrain
-    decision). ``now`` (default: the current time) decides which days are provisional.
+    decision). ``now`` (default: the current time) decides which days are provisional;
+    given, the report is as of then: only labels with ``labeled_at <= now`` count
+    (:func:`~deployready.performance.frame.labels_known_by`), whichever engine joined them.
     """
-    now = now or datetime.now(UTC)
+    as_of, now = now, now or datetime.now(UTC)
     if joined is not None:  # the range defaults to the days of the predictions given
         given = joined if isinstance(joined, pd.DataFrame) else joined.frame
         check_joined(given)
@@ -163,7 +171,7 @@ def performance_report(
     rules, perf = policy.certification.metrics, policy.performance
     if joined is None:
         joined = joined_predictions(ws, version, *_bounds(first, last))
-    frame = joined if isinstance(joined, pd.DataFrame) else joined.frame
+    frame = labels_known_by(joined if isinstance(joined, pd.DataFrame) else joined.frame, as_of)
     if unjoinable is None and not isinstance(joined, pd.DataFrame):
         unjoinable = _counts(getattr(joined, "no_id", None))
     days = _in_range(joined_days(frame), first, last)  # checked and grouped once

@@ -3,7 +3,8 @@
 :func:`run_daily` and :func:`run_daily_range` are the daily check of
 :mod:`deployready.monitoring.daily` plus, for each day with log rows, two items of the
 prediction day as known at ``now`` (labels arrive later: re-running a day brings its
-realized figure up to date, replacing the record):
+realized figure up to date, replacing the record; a ``now`` given counts only the labels
+with ``labeled_at <= now``, :func:`~deployready.performance.frame.labels_known_by`):
 
 - ``realized_performance``: the day's :class:`~deployready.performance.realized.
   RealizedDay` — ``pending`` while too few labels have come (the finding says how many
@@ -38,6 +39,7 @@ from deployready.performance.estimated import (
     estimated_day,
     fit_calibrator,
 )
+from deployready.performance.frame import labels_known_by
 from deployready.performance.join import JoinedPredictions, joined_predictions
 from deployready.performance.realized import RealizedDay, realized_day
 from deployready.policy import Policy
@@ -107,7 +109,8 @@ class DailyPerformance:
         self.joined: JoinedPredictions = joined_predictions(
             ws, version, day_bounds(first)[0] if first else None,
             day_bounds(last)[1] if last else None)
-        self.groups = dict(iter(self.joined.frame.groupby("day", sort=False)))
+        frame = labels_known_by(self.joined.frame, now)  # given: as of then
+        self.groups = dict(iter(frame.groupby("day", sort=False)))
         self.no_id = {d: int(n) for d, n in dict(self.joined.no_id).items()}
         try:
             holdout = read_calibration(ws.package_path(version))

@@ -13,17 +13,22 @@ run of rows, found by comparing neighbours; a frame in any other order is groupe
 runs. :func:`joined_days` checks a frame and groups its days once, for every computation
 that reads it (:class:`JoinedDays`: the report hands it to realized and estimated
 performance).
+
+:func:`labels_known_by` is the frame as it was known at a given time: the one place that
+decides which labels a report or a daily check "as of" ``now`` counts, whichever engine
+joined them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 
 from deployready.errors import InputError
+from deployready.times import to_utc
 
 COLUMNS = ("request_id", "timestamp", "day", "prediction", "label", "labeled_at")
 
@@ -102,3 +107,17 @@ def joined_days(joined: pd.DataFrame | JoinedDays) -> JoinedDays:
         return joined
     check_joined(joined)
     return JoinedDays(joined, day_groups(joined))
+
+
+def labels_known_by(frame: pd.DataFrame, now: datetime | None) -> pd.DataFrame:
+    """``frame`` as known at ``now``: a label whose ``labeled_at`` is later than ``now``
+    had not come yet (``label`` NaN, ``labeled_at`` NaT), so only labels with
+    ``labeled_at <= now`` count; a label without a ``labeled_at`` counts. ``frame`` itself
+    when ``now`` is None (every label in the files) or every label was known by then."""
+    if now is None or not {"label", "labeled_at"} <= set(frame.columns) or not len(frame):
+        return frame
+    at = pd.to_datetime(frame["labeled_at"], utc=True, errors="coerce")
+    later = (at > to_utc(now)).to_numpy()
+    if not later.any():
+        return frame
+    return frame.assign(label=frame["label"].mask(later), labeled_at=at.mask(later))

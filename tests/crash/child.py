@@ -13,7 +13,10 @@ Modes (each bounded in count and time, each line flushed as soon as it is true):
   :class:`~deployready.loadtest.JobRegistry`, prints "started <run_id> <worker pid>" and
   stays alive (owning the registry and the worker) for at most ``HOLD_S``;
 - ``start WORKSPACE GO_FILE``: waits for ``GO_FILE``, then calls ``JobRegistry.start``
-  once and prints "start <run_id> <created>", then stays alive for at most ``HOLD_S``.
+  once and prints "start <run_id> <created>", then stays alive for at most ``HOLD_S``;
+- ``atomic PATH``: :func:`deployready.memo.write_atomic` of ``PATH`` whose writer writes a
+  little, prints "writing" and stays alive (holding its open temporary file) for at most
+  ``HOLD_S``.
 """
 
 from __future__ import annotations
@@ -111,6 +114,20 @@ def start_once(root: Path, go_file: Path) -> None:
     hold()
 
 
+def atomic(path: Path) -> None:
+    from typing import IO
+
+    from deployready.memo import write_atomic
+
+    def write(out: IO[bytes]) -> None:
+        out.write(b"half of a value")
+        out.flush()
+        say("writing")
+        hold()
+
+    write_atomic(path, write)
+
+
 def main(argv: list[str]) -> int:
     mode, args = argv[0], argv[1:]
     if mode == "export":
@@ -125,6 +142,8 @@ def main(argv: list[str]) -> int:
         loadtest(Path(args[0]), args[1], int(args[2]), float(args[3]))
     elif mode == "start":
         start_once(Path(args[0]), Path(args[1]))
+    elif mode == "atomic":
+        atomic(Path(args[0]))
     else:
         say(f"unknown mode {mode}")
         return 2
