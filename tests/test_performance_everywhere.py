@@ -246,3 +246,11 @@ def test_a_report_as_of_an_earlier_now_counts_only_the_labels_known_then(
     assert [c.as_dict() for c in as_of] == [c.as_dict() for c in reference]
     today = DailyPerformance(ws, "v1.0", day, day, policy, None)("v1.0", day)
     assert today[0].as_dict() != reference[0].as_dict()  # that day's late labels count today
+    daily = run("daily", "-w", str(demo), "--date", day.isoformat(), "--now", now.isoformat(),
+                "--json")
+    assert daily.returncode in (0, 1), daily.stderr
+    items = {c["name"]: c for c in json.loads(daily.stdout)["checks"]}
+    for check in reference:
+        assert items[check.name]["status"] == str(check.status)
+        assert items[check.name]["message"] == check.message
+    assert run("daily", "-w", str(demo), "--now", "later").returncode == 2

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,22 @@ def could_not_evaluate(errors: Iterable[str]) -> bool:
         print(f"deployready: error: {message}", file=sys.stderr)
         found = True
     return found
+
+
+def parse_now(text: str | None) -> datetime | None:
+    """``--now`` as a UTC time (None when not given); an InputError naming it."""
+    import pandas as pd
+
+    from deployready.times import to_utc
+
+    if text is None:
+        return None
+    try:
+        ts = to_utc(text)
+    except ValueError:
+        ts = None
+    if ts is None or pd.isna(ts):
+        raise InputError(f"not a time: {text!r}", location="--now",
+                         expected="ISO 8601, e.g. 2026-03-01T12:00:00Z")
+    when: datetime = ts.to_pydatetime()
+    return when

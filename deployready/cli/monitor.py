@@ -11,6 +11,7 @@ from deployready.cli.common import (
     add_json_arg,
     add_workspace_arg,
     authorized,
+    parse_now,
     print_json,
     workspace_of,
 )
@@ -30,6 +31,9 @@ def register(sub: Any) -> None:
     p.add_argument("--date", help="UTC day YYYY-MM-DD (default: the last logged day before today)")
     p.add_argument("--start", help="backfill from this day (YYYY-MM-DD) up to --date or the "
                    "last logged day")
+    p.add_argument("--now", help="the performance items as of this time, ISO 8601 (UTC "
+                   "without an offset): only labels with labeled_at up to it count "
+                   "(default: the current time, every label)")
     add_actor_arg(p)
     add_json_arg(p)
     p.set_defaults(handler=cmd_daily)
@@ -66,12 +70,13 @@ def cmd_daily(args: argparse.Namespace) -> int:
 
     ws = workspace_of(args)
     authorized(ws, args, "daily", args.version or "")
+    now = parse_now(args.now)
     if args.start:
-        records = run_daily_range(ws, args.start, args.date, args.version)
+        records = run_daily_range(ws, args.start, args.date, args.version, now=now)
         if not records:
             raise DeployReadyError(f"{ws.production_dir}: no production logs to check")
     else:
-        records = [run_daily(ws, args.version, args.date)]
+        records = [run_daily(ws, args.version, args.date, now=now)]
     if args.json:
         data = [r.as_dict() for r in records]
         print_json(data[0] if len(data) == 1 and not args.start else data)

@@ -4,11 +4,16 @@ importance stability and the retrain recommendation of a version."""
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from typing import Any
 
 from deployready.checks import status_mark
-from deployready.cli.common import add_json_arg, add_workspace_arg, print_json, workspace_of
+from deployready.cli.common import (
+    add_json_arg,
+    add_workspace_arg,
+    parse_now,
+    print_json,
+    workspace_of,
+)
 from deployready.errors import InputError
 
 
@@ -77,25 +82,6 @@ def print_report(report: Any) -> None:
     print(f"retrain: {report.retrain.recommendation.upper()}")
     for reason in report.retrain.reasons:
         print(f"  - {reason}")
-
-
-def parse_now(text: str | None) -> datetime | None:
-    """``--now`` as a UTC time (None when not given); an InputError naming it."""
-    import pandas as pd
-
-    from deployready.times import to_utc
-
-    if text is None:
-        return None
-    try:
-        ts = to_utc(text)
-    except ValueError:
-        ts = None
-    if ts is None or pd.isna(ts):
-        raise InputError(f"not a time: {text!r}", location="--now",
-                         expected="ISO 8601, e.g. 2026-03-01T12:00:00Z")
-    when: datetime = ts.to_pydatetime()
-    return when
 
 
 def cmd_performance(args: argparse.Namespace) -> int:
