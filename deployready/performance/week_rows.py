@@ -108,8 +108,9 @@ def week_sample(
     features = features_of(read_profile(ws, version))
     reader = (None if requested_engine("auto") in ("pandas", "duckdb")
               else ProfileReader.for_workspace(ws))
-    # the revisions are read before any row: a day re-profiled meanwhile is kept under its
-    # older revision, so drawn again next time (never new rows under an old revision)
+    # the revisions are read before any row: rows of a day re-profiled meanwhile are kept
+    # under a revision the store has moved past, so drawn again next time (never older
+    # rows under a newer revision)
     revisions = reader.store.day_revisions() if reader is not None else None
     days = [last - timedelta(days=back) for back in range(WEEK - 1, -1, -1)]
     paths = {d: _kept_file(ws.root, _day_key(version, features, d, revisions[d], seed, rows))
