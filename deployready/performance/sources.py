@@ -32,7 +32,6 @@ from deployready.errors import InputError
 from deployready.monitoring.daily import resolve_version_and_date
 from deployready.monitoring.drift import status_of
 from deployready.monitoring.drift_history import drift_history
-from deployready.monitoring.logs import requested_engine
 from deployready.monitoring.profiles.reader import ProfileReader
 from deployready.performance.importance import (
     TIME_BUDGET_S,
@@ -41,7 +40,7 @@ from deployready.performance.importance import (
     keep_importance,
     kept_importance,
 )
-from deployready.performance.week_rows import WEEK, week_sample
+from deployready.performance.week_rows import WEEK, store_reader, week_sample
 from deployready.policy import Policy
 from deployready.policy.sections import PerformancePolicy
 from deployready.times import as_date
@@ -75,26 +74,26 @@ def week_importance(
     """Importance stability of ``package`` on :func:`week_sample`'s rows of the week ending
     on ``last``, kept under the week's key (:func:`_week_key`): a report that finds it
     reads none of the week's rows; the same numbers as explaining the sample again."""
-    key = _week_key(ws, version, last, package, policy, seed)
+    reader = store_reader(ws)
+    key = _week_key(reader, version, last, package, policy, seed)
     kept = kept_importance(package, policy, key, ws.root) if key is not None else None
     if kept is not None:
         return kept
-    rows = week_sample(ws, version, last, policy.importance_sample_rows, seed=seed)
+    rows = week_sample(ws, version, last, policy.importance_sample_rows, seed=seed,
+                       reader=reader)
     result = importance_stability(package, rows, policy, seed=seed, cache_root=ws.root)
     if key is not None:
         keep_importance(result, key, ws.root)
     return result
 
 
-def _week_key(ws: Workspace, version: str, last: date, package: Any,
+def _week_key(reader: ProfileReader | None, version: str, last: date, package: Any,
               policy: PerformancePolicy, seed: int) -> str | None:
     """A hash of what the week's sample is drawn from: the package, the sampling and
     explaining settings, the week's days and each one's revision in the profile store
-    (a new one whenever the day's rows change). None when the store cannot answer (a raw
-    engine forced, a file it refuses, a store without revisions): nothing is kept then."""
-    if requested_engine("auto") in ("pandas", "duckdb"):
-        return None
-    reader = ProfileReader.for_workspace(ws)
+    (a new one whenever the day's rows change). None when the store cannot answer (no
+    ``reader``: a raw engine forced, a file it refuses; a store without revisions):
+    nothing is kept then."""
     revisions = reader.store.day_revisions() if reader is not None else None
     if revisions is None:
         return None

@@ -44,7 +44,8 @@ from deployready.monitoring.logs_schema import Kind
 from deployready.monitoring.profiles.reader import ProfileReader
 from deployready.workspace import Workspace
 
-__all__ = ["WEEK", "DayRows", "day_positions", "day_rows", "takes", "week_of", "week_sample"]
+__all__ = ["WEEK", "DayRows", "day_positions", "day_rows", "store_reader", "takes", "week_of",
+           "week_sample"]
 
 WEEK = 7
 #: the Parquet metadata entry holding a kept day's key, row count and positions
@@ -100,14 +101,23 @@ def week_of(days: Sequence[DayRows], features: Sequence[str], rows: int) -> pd.D
     return sample.iloc[:rows][[c for c in features if c in sample.columns]]
 
 
+def store_reader(ws: Workspace) -> ProfileReader | None:
+    """The workspace's profiles, brought up to date; None when a raw engine is forced or
+    they cannot be (then nothing is kept, and the raw rows answer)."""
+    if requested_engine("auto") in ("pandas", "duckdb"):
+        return None
+    return ProfileReader.for_workspace(ws)
+
+
 def week_sample(
-    ws: Workspace, version: str, last: date, rows: int, *, seed: int = 0
+    ws: Workspace, version: str, last: date, rows: int, *, seed: int = 0,
+    reader: ProfileReader | None = None,
 ) -> pd.DataFrame:
     """At most ``rows`` successful logged requests of ``version`` in the week ending on
-    ``last`` (see the module doc); the serving schema's feature columns."""
+    ``last`` (see the module doc); the serving schema's feature columns. ``reader``: the
+    caller's :func:`store_reader` of ``ws`` when it has one (else opened here)."""
     features = features_of(read_profile(ws, version))
-    reader = (None if requested_engine("auto") in ("pandas", "duckdb")
-              else ProfileReader.for_workspace(ws))
+    reader = reader if reader is not None else store_reader(ws)
     # the revisions are read before any row: rows of a day re-profiled meanwhile are kept
     # under a revision the store has moved past, so drawn again next time (never older
     # rows under a newer revision)
