@@ -5,18 +5,17 @@ sample explained again."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from deployready.checks import Category, Check, Evidence, pass_fail
 from deployready.memo import cache_path
-from deployready.monitoring.daily import drift_by_day, read_profile
-from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of
+from deployready.monitoring.daily import drift_by_day
+from deployready.monitoring.logs import ProductionLogs
 from deployready.package.load import load_package
 from deployready.performance import sources
 from deployready.performance.api import performance_report
@@ -163,42 +162,3 @@ def test_a_raw_engine_keeps_nothing_and_gives_the_same_importance(
     version, _, last = report_range(ws, "v1.0", None, None)
     report = performance_report(ws, version, now=NOW)
     assert report.importance == fresh_importance(ws, version, last)
-
-
-def reference_week_sample(ws: Workspace, version: str, last: date, rows: int) -> pd.DataFrame:
-    """The sample as it was drawn: the days' successful counts from ``day_counts``."""
-    profile = read_profile(ws, version)
-    logs = ProductionLogs.for_workspace(ws, profile, version=version)
-    try:
-        lo, hi = day_bounds(last - timedelta(days=6))[0], day_bounds(last)[1]
-        counts = logs.day_counts(version, lo, hi)
-        total = int(counts["ok"].sum()) if len(counts) else 0
-        rng = np.random.default_rng(0)
-        parts = []
-        for day, ok in counts["ok"].items():
-            take = min(int(ok), int(np.ceil(rows * int(ok) / total))) if total else 0
-            if take <= 0:
-                continue
-            frame = logs.frame(version, *day_bounds(day), ok_only=True)
-            parts.append(frame.iloc[np.sort(rng.choice(len(frame), take, replace=False))])
-    finally:
-        logs.close()
-    features = list(features_of(profile))
-    if not parts:
-        return pd.DataFrame(columns=features)
-    sample = pd.concat(parts, ignore_index=True)
-    return sample.iloc[:rows][[c for c in features if c in sample.columns]]
-
-
-@pytest.mark.parametrize("rows", [10, 500, 100_000])
-def test_week_sample_equals_the_sample_drawn_from_the_day_counts(
-    demo_ws: Path, rows: int
-) -> None:
-    ws = Workspace.open(demo_ws)
-    version, first, last = report_range(ws, "v1.0", None, None)
-    for end in (last, last - timedelta(days=3), first, first - timedelta(days=10)):
-        want = reference_week_sample(ws, version, end, rows)
-        got = week_sample(ws, version, end, rows)
-        pd.testing.assert_frame_equal(got, want)
-    assert len(week_sample(ws, version, last, rows)) == min(rows, len(
-        reference_week_sample(ws, version, last, 10**9)))

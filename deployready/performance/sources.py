@@ -4,13 +4,15 @@
   check's defaults (:func:`deployready.monitoring.daily.resolve_version_and_date`: the
   deployed version, the last logged day before today); the first day defaults to
   :data:`DEFAULT_DAYS` − 1 days before the last (a month, the retrain decision's period).
-- **Production feature rows** (:func:`week_sample`): the successful requests of the
-  week (:data:`WEEK` days) ending on the last day, read one day at a time, at most
-  ``performance.importance_sample_rows`` rows kept (a seeded sample spread over the
-  days in proportion to their rows), so a week of any size is explained on a bounded
-  sample. Its importances (:func:`week_importance`) are kept in ``data/cache/`` under the
-  week's days and their profile revisions: a fresh process reads none of the week's rows
-  until a day of the week changes (a new day moves the week: explained again).
+- **Production feature rows** (:func:`~deployready.performance.week_rows.week_sample`):
+  at most ``performance.importance_sample_rows`` successful requests of the week
+  (:data:`WEEK` days) ending on the last day, a seeded sample spread over the days in
+  proportion to their rows, so a week of any size is explained on a bounded sample. Each
+  day's share is drawn from its own seeded order and kept in the cache folder under the
+  day's profile revision (:mod:`deployready.performance.week_rows`): after a new day only
+  that day's rows are read. Its importances (:func:`week_importance`) are kept there too,
+  under the week's days and their profile revisions: a fresh process reads none of the
+  week's rows until a day of the week changes (a new day moves the week: explained again).
 - **Red-PSI features** (:func:`psi_checks`): one check per feature over the range,
   ``fail`` when its PSI reached ``drift.psi_alert`` on any day (the daily check's rule,
   :func:`deployready.monitoring.drift.status_of`), read from the per-day PSI history
@@ -25,15 +27,11 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from deployready.checks import Category, Check, Evidence, pass_fail
 from deployready.errors import InputError
-from deployready.monitoring.daily import read_profile, resolve_version_and_date
+from deployready.monitoring.daily import resolve_version_and_date
 from deployready.monitoring.drift import status_of
 from deployready.monitoring.drift_history import drift_history
-from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of, requested_engine
 from deployready.monitoring.profiles.reader import ProfileReader
 from deployready.performance.importance import (
     TIME_BUDGET_S,
@@ -42,13 +40,16 @@ from deployready.performance.importance import (
     keep_importance,
     kept_importance,
 )
+from deployready.performance.week_rows import WEEK, store_reader, week_sample
 from deployready.policy import Policy
 from deployready.policy.sections import PerformancePolicy
 from deployready.times import as_date
 from deployready.workspace import Workspace
 
+__all__ = ["DEFAULT_DAYS", "WEEK", "psi_checks", "report_range", "week_importance",
+           "week_sample"]
+
 DEFAULT_DAYS = 30
-WEEK = 7
 
 
 def report_range(
@@ -66,33 +67,6 @@ def report_range(
     return version, first, last
 
 
-def week_sample(
-    ws: Workspace, version: str, last: date, rows: int, *, seed: int = 0
-) -> pd.DataFrame:
-    """At most ``rows`` successful logged requests of ``version`` in the week ending on
-    ``last`` (see the module doc); the serving schema's feature columns."""
-    profile = read_profile(ws, version)
-    logs = ProductionLogs.for_workspace(ws, profile, version=version)
-    try:  # each day's successful rows: their counts are the frames' lengths
-        frames = [logs.frame(version, *day_bounds(last - timedelta(days=back)), ok_only=True)
-                  for back in range(WEEK - 1, -1, -1)]
-        total = sum(len(frame) for frame in frames)
-        rng = np.random.default_rng(seed)
-        parts = []
-        for frame in frames:
-            take = min(len(frame), int(np.ceil(rows * len(frame) / total))) if total else 0
-            if take <= 0:
-                continue
-            parts.append(frame.iloc[np.sort(rng.choice(len(frame), take, replace=False))])
-    finally:
-        logs.close()
-    features = list(features_of(profile))
-    if not parts:
-        return pd.DataFrame(columns=features)
-    sample = pd.concat(parts, ignore_index=True)
-    return sample.iloc[:rows][[c for c in features if c in sample.columns]]
-
-
 def week_importance(
     ws: Workspace, version: str, last: date, package: Any, policy: PerformancePolicy, *,
     seed: int = 0,
@@ -100,32 +74,32 @@ def week_importance(
     """Importance stability of ``package`` on :func:`week_sample`'s rows of the week ending
     on ``last``, kept under the week's key (:func:`_week_key`): a report that finds it
     reads none of the week's rows; the same numbers as explaining the sample again."""
-    key = _week_key(ws, version, last, package, policy, seed)
+    reader = store_reader(ws)
+    key = _week_key(reader, version, last, package, policy, seed)
     kept = kept_importance(package, policy, key, ws.root) if key is not None else None
     if kept is not None:
         return kept
-    rows = week_sample(ws, version, last, policy.importance_sample_rows, seed=seed)
+    rows = week_sample(ws, version, last, policy.importance_sample_rows, seed=seed,
+                       reader=reader)
     result = importance_stability(package, rows, policy, seed=seed, cache_root=ws.root)
     if key is not None:
         keep_importance(result, key, ws.root)
     return result
 
 
-def _week_key(ws: Workspace, version: str, last: date, package: Any,
+def _week_key(reader: ProfileReader | None, version: str, last: date, package: Any,
               policy: PerformancePolicy, seed: int) -> str | None:
     """A hash of what the week's sample is drawn from: the package, the sampling and
     explaining settings, the week's days and each one's revision in the profile store
-    (a new one whenever the day's rows change). None when the store cannot answer (a raw
-    engine forced, a file it refuses, a store without revisions): nothing is kept then."""
-    if requested_engine("auto") in ("pandas", "duckdb"):
-        return None
-    reader = ProfileReader.for_workspace(ws)
+    (a new one whenever the day's rows change). None when the store cannot answer (no
+    ``reader``: a raw engine forced, a file it refuses; a store without revisions):
+    nothing is kept then."""
     revisions = reader.store.day_revisions() if reader is not None else None
     if revisions is None:
         return None
     first = last - timedelta(days=WEEK - 1)
     days = sorted((d.isoformat(), r) for d, r in revisions.items() if first <= d <= last)
-    text = json.dumps(["week-sample-1", version, package.sha256, list(package.features),
+    text = json.dumps(["week-sample-2", version, package.sha256, list(package.features),
                        last.isoformat(), WEEK, policy.importance_sample_rows, seed,
                        TIME_BUDGET_S, days])
     return hashlib.sha256(text.encode()).hexdigest()
