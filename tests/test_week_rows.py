@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -148,13 +150,19 @@ def test_an_unusable_kept_day_is_drawn_again(
     demo_ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws, version, last, drawn = drawn_week(demo_ws)
-    source, garbage, truncated, other_key = kept_files(ws)[:4]
+    source, garbage, truncated, other_key, edited = kept_files(ws)[:5]
     garbage.write_bytes(b"PAR1 not a parquet file PAR1")
     truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
     other_key.write_bytes(source.read_bytes())  # another day's rows and key
+    table = pq.read_table(edited)  # one value changed, the key and positions as they were
+    rows = table.to_pandas()
+    number = next(c for c in rows.columns if pd.api.types.is_float_dtype(rows[c]))
+    rows.loc[0, number] = 12345.0
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False)
+                   .replace_schema_metadata(table.schema.metadata), edited)
     reads = file_reads(monkeypatch)
     pd.testing.assert_frame_equal(week_sample(ws, version, last, ROWS), drawn)
-    assert len(reads) == 3 and len(set(reads)) == 3  # those three days read again
+    assert len(reads) == 4 and len(set(reads)) == 4  # those four days read again
     reads.clear()
     pd.testing.assert_frame_equal(week_sample(ws, version, last, ROWS), drawn)
     assert reads == []  # and kept again

@@ -16,8 +16,9 @@ from the first ``min(n_d, rows)`` of its order. Those rows (the feature columns)
 nothing is unpickled) under a key of the version, its features and their kinds, the day,
 the day's revision in the profile store, the seed and ``rows``: after a new day only the
 new day's log rows are read, and the sample is the one drawn from every day's rows read
-again. A kept file that is missing, unreadable, holds another key or other positions is
-drawn again from the day's rows and rewritten. Nothing is kept or read from the cache when
+again. A kept file that is missing, unreadable, holds another key or other positions, or
+whose rows no longer match the SHA-256 digest kept beside them, is drawn again from the
+day's rows and rewritten. Nothing is kept or read from the cache when
 the profile store cannot answer (a raw engine forced, a log file the ingest refuses, a
 store without revisions) or for a day it has no revision of.
 """
@@ -168,9 +169,18 @@ def _read_kept(path: Path, key: str, seed: int, day: date, rows: int,
                 table.column_names) <= set(features):
             return None
         frame = table.to_pandas()
+        if meta["digest"] != _digest(frame):  # a value edited or damaged since
+            return None
     except (OSError, ValueError, TypeError, KeyError, pa.ArrowException):
         return None
     return DayRows(count, want, frame)
+
+
+def _digest(rows: pd.DataFrame) -> str:
+    """SHA-256 of the rows' columns, dtypes and values (pandas' row hashes, in order)."""
+    head = json.dumps([[str(c), str(t)] for c, t in rows.dtypes.items()]).encode()
+    values = pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()
+    return hashlib.sha256(head + values).hexdigest()
 
 
 def _keep(path: Path, key: str, part: DayRows) -> None:
@@ -179,7 +189,11 @@ def _keep(path: Path, key: str, part: DayRows) -> None:
         table = pa.Table.from_pandas(part.rows, preserve_index=False)
     except (pa.ArrowException, ValueError, TypeError):
         return
-    meta = json.dumps({"key": key, "count": part.count,
+    try:  # the digest of the rows as they read back: what a reader checks
+        digest = _digest(table.to_pandas())
+    except (pa.ArrowException, ValueError, TypeError):
+        return
+    meta = json.dumps({"key": key, "count": part.count, "digest": digest,
                        "positions": part.positions.tolist()}).encode()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META: meta})
 
