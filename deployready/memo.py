@@ -27,13 +27,13 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Generic, TypeVar
 
 __all__ = [
-    "CACHE_DIR", "FileMemo", "cache_path", "file_signature", "paused_gc", "remove_orphans",
-    "write_atomic",
+    "CACHE_DIR", "FileMemo", "cache_path", "file_signature", "keep_newest", "paused_gc",
+    "remove_orphans", "used", "write_atomic",
 ]
 
 #: the workspace's folder of values kept across processes (outside ``data/``: writing
@@ -140,6 +140,34 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> bool:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         return False
+
+
+def used(path: Path) -> None:
+    """Mark a kept file as just used (its modification time: :func:`keep_newest` drops the
+    least recently used); nothing when the folder is read-only."""
+    with suppress(OSError):
+        os.utime(path)
+
+
+def keep_newest(folder: Path, pattern: str, keep: int) -> list[Path]:
+    """Remove all but the ``keep`` most recently written or used (:func:`used`) files of
+    ``folder`` matching ``pattern`` (a glob): kept values whose key moves on (a day file
+    still growing gets a new revision at each ingest) would otherwise pile up. The ones
+    removed; a file another process removed first, or one that cannot be, is skipped."""
+    found = []
+    for path in folder.glob(pattern):
+        try:
+            found.append((path.stat().st_mtime_ns, path.name, path))
+        except OSError:
+            continue
+    removed = []
+    for _, _, path in sorted(found, reverse=True)[keep:]:
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 class FileMemo(Generic[T]):

@@ -106,3 +106,26 @@ def test_an_in_place_rewrite_with_size_and_time_put_back_is_a_miss(tmp_path: Pat
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
     assert memo.compute([path], "k", path.read_text) == "bbbb"
+
+
+def test_kept_files_beyond_the_bound_go_least_recently_used_first(tmp_path: Path) -> None:
+    """``keep_newest`` keeps the most recently written or used (``used``) files of a
+    pattern and removes the rest; other files of the folder are never touched."""
+    from deployready.memo import keep_newest, used
+
+    files = []
+    for i in range(5):
+        path = tmp_path / f"entry-{i}.json"
+        path.write_text(str(i))
+        os.utime(path, ns=(i * 10**9, i * 10**9))  # written oldest first
+        files.append(path)
+    other = tmp_path / "other.json"
+    other.write_text("x")
+    os.utime(other, ns=(0, 0))
+    used(files[0])  # the oldest, just read: now the most recently used
+    removed = keep_newest(tmp_path, "entry-*.json", 3)
+    assert sorted(p.name for p in removed) == ["entry-1.json", "entry-2.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "entry-0.json", "entry-3.json", "entry-4.json", "other.json"]
+    assert keep_newest(tmp_path, "entry-*.json", 3) == []
+    used(tmp_path / "gone.json")  # a file removed meanwhile: nothing happens

@@ -162,3 +162,25 @@ def test_a_raw_engine_keeps_nothing_and_gives_the_same_importance(
     version, _, last = report_range(ws, "v1.0", None, None)
     report = performance_report(ws, version, now=NOW)
     assert report.importance == fresh_importance(ws, version, last)
+
+
+def test_kept_importances_stay_bounded(demo_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each new key (here: the week's newest day growing, a new revision per ingest) writes
+    one more entry; beyond ``KEPT_ENTRIES`` the least recently used are removed, and the
+    report still finds the one it needs."""
+    from deployready.performance import importance
+
+    monkeypatch.setattr(importance, "KEPT_ENTRIES", 2)
+    ws = Workspace.open(demo_ws)
+    version, _, last = report_range(ws, version="v1.0", start=None, end=None)
+    newest = sorted(ws.production_dir.glob("predictions-*.csv"))[-1]
+    for _ in range(3):
+        lines = newest.read_text().splitlines(keepends=True)
+        newest.write_text("".join(lines) + lines[-1])
+        report = performance_report(ws, version, now=NOW)
+        entries = list(cache_path(ws.root, "x").parent.glob("importance-*.json"))
+        assert len(entries) <= 2
+        assert report.importance == fresh_importance(ws, version, last)
+    reads = rows_read(monkeypatch)
+    assert performance_report(ws, version, now=NOW).importance == report.importance
+    assert not reads  # the week's entry is one of the two kept

@@ -146,6 +146,30 @@ def test_a_rewritten_day_is_drawn_again(
     assert not after.equals(before)
 
 
+def test_a_growing_day_does_not_pile_up_kept_files(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ingest of a day file still being written is a new revision of the day, so a
+    new kept file: beyond ``KEPT_DAYS`` the least recently used go, never the week's own
+    (each report uses them), and the sample stays the one drawn from the rows."""
+    from deployready.performance import week_rows
+
+    monkeypatch.setattr(week_rows, "KEPT_DAYS", 9)
+    ws, version, last, _ = drawn_week(demo_ws)
+    newest = sorted(ws.production_dir.glob("predictions-*.csv"))[-1]
+    assert newest.stem.endswith(last.isoformat())
+    for _ in range(4):  # the day's writer appends its last row again, four times
+        lines = newest.read_text().splitlines(keepends=True)
+        newest.write_text("".join(lines) + lines[-1])
+        grown = week_sample(ws, version, last, ROWS)
+        pd.testing.assert_frame_equal(grown, reference_week_sample(ws, version, last, ROWS))
+        assert len(kept_files(ws)) <= 9
+    assert len(kept_files(ws)) == 9  # 7 + 4 revisions of the day were written, 2 went
+    reads = file_reads(monkeypatch)
+    week_sample(ws, version, last, ROWS)
+    assert reads == []  # the week's seven days are all still kept
+
+
 def test_an_unusable_kept_day_is_drawn_again(
     demo_ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,13 +39,16 @@ import pandas as pd
 from scipy import stats
 
 from deployready.checks import Category, Check, Evidence, Status, pass_fail
-from deployready.memo import cache_path, write_atomic
+from deployready.memo import cache_path, keep_newest, used, write_atomic
 from deployready.package.explain import explain_model
 from deployready.package.manifest import SHAP_FILE, read_json_file
 from deployready.policy.sections import PerformancePolicy
 
 #: seconds the SHAP explainer may spend on one week's sample
 TIME_BUDGET_S = 20.0
+#: kept importance entries (the most recently used stay: a week whose newest day still
+#: grows gets a new key at each ingest)
+KEPT_ENTRIES = 64
 
 
 @dataclass(frozen=True)
@@ -157,16 +160,21 @@ def _read_entry(path: Path, key: str) -> tuple[dict[str, float], int] | None:
               and all(isinstance(v, float) and math.isfinite(v) for v in production.values()))
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    return ({str(f): float(v) for f, v in production.items()}, explained) if ok else None
+    if not ok:
+        return None
+    used(path)
+    return {str(f): float(v) for f, v in production.items()}, explained
 
 
 def _write_entry(path: Path, key: str, production: dict[str, float], explained: int) -> None:
+    """Write the entry; the :data:`KEPT_ENTRIES` most recently used ones stay."""
     text = json.dumps({"key": key, "production": production, "rows_explained": explained})
 
     def write(out: IO[bytes]) -> None:
         out.write(text.encode())
 
-    write_atomic(path, write)
+    if write_atomic(path, write):
+        keep_newest(path.parent, "importance-*.json", KEPT_ENTRIES)
 
 
 def _checks(result: ImportanceStability, policy: PerformancePolicy, why: str | None) -> list[Check]:

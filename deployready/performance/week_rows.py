@@ -18,7 +18,8 @@ the day's revision in the profile store, the seed and ``rows``: after a new day 
 new day's log rows are read, and the sample is the one drawn from every day's rows read
 again. A kept file that is missing, unreadable, holds another key or other positions, or
 whose rows no longer match the SHA-256 digest kept beside them, is drawn again from the
-day's rows and rewritten. Nothing is kept or read from the cache when
+day's rows and rewritten. The :data:`KEPT_DAYS` most recently used files stay; older ones
+are removed when a new one is written. Nothing is kept or read from the cache when
 the profile store cannot answer (a raw engine forced, a log file the ingest refuses, a
 store without revisions) or for a day it has no revision of.
 """
@@ -38,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from deployready.memo import cache_path, write_atomic
+from deployready.memo import cache_path, keep_newest, used, write_atomic
 from deployready.monitoring.daily import read_profile
 from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of, requested_engine
 from deployready.monitoring.logs_schema import Kind
@@ -49,6 +50,9 @@ __all__ = ["WEEK", "DayRows", "day_positions", "day_rows", "store_reader", "take
            "week_sample"]
 
 WEEK = 7
+#: kept days (the most recently used stay: a day file still growing gets a new revision,
+#: so a new kept file, at each ingest; a few weeks of several versions fit)
+KEPT_DAYS = 64
 #: the Parquet metadata entry holding a kept day's key, row count and positions
 _META = b"deployready.week_rows"
 
@@ -173,6 +177,7 @@ def _read_kept(path: Path, key: str, seed: int, day: date, rows: int,
             return None
     except (OSError, ValueError, TypeError, KeyError, pa.ArrowException):
         return None
+    used(path)
     return DayRows(count, want, frame)
 
 
@@ -200,4 +205,5 @@ def _keep(path: Path, key: str, part: DayRows) -> None:
     def write(out: IO[bytes]) -> None:
         pq.write_table(table, out)
 
-    write_atomic(path, write)
+    if write_atomic(path, write):
+        keep_newest(path.parent, "week-rows-*.parquet", KEPT_DAYS)
