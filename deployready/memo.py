@@ -5,8 +5,8 @@ same unchanged files (365 daily logs, a 10,000-run history) would be parsed and
 validated again each time. A :class:`FileMemo` keys a value on the files it came from —
 their resolved path, size, modification and change time (ns) — plus whatever else it
 depends on (a policy section, the wanted columns), so a new or rewritten file is a new
-key and an unchanged one is a hit. Least recently used values are dropped beyond ``max_weight``.
-Values are shared between callers and threads: they must not be modified in place.
+key and an unchanged one is a hit. Least recently used values are dropped beyond
+``max_weight``. Values are shared between callers and threads: they must not be modified in place.
 
 Values worth keeping across processes (a fresh dashboard server) are written under the
 workspace's cache folder (:func:`cache_path`) by :func:`write_atomic`: a reader sees the

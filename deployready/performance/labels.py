@@ -282,11 +282,13 @@ class Labels:
     files: list[Path]
 
 
-#: The labels of a folder as last loaded, per signature of its files (path, size and
-#: modification time, :mod:`deployready.memo`): a new day of predictions leaves the labels
-#: alone, so the dashboard does not read and validate them again. A refusal is never
-#: remembered; an accepted file stays accepted (the future limit only moves later).
-LOADED: FileMemo[Labels] = FileMemo(8)
+#: The labels of a folder as last loaded, per signature of its files (path, size,
+#: modification and change time, :mod:`deployready.memo`): a new day of predictions leaves
+#: the labels alone, so the dashboard does not read and validate them again. A refusal is
+#: never remembered; an accepted file stays accepted (the future limit only moves later).
+#: At most ~512 MiB of labels are remembered (~160 bytes a label), least recently used
+#: first out.
+LOADED: FileMemo[Labels] = FileMemo(512 * 2**20, lambda loaded: 4096 + 160 * len(loaded.frame))
 
 
 def load_labels(directory: str | Path) -> Labels:
