@@ -264,12 +264,13 @@ def log_key(ws: Workspace) -> tuple[Any, ...]:
     are brought up to date first when a log file is new or changed (a stat per file when
     none is); the key is then the profile store's generation — or, when a raw engine is
     forced (``$DEPLOYREADY_LOG_ENGINE``), the files' signature."""
+    from deployready.memo import file_signature
     from deployready.monitoring.logs import ProductionLogs, requested_engine
     from deployready.monitoring.profiles.ingest import ingest_if_changed, profile_store
 
     engine = requested_engine("auto")
     if engine in ("pandas", "duckdb"):
-        return (engine, ProductionLogs(ws.production_dir, {}).fingerprint())
+        return (engine, file_signature(ProductionLogs(ws.production_dir, {}).files))
     ingest_if_changed(ws)
     return ("profiles", profile_store(ws).generation())
 

@@ -228,11 +228,6 @@ class ProductionLogs:
             self._duck.close()
             self._duck = None
 
-    def fingerprint(self) -> tuple[tuple[str, int, int, int], ...]:
-        """Changes whenever a file is added, removed or rewritten (for caches)."""
-        return tuple((str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                     for p in self.files for st in [p.stat()])
-
     # ------------------------------------------------------------------ pandas
     def frame(
         self,
