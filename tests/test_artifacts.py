@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -678,7 +679,9 @@ def test_a_model_that_is_the_whole_serving_function_gets_the_identity(
     model, scaler = as_served(bare, data.iloc[:400], numeric)
     assert model is bare and type(scaler) is FunctionTransformer
     assert list(scaler.feature_names_in_) == numeric
-    info = export(tmp_path / "models", (model, scaler), data, features=numeric)
+    with warnings.catch_warnings():  # the explainer hands the model its named columns
+        warnings.filterwarnings("error", message="X does not have valid feature names")
+        info = export(tmp_path / "models", (model, scaler), data, features=numeric)
     assert validate_package(info.path).valid
     rows = data.iloc[400:][numeric]
     assert np.array_equal(load_package(info.path).predict(rows), bare.predict_proba(rows)[:, 1])

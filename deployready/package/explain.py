@@ -103,6 +103,16 @@ def _two_d(values: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return values, np.broadcast_to(base, (values.shape[0],)).astype(np.float64)
 
 
+def _named(model: Any, x: np.ndarray) -> Any:
+    """``x`` as the model was fitted on it: a frame with its feature names when it has
+    them (a model fitted on a named frame, e.g. a bare classifier with no preprocessing,
+    warns on a plain array), else ``x`` itself. The values are the same."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or np.ndim(x) != 2 or np.shape(x)[1] != len(names):
+        return x
+    return pd.DataFrame(x, columns=[str(n) for n in names])
+
+
 def _make_explainer(model: Any, background: np.ndarray) -> tuple[str, ExplainFn]:
     import shap
 
@@ -137,7 +147,7 @@ def _make_explainer(model: Any, background: np.ndarray) -> tuple[str, ExplainFn]
             return "LinearExplainer", linear_fn
 
     def positive(x: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict_proba(x), dtype=np.float64)[:, 1]
+        return np.asarray(model.predict_proba(_named(model, x)), dtype=np.float64)[:, 1]
 
     n_cols = background.shape[1]
     masker = shap.maskers.Independent(background, max_samples=len(background))
@@ -186,19 +196,21 @@ def _output_space(
     model: Any, x: np.ndarray, total: np.ndarray
 ) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
     """Which model output the SHAP values add up to: probability, log-odds or a margin."""
-    proba = np.asarray(model.predict_proba(x), dtype=np.float64)[:, 1]
+    proba = np.asarray(model.predict_proba(_named(model, x)), dtype=np.float64)[:, 1]
 
     def probability(a: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict_proba(a), dtype=np.float64)[:, 1]
+        return np.asarray(model.predict_proba(_named(model, a)), dtype=np.float64)[:, 1]
 
     if not hasattr(model, "decision_function"):
         return "probability", probability
-    margin = np.asarray(model.decision_function(x), dtype=np.float64).reshape(len(x), -1)[:, -1]
+    margin = np.asarray(model.decision_function(_named(model, x)),
+                        dtype=np.float64).reshape(len(x), -1)[:, -1]
     if np.max(np.abs(total - proba)) <= np.max(np.abs(total - margin)):
         return "probability", probability
 
     def decision(a: np.ndarray) -> np.ndarray:
-        return np.asarray(model.decision_function(a), dtype=np.float64).reshape(len(a), -1)[:, -1]
+        return np.asarray(model.decision_function(_named(model, a)),
+                          dtype=np.float64).reshape(len(a), -1)[:, -1]
 
     logistic = np.allclose(1.0 / (1.0 + np.exp(-margin)), proba, atol=1e-6)
     return ("log_odds" if logistic else "margin"), decision
@@ -298,7 +310,7 @@ def _local_explanations(
 ) -> list[dict[str, Any]]:
     """The first rows of ``x`` explained one by one (``rows``: their positions in the frame)."""
     index = {f: j for j, f in enumerate(features)}
-    predictions = np.asarray(model.predict_proba(x), dtype=np.float64)[:, 1]
+    predictions = np.asarray(model.predict_proba(_named(model, x)), dtype=np.float64)[:, 1]
     return [
         {
             "row": int(rows[i]),
