@@ -47,7 +47,7 @@ from deployready.monitoring.drift_cache import (
     read_cache,
     write_cache,
 )
-from deployready.monitoring.logs import ProductionLogs, requested_engine
+from deployready.monitoring.logs import ProductionLogs
 from deployready.monitoring.logs_schema import BinCounts, features_of
 from deployready.monitoring.profiles.aggregates import (
     BinMatrix,
@@ -184,14 +184,6 @@ def _assembled(days: np.ndarray, revisions: np.ndarray, parts: list[DayNumbers],
 # --------------------------------------------------------------------------- sources
 
 
-def _reader(ws: Workspace) -> ProfileReader | None:
-    """The workspace's profiles, brought up to date; None when a raw engine is forced or
-    they cannot be (then the raw rows answer, and report a bad file)."""
-    if requested_engine("auto") in ("pandas", "duckdb"):
-        return None
-    return ProfileReader.for_workspace(ws)
-
-
 def _store_package(reader: ProfileReader | None, version: str,
                    profile: Mapping[str, Any]) -> str | None:
     """The package hash every stored row of ``version`` was binned against, when it is
@@ -266,7 +258,7 @@ def drift_history(
     gives, as arrays."""
     policy = policy or ws.policy()
     profile = read_profile(ws, version)
-    reader = _reader(ws)
+    reader = ProfileReader.unless_raw(ws)
     sha = _store_package(reader, version, profile)
     numbers = (_kept(ws, version, profile, sha, policy.drift, reader.store)
                if sha is not None and reader is not None else None)
@@ -312,7 +304,7 @@ def drift_of_day(
     policy = policy or ws.policy()
     profile = read_profile(ws, version)
     the_day = as_date(day)
-    reader = _reader(ws)
+    reader = ProfileReader.unless_raw(ws)
     sha = _store_package(reader, version, profile)
     if sha is not None and reader is not None:
         counts = reader.store.counts(version, measures=_MEASURES, grain="day",

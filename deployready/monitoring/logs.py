@@ -78,6 +78,7 @@ from deployready.monitoring.logs_schema import (
     MAX_FUTURE,
     MAX_LATENCY_MS,
     PERCENTILES,
+    RAW_ENGINES,
     REQUIRED_COLUMNS,
     SUFFIXES,
     WINDOW_COLUMNS,
@@ -88,6 +89,7 @@ from deployready.monitoring.logs_schema import (
     log_files,
     own_files,
     read_empty,
+    requested_engine,
 )
 from deployready.monitoring.profiles.reader import ProfileReader
 from deployready.times import (
@@ -124,6 +126,7 @@ __all__ = [
     "log_files",
     "read_empty",
     "read_log_file",
+    "requested_engine",
     "to_utc",
     "utc_today",
     "window_delta",
@@ -133,7 +136,6 @@ __all__ = [
 DEFAULT_DUCKDB_THRESHOLD = 512 * 1024 * 1024
 
 Engine = Literal["auto", "pandas", "duckdb", "profiles"]
-_RAW_ENGINES = ("pandas", "duckdb")
 
 
 # --------------------------------------------------------------------------- the loader
@@ -188,7 +190,7 @@ class ProductionLogs:
                            expected="ProductionLogs.for_workspace, or a raw engine")
         threshold = self.threshold_bytes if self.threshold_bytes is not None else int(
             os.environ.get("DEPLOYREADY_LOG_DUCKDB_BYTES", DEFAULT_DUCKDB_THRESHOLD))
-        if engine not in _RAW_ENGINES:
+        if engine not in RAW_ENGINES:
             engine = "duckdb" if self.total_bytes > threshold else "pandas"
         self.chosen = engine  # type: ignore[assignment]
 
@@ -205,14 +207,13 @@ class ProductionLogs:
         """The workspace's logs; the aggregates answered from its profiles (brought up to
         date first) unless a raw engine is asked for (``engine`` or the environment) or
         the profiles cannot be brought up to date (see ``ProfileReader.for_workspace``)."""
-        raw = requested_engine(engine) in _RAW_ENGINES
         return cls(
             ws.production_dir,
             features_of(profile) if profile else None,
             engine,
             threshold_bytes,
             version,
-            None if raw else ProfileReader.for_workspace(ws),
+            ProfileReader.unless_raw(ws, engine),
         )
 
     @property
@@ -384,13 +385,3 @@ class ProductionLogs:
             feats, pred = count_frame(profile, okf, okf["prediction"].to_numpy())
             out[day] = BinCounts(len(okf), feats, pred)
         return out
-
-
-
-def requested_engine(engine: str) -> str:
-    """``$DEPLOYREADY_LOG_ENGINE`` when set, else ``engine`` — checked."""
-    chosen = os.environ.get("DEPLOYREADY_LOG_ENGINE", "") or engine
-    if chosen not in ("auto", "profiles", *_RAW_ENGINES):
-        raise LogError(f"unknown engine {chosen!r}", location="DEPLOYREADY_LOG_ENGINE",
-                       expected="auto, profiles, pandas or duckdb")
-    return chosen

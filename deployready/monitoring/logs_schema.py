@@ -354,3 +354,16 @@ def _summary(latency: np.ndarray, is_error: np.ndarray) -> dict[str, Any]:
     else:
         out.update(p50=None, p95=None, p99=None, max=None, mean=None)
     return out
+
+
+#: the engines that read the raw log rows (``auto`` and ``profiles`` answer from profiles)
+RAW_ENGINES = ("pandas", "duckdb")
+
+
+def requested_engine(engine: str) -> str:
+    """``$DEPLOYREADY_LOG_ENGINE`` when set, else ``engine`` — checked."""
+    chosen = os.environ.get("DEPLOYREADY_LOG_ENGINE", "") or engine
+    if chosen not in ("auto", "profiles", *RAW_ENGINES):
+        raise LogError(f"unknown engine {chosen!r}", location="DEPLOYREADY_LOG_ENGINE",
+                       expected="auto, profiles, pandas or duckdb")
+    return chosen

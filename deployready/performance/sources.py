@@ -40,7 +40,7 @@ from deployready.performance.importance import (
     keep_importance,
     kept_importance,
 )
-from deployready.performance.week_rows import WEEK, store_reader, week_sample
+from deployready.performance.week_rows import WEEK, week_sample
 from deployready.policy import Policy
 from deployready.policy.sections import PerformancePolicy
 from deployready.times import as_date
@@ -74,7 +74,7 @@ def week_importance(
     """Importance stability of ``package`` on :func:`week_sample`'s rows of the week ending
     on ``last``, kept under the week's key (:func:`_week_key`): a report that finds it
     reads none of the week's rows; the same numbers as explaining the sample again."""
-    reader = store_reader(ws)
+    reader = ProfileReader.unless_raw(ws)
     key = _week_key(reader, version, last, package, policy, seed)
     kept = kept_importance(package, policy, key, ws.root) if key is not None else None
     if kept is not None:

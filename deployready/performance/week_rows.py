@@ -41,12 +41,12 @@ import pyarrow.parquet as pq
 
 from deployready.memo import cache_path, keep_newest, used, write_atomic
 from deployready.monitoring.daily import read_profile
-from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of, requested_engine
+from deployready.monitoring.logs import ProductionLogs, day_bounds, features_of
 from deployready.monitoring.logs_schema import Kind
 from deployready.monitoring.profiles.reader import ProfileReader
 from deployready.workspace import Workspace
 
-__all__ = ["WEEK", "DayRows", "day_positions", "day_rows", "store_reader", "takes", "week_of",
+__all__ = ["WEEK", "DayRows", "day_positions", "day_rows", "takes", "week_of",
            "week_sample"]
 
 WEEK = 7
@@ -106,23 +106,15 @@ def week_of(days: Sequence[DayRows], features: Sequence[str], rows: int) -> pd.D
     return sample.iloc[:rows][[c for c in features if c in sample.columns]]
 
 
-def store_reader(ws: Workspace) -> ProfileReader | None:
-    """The workspace's profiles, brought up to date; None when a raw engine is forced or
-    they cannot be (then nothing is kept, and the raw rows answer)."""
-    if requested_engine("auto") in ("pandas", "duckdb"):
-        return None
-    return ProfileReader.for_workspace(ws)
-
-
 def week_sample(
     ws: Workspace, version: str, last: date, rows: int, *, seed: int = 0,
     reader: ProfileReader | None = None,
 ) -> pd.DataFrame:
     """At most ``rows`` successful logged requests of ``version`` in the week ending on
     ``last`` (see the module doc); the serving schema's feature columns. ``reader``: the
-    caller's :func:`store_reader` of ``ws`` when it has one (else opened here)."""
+    caller's ``ProfileReader.unless_raw(ws)`` when it has one (else opened here)."""
     features = features_of(read_profile(ws, version))
-    reader = reader if reader is not None else store_reader(ws)
+    reader = reader if reader is not None else ProfileReader.unless_raw(ws)
     # the revisions are read before any row: rows of a day re-profiled meanwhile are kept
     # under a revision the store has moved past, so drawn again next time (never older
     # rows under a newer revision)

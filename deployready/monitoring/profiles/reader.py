@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from deployready.monitoring.logs_live import FileState
-from deployready.monitoring.logs_schema import BinCounts
+from deployready.monitoring.logs_schema import RAW_ENGINES, BinCounts, requested_engine
 from deployready.monitoring.profiles import aggregates as agg
 from deployready.monitoring.profiles.frame import Layout
 
@@ -95,6 +95,12 @@ class ProfileReader:
         self.layouts = dict(layouts)
         #: the workspace the store's log paths are relative to (for :meth:`file_spans`)
         self.root = root
+
+    @classmethod
+    def unless_raw(cls, ws: Any, engine: str = "auto") -> ProfileReader | None:
+        """:meth:`for_workspace`, or None when a raw engine is asked for (``engine`` or
+        ``$DEPLOYREADY_LOG_ENGINE``): the raw rows answer then, and nothing is kept."""
+        return None if requested_engine(engine) in RAW_ENGINES else cls.for_workspace(ws)
 
     @classmethod
     def for_workspace(cls, ws: Any) -> ProfileReader | None:
