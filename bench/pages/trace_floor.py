@@ -1,0 +1,78 @@
+"""Where the browser's time goes on Streamlit's floor page (a title, one plotly chart, one
+table — ``bench_render.FLOOR_PAGE``), served by plain ``streamlit run``: when each large
+script chunk is requested and downloaded, and when the page is drawn completely (the
+same condition as ``bench_render.IDLE_JS``). Each visit is a fresh browser context (a
+cold cache). Run by hand::
+
+    .venv/bin/python bench/pages/trace_floor.py --root /tmp/drbench --visits 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_render as br
+
+CHUNKS_JS = """() => performance.getEntriesByType('resource')
+  .filter(e => e.name.endsWith('.js') && e.decodedBodySize > 400000)
+  .map(e => [e.name.split('/').pop(), Math.round(e.startTime), Math.round(e.responseEnd),
+             e.decodedBodySize])"""
+
+
+def _serve(page: Path, port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    server = subprocess.Popen(cmd, cwd=br.REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.25)
+    server.terminate()
+    raise RuntimeError("streamlit did not start")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", type=Path, default=Path("/tmp/drbench"))
+    ap.add_argument("--visits", type=int, default=3)
+    args = ap.parse_args()
+    args.root.mkdir(parents=True, exist_ok=True)
+    page = args.root / "floor_page.py"
+    page.write_text(br.FLOOR_PAGE)
+    port = br._free_port()
+    server = _serve(page, port)
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=br.CHROMIUM, args=br.CHROME_FLAGS)
+            for visit in range(args.visits):
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                tab = context.new_page()
+                tab.goto(f"http://127.0.0.1:{port}/?with=chart", wait_until="commit")
+                done = tab.wait_for_function(br.IDLE_JS, timeout=60_000, polling=20)
+                print(f"visit {visit}: drawn at {float(done.json_value()):.0f} ms")
+                for name, start, end, size in sorted(tab.evaluate(CHUNKS_JS),
+                                                     key=lambda c: c[1]):
+                    print(f"  {name:32} requested {start:5d} ms, downloaded {end:5d} ms, "
+                          f"{size / 1e6:.1f} MB")
+                context.close()
+    finally:
+        server.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
