@@ -87,9 +87,9 @@ def render(r: Readiness) -> None:
                           tuple(tuple(sorted(c.items())) for c in categories))
     left, right = st.columns([2, 3])
     with left:
-        st.plotly_chart(gauge, key="gauge")
+        ui.chart(gauge, key="gauge")
     with right:
-        st.plotly_chart(bars, key="categories")
+        ui.chart(bars, key="categories")
 
     latency = r.category("latency")
     kinds = {

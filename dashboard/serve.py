@@ -64,6 +64,7 @@ WARM_MODULES: tuple[str, ...] = (
     "deployready.charts.monitoring",
     "deployready.charts.performance",
     "deployready.charts.rollout",
+    "dashboard.chart_theme",  # the charts' template, built once
 )
 
 

@@ -7,15 +7,18 @@ widgets around engine results; nothing decides a check.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from dashboard import identity
+from dashboard.chart_theme import TEMPLATE_JSON
 from deployready.errors import AccessDenied, DeployReadyError
 from deployready.policy import Policy
 from deployready.workspace import Workspace, default_workspace_path
@@ -43,8 +46,55 @@ _VERSION_KEY = "deployready_version"
 _DEPLOYED_KEY = "deployready_deployed_version"
 
 
+#: The chart element's script (a Streamlit component, drawn in the page, not a frame).
+CHART_JS = Path(__file__).with_name("chart.js").read_text(encoding="utf-8")
+#: The trace types ``static/plotly-deployready.min.js`` holds: the list in
+#: ``dashboard/chart_bundle/entry.js`` (a browser test compares the two).
+BUNDLE_TRACES: frozenset[str] = frozenset({"scatter", "bar", "box", "heatmap", "indicator"})
+#: The preload element takes no room in the sidebar.
+_CHART_CSS = ".st-key-deployready_chart_preload { display: none; }"
+
+
+def chart_json(fig: go.Figure) -> str:
+    """``fig`` as the chart element draws it: a copy in the dashboard's theme
+    (:mod:`dashboard.chart_theme`), as plotly JSON. A trace type the dashboard's plotly.js
+    build does not hold is refused here, not left to draw nothing in the browser."""
+    missing = sorted({trace.type for trace in fig.data} - BUNDLE_TRACES)
+    if missing:
+        raise ValueError(f"trace types {missing} are not in static/plotly-deployready.min.js; "
+                         "add them to dashboard/chart_bundle/entry.js and rebuild")
+    spec = json.loads(fig.to_json())  # plotly's encoder: numpy arrays, dates, NaN
+    spec.setdefault("layout", {})["template"] = TEMPLATE_JSON
+    return json.dumps(spec, separators=(",", ":"))
+
+
+def chart(fig: go.Figure, *, key: str | None = None, where: Any = None) -> None:
+    """Draw ``fig`` across the width of ``where`` (a column or container; default the
+    page) with the dashboard's plotly.js build. It holds only :data:`BUNDLE_TRACES`, a
+    quarter of the full library Streamlit's own plotly element loads, so a page's charts
+    are drawn sooner (bench/README.md)."""
+    data = {"figure": chart_json(fig)}
+    if where is None:
+        _chart_element()(data=data, key=key)
+        return
+    with where:
+        _chart_element()(data=data, key=key)
+
+
+def _chart_element() -> Any:
+    """The chart element's mounting command (registering the same definition again, as
+    every script run does, changes nothing)."""
+    return st.components.v2.component("deployready_chart", js=CHART_JS, css=_CHART_CSS,
+                                      isolate_styles=False)
+
+
 def setup_page(title: str, icon: str) -> None:
+    """The page's title and layout, and the chart library's load started at once: the
+    browser fetches and compiles it while the page's script runs, instead of after the
+    first chart arrives."""
     st.set_page_config(page_title=f"{title} · deployready", page_icon=icon, layout="wide")
+    with st.sidebar:
+        _chart_element()(data={"preload": True}, key="deployready_chart_preload", height=1)
 
 
 def _navigation() -> None:

@@ -95,7 +95,7 @@ if len(run_ids) > RECENT_RUNS:
         f"Streak strip and CV folds: the {RECENT_RUNS} runs up to {upto} "
         f"(of {len(run_ids):,}); the metric charts and the table below show every run."
     )
-st.plotly_chart(
+ui.chart(
     streak_strip(run_ids[recent], green[recent], cert.consecutive_green), key="streak"
 )
 
@@ -125,11 +125,11 @@ st.markdown("### Metrics across retrains")
 cols = st.columns(2)
 trajectories = _trajectories(str(path), ui.files_signature([path, ws.policy_path]), view, policy)
 for i, (name, fig) in enumerate(trajectories.items()):
-    cols[i % 2].plotly_chart(fig, key=f"metric-{name}")
+    ui.chart(fig, key=f"metric-{name}", where=cols[i % 2])
 
 st.markdown("### Time-series cross-validation")
 folds = {e.run_id: e.cv_fold_scores for e in view.runs[recent]}
-st.plotly_chart(
+ui.chart(
     cv_folds(folds, min_fold_score=cert.cv.min_fold_score, metric=cert.cv.metric), key="cv"
 )
 
@@ -138,7 +138,7 @@ evaluation = view.run(selected)
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(
+    ui.chart(
         feature_bars(
             evaluation.feature_entropy,
             title=f"Normalized feature entropy — {selected}",

@@ -129,7 +129,7 @@ if shap_report:
         f"rows explained {shap_report.get('n_rows_explained')} · "
         f"additivity error {shap_report.get('additivity_max_error')}"
     )
-    st.plotly_chart(
+    ui.chart(
         feature_bars(importance, title="Global importance (mean |SHAP|)", xaxis="mean |SHAP|"),
         key="shap",
     )

@@ -149,8 +149,8 @@ def live() -> None:
     m5.metric("P99 so far", f"{lat['p99']:.1f} ms" if lat.get("p99") is not None else "—")
     if now.series:
         c1, c2 = st.columns(2)
-        c1.plotly_chart(live_latency(now.series, _targets()), key="lt_live_latency")
-        c2.plotly_chart(live_throughput(now.series), key="lt_live_throughput")
+        ui.chart(live_latency(now.series, _targets()), key="lt_live_latency", where=c1)
+        ui.chart(live_throughput(now.series), key="lt_live_throughput", where=c2)
     # cancelling is part of the load-test action: the same role, logged the same way
     if st.button("Cancel load test", key="lt_cancel") and ui.guarded(
             lambda: identity.require_action(ws, "loadtest", VERSION, policy),
@@ -223,7 +223,7 @@ def _in_flight(run: StoredRun, profile: RunProfile) -> None:
         series = step_series(data["main_send_us"][sent], data["main_end_us"][sent],
                              pool=profile.pool)
         if series["t_s"]:
-            st.plotly_chart(in_flight(series, lp.concurrency), key=f"lt_in_flight_{run.id}")
+            ui.chart(in_flight(series, lp.concurrency), key=f"lt_in_flight_{run.id}")
     elif not profile.measured:
         st.caption(f"Requests in flight: not measured — run #{run.id} was stored before "
                    "the load test recorded them; re-run it for load-profile evidence.")
@@ -321,8 +321,8 @@ if len(completed) >= 2:
         picked = [r for r in completed if r.id in chosen]
         c1, c2 = st.columns(2)
         bars = [(f"#{r.id}", r.result.latency_ms.as_dict()) for r in picked if r.result]
-        c1.plotly_chart(percentile_bars(bars, {"p50": lp.p50_ms, "p95": lp.p95_ms,
-                                               "p99": lp.p99_ms}), key="lt_compare_bars")
+        ui.chart(percentile_bars(bars, {"p50": lp.p50_ms, "p95": lp.p95_ms, "p99": lp.p99_ms}),
+                 key="lt_compare_bars", where=c1)
         samples = {}
         for r in picked:
             data = ui.guarded(partial(load_samples, ws, r), f"Reading samples of #{r.id}")
@@ -330,4 +330,4 @@ if len(completed) >= 2:
                 kinds = data["main_kind"]
                 samples[f"#{r.id}"] = data["main_latency_us"][(kinds == 0) | (kinds == 1)]
         if samples:
-            c2.plotly_chart(cdf_overlay(samples), key="lt_compare_cdf")
+            ui.chart(cdf_overlay(samples), key="lt_compare_cdf", where=c2)

@@ -103,22 +103,20 @@ else:
     st.caption(f"Baseline: **{b.kind}** — {b.source} · P95 {b.p95:.1f} ms · P99 {b.p99:.1f} ms"
                + (f" · {b.count} samples" if b.count else ""))
 
-st.plotly_chart(
+ui.chart(
     latency_trend(report.windows, p95_target=lp.p95_ms, p99_target=lp.p99_ms,
                   spike_ms=lp.spike_ms, baseline=b.as_dict(),
                   title=f"Percentiles per {window} (successful requests)"),
-    width="stretch", key="latency_windows_chart",
+    key="latency_windows_chart",
 )
-st.plotly_chart(sample_counts(report.windows, f"Requests per {window}"), width="stretch",
-                key="latency_counts_chart")
-st.plotly_chart(
+ui.chart(sample_counts(report.windows, f"Requests per {window}"), key="latency_counts_chart")
+ui.chart(
     latency_trend(report.days, p95_target=lp.p95_ms, p99_target=lp.p99_ms, spike_ms=lp.spike_ms,
                   baseline=b.as_dict(), title="Percentiles per day"),
-    width="stretch", key="latency_days_chart",
+    key="latency_days_chart",
 )
 if b.kind != "none":
-    st.plotly_chart(latency_drift_bars(data["day_drift"], lp.max_drift), width="stretch",
-                    key="latency_drift_chart")
+    ui.chart(latency_drift_bars(data["day_drift"], lp.max_drift), key="latency_drift_chart")
 
 # ---------------------------------------------------------------- spikes and alerts
 st.markdown(f"### Spikes (windows with P99 > {lp.spike_ms:g} ms)")

@@ -105,8 +105,8 @@ def day_result(day: str) -> DriftResult | None:
 
 
 # ---------------------------------------------------------------- heatmap
-st.plotly_chart(psi_heatmap(days, history.features, history.matrix(), warn=dp.psi_warn,
-                            alert=dp.psi_alert), width="stretch", key="psi_heatmap")
+ui.chart(psi_heatmap(days, history.features, history.matrix(), warn=dp.psi_warn,
+                     alert=dp.psi_alert), key="psi_heatmap")
 latest = day_result(days[-1])
 if latest is None:
     st.stop()
@@ -128,10 +128,10 @@ chosen_day = c2.selectbox("Day", list(reversed(days)), key="drift_day")
 chosen = day_result(chosen_day)
 fd = chosen.features.get(feature) if chosen is not None else None
 if fd is not None:
-    st.plotly_chart(
+    ui.chart(
         distribution_bars(fd.bins, fd.reference, fd.current,
                           title=f"{feature} on {chosen_day}: PSI {fd.psi:.3f} ({fd.status})"),
-        width="stretch", key="drift_distribution",
+        key="drift_distribution",
     )
     st.dataframe(pd.DataFrame({"bin": fd.bins, "reference": fd.reference,
                                "current": fd.current}), hide_index=True, width="stretch")
@@ -152,13 +152,11 @@ if st.toggle(f"Raw rows of {chosen_day}", key="drift_raw_rows"):
 # ---------------------------------------------------------------- predictions
 st.markdown("### Prediction distribution")
 if history.has_prediction:
-    st.plotly_chart(prediction_stability(days, history.prediction_values(),
-                                         warn=dp.psi_warn, alert=dp.psi_alert),
-                    width="stretch", key="prediction_psi")
-    st.plotly_chart(prediction_shares(days, history.prediction_bins,
-                                      history.prediction_current.tolist(),
-                                      history.prediction_reference),
-                    width="stretch", key="prediction_shares")
+    ui.chart(prediction_stability(days, history.prediction_values(),
+                                  warn=dp.psi_warn, alert=dp.psi_alert), key="prediction_psi")
+    ui.chart(prediction_shares(days, history.prediction_bins,
+                               history.prediction_current.tolist(),
+                               history.prediction_reference), key="prediction_shares")
 
 # ---------------------------------------------------------------- stored checks
 st.markdown("### Stored daily checks")

@@ -45,7 +45,7 @@ c1.metric("Stable (100 %)", state.stable or "none")
 c2.metric("In rollout", f"{state.canary} at {state.stage_of(state.canary)} %"
           if state.canary else "none")
 c3.metric(f"{version}", f"{current} % of traffic")
-st.plotly_chart(stage_steps(stages, current, version=version), width="stretch")
+ui.chart(stage_steps(stages, current, version=version))
 st.caption(
     f"Stages {' → '.join(f'{s} %' for s in [0, *stages])}. Entering {stages[0]} % needs READY; "
     f"each later stage needs {policy.rollout.bake_days} consecutive green daily check(s) at "
@@ -151,7 +151,7 @@ events = ui.guarded(lambda: load_events(ws), "Reading the rollout log") or []
 if not events:
     st.info("No rollout events yet.")
 else:
-    st.plotly_chart(rollout_timeline([e.as_dict() for e in events]), width="stretch")
+    ui.chart(rollout_timeline([e.as_dict() for e in events]))
     log = pd.DataFrame([
         {"#": e.id, "time": e.created_at, "version": e.version, "action": e.action,
          "from %": e.from_pct, "to %": e.to_pct,

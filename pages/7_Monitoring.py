@@ -58,7 +58,7 @@ if not lists.daily:
             "Drift page.")
 else:
     daily = [d.as_dict() for d in lists.daily]
-    st.plotly_chart(daily_grid(daily, by_version=True), width="stretch", key="daily_grid")
+    ui.chart(daily_grid(daily, by_version=True), key="daily_grid")
     header, rows = daily_table(daily, status=status_glyph)
     st.dataframe(pd.DataFrame(rows, columns=header), hide_index=True, width="stretch")
 

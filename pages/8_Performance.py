@@ -116,9 +116,9 @@ m[4].metric(f"Estimate error ({metric})",
 
 # ---------------------------------------------------------------- per day
 rule = rules[metric]
-st.plotly_chart(performance_trend(realized, estimated, metric, op=rule.op,
-                                  threshold=rule.threshold, confidence=perf.confidence),
-                width="stretch", key="performance_trend")
+ui.chart(performance_trend(realized, estimated, metric, op=rule.op,
+                           threshold=rule.threshold, confidence=perf.confidence),
+         key="performance_trend")
 if pending:
     st.caption(f"{status_glyph(Status.PENDING)} Pending (too few labels, hatched): "
                + ", ".join(d.day.isoformat() for d in pending))
@@ -128,11 +128,10 @@ if provisional:
                f"final from {provisional[0].final_on.isoformat()} on.")
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(label_coverage(realized, min_coverage=perf.min_coverage), width="stretch",
-                    key="performance_coverage")
+    ui.chart(label_coverage(realized, min_coverage=perf.min_coverage), key="performance_coverage")
 with right:
-    st.plotly_chart(label_delays(joined.frame, window_days=perf.label_window_days),
-                    width="stretch", key="performance_delays")
+    ui.chart(label_delays(joined.frame, window_days=perf.label_window_days),
+             key="performance_delays")
 
 by_day = {e.day: e for e in estimated}
 rows = []
@@ -178,8 +177,7 @@ if importance is None:
     st.caption("Not in this report: importance stability explains a sample of the week's "
                "production feature rows.")
 else:
-    st.plotly_chart(importance_bars(importance, top_k=perf.importance_top_k), width="stretch",
-                    key="performance_importance")
+    ui.chart(importance_bars(importance, top_k=perf.importance_top_k), key="performance_importance")
     st.dataframe(pd.DataFrame([{
         "": status_glyph(c.status), "check": c.name, "value": format_value(c.value),
         "threshold": c.threshold, "finding": c.message} for c in importance.checks]),

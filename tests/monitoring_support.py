@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from chart_support import chart_specs
 from streamlit.testing.v1 import AppTest
 
 from deployready.demo.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, make_dataset
@@ -129,4 +130,4 @@ def texts(at: AppTest) -> str:
 
 def charts(at: AppTest) -> list[dict[str, Any]]:
     """The plotly figure specs of a rendered page."""
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return chart_specs(at)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chart_support import chart_specs
 from loadtest_models import make_workspace
 from streamlit.testing.v1 import AppTest
 
@@ -82,7 +83,7 @@ def test_run_progress_and_final_table(page: AppTest) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Mode"] == "closed loop"
     assert float(metrics["Held ≥ 5 in flight"].rstrip("%")) >= 50
-    assert at.get("plotly_chart"), "no chart of the requests in flight"
+    assert chart_specs(at), "no chart of the requests in flight"
     table = next(df.value for df in at.dataframe if "check" in df.value.columns)
     assert {"P50 latency", "P95 latency", "P99 latency", "errors", "timeouts", "peak memory",
             "prediction consistency", "load profile"} <= set(table["check"])

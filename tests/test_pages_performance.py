@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from chart_support import chart_specs
 from streamlit.testing.v1 import AppTest
 
 from deployready.checks import Status
@@ -119,7 +120,7 @@ def day_table(at: AppTest) -> pd.DataFrame:
 def test_page_on_an_empty_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = run_page(tmp_path, monkeypatch)
     assert "No model packages" in texts(at)
-    assert not at.get("plotly_chart")
+    assert not chart_specs(at)
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")
@@ -204,7 +205,7 @@ def test_page_shows_a_bad_label_file(labelled: Workspace, monkeypatch: pytest.Mo
     at = run_page(labelled.root, monkeypatch)
     (error,) = at.error
     assert "late.csv" in error.value and "row 2" in error.value and "label" in error.value
-    assert not at.get("plotly_chart")
+    assert not chart_specs(at)
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chart_support import chart_specs
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ def _texts(at: AppTest) -> str:
 
 
 def _plotly_specs(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return chart_specs(at)
 
 
 @pytest.mark.usefixtures("clear_streamlit_caches")

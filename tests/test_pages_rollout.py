@@ -3,11 +3,11 @@ controls (readiness replaced, daily checks and events stored directly)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from chart_support import chart_specs
 from rollout_support import add_daily, fake_scores, insert_event, make_workspace, page_texts
 from streamlit.testing.v1 import AppTest
 
@@ -103,7 +103,7 @@ def test_promote_to_25_when_the_bake_is_green(ws: Workspace) -> None:
     _button(at, "Promote v1.1 to 25").click().run()  # type: ignore[attr-defined]
     assert not at.exception
     assert rollout_state(ws).stage_of("v1.1") == 25
-    specs = at.get("plotly_chart")
+    specs = chart_specs(at)
     assert len(specs) >= 2  # step indicator and timeline
 
 
@@ -126,7 +126,7 @@ def test_monitoring_checklists_signoff_and_overdue(ws: Workspace) -> None:
     records = [d.as_dict() for d in checklists(ws, None, days=14).daily]
     header, rows = daily_table(records, status=status_glyph)
     assert list(daily.columns) == header and daily.values.tolist() == rows
-    grid = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    grid = chart_specs(at)[0]["data"][0]
     assert grid["z"] == daily_grid(records, by_version=True).to_plotly_json()["data"][0]["z"]
     assert "daily_table(" in (REPO / "pages" / "7_Monitoring.py").read_text(encoding="utf-8")
 

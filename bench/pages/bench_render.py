@@ -369,7 +369,8 @@ def apptest_worker(workspace: str, script: str, runs: int, deployed: str | None)
         shown = {
             "exceptions": [str(e.value)[:200] for e in at.exception],
             "errors_shown": [str(e.value)[:200] for e in at.error],  # st.error, e.g. a spike
-            "charts": [str(len(at.get("plotly_chart")))],
+            "charts": [str(len(at.get("plotly_chart")) + sum(
+                '"figure"' in el.proto.json for el in at.get("bidi_component")))],
         }
         return elapsed, shown
 
@@ -584,7 +585,7 @@ def markdown_warm(results: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     labels = [next(lab for s, lab, _ in PAGES if s == script) for script in WARM_PAGES]
-    for label in [*labels, EMPTY_LABEL, FLOOR_LABEL, FLOOR_CHART_LABEL]:
+    for label in [*labels, EMPTY_LABEL, FLOOR_LABEL, FLOOR_CHART_LABEL, FLOOR_ELEMENT_LABEL]:
         w, b = warm.get(label, {}), browser.get(label, {})
         if not w and not b:
             continue
@@ -660,7 +661,7 @@ IDLE_JS = """() => {
   // an element whose code is still loading shows a skeleton (charts, tables are lazy)
   if (document.querySelector('[data-testid="stSkeleton"], [data-testid="stSkeletonElement"]'))
     return false;
-  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"], .deployready-chart');
   for (const c of charts) { if (!c.querySelector('.main-svg')) return false; }
   return performance.now();
 }"""
@@ -668,15 +669,25 @@ IDLE_JS = """() => {
 
 FLOOR_LABEL = "(Streamlit floor: a page with only a title)"
 FLOOR_CHART_LABEL = "(Streamlit floor: a title, one plotly chart, one table)"
-FLOOR_PAGE = """import streamlit as st
+FLOOR_ELEMENT_LABEL = "(the same, the chart drawn by the dashboard's chart element)"
+FLOOR_PAGE = """import sys
 
+import streamlit as st
+
+sys.path.insert(0, {repo!r})
 st.set_page_config(layout="wide")
 st.title("deployready")
-if st.query_params.get("with") == "chart":
+if st.query_params.get("with") in ("chart", "element"):
     import plotly.graph_objects as go
 
-    st.plotly_chart(go.Figure(go.Scatter(x=[0, 1, 2], y=[1, 3, 2])))
-    st.dataframe({"a": [1, 2, 3]})
+    fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[1, 3, 2]))
+    if st.query_params.get("with") == "chart":
+        st.plotly_chart(fig)
+    else:
+        from dashboard import ui
+
+        ui.chart(fig)
+    st.dataframe({{"a": [1, 2, 3]}})
 """
 
 
@@ -686,8 +697,12 @@ def run_browser_floor(root: Path, runs: int) -> dict[str, Any]:
     download and parse, the connection, one script run), and what the chart and table
     code (loaded on a page's first chart or table) adds to it."""
     floor = root / "floor_page.py"
-    floor.write_text(FLOOR_PAGE)
-    pages = [(str(floor), FLOOR_LABEL, ""), (str(floor), FLOOR_CHART_LABEL, "?with=chart")]
+    floor.write_text(FLOOR_PAGE.format(repo=str(REPO)))
+    static = root / "static"  # static serving looks beside the main script
+    if not static.exists():
+        static.symlink_to(REPO / "static", target_is_directory=True)
+    pages = [(str(floor), FLOOR_LABEL, ""), (str(floor), FLOOR_CHART_LABEL, "?with=chart"),
+             (str(floor), FLOOR_ELEMENT_LABEL, "?with=element")]
     return run_browser(root / "demo", runs, app=floor, pages=pages)
 
 
@@ -820,8 +835,9 @@ def _scratch_copy(scale: Path, scratch: Path) -> Path:
 
 def _main_warm(args: argparse.Namespace, spaces: dict[str, Path], results: dict[str, Any]
                ) -> int:
-    scale = _scratch_copy(spaces["scale"], args.warm)
-    results["warm"] = run_warm(scale, args.runs, args.warm_processes, SCALE_VERSION)
+    if not args.browser_only:
+        scale = _scratch_copy(spaces["scale"], args.warm)
+        results["warm"] = run_warm(scale, args.runs, args.warm_processes, SCALE_VERSION)
     if not args.no_browser and Path(CHROMIUM).exists():
         results["browser"]["demo"] = run_browser(spaces["demo"], args.browser_runs)
         results["browser"]["demo"].update(run_browser_floor(args.root, args.browser_runs))
@@ -853,6 +869,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--browser-runs", type=int, default=5)
     ap.add_argument("--workspaces", nargs="+", default=["demo", "scale"])
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--browser-only", action="store_true",
+                    help="only the demo's pages and the Streamlit floor pages in the browser")
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--preloaded", type=int, default=3, metavar="N",
                     help="fresh processes per page for the 'preloaded cold' column (0: skip)")
@@ -885,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pages:
         PAGES[:] = [p for p in PAGES if p[1] in args.pages]
         WARM_PAGES[:] = [s for s in WARM_PAGES if any(s == p[0] for p in PAGES)]
-    if args.warm is not None:
+    if args.warm is not None or args.browser_only:
         return _main_warm(args, spaces, results)
     results["preloaded"] = {}
     for name in args.workspaces:

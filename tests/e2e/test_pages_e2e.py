@@ -1,4 +1,5 @@
-"""Every page opened by its URL on a freshly started server renders without errors."""
+"""Every page opened by its URL on a freshly started server renders without errors, and
+every chart on it is drawn by the dashboard's own plotly.js build."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Server, screenshot, wait_connected, wait_idle
+from tests.e2e.conftest import RequestLog, Server, screenshot, wait_connected, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -25,12 +26,20 @@ PAGES = [
 
 
 @pytest.mark.parametrize(("path", "heading"), PAGES, ids=[p or "Overview" for p, _ in PAGES])
-def test_page_opens_by_url(server: Server, page: Any, path: str, heading: str) -> None:
+def test_page_opens_by_url(server: Server, page: Any, requests_seen: RequestLog, path: str,
+                           heading: str) -> None:
     page.goto(f"{server.url}/{path}")
     wait_connected(page)
     expect(page.locator("h1").filter(has_text=heading).first).to_be_visible(timeout=60_000)
     wait_idle(page)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    charts = page.locator(".deployready-chart")
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)
+    expect(page.locator(".deployready-chart-error")).to_have_count(0)
+    # Streamlit's own plotly element (and with it the full plotly.js) is never used
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(0)
+    assert not [u for u in requests_seen.urls if "/static/js/PlotlyChart." in u]
     screenshot(page, path or "Overview")
 
 
