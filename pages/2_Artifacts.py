@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -174,4 +173,5 @@ if manifest:
         width="stretch",
     )
     with st.expander("MANIFEST.json"):
-        st.code(json.dumps(manifest, indent=2), language="json")
+        # a JSON tree: st.code would load the browser's 1.5 MB syntax highlighter for it
+        st.json(manifest, expanded=True)
