@@ -64,7 +64,15 @@ export default function (component) {
   // keep the figure's height while the library loads, so the page does not jump
   node.style.minHeight = `${(figure.layout && figure.layout.height) || 450}px`;
   library()
-    .then((Plotly) => Plotly.react(node, figure.data || [], figure.layout || {}, CONFIG))
+    .then((Plotly) => {
+      if (node.classList.contains("deployready-chart-error")) {
+        // an earlier load failed here and a later one succeeded: clear the message
+        node.textContent = "";
+        node.removeAttribute("role");
+        node.classList.remove("deployready-chart-error");
+      }
+      return Plotly.react(node, figure.data || [], figure.layout || {}, CONFIG);
+    })
     .catch((err) => fail(node, err.message));
   return () => {
     if (window.Plotly && typeof window.Plotly.purge === "function") window.Plotly.purge(node);

@@ -89,9 +89,10 @@ def _chart_element() -> Any:
 
 
 def setup_page(title: str, icon: str) -> None:
-    """The page's title and layout, and the chart library's load started at once: the
-    browser fetches and compiles it while the page's script runs, instead of after the
-    first chart arrives."""
+    """The page's title and layout, and the chart library's load started by the page's
+    first element rather than its first chart: when the script takes a while, the browser
+    fetches and compiles the library meanwhile (when it is quick, all elements arrive
+    together and this changes nothing)."""
     st.set_page_config(page_title=f"{title} · deployready", page_icon=icon, layout="wide")
     with st.sidebar:
         _chart_element()(data={"preload": True}, key="deployready_chart_preload", height=1)
