@@ -661,7 +661,10 @@ IDLE_JS = """() => {
   // an element whose code is still loading shows a skeleton (charts, tables are lazy)
   if (document.querySelector('[data-testid="stSkeleton"], [data-testid="stSkeletonElement"]'))
     return false;
-  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"], .deployready-chart');
+  // a chart element's frame (.stBidiComponent) is in the page before its script draws
+  // into it: wait for every one in the main area, not only those already started
+  const charts = document.querySelectorAll(
+    '[data-testid="stPlotlyChart"], [data-testid="stMain"] .stBidiComponent');
   for (const c of charts) { if (!c.querySelector('.main-svg')) return false; }
   return performance.now();
 }"""

@@ -33,9 +33,11 @@ def test_page_opens_by_url(server: Server, page: Any, requests_seen: RequestLog,
     expect(page.locator("h1").filter(has_text=heading).first).to_be_visible(timeout=60_000)
     wait_idle(page)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-    charts = page.locator(".deployready-chart")
+    # every chart element on the page (its frame is there before its script draws into it)
+    charts = page.locator('[data-testid="stMain"] .stBidiComponent')
     for i in range(charts.count()):
-        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)
+        expect(charts.nth(i).locator(".deployready-chart .main-svg").first).to_be_attached(
+            timeout=30_000)
     expect(page.locator(".deployready-chart-error")).to_have_count(0)
     # Streamlit's own plotly element (and with it the full plotly.js) is never used
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(0)
