@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -73,12 +74,8 @@ def chart(fig: go.Figure, *, key: str | None = None, where: Any = None) -> None:
     page) with the dashboard's plotly.js build. It holds only :data:`BUNDLE_TRACES`, a
     quarter of the full library Streamlit's own plotly element loads, so a page's charts
     are drawn sooner (bench/README.md)."""
-    data = {"figure": chart_json(fig)}
-    if where is None:
-        _chart_element()(data=data, key=key)
-        return
-    with where:
-        _chart_element()(data=data, key=key)
+    with nullcontext() if where is None else where:
+        _chart_element()(data={"figure": chart_json(fig)}, key=key)
 
 
 def _chart_element() -> Any:

@@ -694,19 +694,55 @@ if st.query_params.get("with") in ("chart", "element"):
 """
 
 
+def write_floor_page(root: Path) -> Path:
+    """:data:`FLOOR_PAGE` as ``root/floor_page.py``, with the dashboard's ``static/`` beside
+    it (static serving looks beside the main script)."""
+    floor = root / "floor_page.py"
+    floor.write_text(FLOOR_PAGE.format(repo=str(REPO)))
+    static = root / "static"
+    if not static.exists():
+        static.symlink_to(REPO / "static", target_is_directory=True)
+    return floor
+
+
 def run_browser_floor(root: Path, runs: int) -> dict[str, Any]:
     """The same measurement on one-file Streamlit pages served by plain ``streamlit
     run``: what any Streamlit page costs this browser on this machine (the bundle's
     download and parse, the connection, one script run), and what the chart and table
     code (loaded on a page's first chart or table) adds to it."""
-    floor = root / "floor_page.py"
-    floor.write_text(FLOOR_PAGE.format(repo=str(REPO)))
-    static = root / "static"  # static serving looks beside the main script
-    if not static.exists():
-        static.symlink_to(REPO / "static", target_is_directory=True)
+    floor = write_floor_page(root)
     pages = [(str(floor), FLOOR_LABEL, ""), (str(floor), FLOOR_CHART_LABEL, "?with=chart"),
              (str(floor), FLOOR_ELEMENT_LABEL, "?with=element")]
     return run_browser(root / "demo", runs, app=floor, pages=pages)
+
+
+def start_streamlit(start: list[str], workspace: Path, log: Path
+                    ) -> tuple[subprocess.Popen[bytes], str]:
+    """``python START…`` (the warm launcher or ``streamlit run``) on a free loopback port
+    with ``workspace`` as the dashboard's, output to ``log``; returns once it is healthy,
+    with its URL."""
+    port = _free_port()
+    env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
+    cmd = [
+        sys.executable, *start,
+        "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return server, url
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.terminate()
+                raise RuntimeError(f"streamlit did not start; see {log}") from None
+            time.sleep(0.25)
 
 
 def run_browser(workspace: Path, runs: int, *, app: Path | None = None,
@@ -717,30 +753,10 @@ def run_browser(workspace: Path, runs: int, *, app: Path | None = None,
 
     from deployready.loadtest.server import stop_server
 
-    port = _free_port()
-    env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
     start = ["-m", "dashboard.serve"] if app is None else ["-m", "streamlit", "run", str(app)]
-    cmd = [
-        sys.executable, *start,
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    log = open(workspace.parent / "streamlit-bench.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_streamlit(start, workspace, workspace.parent / "streamlit-bench.log")
     out: dict[str, Any] = {}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("streamlit did not start") from None
-                time.sleep(0.25)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_FLAGS)
             outside: list[str] = []
@@ -770,7 +786,6 @@ def run_browser(workspace: Path, runs: int, *, app: Path | None = None,
                 print(f"  requests outside loopback: {sorted(set(outside))[:5]}", flush=True)
     finally:
         stop_server(server)
-        log.close()
     return out
 
 

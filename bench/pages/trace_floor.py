@@ -10,10 +10,7 @@ cold cache). Run by hand::
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,33 +23,15 @@ CHUNKS_JS = """() => performance.getEntriesByType('resource')
              e.decodedBodySize])"""
 
 
-def _serve(page: Path, port: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    server = subprocess.Popen(cmd, cwd=br.REPO, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.25)
-    server.terminate()
-    raise RuntimeError("streamlit did not start")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, default=Path("/tmp/drbench"))
     ap.add_argument("--visits", type=int, default=3)
     args = ap.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
-    page = args.root / "floor_page.py"
-    page.write_text(br.FLOOR_PAGE)
-    port = br._free_port()
-    server = _serve(page, port)
+    page = br.write_floor_page(args.root)
+    server, url = br.start_streamlit(["-m", "streamlit", "run", str(page)],
+                                     args.root / "demo", args.root / "trace-floor.log")
     from playwright.sync_api import sync_playwright
 
     try:
@@ -61,7 +40,7 @@ def main() -> int:
             for visit in range(args.visits):
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 tab = context.new_page()
-                tab.goto(f"http://127.0.0.1:{port}/?with=chart", wait_until="commit")
+                tab.goto(f"{url}/?with=chart", wait_until="commit")
                 done = tab.wait_for_function(br.IDLE_JS, timeout=60_000, polling=20)
                 print(f"visit {visit}: drawn at {float(done.json_value()):.0f} ms")
                 for name, start, end, size in sorted(tab.evaluate(CHUNKS_JS),

@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +25,6 @@ import bench_render as br
 CATEGORIES = ["devtools.timeline", "v8", "disabled-by-default-devtools.timeline"]
 KINDS = ("EvaluateScript", "v8.evaluateModule", "FunctionCall", "EventDispatch", "Layout",
          "UpdateLayoutTree", "Paint", "TimerFire", "FireAnimationFrame")
-
-
-def _serve(workspace: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
-    cmd = [sys.executable, "-m", "dashboard.serve", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true"]
-    server = subprocess.Popen(cmd, cwd=br.REPO, env=env, stdout=log.open("wb"),
-                              stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.25)
-    server.kill()
-    raise RuntimeError(f"the dashboard did not start; see {log}")
 
 
 def summarise(events: list[dict[str, Any]], horizon_us: float = 3e6) -> dict[str, Any]:
@@ -81,8 +61,8 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     demo = br.build_demo_ws(args.root)
-    port = br._free_port()
-    server = _serve(demo, port, args.root / "trace-page.log")
+    server, url = br.start_streamlit(["-m", "dashboard.serve"], demo,
+                                     args.root / "trace-page.log")
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=br.CHROMIUM, args=br.CHROME_FLAGS)
@@ -91,7 +71,7 @@ def main() -> int:
                 page = context.new_page()
                 out = args.root / f"trace-{args.page}-{visit}.json"
                 browser.start_tracing(page=page, path=str(out), categories=CATEGORIES)
-                page.goto(f"http://127.0.0.1:{port}/{args.page}", wait_until="commit")
+                page.goto(f"{url}/{args.page}", wait_until="commit")
                 page.wait_for_function(br.IDLE_JS, timeout=120_000, polling=50)
                 time.sleep(0.5)
                 browser.stop_tracing()

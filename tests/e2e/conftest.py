@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,13 +193,25 @@ def screenshot(pg: Any, name: str) -> Path:
     return path
 
 
-@pytest.fixture
-def private_server(demo_master: Path, tmp_path: Path) -> Iterator[Server]:
-    """A server on its own copy of the demo workspace, for tests that add evidence."""
+def demo_copy(demo_master: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo workspace, ``tmp_path/ws``."""
     workspace = tmp_path / "ws"
     shutil.copytree(demo_master, workspace)
-    srv = start_server(workspace, tmp_path / "streamlit.log")
+    return workspace
+
+
+@contextmanager
+def serving(workspace: Path, log: Path, extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+    """A dashboard on ``workspace`` for the ``with`` block (:func:`start_server`)."""
+    srv = start_server(workspace, log, extra_args)
     try:
         yield srv
     finally:
         stop_server(srv)
+
+
+@pytest.fixture
+def private_server(demo_master: Path, tmp_path: Path) -> Iterator[Server]:
+    """A server on its own copy of the demo workspace, for tests that add evidence."""
+    with serving(demo_copy(demo_master, tmp_path), tmp_path / "streamlit.log") as srv:
+        yield srv

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.ui import BUNDLE_TRACES
-from tests.e2e.conftest import Server, start_server, stop_server, wait_connected, wait_idle
+from tests.e2e.conftest import Server, demo_copy, serving, wait_connected, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -28,16 +28,9 @@ def test_bundle_holds_exactly_the_declared_traces(server: Server, page: Any) -> 
 
 @pytest.fixture
 def server_without_static(demo_master: Path, tmp_path: Path) -> Iterator[Server]:
-    import shutil
-
-    workspace = tmp_path / "ws"
-    shutil.copytree(demo_master, workspace)
-    srv = start_server(workspace, tmp_path / "streamlit.log",
-                       ("--server.enableStaticServing", "false"))
-    try:
+    with serving(demo_copy(demo_master, tmp_path), tmp_path / "streamlit.log",
+                 ("--server.enableStaticServing", "false")) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 def test_missing_chart_library_is_a_visible_error(server_without_static: Server,

@@ -3,7 +3,6 @@ labels are still arriving: the provisional and pending days are marked."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from playwright.sync_api import expect
 from deployready.checks import Status
 from deployready.performance.api import performance_report
 from deployready.workspace import Workspace
-from tests.e2e.conftest import Server, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import Server, demo_copy, screenshot, serving, wait_idle
 from tests.labels_support import add_request_ids, write_labels
 
 pytestmark = pytest.mark.browser
@@ -25,17 +24,13 @@ LEGEND = ".js-plotly-plot .legendtext"
 
 @pytest.fixture
 def labelled_server(demo_master: Path, tmp_path: Path) -> Iterator[Server]:
-    root = tmp_path / "ws"
-    shutil.copytree(demo_master, root)
+    root = demo_copy(demo_master, tmp_path)
     ws = Workspace.open(root)
     add_request_ids(ws)
     if not (ws.labels_dir.is_dir() and any(ws.labels_dir.iterdir())):  # the demo has none yet
         write_labels(ws, datetime.now(UTC))
-    srv = start_server(root, tmp_path / "streamlit.log")
-    try:
+    with serving(root, tmp_path / "streamlit.log") as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 def test_performance_page_marks_provisional_and_pending_days(labelled_server: Server,
