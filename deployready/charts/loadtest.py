@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from deployready.charts.reference import add_reference_lines, hline
+
 PCT_KEYS: tuple[tuple[str, str], ...] = (
     ("p50", "P50"), ("p95", "P95"), ("p99", "P99"), ("p99_9", "P99.9"),
 )
@@ -30,9 +32,8 @@ def live_latency(series: Sequence[Mapping[str, Any]], targets: Mapping[str, floa
         fig.add_trace(go.Scatter(x=t, y=[s[key] for s in series], name=name, mode="lines+markers"))
     fig.add_trace(go.Scatter(x=t, y=[s.get("max_ms") for s in series], name="max",
                              mode="lines", line={"dash": "dot"}))
-    for name, value in (targets or {}).items():
-        fig.add_hline(y=value, line_dash="dash", annotation_text=f"{name} target {value:g} ms",
-                      annotation_position="top left")
+    add_reference_lines(fig, *(hline(value, {"dash": "dash"}, f"{name} target {value:g} ms",
+                                     "top left") for name, value in (targets or {}).items()))
     return _layout(fig, "Latency per second", "second of the run", "ms")
 
 
@@ -54,9 +55,9 @@ def percentile_bars(runs: Sequence[tuple[str, Mapping[str, Any]]],
         fig.add_trace(go.Bar(x=labels, y=values, name=name,
                              hovertemplate="%{x}: %{y:.3f} ms" + (f" (n={counts})" if counts
                                                                   else "") + "<extra></extra>"))
-    for key, value in (targets or {}).items():
-        fig.add_hline(y=value, line_dash="dash", annotation_position="top left",
-                      annotation_text=f"{key.upper()} target {value:g} ms")
+    add_reference_lines(fig, *(hline(value, {"dash": "dash"},
+                                     f"{key.upper()} target {value:g} ms", "top left")
+                               for key, value in (targets or {}).items()))
     fig.update_layout(barmode="group")
     return _layout(fig, "Latency percentiles", "", "ms", height=340)
 
@@ -89,6 +90,6 @@ def in_flight(series: Mapping[str, Sequence[float]], concurrency: int | None = N
     fig.add_trace(go.Scatter(x=t, y=list(series.get("mean") or []), name="mean",
                              mode="lines", line={"shape": "hv"}))
     if concurrency:
-        fig.add_hline(y=concurrency, line_dash="dash", annotation_position="top left",
-                      annotation_text=f"policy concurrency {concurrency}")
+        add_reference_lines(fig, hline(concurrency, {"dash": "dash"},
+                                       f"policy concurrency {concurrency}", "top left"))
     return _layout(fig, "Requests in flight", "seconds from the first send", "in flight")

@@ -16,13 +16,13 @@ from deployready.charts import (
     PENDING_COLOR,
     WARN_COLOR,
 )
+from deployready.charts.reference import add_reference_lines, hline
 from deployready.monitoring.drift import psi_level
 from deployready.monitoring.latency import is_spike
 
 PCT_COLORS = {"p50": "#60a5fa", "p95": ACCENT_COLOR, "p99": "#1e3a8a"}
 
-_LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 50, "b": 40},
-                           "template": "plotly_white"}
+_LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 50, "b": 40}}
 
 
 def latency_trend(
@@ -52,17 +52,18 @@ def latency_trend(
                 x=spikes["window_start"], y=spikes["p99"], name=f"spike (P99 > {spike_ms:g} ms)",
                 mode="markers", marker={"color": FAIL_COLOR, "size": 10, "symbol": "x"},
             ))
-    fig.add_hline(y=p95_target, line={"color": WARN_COLOR, "dash": "dash"},
-                  annotation_text=f"P95 target {p95_target:g} ms", annotation_position="top left")
-    fig.add_hline(y=p99_target, line={"color": FAIL_COLOR, "dash": "dash"},
-                  annotation_text=f"P99 target {p99_target:g} ms", annotation_position="top left")
+    lines = [hline(p95_target, {"color": WARN_COLOR, "dash": "dash"},
+                   f"P95 target {p95_target:g} ms", "top left"),
+             hline(p99_target, {"color": FAIL_COLOR, "dash": "dash"},
+                   f"P99 target {p99_target:g} ms", "top left")]
     if baseline and baseline.get("kind") not in (None, "none"):
         for key in ("p95", "p99"):
             value = baseline.get(key)
             if value is not None:
-                fig.add_hline(y=float(value), line={"color": PENDING_COLOR, "dash": "dot"},
-                              annotation_text=f"baseline {key.upper()} {float(value):.1f} ms",
-                              annotation_position="bottom right")
+                lines.append(hline(float(value), {"color": PENDING_COLOR, "dash": "dot"},
+                                   f"baseline {key.upper()} {float(value):.1f} ms",
+                                   "bottom right"))
+    add_reference_lines(fig, *lines)
     fig.update_layout(title=title, yaxis_title="ms", xaxis_title="window start (UTC)",
                       height=380, legend={"orientation": "h", "y": -0.2}, **_LAYOUT)
     return fig
@@ -88,8 +89,8 @@ def latency_drift_bars(day_drift: pd.DataFrame, max_drift: float) -> go.Figure:
             values = pd.to_numeric(day_drift[key], errors="coerce") * 100
             fig.add_trace(go.Bar(x=day_drift["window_start"], y=values, marker_color=color,
                                  name=key.split("_")[0].upper()))
-    fig.add_hline(y=max_drift * 100, line={"color": FAIL_COLOR, "dash": "dash"},
-                  annotation_text=f"max drift {max_drift:.0%}")
+    add_reference_lines(fig, hline(max_drift * 100, {"color": FAIL_COLOR, "dash": "dash"},
+                                   f"max drift {max_drift:.0%}"))
     fig.update_layout(title="Latency drift vs baseline", yaxis_title="% change",
                       barmode="group", height=300, **_LAYOUT)
     return fig
@@ -164,10 +165,8 @@ def prediction_stability(
     colors = [color[psi_level(v, warn, alert)] for v in psi]
     fig = go.Figure(go.Scatter(x=list(days), y=list(psi), mode="lines+markers", name="PSI",
                                marker={"color": colors, "size": 9}, line={"color": PENDING_COLOR}))
-    fig.add_hline(y=warn, line={"color": WARN_COLOR, "dash": "dash"},
-                  annotation_text=f"warn {warn:g}")
-    fig.add_hline(y=alert, line={"color": FAIL_COLOR, "dash": "dash"},
-                  annotation_text=f"alert {alert:g}")
+    add_reference_lines(fig, hline(warn, {"color": WARN_COLOR, "dash": "dash"}, f"warn {warn:g}"),
+                        hline(alert, {"color": FAIL_COLOR, "dash": "dash"}, f"alert {alert:g}"))
     fig.update_layout(title="Prediction distribution stability (PSI vs reference)",
                       yaxis_title="PSI", height=300, xaxis={"type": "category"}, **_LAYOUT)
     return fig

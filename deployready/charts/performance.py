@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from deployready.charts import ACCENT_COLOR, FAIL_COLOR, PENDING_COLOR, WARN_COLOR
+from deployready.charts.reference import add_reference_lines, hline, vline
 from deployready.checks import Status, status_color, status_label
 from deployready.performance.estimated import EstimatedDay
 from deployready.performance.importance import ImportanceStability
@@ -22,8 +23,7 @@ from deployready.performance.realized import RealizedDay
 ESTIMATE_COLOR = "#7c3aed"
 HATCH = "/"
 
-_LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 50, "b": 40},
-                           "template": "plotly_white"}
+_LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 50, "b": 40}}
 
 
 def _day_axis(days: Sequence[str]) -> dict[str, Any]:
@@ -115,8 +115,8 @@ def performance_trend(
             WARN_COLOR if e.status is Status.WARN else ESTIMATE_COLOR for e in estimated]},
         hovertemplate="%{x}: estimated %{y:.4g}<extra></extra>",
     ))
-    fig.add_hline(y=threshold, line={"color": FAIL_COLOR, "dash": "dash"},
-                  annotation_text=f"threshold {op} {threshold:g}", annotation_position="top left")
+    add_reference_lines(fig, hline(threshold, {"color": FAIL_COLOR, "dash": "dash"},
+                                   f"threshold {op} {threshold:g}", "top left"))
     fig.update_layout(title=f"{metric}: realized vs estimated per prediction day",
                       yaxis={"title": metric, "range": [lo, hi]}, xaxis=_day_axis(days),
                       height=420, barmode="overlay", legend={"orientation": "h", "y": -0.2},
@@ -143,8 +143,8 @@ def label_coverage(realized: Sequence[RealizedDay], *, min_coverage: float) -> g
                 marker={"color": status_color(status),
                         "pattern": {"shape": HATCH if provisional else "", "solidity": 0.4}},
             ))
-    fig.add_hline(y=min_coverage, line={"color": FAIL_COLOR, "dash": "dash"},
-                  annotation_text=f"minimum coverage {min_coverage:.0%}")
+    add_reference_lines(fig, hline(min_coverage, {"color": FAIL_COLOR, "dash": "dash"},
+                                   f"minimum coverage {min_coverage:.0%}"))
     fig.update_layout(title="Label coverage per prediction day", yaxis_tickformat=".0%",
                       yaxis_title="labelled / predictions",
                       xaxis=_day_axis(sorted(d.day.isoformat() for d in realized)), height=320,
@@ -163,8 +163,8 @@ def label_delays(joined: pd.DataFrame, *, window_days: int) -> go.Figure:
     fig = go.Figure(go.Bar(x=(edges[:-1] + 0.5).tolist(), y=counts.tolist(),
                            marker_color=ACCENT_COLOR, name="labels",
                            hovertemplate="%{y} labels after %{x:.0f}±0.5 days<extra></extra>"))
-    fig.add_vline(x=window_days, line={"color": PENDING_COLOR, "dash": "dash"},
-                  annotation_text=f"label window {window_days} d")
+    add_reference_lines(fig, vline(window_days, {"color": PENDING_COLOR, "dash": "dash"},
+                                   f"label window {window_days} d"))
     title = ("Label delay: no labels yet" if not delay.size else
              f"Label delay: median {np.median(delay):.1f} days over {delay.size:,} labels")
     fig.update_layout(title=title, xaxis_title="days from prediction to label",

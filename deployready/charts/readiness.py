@@ -9,11 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from deployready.charts import ACCENT_COLOR, FAIL_COLOR, PASS_COLOR
+from deployready.charts.reference import add_reference_lines, hline, vline
 
-_LAYOUT: dict[str, Any] = {
-    "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
-    "template": "plotly_white",
-}
+_LAYOUT: dict[str, Any] = {"margin": {"l": 40, "r": 20, "t": 50, "b": 40}}
 
 
 def score_gauge(score: float, max_score: float, ready: bool) -> go.Figure:
@@ -101,12 +99,8 @@ def metric_trajectory(
                 text=text[mask],
                 hovertemplate="%{text}<br>%{y:.4f}<extra></extra>",
             )
-    fig.add_hline(
-        y=threshold,
-        line_dash="dash",
-        line_color=FAIL_COLOR,
-        annotation_text=f"{'≥' if direction == 'higher' else '≤'} {threshold:g}",
-    )
+    add_reference_lines(fig, hline(threshold, {"dash": "dash", "color": FAIL_COLOR},
+                                   f"{'≥' if direction == 'higher' else '≤'} {threshold:g}"))
     fig.update_layout(title=metric, height=260, showlegend=False, **_LAYOUT)
     return fig
 
@@ -131,12 +125,8 @@ def cv_folds(
             showlegend=False,
         )
     )
-    fig.add_hline(
-        y=min_fold_score,
-        line_dash="dash",
-        line_color=FAIL_COLOR,
-        annotation_text=f"min fold {metric} {min_fold_score:g}",
-    )
+    add_reference_lines(fig, hline(min_fold_score, {"dash": "dash", "color": FAIL_COLOR},
+                                   f"min fold {metric} {min_fold_score:g}"))
     fig.update_layout(title=f"Time-series CV folds ({metric})", height=300, **_LAYOUT)
     return fig
 
@@ -151,12 +141,8 @@ def feature_bars(
     colors = [FAIL_COLOR if threshold is not None and v < threshold else ACCENT_COLOR for v in vals]
     fig = go.Figure(go.Bar(y=names, x=vals, orientation="h", marker_color=colors))
     if threshold is not None:
-        fig.add_vline(
-            x=threshold,
-            line_dash="dash",
-            line_color=FAIL_COLOR,
-            annotation_text=f"min {threshold:g}",
-        )
+        add_reference_lines(fig, vline(threshold, {"dash": "dash", "color": FAIL_COLOR},
+                                       f"min {threshold:g}"))
     fig.update_layout(
         title=title,
         height=max(240, 26 * len(names) + 80),

@@ -9,10 +9,7 @@ import plotly.graph_objects as go
 
 from deployready.charts import FAIL_COLOR, PASS_COLOR, PENDING_COLOR
 
-_LAYOUT: dict[str, Any] = {
-    "margin": {"l": 40, "r": 20, "t": 50, "b": 40},
-    "template": "plotly_white",
-}
+_LAYOUT: dict[str, Any] = {"margin": {"l": 40, "r": 20, "t": 50, "b": 40}}
 
 _PALETTE = ["#2563eb", "#7c3aed", "#0891b2", "#ea580c", "#db2777", "#4b5563"]
 
