@@ -18,7 +18,9 @@ COLORWAY: Final = ("#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d",
                    "#7defa1", "#ff8700", "#ffd16a", "#6d3fc0", "#d5dae5")
 TEXT: Final = "#31333f"
 GRID: Final = "#e6eaf1"
-FONT: Final = '"Source Sans Pro", "Source Sans 3", sans-serif'
+#: The page's type: the ``[theme] font`` of ``.streamlit/config.toml`` (a test keeps the two
+#: equal), so the charts' text matches the text around them.
+FONT: Final = "sans-serif"
 
 
 def dashboard_template() -> go.layout.Template:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -14,7 +15,7 @@ from chart_support import chart_specs
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
-from dashboard.chart_theme import COLORWAY
+from dashboard.chart_theme import COLORWAY, FONT, TEMPLATE_JSON
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLE = REPO / "static" / "plotly-deployready.min.js"
@@ -79,3 +80,11 @@ def test_pages_draw_only_through_the_chart_element() -> None:
 def test_static_serving_is_on_for_the_chart_library() -> None:
     config = (REPO / ".streamlit" / "config.toml").read_text(encoding="utf-8")
     assert re.search(r"^enableStaticServing = true$", config, re.MULTILINE)
+
+
+def test_chart_font_is_the_page_font() -> None:
+    """The charts' text is set in the ``[theme] font`` of the dashboard's Streamlit config,
+    the type of the page around them."""
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["theme"]["font"] == FONT
+    assert TEMPLATE_JSON["layout"]["font"]["family"] == FONT

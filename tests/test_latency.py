@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from monitoring_support import (
     crafted_logs,
@@ -15,6 +16,7 @@ from monitoring_support import (
     write_csv,
 )
 
+from deployready.charts.monitoring import STEPS_ABOVE_WINDOWS, sample_counts
 from deployready.checks import Status
 from deployready.monitoring.latency import latency_report
 from deployready.monitoring.latency_checks import latency_checks
@@ -42,6 +44,28 @@ def test_windows_and_sample_counts(ws: Workspace) -> None:
     expected = np.percentile(steady("2026-03-01", 7200)[:3600], [50, 95, 99])
     assert report.windows[["p50", "p95", "p99"]].iloc[0].tolist() == pytest.approx(expected)
     assert report.spikes == [] and report.alerts() == []
+
+
+@pytest.mark.parametrize("n", [3, STEPS_ABOVE_WINDOWS, STEPS_ABOVE_WINDOWS + 1, 720])
+def test_sample_counts_show_every_window(n: int) -> None:
+    starts = pd.date_range("2026-11-01", periods=n, freq="h", tz="UTC")
+    windows = pd.DataFrame({"window_start": starts, "count": np.arange(n) * 3,
+                            "errors": np.arange(n) % 4})
+    fig = sample_counts(windows)
+    ok, errors = fig.data
+    assert (ok.name, errors.name) == ("successful", "errors")
+    if n <= STEPS_ABOVE_WINDOWS:  # a bar per window
+        assert (ok.type, list(ok.y)) == ("bar", windows["count"].tolist())
+        assert list(errors.y) == windows["errors"].tolist()
+        return
+    # stacked steps: each count held from its window's start to the next, the last
+    # window closed one hour after its start
+    assert ok.type == "scatter" and ok.line.shape == "hv"
+    assert ok.stackgroup == errors.stackgroup is not None
+    assert list(ok.y) == [*windows["count"], windows["count"].iloc[-1]]
+    assert list(errors.y) == [*windows["errors"], windows["errors"].iloc[-1]]
+    assert pd.Timestamp(ok.x[-1]) == starts[-1] + pd.Timedelta(hours=1)
+    assert [pd.Timestamp(x) for x in ok.x[:-1]] == list(starts)
 
 
 def test_spike_detected_with_times(ws: Workspace) -> None:
