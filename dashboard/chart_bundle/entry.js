@@ -1,6 +1,6 @@
 // The dashboard's plotly.js: the core and the five trace types deployready's figures
-// draw. Keep this list equal to dashboard/charts.py BUNDLE_TRACES (a browser test
-// compares them); scatter is part of the core.
+// draw. Keep this list equal to dashboard/ui.py BUNDLE_TRACES (a test compares them);
+// scatter is part of the core.
 'use strict';
 var Plotly = require('plotly.js/lib/core');
 
