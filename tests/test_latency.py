@@ -64,8 +64,9 @@ def test_sample_counts_show_every_window(n: int) -> None:
     assert ok.stackgroup == errors.stackgroup is not None
     assert list(ok.y) == [*windows["count"], windows["count"].iloc[-1]]
     assert list(errors.y) == [*windows["errors"], windows["errors"].iloc[-1]]
-    assert pd.Timestamp(ok.x[-1]) == starts[-1] + pd.Timedelta(hours=1)
-    assert [pd.Timestamp(x) for x in ok.x[:-1]] == list(starts)
+    utc = starts.tz_localize(None)  # plotly writes zone-aware times as naive UTC
+    assert pd.Timestamp(ok.x[-1]) == utc[-1] + pd.Timedelta(hours=1)
+    assert [pd.Timestamp(x) for x in ok.x[:-1]] == list(utc)
 
 
 def test_spike_detected_with_times(ws: Workspace) -> None:

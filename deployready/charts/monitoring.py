@@ -22,6 +22,16 @@ from deployready.monitoring.latency import is_spike
 
 PCT_COLORS = {"p50": "#60a5fa", "p95": ACCENT_COLOR, "p99": "#1e3a8a"}
 
+
+def _utc_times(values: Any) -> np.ndarray:
+    """Times as naive UTC ``datetime64`` (what plotly writes for a time zone-aware
+    column): plotly copies and encodes an array of ``Timestamp`` objects one by one, about
+    30 ms for 720 windows, a ``datetime64`` array at once."""
+    times = pd.DatetimeIndex(pd.to_datetime(values))
+    if times.tz is not None:
+        times = times.tz_convert("UTC").tz_localize(None)
+    return np.asarray(times.to_numpy(), dtype="datetime64[ns]")
+
 _LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 50, "b": 40}}
 
 
@@ -82,12 +92,12 @@ def sample_counts(windows: pd.DataFrame, title: str = "Requests per window") -> 
     fig = go.Figure()
     series = (("count", "successful", ACCENT_COLOR), ("errors", "errors", FAIL_COLOR))
     if len(windows) > STEPS_ABOVE_WINDOWS:
-        starts = pd.to_datetime(windows["window_start"])
-        # the last window ends one window after its start
-        x = [*starts, starts.iloc[-1] + (starts.iloc[-1] - starts.iloc[-2])]
+        starts = _utc_times(windows["window_start"])
+        x = np.append(starts, starts[-1] + (starts[-1] - starts[-2]))  # the last one's end
         for column, name, color in series:
-            y = windows[column].tolist()
-            fig.add_trace(go.Scatter(x=x, y=[*y, y[-1]], name=name, mode="lines",
+            values = windows[column].to_numpy()
+            y = np.append(values, values[-1:])
+            fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines",
                                      line={"shape": "hv", "width": 0.5, "color": color},
                                      fillcolor=color, stackgroup="requests",
                                      hovertemplate="%{x}: %{y:,}<extra>" + name + "</extra>"))
