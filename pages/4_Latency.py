@@ -109,7 +109,8 @@ ui.chart(
                   title=f"Percentiles per {window} (successful requests)"),
     key="latency_windows_chart",
 )
-ui.chart(sample_counts(report.windows, f"Requests per {window}"), key="latency_counts_chart")
+ui.chart(sample_counts(report.windows, f"Requests per {window}", window),
+         key="latency_counts_chart")
 ui.chart(
     latency_trend(report.days, p95_target=lp.p95_ms, p99_target=lp.p99_ms, spike_ms=lp.spike_ms,
                   baseline=b.as_dict(), title="Percentiles per day"),

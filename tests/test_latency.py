@@ -49,24 +49,39 @@ def test_windows_and_sample_counts(ws: Workspace) -> None:
 @pytest.mark.parametrize("n", [3, STEPS_ABOVE_WINDOWS, STEPS_ABOVE_WINDOWS + 1, 720])
 def test_sample_counts_show_every_window(n: int) -> None:
     starts = pd.date_range("2026-11-01", periods=n, freq="h", tz="UTC")
-    windows = pd.DataFrame({"window_start": starts, "count": np.arange(n) * 3,
+    windows = pd.DataFrame({"window_start": starts, "count": np.arange(n) * 3 + 1,
                             "errors": np.arange(n) % 4})
-    fig = sample_counts(windows)
+    fig = sample_counts(windows, window="1h")
     ok, errors = fig.data
     assert (ok.name, errors.name) == ("successful", "errors")
     if n <= STEPS_ABOVE_WINDOWS:  # a bar per window
         assert (ok.type, list(ok.y)) == ("bar", windows["count"].tolist())
         assert list(errors.y) == windows["errors"].tolist()
         return
-    # stacked steps: each count held from its window's start to the next, the last
-    # window closed one hour after its start
+    # stacked steps: each count held from its window's start, back to zero at the end of
+    # the last window (plotly writes zone-aware times as naive UTC)
     assert ok.type == "scatter" and ok.line.shape == "hv"
     assert ok.stackgroup == errors.stackgroup is not None
-    assert list(ok.y) == [*windows["count"], windows["count"].iloc[-1]]
-    assert list(errors.y) == [*windows["errors"], windows["errors"].iloc[-1]]
-    utc = starts.tz_localize(None)  # plotly writes zone-aware times as naive UTC
-    assert pd.Timestamp(ok.x[-1]) == utc[-1] + pd.Timedelta(hours=1)
-    assert [pd.Timestamp(x) for x in ok.x[:-1]] == list(utc)
+    utc = starts.tz_localize(None)
+    assert [pd.Timestamp(x) for x in ok.x] == [*utc, utc[-1] + pd.Timedelta(hours=1)]
+    assert list(ok.y) == [*windows["count"], 0]
+    assert list(errors.y) == [*windows["errors"], 0]
+
+
+def test_sample_counts_steps_drop_to_zero_over_a_gap() -> None:
+    """Hours without requests have no window: the steps show zero there, not the count of
+    the hour before."""
+    hours = [h for h in range(200) if not 50 <= h < 60]  # ten silent hours
+    starts = pd.Timestamp("2026-11-01", tz="UTC") + pd.to_timedelta(hours, unit="h")
+    windows = pd.DataFrame({"window_start": starts, "count": np.full(len(hours), 7),
+                            "errors": np.ones(len(hours), dtype=int)})
+    for window in ("1h", None):  # given, or the shortest step between two starts
+        ok, errors = sample_counts(windows, window=window).data
+        at = {pd.Timestamp(x): (y, e) for x, y, e in zip(ok.x, ok.y, errors.y, strict=True)}
+        silent = pd.Timestamp("2026-11-01") + pd.Timedelta(hours=50)
+        assert at[silent] == (0, 0)  # the end of hour 49: down to zero until hour 60
+        assert at[silent + pd.Timedelta(hours=10)] == (7, 1)
+        assert len(ok.x) == len(hours) + 2  # a zero after the gap and after the last
 
 
 def test_spike_detected_with_times(ws: Workspace) -> None:
