@@ -50,12 +50,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -745,47 +750,66 @@ def start_streamlit(start: list[str], workspace: Path, log: Path
             time.sleep(0.25)
 
 
-def run_browser(workspace: Path, runs: int, *, app: Path | None = None,
-                pages: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
-    """Every page (``pages``, default :data:`PAGES`) of a fresh server — the warm launcher,
-    or ``streamlit run APP`` — in a fresh browser context per visit (a cold cache)."""
+@contextmanager
+def serving_browser(start: list[str], workspace: Path, log: Path
+                    ) -> Iterator[tuple[subprocess.Popen[bytes], str, Browser]]:
+    """A server (:func:`start_streamlit`) and Debian chromium driven by Playwright for the
+    ``with`` block: ``(server, url, browser)``; both stopped after it."""
     from playwright.sync_api import sync_playwright
 
     from deployready.loadtest.server import stop_server
 
-    start = ["-m", "dashboard.serve"] if app is None else ["-m", "streamlit", "run", str(app)]
-    server, url = start_streamlit(start, workspace, workspace.parent / "streamlit-bench.log")
-    out: dict[str, Any] = {}
+    server, url = start_streamlit(start, workspace, log)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_FLAGS)
-            outside: list[str] = []
             try:
-                for _, label, path in PAGES if pages is None else pages:
-                    samples: list[float] = []
-                    for _i in range(runs + 1):  # first visit: cold (fresh server / session)
-                        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                        page = context.new_page()
-                        page.on("request", lambda r: outside.append(r.url)
-                                if not r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
-                                else None)
-                        page.goto(f"{url}/{path}", wait_until="commit")
-                        now = page.wait_for_function(IDLE_JS, timeout=120_000, polling=50)
-                        samples.append(float(now.json_value()) / 1000.0)
-                        context.close()
-                    out[label] = {
-                        "cold_s": samples[0],
-                        "runs_s": samples[1:],
-                        "median_s": statistics.median(samples[1:]),
-                    }
-                    print(f"  browser {label:14} cold {samples[0]:6.2f} s  "
-                          f"median {out[label]['median_s']:6.3f} s", flush=True)
+                yield server, url, browser
             finally:
                 browser.close()
-            if outside:
-                print(f"  requests outside loopback: {sorted(set(outside))[:5]}", flush=True)
     finally:
         stop_server(server)
+
+
+@contextmanager
+def cold_page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh browser context (a cold cache) at the bench's viewport, closed
+    after the ``with`` block."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def run_browser(workspace: Path, runs: int, *, app: Path | None = None,
+                pages: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+    """Every page (``pages``, default :data:`PAGES`) of a fresh server — the warm launcher,
+    or ``streamlit run APP`` — in a fresh browser context per visit (a cold cache)."""
+    start = ["-m", "dashboard.serve"] if app is None else ["-m", "streamlit", "run", str(app)]
+    out: dict[str, Any] = {}
+    outside: list[str] = []
+    with serving_browser(start, workspace, workspace.parent / "streamlit-bench.log"
+                         ) as (_, url, browser):
+        for _, label, path in PAGES if pages is None else pages:
+            samples: list[float] = []
+            for _i in range(runs + 1):  # first visit: cold (fresh server / session)
+                with cold_page(browser) as page:
+                    page.on("request", lambda r: outside.append(r.url)
+                            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+                            else None)
+                    page.goto(f"{url}/{path}", wait_until="commit")
+                    now = page.wait_for_function(IDLE_JS, timeout=120_000, polling=50)
+                    samples.append(float(now.json_value()) / 1000.0)
+            out[label] = {
+                "cold_s": samples[0],
+                "runs_s": samples[1:],
+                "median_s": statistics.median(samples[1:]),
+            }
+            print(f"  browser {label:14} cold {samples[0]:6.2f} s  "
+                  f"median {out[label]['median_s']:6.3f} s", flush=True)
+    if outside:
+        print(f"  requests outside loopback: {sorted(set(outside))[:5]}", flush=True)
     return out
 
 

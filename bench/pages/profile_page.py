@@ -39,20 +39,14 @@ def main() -> int:
     ap.add_argument("--visits", type=int, default=3)
     ap.add_argument("--top", type=int, default=15)
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
     demo = br.build_demo_ws(args.root)
-    server, url = br.start_streamlit(["-m", "dashboard.serve"], demo,
-                                     args.root / "profile-page.log")
     total: collections.Counter[str] = collections.Counter()
     drawn = []
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=br.CHROMIUM, args=br.CHROME_FLAGS)
-            for visit in range(args.visits + 1):  # the first visit warms the server
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                cdp = context.new_cdp_session(page)
+    with br.serving_browser(["-m", "dashboard.serve"], demo, args.root / "profile-page.log"
+                            ) as (_, url, browser):
+        for visit in range(args.visits + 1):  # the first visit warms the server
+            with br.cold_page(browser) as page:
+                cdp = page.context.new_cdp_session(page)
                 cdp.send("Profiler.enable")
                 cdp.send("Profiler.setSamplingInterval", {"interval": 200})
                 cdp.send("Profiler.start")
@@ -60,14 +54,9 @@ def main() -> int:
                 at = page.wait_for_function(br.IDLE_JS, timeout=120_000, polling=50)
                 profile = cdp.send("Profiler.stop")["profile"]
                 seconds = float(at.json_value()) / 1000
-                context.close()
-                if visit:
-                    drawn.append(seconds)
-                    total += self_time_by_file(profile)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            if visit:
+                drawn.append(seconds)
+                total += self_time_by_file(profile)
     print(f"{args.page}: drawn after {', '.join(f'{s:.2f}' for s in drawn)} s "
           f"(under the profiler); self time per visit, ms:")
     for name, ms in total.most_common(args.top):

@@ -70,39 +70,28 @@ def main() -> int:
     ap.add_argument("--visits", type=int, default=4)
     ap.add_argument("--rate", type=int, default=200, help="samples per second")
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
     demo = br.build_demo_ws(args.root)
     raw = args.root / "profile-server.txt"
-    server, url = br.start_streamlit(["-m", "dashboard.serve"], demo,
-                                     args.root / "profile-server.log")
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=br.CHROMIUM, args=br.CHROME_FLAGS)
+    with br.serving_browser(["-m", "dashboard.serve"], demo, args.root / "profile-server.log"
+                            ) as (server, url, browser):
 
-            def visit(page_name: str) -> None:
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
+        def visit(page_name: str) -> None:
+            with br.cold_page(browser) as page:
                 page.goto(f"{url}/{'' if page_name == 'Overview' else page_name}",
                           wait_until="commit")
                 page.wait_for_function(br.IDLE_JS, timeout=120_000, polling=50)
-                context.close()
 
-            for name in args.pages:  # warm: the server's caches, not the measurement
+        for name in args.pages:  # warm: the server's caches, not the measurement
+            visit(name)
+        spy = subprocess.Popen([args.py_spy, "record", "-p", str(server.pid), "-r",
+                                str(args.rate), "-f", "raw", "-o", str(raw), "--threads"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)  # py-spy attached
+        for _ in range(args.visits):
+            for name in args.pages:
                 visit(name)
-            spy = subprocess.Popen([args.py_spy, "record", "-p", str(server.pid), "-r",
-                                    str(args.rate), "-f", "raw", "-o", str(raw), "--threads"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1.5)  # py-spy attached
-            for _ in range(args.visits):
-                for name in args.pages:
-                    visit(name)
-            spy.send_signal(signal.SIGINT)
-            spy.wait(timeout=60)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
     for page, (ms, top) in summarise(raw, args.pages, args.visits, args.rate).items():
         print(f"{page}: script {ms:.0f} ms per visit; inclusive, ms per visit:")
         for key, value in top:

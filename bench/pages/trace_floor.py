@@ -30,16 +30,10 @@ def main() -> int:
     args = ap.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     page = br.write_floor_page(args.root)
-    server, url = br.start_streamlit(["-m", "streamlit", "run", str(page)],
-                                     args.root / "demo", args.root / "trace-floor.log")
-    from playwright.sync_api import sync_playwright
-
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=br.CHROMIUM, args=br.CHROME_FLAGS)
-            for visit in range(args.visits):
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                tab = context.new_page()
+    with br.serving_browser(["-m", "streamlit", "run", str(page)], args.root / "demo",
+                            args.root / "trace-floor.log") as (_, url, browser):
+        for visit in range(args.visits):
+            with br.cold_page(browser) as tab:
                 tab.goto(f"{url}/?with=chart", wait_until="commit")
                 done = tab.wait_for_function(br.IDLE_JS, timeout=60_000, polling=20)
                 print(f"visit {visit}: drawn at {float(done.json_value()):.0f} ms")
@@ -47,9 +41,6 @@ def main() -> int:
                                                      key=lambda c: c[1]):
                     print(f"  {name:32} requested {start:5d} ms, downloaded {end:5d} ms, "
                           f"{size / 1e6:.1f} MB")
-                context.close()
-    finally:
-        server.terminate()
     return 0
 
 

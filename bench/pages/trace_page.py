@@ -40,7 +40,7 @@ def summarise(events: list[dict[str, Any]], horizon_us: float = 3e6) -> dict[str
                and "plotly-deployready" in str(e.get("args", {}).get("data", {}).get("url"))]
     long_tasks = []
     for task in sorted(tasks, key=lambda t: -t["dur"])[:6]:
-        inside = collections.Counter()
+        inside: collections.Counter[str] = collections.Counter()
         for e in mine:
             if e["name"] in KINDS and task["ts"] <= e["ts"] <= task["ts"] + task["dur"]:
                 inside[e["name"]] += e["dur"] / 1000
@@ -58,30 +58,19 @@ def main() -> int:
     ap.add_argument("--page", default="Latency", help="the page's URL path, e.g. Latency")
     ap.add_argument("--visits", type=int, default=2)
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
     demo = br.build_demo_ws(args.root)
-    server, url = br.start_streamlit(["-m", "dashboard.serve"], demo,
-                                     args.root / "trace-page.log")
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=br.CHROMIUM, args=br.CHROME_FLAGS)
-            for visit in range(args.visits):
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                out = args.root / f"trace-{args.page}-{visit}.json"
+    with br.serving_browser(["-m", "dashboard.serve"], demo, args.root / "trace-page.log"
+                            ) as (_, url, browser):
+        for visit in range(args.visits):
+            out = args.root / f"trace-{args.page}-{visit}.json"
+            with br.cold_page(browser) as page:
                 browser.start_tracing(page=page, path=str(out), categories=CATEGORIES)
                 page.goto(f"{url}/{args.page}", wait_until="commit")
                 page.wait_for_function(br.IDLE_JS, timeout=120_000, polling=50)
                 time.sleep(0.5)
                 browser.stop_tracing()
-                context.close()
-                summary = summarise(json.loads(out.read_text())["traceEvents"])
-                print(json.dumps({"page": args.page, "visit": visit, **summary}), flush=True)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            summary = summarise(json.loads(out.read_text())["traceEvents"])
+            print(json.dumps({"page": args.page, "visit": visit, **summary}), flush=True)
     return 0
 
 
