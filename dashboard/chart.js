@@ -1,35 +1,8 @@
-// One plotly figure on a dashboard page, drawn by the dashboard's own plotly.js build
-// (static/plotly-deployready.min.js: the core and the traces the figures use, about a
-// quarter of the full library Streamlit's own plotly element loads). The figure arrives
-// as JSON in data.figure; the library is loaded once per page and shared by every chart.
-const LIBRARY = "app/static/plotly-deployready.min.js";
+// One plotly figure on a dashboard page, drawn by the dashboard's own plotly.js build. The
+// figure arrives as JSON in data.figure. deployreadyLibrary (dashboard/chart_library.js)
+// and fitMargins (dashboard/chart_margins.js) are defined before this file in the same
+// module.
 const CONFIG = { responsive: true, displaylogo: false };
-
-function library() {
-  if (window.Plotly && typeof window.Plotly.react === "function") {
-    return Promise.resolve(window.Plotly);
-  }
-  if (!window.__deployreadyPlotly) {
-    window.__deployreadyPlotly = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = new URL(LIBRARY, document.baseURI).href;
-      script.async = true;
-      const refuse = () => {
-        window.__deployreadyPlotly = undefined;
-        reject(new Error(`${LIBRARY} could not be loaded (is server.enableStaticServing on?)`));
-      };
-      // a server without static serving answers with its HTML page, which loads but
-      // defines nothing: only a library that defines Plotly.react counts as loaded
-      script.onload = () => {
-        if (window.Plotly && typeof window.Plotly.react === "function") resolve(window.Plotly);
-        else refuse();
-      };
-      script.onerror = refuse;
-      document.head.appendChild(script);
-    });
-  }
-  return window.__deployreadyPlotly;
-}
 
 function host(parent) {
   let node = parent.querySelector(":scope > .deployready-chart");
@@ -49,10 +22,6 @@ function fail(node, message) {
 }
 
 export default function (component) {
-  if (component.data && component.data.preload) {
-    library().catch(() => undefined); // a chart that needs it reports the failure
-    return undefined;
-  }
   const node = host(component.parentElement);
   let figure;
   try {
@@ -63,7 +32,7 @@ export default function (component) {
   }
   // keep the figure's height while the library loads, so the page does not jump
   node.style.minHeight = `${(figure.layout && figure.layout.height) || 450}px`;
-  library()
+  deployreadyLibrary()
     .then((Plotly) => {
       if (node.classList.contains("deployready-chart-error")) {
         // an earlier load failed here and a later one succeeded: clear the message
@@ -71,7 +40,15 @@ export default function (component) {
         node.removeAttribute("role");
         node.classList.remove("deployready-chart-error");
       }
-      return Plotly.react(node, figure.data || [], figure.layout || {}, CONFIG);
+      const layout = figure.layout || {};
+      // room for the axis labels from the start, so plotly.js draws the figure once
+      const margin = fitMargins(figure, layout.width || node.clientWidth);
+      if (margin) {
+        // what the figure asked for, kept beside the margins it is drawn with
+        node.dataset.figureMargin = JSON.stringify(layout.margin || {});
+        layout.margin = { ...(layout.margin || {}), ...margin };
+      }
+      return Plotly.react(node, figure.data || [], layout, CONFIG);
     })
     .catch((err) => fail(node, err.message));
   return () => {

@@ -47,13 +47,24 @@ _VERSION_KEY = "deployready_version"
 _DEPLOYED_KEY = "deployready_deployed_version"
 
 
-#: The chart element's script (a Streamlit component, drawn in the page, not a frame).
-CHART_JS = Path(__file__).with_name("chart.js").read_text(encoding="utf-8")
+def _script(name: str) -> str:
+    return Path(__file__).with_name(name).read_text(encoding="utf-8")
+
+
+#: The loader of the chart library (``chart_library.js``), shared by the page's first
+#: element and every chart.
+LIBRARY_JS = _script("chart_library.js")
+#: The chart element's script (a Streamlit component, drawn in the page, not a frame): one
+#: module of the loader, the margin estimate (``chart_margins.js``) and the element
+#: (``chart.js``).
+CHART_JS = "\n".join([LIBRARY_JS, _script("chart_margins.js"), _script("chart.js")])
 #: The trace types ``static/plotly-deployready.min.js`` holds: the list in
 #: ``dashboard/chart_bundle/entry.js`` (a browser test compares the two).
 BUNDLE_TRACES: frozenset[str] = frozenset({"scatter", "bar", "box", "heatmap", "indicator"})
-#: The preload element takes no room in the sidebar.
-_CHART_CSS = ".st-key-deployready_chart_preload { display: none; }"
+#: The page's first element: it starts loading the chart library and takes no room.
+_LIBRARY_KEY = "deployready_library"
+_LIBRARY_HTML = (f"<style>.st-key-{_LIBRARY_KEY} {{ display: none; }}</style>"
+                 f"<script>{LIBRARY_JS}\ndeployreadyLibrary().catch(() => undefined);</script>")
 
 
 def chart_json(fig: go.Figure) -> str:
@@ -81,18 +92,18 @@ def chart(fig: go.Figure, *, key: str | None = None, where: Any = None) -> None:
 def _chart_element() -> Any:
     """The chart element's mounting command (registering the same definition again, as
     every script run does, changes nothing)."""
-    return st.components.v2.component("deployready_chart", js=CHART_JS, css=_CHART_CSS,
-                                      isolate_styles=False)
+    return st.components.v2.component("deployready_chart", js=CHART_JS, isolate_styles=False)
 
 
 def setup_page(title: str, icon: str) -> None:
     """The page's title and layout, and the chart library's load started by the page's
-    first element rather than its first chart: when the script takes a while, the browser
-    fetches and compiles the library meanwhile (when it is quick, all elements arrive
-    together and this changes nothing)."""
+    first element (a script in the sidebar) rather than its first chart: the browser
+    fetches and compiles the library while it lays out the rest of the page, instead of
+    after the chart elements mount (a failed load is reported by the charts that need
+    it)."""
     st.set_page_config(page_title=f"{title} · deployready", page_icon=icon, layout="wide")
-    with st.sidebar:
-        _chart_element()(data={"preload": True}, key="deployready_chart_preload", height=1)
+    with st.sidebar.container(key=_LIBRARY_KEY):
+        st.html(_LIBRARY_HTML, unsafe_allow_javascript=True)
 
 
 def _navigation() -> None:

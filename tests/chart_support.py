@@ -19,6 +19,6 @@ def chart_specs(at: AppTest) -> list[dict[str, Any]]:
         if element.proto.component_name != CHART_COMPONENT:
             continue
         data = json.loads(element.proto.json)
-        if "figure" in data:  # not the library's preload (dashboard.ui.setup_page)
+        if "figure" in data:
             specs.append(json.loads(data["figure"]))
     return specs
