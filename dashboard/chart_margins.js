@@ -29,14 +29,14 @@ function axisOf(layout, name) {
 
 function fontOf(layout) {
   const template = (layout.template && layout.template.layout) || {};
-  const base = { family: "sans-serif", size: 12, ...(template.font || {}), ...(layout.font || {}) };
-  return base;
+  return { family: "sans-serif", size: 12, ...(template.font || {}), ...(layout.font || {}) };
 }
 
 // How far an axis title reaches past its tick labels, as plotly.js reckons it (px).
 function titleDepth(axis, font) {
   const title = axis.title;
-  if (title.text === undefined) return 0; // an empty title still takes its room
+  // no title: no room; an empty one ("") takes its room all the same, as in plotly.js
+  if (title.text === undefined) return 0;
   const size = (title.font && title.font.size) || font.size;
   // without a standoff, plotly.js places the title one font size past the labels
   return title.standoff === undefined ? 2 * size : size * CAP + title.standoff;
@@ -129,7 +129,7 @@ function extremes(layout, data, letter, series) {
         take(v);
       }
     });
-    if (s.magnitude || /^tozero/.test(s.trace.fill || "")) take(0);
+    if (s.magnitude || s.trace.fill === `tozero${letter}`) take(0);
   }
   for (const [neg, pos] of sums.values()) {
     take(neg);
@@ -218,7 +218,7 @@ function linearLabels(axis, bounds, length, letter) {
     for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + 1e-9 * step && labels.length < 400; k++) {
       const text = tickText(k * step, step, [lo, hi], axis.tickformat);
       if (text === null) return null;
-      labels.push(text);
+      labels.push(`${axis.tickprefix || ""}${text}${axis.ticksuffix || ""}`);
     }
   }
   return { labels, spacing, uniform: true };

@@ -63,7 +63,7 @@ CHART_JS = "\n".join([LIBRARY_JS, _script("chart_margins.js"), _script("chart.js
 BUNDLE_TRACES: frozenset[str] = frozenset({"scatter", "bar", "box", "heatmap", "indicator"})
 #: The page's first element: it starts loading the chart library and takes no room.
 _LIBRARY_KEY = "deployready_library"
-_LIBRARY_HTML = (f"<style>.st-key-{_LIBRARY_KEY} {{ display: none; }}</style>"
+_LIBRARY_HTML = (f"<style>div:has(> .st-key-{_LIBRARY_KEY}) {{ display: none; }}</style>"
                  f"<script>{LIBRARY_JS}\ndeployreadyLibrary().catch(() => undefined);</script>")
 
 

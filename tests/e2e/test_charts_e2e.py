@@ -1,6 +1,7 @@
 """The dashboard's chart element in a real browser: the plotly.js build it loads holds
-exactly the trace types the Python side declares, and a page whose chart library cannot be
-loaded says so where the chart would be."""
+exactly the trace types the Python side declares, the script that starts loading it takes
+no room, and a page whose chart library cannot be loaded says so where the chart would
+be."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ def test_bundle_holds_exactly_the_declared_traces(server: Server, page: Any) -> 
     wait_idle(page)
     expect(page.locator(".deployready-chart .main-svg").first).to_be_attached(timeout=60_000)
     assert page.evaluate(REGISTERED_TRACES_JS) == sorted(BUNDLE_TRACES)
+
+
+def test_library_loader_takes_no_room(server: Server, page: Any) -> None:
+    # the sidebar script that starts loading the library (dashboard.ui.setup_page)
+    page.goto(server.url)
+    wait_idle(page)
+    expect(page.locator(".deployready-chart .main-svg").first).to_be_attached(timeout=60_000)
+    box = page.locator(".st-key-deployready_library").evaluate(
+        "(k) => [getComputedStyle(k.parentElement).display, k.parentElement.offsetHeight]")
+    assert box == ["none", 0]
 
 
 @pytest.fixture
