@@ -18,7 +18,5 @@ def chart_specs(at: AppTest) -> list[dict[str, Any]]:
     for element in at.get("bidi_component"):
         if element.proto.component_name != CHART_COMPONENT:
             continue
-        data = json.loads(element.proto.json)
-        if "figure" in data:
-            specs.append(json.loads(data["figure"]))
+        specs.append(json.loads(json.loads(element.proto.json)["figure"]))
     return specs
