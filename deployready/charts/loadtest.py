@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from deployready.charts.layout import LEGEND_BELOW
 from deployready.charts.reference import add_reference_lines, hline
 
 PCT_KEYS: tuple[tuple[str, str], ...] = (
@@ -19,7 +20,7 @@ PCT_KEYS: tuple[tuple[str, str], ...] = (
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 300) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height,
                       margin={"l": 40, "r": 20, "t": 50, "b": 40},
-                      legend={"orientation": "h", "y": -0.25})
+                      legend=dict(LEGEND_BELOW))
     return fig
 
 

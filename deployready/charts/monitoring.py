@@ -16,6 +16,7 @@ from deployready.charts import (
     PENDING_COLOR,
     WARN_COLOR,
 )
+from deployready.charts.layout import LEGEND_BELOW
 from deployready.charts.reference import add_reference_lines, hline
 from deployready.monitoring.drift import psi_level
 from deployready.monitoring.latency import is_spike
@@ -90,7 +91,7 @@ def latency_trend(
                                    "bottom right"))
     add_reference_lines(fig, *lines)
     fig.update_layout(title=title, yaxis_title="ms", xaxis_title="window start (UTC)",
-                      height=380, legend={"orientation": "h", "y": -0.2}, **_LAYOUT)
+                      height=380, legend=dict(LEGEND_BELOW), **_LAYOUT)
     return fig
 
 
@@ -122,7 +123,7 @@ def sample_counts(windows: pd.DataFrame, title: str = "Requests per window",
             fig.add_trace(go.Bar(x=windows["window_start"], y=windows[column], name=name,
                                  marker_color=color))
     fig.update_layout(title=title, barmode="stack", height=260, yaxis_title="requests",
-                      legend={"orientation": "h", "y": -0.3}, **_LAYOUT)
+                      legend=dict(LEGEND_BELOW), **_LAYOUT)
     return fig
 
 

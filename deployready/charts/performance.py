@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from deployready.charts import ACCENT_COLOR, FAIL_COLOR, PENDING_COLOR, WARN_COLOR
+from deployready.charts.layout import LEGEND_BELOW
 from deployready.charts.reference import add_reference_lines, hline, vline
 from deployready.checks import Status, status_color, status_label
 from deployready.performance.estimated import EstimatedDay
@@ -119,7 +120,7 @@ def performance_trend(
                                    f"threshold {op} {threshold:g}", "top left"))
     fig.update_layout(title=f"{metric}: realized vs estimated per prediction day",
                       yaxis={"title": metric, "range": [lo, hi]}, xaxis=_day_axis(days),
-                      height=420, barmode="overlay", legend={"orientation": "h", "y": -0.2},
+                      height=420, barmode="overlay", legend=dict(LEGEND_BELOW),
                       **_LAYOUT)
     return fig
 
@@ -148,7 +149,7 @@ def label_coverage(realized: Sequence[RealizedDay], *, min_coverage: float) -> g
     fig.update_layout(title="Label coverage per prediction day", yaxis_tickformat=".0%",
                       yaxis_title="labelled / predictions",
                       xaxis=_day_axis(sorted(d.day.isoformat() for d in realized)), height=320,
-                      barmode="overlay", legend={"orientation": "h", "y": -0.3}, **_LAYOUT)
+                      barmode="overlay", legend=dict(LEGEND_BELOW), **_LAYOUT)
     return fig
 
 

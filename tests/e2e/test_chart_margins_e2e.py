@@ -3,7 +3,8 @@ in a real browser: on every chart of the demo's pages and on figures drawn at ra
 horizontal bars, dates, heatmaps; short and long labels, small and large numbers, percent
 formats, titles, widths from a column to a wide screen), the margins it starts from hold
 the axis labels plotly.js then draws, so plotly.js draws each figure once instead of
-twice, and they add little room beyond what the labels take."""
+twice, and they add little room beyond what the labels take. No legend is drawn over the
+x axis's labels."""
 
 from __future__ import annotations
 
@@ -39,8 +40,16 @@ DRAWN_JS = """(nodes) => nodes.map((n) => {
     if (into) for (const s of ["l", "r", "b"]) into[s] = Math.max(into[s] || 0, p[s].size);
   }
   const own = n.dataset.figureMargin;
+  // the legend's box against the x tick labels' boxes: a legend below the plot under them
+  const legend = n.querySelector(".legend");
+  const box = legend && legend.getBoundingClientRect();
+  const hits = box ? [...n.querySelectorAll(".xtick text")].filter((t) => {
+    const r = t.getBoundingClientRect();
+    return r.width && r.right > box.left && r.left < box.right && r.bottom > box.top &&
+      r.top < box.bottom;
+  }).map((t) => t.textContent) : [];
   return {title: fl.title.text, fitted: own !== undefined, own: own ? JSON.parse(own) : {},
-          given, push, others,
+          given, push, others, legendOverLabels: hits,
           angle: fl.xaxis ? fl.xaxis._tickAngles : null,
           redrawn: "_redrawFromAutoMarginCount" in fl};
 })"""
@@ -98,6 +107,8 @@ def test_demo_charts_start_from_margins_that_hold_their_labels(server: Server, p
     assert drawn
     faults = {d["title"]: _check(d) for d in drawn if _check(d)}
     assert not faults, faults
+    overlaps = {d["title"]: d["legendOverLabels"] for d in drawn if d["legendOverLabels"]}
+    assert not overlaps, f"legends drawn over x labels: {overlaps}"
     # every cartesian chart got an estimate; only the gauges (no axes) are drawn as given
     assert sum(d["fitted"] for d in drawn) >= len(drawn) - (2 if path == "" else 0)
 
