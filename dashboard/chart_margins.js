@@ -32,6 +32,13 @@ function fontOf(layout) {
   return { family: "sans-serif", size: 12, ...(template.font || {}), ...(layout.font || {}) };
 }
 
+// An axis's tick label size (px) and CSS font.
+function tickFont(axis, font) {
+  const tick = axis.tickfont || {};
+  const size = tick.size || font.size;
+  return { size, css: `${size}px ${tick.family || font.family}` };
+}
+
 // How far an axis title reaches past its tick labels, as plotly.js reckons it (px).
 function titleDepth(axis, font) {
   const title = axis.title;
@@ -237,7 +244,7 @@ function axisLabels(layout, data, letter, length) {
   const type = axisType(axis, series);
   if (type === "category") {
     const cats = categories(axis, series);
-    const size = (axis.tickfont && axis.tickfont.size) || fontOf(layout).size;
+    const { size } = tickFont(axis, fontOf(layout));
     const step = Math.ceil(Math.max(cats.length / (length / Math.round(1.2 * size)), 1));
     return { labels: cats.filter((_, i) => i % step === 0), spacing: (step * length) / Math.max(cats.length, 1) };
   }
@@ -275,8 +282,7 @@ function sideWidth(layout, data, font) {
 // The depth (b, px, without the title) and right margin (r) of an x axis's labels, turned
 // as plotly.js turns them when they do not fit level.
 function slanted(x, xaxis, font, r) {
-  const size = (xaxis.tickfont && xaxis.tickfont.size) || font.size;
-  const css = `${size}px ${(xaxis.tickfont && xaxis.tickfont.family) || font.family}`;
+  const { size, css } = tickFont(xaxis, font);
   const widths = x.labels.map((t) => textWidth(t, css));
   const widest = Math.max(...widths);
   let angle = typeof xaxis.tickangle === "number" ? Math.abs(xaxis.tickangle) : 0;
@@ -327,8 +333,7 @@ export function fitMargins(figure, width) {
   const fitY = () => {
     const y = axisLabels(layout, data, "y", height - margins.t - margins.b);
     if (y) {
-      const size = (yaxis.tickfont && yaxis.tickfont.size) || font.size;
-      const css = `${size}px ${(yaxis.tickfont && yaxis.tickfont.family) || font.family}`;
+      const { css } = tickFont(yaxis, font);
       const widest = Math.max(0, ...y.labels.map((t) => textWidth(t, css)));
       let need = widest ? widest + 2 + GAP : 0;
       need += titleDepth(yaxis, font);
@@ -341,7 +346,7 @@ export function fitMargins(figure, width) {
     let x = axisLabels(layout, data, "x", width - margins.l - beside);
     if (x && x.lines) {
       // plotly.js spaces date ticks so that their labels stay level
-      const size = (xaxis.tickfont && xaxis.tickfont.size) || font.size;
+      const { size } = tickFont(xaxis, font);
       const need = x.lines * size * LINE + GAP + titleDepth(xaxis, font);
       margins.b = Math.max(given.b, Math.ceil(need + PAD));
     } else if (x && x.labels.length) {

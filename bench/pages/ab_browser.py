@@ -15,39 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_render as br
-
-
-def start(tree: Path, workspace: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``tree``'s warm server on a free loopback port, once healthy, with its URL."""
-    port = br._free_port()
-    env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
-    cmd = [str(tree / ".venv" / "bin" / "python"), "-m", "dashboard.serve",
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    with log.open("wb") as out:
-        server = subprocess.Popen(cmd, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                return server, url
-        except OSError:
-            time.sleep(0.25)
-    server.kill()
-    raise SystemExit(f"{tree}: the dashboard did not start; see {log}")
 
 
 def main() -> int:
@@ -65,7 +39,10 @@ def main() -> int:
     paths = {label: path for _, label, path in br.PAGES}
     trees = [t.resolve() for t in args.trees]
     demo = br.build_demo_ws(args.root)
-    servers = [start(t, demo, args.root / f"ab-browser-{i}.log") for i, t in enumerate(trees)]
+    servers = [br.start_streamlit(["-m", "dashboard.serve"], demo,
+                                  args.root / f"ab-browser-{i}.log", tree=t,
+                                  python=str(t / ".venv" / "bin" / "python"))
+               for i, t in enumerate(trees)]
     drawn: dict[str, dict[str, list[float]]] = {str(t): {p: [] for p in args.pages}
                                                  for t in trees}
     try:

@@ -721,21 +721,21 @@ def run_browser_floor(root: Path, runs: int) -> dict[str, Any]:
     return run_browser(root / "demo", runs, app=floor, pages=pages)
 
 
-def start_streamlit(start: list[str], workspace: Path, log: Path
-                    ) -> tuple[subprocess.Popen[bytes], str]:
-    """``python START…`` (the warm launcher or ``streamlit run``) on a free loopback port
-    with ``workspace`` as the dashboard's, output to ``log``; returns once it is healthy,
-    with its URL."""
+def start_streamlit(start: list[str], workspace: Path, log: Path, *, tree: Path = REPO,
+                    python: str = sys.executable) -> tuple[subprocess.Popen[bytes], str]:
+    """``python START…`` (the warm launcher or ``streamlit run``) in checkout ``tree`` on a
+    free loopback port with ``workspace`` as the dashboard's, output to ``log``; returns
+    once it is healthy, with its URL."""
     port = _free_port()
     env = {**os.environ, "DEPLOYREADY_WORKSPACE": str(workspace), "DO_NOT_TRACK": "1"}
     cmd = [
-        sys.executable, *start,
+        python, *start,
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
     with log.open("wb") as out:
-        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(cmd, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

@@ -105,7 +105,7 @@ def test_demo_charts_start_from_margins_that_hold_their_labels(server: Server, p
     drawn = page.evaluate(f"""() => ({DRAWN_JS})([...document.querySelectorAll(
         '[data-testid="stMain"] .deployready-chart')])""")
     assert drawn
-    faults = {d["title"]: _check(d) for d in drawn if _check(d)}
+    faults = {d["title"]: problems for d in drawn if (problems := _check(d))}
     assert not faults, faults
     overlaps = {d["title"]: d["legendOverLabels"] for d in drawn if d["legendOverLabels"]}
     assert not overlaps, f"legends drawn over x labels: {overlaps}"
